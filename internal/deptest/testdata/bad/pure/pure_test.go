@@ -1,0 +1,5 @@
+package pure
+
+import "net/http" // test files are not checked
+
+var _ = http.MethodGet

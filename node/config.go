@@ -1,0 +1,237 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/multiformats/go-multiaddr"
+	"github.com/tailscale/hujson"
+)
+
+// ConfigVersion is the configuration format this build reads and writes.
+// A file with another version is refused rather than half understood.
+const ConfigVersion = 1
+
+// Config is a node's whole configuration: one HuJSON file (JSON with
+// comments and trailing commas) with a required "version" field. Unknown keys
+// are errors that name the key and its line.
+type Config struct {
+	// Version must equal ConfigVersion.
+	Version int `json:"version"`
+	// DataDir holds the node's badger database, identity key and client
+	// state. Relative paths are resolved against the config file's folder
+	// (or the working directory for the embedded default).
+	DataDir string `json:"data_dir"`
+	// ServerName is the human-readable name users' identities are issued
+	// under, e.g. "example.org" in mimi://example.org/u/alice.
+	ServerName string `json:"server_name"`
+	// P2P configures the federation transport.
+	P2P P2PConfig `json:"p2p"`
+	// API configures the client HTTP API.
+	API ListenConfig `json:"api"`
+	// Metrics configures the Prometheus metrics and health endpoints.
+	Metrics ListenConfig `json:"metrics"`
+	// Log configures structured logging.
+	Log LogConfig `json:"log"`
+}
+
+// P2PConfig configures the libp2p host.
+type P2PConfig struct {
+	// Listen lists multiaddrs to listen on (TCP and QUIC).
+	Listen []string `json:"listen"`
+	// Bootstrap lists peers to dial at start, as multiaddrs ending in /p2p/<peer ID>.
+	Bootstrap []string `json:"bootstrap"`
+	// MDNS enables discovery of other nodes on the local network.
+	MDNS bool `json:"mdns"`
+}
+
+// ListenConfig names a TCP address ("127.0.0.1:8600"); empty disables the listener.
+type ListenConfig struct {
+	Listen string `json:"listen"`
+}
+
+// LogConfig configures log/slog output.
+type LogConfig struct {
+	// Level is one of debug, info, warn, error.
+	Level string `json:"level"`
+	// Format is "text" (default) or "json".
+	Format string `json:"format"`
+}
+
+// DefaultConfig runs a node on loopback with its data under ./rhizome-data.
+func DefaultConfig() Config {
+	return Config{
+		Version:    ConfigVersion,
+		DataDir:    "rhizome-data",
+		ServerName: "localhost",
+		P2P: P2PConfig{
+			Listen:    []string{"/ip4/127.0.0.1/tcp/4601", "/ip4/127.0.0.1/udp/4601/quic-v1"},
+			Bootstrap: []string{},
+		},
+		API:     ListenConfig{Listen: "127.0.0.1:8600"},
+		Metrics: ListenConfig{Listen: "127.0.0.1:8601"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("config")
+
+// ConfigError reports a problem in a configuration file, with its line when known.
+type ConfigError struct {
+	File string // path, or "" for bytes that came from elsewhere
+	Line int    // 1-based; 0 when the problem has no single line
+	Msg  string
+}
+
+func (e *ConfigError) Error() string {
+	where := e.File
+	if where == "" {
+		where = "config"
+	}
+	if e.Line > 0 {
+		where = fmt.Sprintf("%s:%d", where, e.Line)
+	}
+	return where + ": " + e.Msg
+}
+
+// Unwrap makes every ConfigError match ErrConfig.
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+// LoadConfig reads and validates the configuration file at path. Relative
+// paths inside it are resolved against the file's folder.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.File = path
+		}
+		return Config{}, err
+	}
+	if !filepath.IsAbs(cfg.DataDir) {
+		cfg.DataDir = filepath.Join(filepath.Dir(path), cfg.DataDir)
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses HuJSON configuration bytes strictly: comments and
+// trailing commas are allowed; unknown or repeated keys, a missing or
+// foreign version, and invalid values are errors. Fields the file omits keep
+// the defaults of DefaultConfig.
+func ParseConfig(data []byte) (Config, error) {
+	std, err := hujson.Standardize(data) // keeps byte offsets, so lines stay right
+	if err != nil {
+		return Config{}, syntaxError(err)
+	}
+	if err := checkKeys(std, reflect.TypeOf(Config{})); err != nil {
+		return Config{}, err
+	}
+	var probe struct {
+		Version *int `json:"version"`
+	}
+	if err := json.Unmarshal(std, &probe); err != nil {
+		return Config{}, &ConfigError{Msg: err.Error()}
+	}
+	if probe.Version == nil {
+		return Config{}, &ConfigError{Msg: fmt.Sprintf(`missing "version" (this build reads version %d)`, ConfigVersion)}
+	}
+	if *probe.Version != ConfigVersion {
+		return Config{}, &ConfigError{Line: keyLine(std, "version"), Msg: fmt.Sprintf("version %d is not supported (this build reads version %d)", *probe.Version, ConfigVersion)}
+	}
+	cfg := DefaultConfig()
+	dec := json.NewDecoder(bytes.NewReader(std))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Config{}, &ConfigError{Line: lineAt(std, int(te.Offset)), Msg: fmt.Sprintf("%q: want %s, got %s", te.Field, te.Type, te.Value)}
+		}
+		return Config{}, &ConfigError{Msg: err.Error()}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Validate checks every value and says which one is wrong and how to fix it.
+func (c Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &ConfigError{Msg: fmt.Sprintf("%q: ", key) + fmt.Sprintf(format, args...)}
+	}
+	if c.Version != ConfigVersion {
+		return bad("version", "must be %d", ConfigVersion)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		return bad("data_dir", "must name a folder, e.g. \"rhizome-data\"")
+	}
+	if c.ServerName == "" || strings.ContainsAny(c.ServerName, "/@ \t") {
+		return bad("server_name", "must be a host name such as \"example.org\", got %q", c.ServerName)
+	}
+	if len(c.P2P.Listen) == 0 {
+		return bad("p2p.listen", "needs at least one multiaddr, e.g. \"/ip4/127.0.0.1/tcp/4601\"")
+	}
+	for _, a := range c.P2P.Listen {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			return bad("p2p.listen", "%q is not a multiaddr: %v", a, err)
+		}
+	}
+	for _, a := range c.P2P.Bootstrap {
+		m, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
+			return bad("p2p.bootstrap", "%q is not a multiaddr: %v", a, err)
+		}
+		if _, err := m.ValueForProtocol(multiaddr.P_P2P); err != nil {
+			return bad("p2p.bootstrap", "%q must end in /p2p/<peer ID>", a)
+		}
+	}
+	for key, l := range map[string]string{"api.listen": c.API.Listen, "metrics.listen": c.Metrics.Listen} {
+		if l == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			return bad(key, "%q is not host:port: %v", l, err)
+		}
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		return bad("log.level", "%v", err)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return bad("log.format", "must be \"text\" or \"json\", got %q", c.Log.Format)
+	}
+	return nil
+}
+
+// ParseLevel maps a level name to a slog.Level.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q (use debug, info, warn or error)", s)
+}
+
+// MarshalConfig renders c as indented JSON (valid HuJSON) with a trailing newline.
+func MarshalConfig(c Config) []byte {
+	out, _ := json.MarshalIndent(c, "", "  ") // Config holds only strings, ints, bools and slices
+	return append(out, '\n')
+}
