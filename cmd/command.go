@@ -77,6 +77,7 @@ keeps rooms usable across network partitions and heals them afterwards.
 Run "rhizome help COMMAND" or "rhizome COMMAND --help" for details.`,
 		Sub: []*Command{
 			versionCommand(),
+			nodeCommand(),
 			configCommand(),
 			mlsVectorsCommand(),
 		},
