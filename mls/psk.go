@@ -132,3 +132,56 @@ func UnmarshalPreSharedKeyID(data []byte) (*PreSharedKeyID, error) {
 	}
 	return id, nil
 }
+
+// PSKWithSecret is one PSK of a commit or Welcome: its identifier and its
+// value.
+type PSKWithSecret struct {
+	ID  PreSharedKeyID
+	PSK []byte
+}
+
+// PSKSecret computes psk_secret from the PSKs in the order they appear in
+// the proposals or GroupSecrets (RFC 9420, Section 8.4):
+//
+//	psk_extracted_[i] = KDF.Extract(0, psk_[i])
+//	psk_input_[i]     = ExpandWithLabel(psk_extracted_[i], "derived psk",
+//	                                    PSKLabel{id_[i], i, n}, KDF.Nh)
+//	psk_secret_[0]    = 0
+//	psk_secret_[i+1]  = KDF.Extract(psk_input_[i], psk_secret_[i])
+//
+// where 0 is Nh zero bytes. With no PSKs the result is Nh zero bytes, the
+// value the key schedule uses when a commit carries no PSK. At most 65535
+// PSKs fit the uint16 index and count of PSKLabel.
+func (cs CipherSuite) PSKSecret(psks []PSKWithSecret) ([]byte, error) {
+	p, err := cs.params()
+	if err != nil {
+		return nil, err
+	}
+	if len(psks) > 0xffff {
+		return nil, fmt.Errorf("mls: %d PSKs exceed the PSKLabel count", len(psks))
+	}
+	zero := make([]byte, p.nh)
+	secret := zero
+	for i := range psks {
+		extracted, err := cs.Extract(zero, psks[i].PSK)
+		if err != nil {
+			return nil, err
+		}
+		label, err := tlspl.Marshal(func(b *cryptobyte.Builder) {
+			psks[i].ID.marshal(b)
+			b.AddUint16(uint16(i))
+			b.AddUint16(uint16(len(psks)))
+		})
+		if err != nil {
+			return nil, fmt.Errorf("mls: encode PSKLabel %d: %w", i, err)
+		}
+		input, err := cs.ExpandWithLabel(extracted, "derived psk", label, p.nh)
+		if err != nil {
+			return nil, err
+		}
+		if secret, err = cs.Extract(input, secret); err != nil {
+			return nil, err
+		}
+	}
+	return secret, nil
+}
