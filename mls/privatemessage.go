@@ -122,26 +122,10 @@ func (m *PrivateMessage) senderDataAAD() ([]byte, error) {
 	})
 }
 
-// senderDataKeyNonce derives sender_data_key and sender_data_nonce from the
-// first KDF.Nh bytes of the content ciphertext (RFC 9420, Section 6.3.2).
-func senderDataKeyNonce(cs CipherSuite, senderDataSecret, ciphertext []byte) (key, nonce []byte, err error) {
-	sample := ciphertext
-	if nh := cs.Nh(); len(sample) > nh {
-		sample = sample[:nh]
-	}
-	if key, err = cs.ExpandWithLabel(senderDataSecret, "key", sample, cs.Nk()); err != nil {
-		return nil, nil, err
-	}
-	if nonce, err = cs.ExpandWithLabel(senderDataSecret, "nonce", sample, cs.Nn()); err != nil {
-		return nil, nil, err
-	}
-	return key, nonce, nil
-}
-
 // sealSenderData encrypts d into m.EncryptedSenderData; m.Ciphertext must
 // already be set.
 func (m *PrivateMessage) sealSenderData(cs CipherSuite, senderDataSecret []byte, d *SenderData) error {
-	key, nonce, err := senderDataKeyNonce(cs, senderDataSecret, m.Ciphertext)
+	key, nonce, err := cs.SenderDataKeyNonce(senderDataSecret, m.Ciphertext)
 	if err != nil {
 		return err
 	}
@@ -160,7 +144,7 @@ func (m *PrivateMessage) sealSenderData(cs CipherSuite, senderDataSecret []byte,
 // OpenSenderData decrypts the message's SenderData (RFC 9420, Section
 // 6.3.2).
 func (m *PrivateMessage) OpenSenderData(cs CipherSuite, senderDataSecret []byte) (*SenderData, error) {
-	key, nonce, err := senderDataKeyNonce(cs, senderDataSecret, m.Ciphertext)
+	key, nonce, err := cs.SenderDataKeyNonce(senderDataSecret, m.Ciphertext)
 	if err != nil {
 		return nil, err
 	}

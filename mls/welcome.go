@@ -154,22 +154,10 @@ func UnmarshalWelcome(data []byte) (*Welcome, error) {
 	return &w, nil
 }
 
-// welcomeKeyNonce derives welcome_key and welcome_nonce from welcome_secret
-// (RFC 9420, Section 12.4.3.1).
-func welcomeKeyNonce(cs CipherSuite, welcomeSecret []byte) (key, nonce []byte, err error) {
-	if key, err = cs.ExpandWithLabel(welcomeSecret, "key", nil, cs.Nk()); err != nil {
-		return nil, nil, err
-	}
-	if nonce, err = cs.ExpandWithLabel(welcomeSecret, "nonce", nil, cs.Nn()); err != nil {
-		return nil, nil, err
-	}
-	return key, nonce, nil
-}
-
 // NewWelcome starts a Welcome by encrypting the signed GroupInfo under
 // welcome_secret. Add each joiner with [Welcome.AddMember].
 func NewWelcome(cs CipherSuite, welcomeSecret []byte, gi *GroupInfo) (*Welcome, error) {
-	key, nonce, err := welcomeKeyNonce(cs, welcomeSecret)
+	key, nonce, err := cs.WelcomeKeyNonce(welcomeSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +216,7 @@ func (w *Welcome) DecryptGroupSecrets(ref, initPriv []byte) (*GroupSecrets, erro
 // verifies its signature ([GroupInfo.Verify]) with the signer's key from
 // the ratchet tree, and its confirmation tag.
 func (w *Welcome) DecryptGroupInfo(welcomeSecret []byte) (*GroupInfo, error) {
-	key, nonce, err := welcomeKeyNonce(w.CipherSuite, welcomeSecret)
+	key, nonce, err := w.CipherSuite.WelcomeKeyNonce(welcomeSecret)
 	if err != nil {
 		return nil, err
 	}
