@@ -134,6 +134,8 @@ func (t memTx) Insert(e *Event, depth uint64) error {
 	return nil
 }
 
+func (memTx) Checkpoint() error { return nil }
+
 func insertSorted(ids []EventID, id EventID) []EventID {
 	i, found := slices.BinarySearchFunc(ids, id, EventID.Compare)
 	if found {

@@ -34,6 +34,10 @@ type Tx interface {
 	// appends e to its room's arrival log, indexes it for topological order
 	// and child edges, and makes it a tip in place of its parents.
 	Insert(e *Event, depth uint64) error
+	// Checkpoint marks a point between two complete updates, where every
+	// index is consistent. A store may commit what was written so far here
+	// (to bound the size of one transaction); it need not.
+	Checkpoint() error
 }
 
 // txLookup adapts a ReadTx to [Lookup].
@@ -59,6 +63,9 @@ func PutTx(tx Tx, e *Event, lim Limits) (PutResult, error) {
 	}
 	id := e.ID()
 	res := PutResult{ID: id}
+	if err := tx.Checkpoint(); err != nil {
+		return res, err
+	}
 	if _, ok, err := tx.Meta(id); err != nil {
 		return res, err
 	} else if ok {
@@ -183,6 +190,9 @@ func release(tx Tx, stored EventID, res *PutResult) error {
 	}
 	for ready.Len() > 0 {
 		it := heap.Pop(&ready).(readyItem)
+		if err := tx.Checkpoint(); err != nil {
+			return err
+		}
 		if err := tx.RemovePending(it.ev); err != nil {
 			return err
 		}

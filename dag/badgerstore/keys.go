@@ -1,0 +1,88 @@
+package badgerstore
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/rhizome-chat/rhizome/dag"
+)
+
+// Key layout (docs/events.md, "Badger key layout"). Every key starts with a
+// one-byte table tag; IDs are the 34-byte multihash, rooms the 34-byte ID of
+// the create event, integers 8-byte big-endian so that byte order is numeric
+// order.
+//
+//	'e' id                 -> event encoding (as received)
+//	'm' id                 -> meta: room(34) depth(8) seq(8)
+//	'l' room seq           -> id                  arrival log
+//	't' room depth id      -> ()                  topological index
+//	'c' parent child       -> ()                  child edges
+//	'x' room id            -> ()                  tips (forward extremities)
+//	's' room               -> last seq(8)         log sequence counter
+//	'p' id                 -> event encoding      pending event
+//	'q' room id            -> ()                  pending events by room
+//	'w' parent child       -> ()                  pending child waits for parent
+//	'n' room               -> count(8)            pending events in room
+//	'o' origin(32)         -> count(8)            pending events from origin
+const (
+	tagEvent       = 'e'
+	tagMeta        = 'm'
+	tagLog         = 'l'
+	tagTopo        = 't'
+	tagChild       = 'c'
+	tagTip         = 'x'
+	tagSeq         = 's'
+	tagPending     = 'p'
+	tagPendingRoom = 'q'
+	tagWait        = 'w'
+	tagCountRoom   = 'n'
+	tagCountOrigin = 'o'
+	metaLen        = dag.IDLen + 8 + 8
+	uint64Len      = 8
+)
+
+// key concatenates a tag and parts into a fresh key.
+func key(tag byte, parts ...[]byte) []byte {
+	n := 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := make([]byte, 0, n)
+	k = append(k, tag)
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+func encodeMeta(m dag.Meta) []byte {
+	b := make([]byte, 0, metaLen)
+	b = append(b, m.Room[:]...)
+	b = binary.BigEndian.AppendUint64(b, m.Depth)
+	return binary.BigEndian.AppendUint64(b, m.Seq)
+}
+
+func decodeMeta(b []byte) (dag.Meta, error) {
+	var m dag.Meta
+	if len(b) != metaLen {
+		return m, fmt.Errorf("badgerstore: meta of %d bytes: %w", len(b), errCorrupt)
+	}
+	copy(m.Room[:], b[:dag.IDLen])
+	m.Depth = binary.BigEndian.Uint64(b[dag.IDLen:])
+	m.Seq = binary.BigEndian.Uint64(b[dag.IDLen+8:])
+	return m, nil
+}
+
+// idAt reads the EventID at offset off of a key.
+func idAt(k []byte, off int) (dag.EventID, error) {
+	var id dag.EventID
+	if len(k) < off+dag.IDLen {
+		return id, fmt.Errorf("badgerstore: key %x too short: %w", k, errCorrupt)
+	}
+	copy(id[:], k[off:off+dag.IDLen])
+	return id, nil
+}

@@ -1,0 +1,375 @@
+// Package badgerstore is the durable [dag.Store], on badger v4. It is the
+// only package that imports badger.
+//
+// # Durability
+//
+// One writer goroutine applies every Put. It takes all requests waiting at
+// that moment (up to [Options.MaxBatch]), applies them in one badger
+// transaction, commits, calls DB.Sync (fsync of the write-ahead log and value
+// log), and only then answers the callers. Concurrent Puts therefore share
+// one fsync (group commit), and a Put that returned survives kill -9 and
+// power loss. Readers see an event once its Put has returned.
+//
+// The key layout and the reasoning are in docs/events.md.
+package badgerstore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/rhizome-chat/rhizome/dag"
+)
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// Limits bound pending events (zero fields take dag.DefaultLimits).
+	Limits dag.Limits
+	// MaxBatch is the largest number of Puts committed with one fsync
+	// (default 512).
+	MaxBatch int
+	// Logger receives badger's warnings and errors (default: discarded).
+	Logger *slog.Logger
+	// CacheMiB sizes badger's memtables and block cache (default 64).
+	CacheMiB int
+}
+
+// Store is a [dag.Store] on a badger database in one directory.
+type Store struct {
+	db  *badger.DB
+	lim dag.Limits
+
+	mu     sync.RWMutex // guards closed and sends on reqs
+	closed bool
+	reqs   chan *request
+	done   chan struct{} // closed when the writer exits
+	max    int
+}
+
+type request struct {
+	ev  *dag.Event
+	res dag.PutResult
+	err error
+	ok  chan struct{}
+}
+
+var _ dag.Store = (*Store)(nil)
+
+// Open opens (or creates) the store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.CacheMiB <= 0 {
+		opts.CacheMiB = 64
+	}
+	mib := int64(opts.CacheMiB) << 20
+	bo := badger.DefaultOptions(dir).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithSyncWrites(false).      // we Sync once per batch instead
+		WithDetectConflicts(false). // one writer goroutine
+		WithMemTableSize(mib / 2).
+		WithNumMemtables(3).
+		WithBlockCacheSize(mib / 2).
+		WithIndexCacheSize(mib / 4).
+		WithNumCompactors(2).
+		WithValueThreshold(1 << 20) // events (<= 64 KiB) stay in the LSM tree
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
+	}
+	s := &Store{
+		db:   db,
+		lim:  opts.Limits.WithDefaults(),
+		reqs: make(chan *request, opts.MaxBatch),
+		done: make(chan struct{}),
+		max:  opts.MaxBatch,
+	}
+	go s.writer()
+	return s, nil
+}
+
+// Put implements [dag.Store]. It returns once the outcome is durable.
+func (s *Store) Put(e *dag.Event) (dag.PutResult, error) {
+	if e.Bytes() == nil {
+		return dag.PutResult{}, dag.ErrNotEncoded
+	}
+	r := &request{ev: e, ok: make(chan struct{})}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return dag.PutResult{}, dag.ErrClosed
+	}
+	s.reqs <- r
+	s.mu.RUnlock()
+	<-r.ok
+	return r.res, r.err
+}
+
+// writer applies Put requests in batches until reqs is closed.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*request, 0, s.max)
+	for r := range s.reqs {
+		batch = append(batch[:0], r)
+	drain:
+		for len(batch) < s.max {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// isEventError reports whether err concerns one event only and was decided
+// before PutTx wrote anything, so the batch can go on.
+func isEventError(err error) bool {
+	_, reject := dag.ReasonOf(err)
+	return reject || errors.Is(err, dag.ErrPendingFull) || errors.Is(err, dag.ErrNotEncoded)
+}
+
+// commit applies a batch in one transaction (split at checkpoints if it
+// grows large), syncs once, and answers every request.
+func (s *Store) commit(batch []*request) {
+	t := &btx{db: s.db, txn: s.db.NewTransaction(true)}
+	var fatal error
+	for _, r := range batch {
+		r.res, r.err = dag.PutTx(t, r.ev, s.lim)
+		if r.err != nil && !isEventError(r.err) {
+			fatal = r.err
+			break
+		}
+	}
+	if fatal == nil {
+		fatal = t.txn.Commit()
+	} else {
+		t.txn.Discard()
+	}
+	if fatal == nil {
+		fatal = s.db.Sync()
+	}
+	for _, r := range batch {
+		if fatal != nil {
+			r.res, r.err = dag.PutResult{}, fmt.Errorf("badgerstore: put %v: %w", r.ev.ID(), fatal)
+		}
+		close(r.ok)
+	}
+}
+
+// Close stops the writer after the Puts already accepted and closes the
+// database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	s.mu.Unlock()
+	<-s.done
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("badgerstore: close: %w", err)
+	}
+	return nil
+}
+
+// view runs f in a read-only transaction.
+func (s *Store) view(f func(t *btx) error) error {
+	return s.db.View(func(txn *badger.Txn) error { return f(&btx{txn: txn}) })
+}
+
+// Room implements [dag.Store].
+func (s *Store) Room(id dag.EventID) (room dag.RoomID, ok bool, err error) {
+	err = s.view(func(t *btx) error {
+		var m dag.Meta
+		m, ok, err = t.Meta(id)
+		room = m.Room
+		return err
+	})
+	return room, ok, err
+}
+
+// Get implements [dag.Store].
+func (s *Store) Get(id dag.EventID) (*dag.Event, error) {
+	var e *dag.Event
+	err := s.view(func(t *btx) error {
+		v, ok, err := t.get(key(tagEvent, id[:]))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("get %v: %w", id, dag.ErrNotFound)
+		}
+		e, err = dag.Decode(v)
+		if err != nil {
+			return fmt.Errorf("badgerstore: event %v: %w: %w", id, errCorrupt, err)
+		}
+		return nil
+	})
+	return e, err
+}
+
+// Has implements [dag.Store].
+func (s *Store) Has(id dag.EventID) (bool, error) {
+	var ok bool
+	err := s.view(func(t *btx) (err error) {
+		ok, err = t.has(key(tagMeta, id[:]))
+		return err
+	})
+	return ok, err
+}
+
+// Meta implements [dag.Store].
+func (s *Store) Meta(id dag.EventID) (dag.Meta, error) {
+	var m dag.Meta
+	err := s.view(func(t *btx) error {
+		var ok bool
+		var err error
+		m, ok, err = t.Meta(id)
+		if err == nil && !ok {
+			err = fmt.Errorf("meta %v: %w", id, dag.ErrNotFound)
+		}
+		return err
+	})
+	return m, err
+}
+
+// Tips implements [dag.Store].
+func (s *Store) Tips(room dag.RoomID) ([]dag.EventID, error) {
+	var ids []dag.EventID
+	err := s.view(func(t *btx) (err error) {
+		ids, err = t.ids(key(tagTip, room[:]))
+		return err
+	})
+	return ids, err
+}
+
+// Parents implements [dag.Store].
+func (s *Store) Parents(id dag.EventID) ([]dag.EventID, error) {
+	e, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	return append([]dag.EventID(nil), e.Prev...), nil
+}
+
+// Children implements [dag.Store].
+func (s *Store) Children(id dag.EventID) ([]dag.EventID, error) {
+	var ids []dag.EventID
+	err := s.view(func(t *btx) error {
+		if ok, err := t.has(key(tagMeta, id[:])); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("children of %v: %w", id, dag.ErrNotFound)
+		}
+		var err error
+		ids, err = t.ids(key(tagChild, id[:]))
+		return err
+	})
+	return ids, err
+}
+
+// Topo implements [dag.Store].
+func (s *Store) Topo(room dag.RoomID, after dag.Position, limit int) ([]*dag.Event, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []*dag.Event
+	err := s.view(func(t *btx) error {
+		prefix := key(tagTopo, room[:])
+		start := key(tagTopo, room[:], u64(after.Depth), after.ID[:])
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = prefix
+		it := t.txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(start); it.Valid() && len(out) < limit; it.Next() {
+			k := it.Item().Key()
+			if string(k) == string(start) {
+				continue
+			}
+			id, err := idAt(k, len(prefix)+8)
+			if err != nil {
+				return err
+			}
+			v, ok, err := t.get(key(tagEvent, id[:]))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("badgerstore: topo entry for absent event %v: %w", id, errCorrupt)
+			}
+			e, err := dag.Decode(v)
+			if err != nil {
+				return fmt.Errorf("badgerstore: event %v: %w: %w", id, errCorrupt, err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Log implements [dag.Store].
+func (s *Store) Log(room dag.RoomID, after uint64, limit int) ([]dag.LogEntry, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var out []dag.LogEntry
+	err := s.view(func(t *btx) error {
+		prefix := key(tagLog, room[:])
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = prefix
+		it := t.txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(key(tagLog, room[:], u64(after+1))); it.Valid() && len(out) < limit; it.Next() {
+			item := it.Item()
+			k := item.Key()
+			if len(k) != len(prefix)+8 {
+				return fmt.Errorf("badgerstore: log key %x: %w", k, errCorrupt)
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			id, err := idAt(v, 0)
+			if err != nil {
+				return err
+			}
+			out = append(out, dag.LogEntry{Seq: beUint64(k[len(prefix):]), ID: id})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Missing implements [dag.Store].
+func (s *Store) Missing(heads []dag.EventID, limit int) ([]dag.EventID, error) {
+	var out []dag.EventID
+	err := s.view(func(t *btx) (err error) {
+		out, err = dag.MissingTx(t, heads, limit)
+		return err
+	})
+	return out, err
+}
+
+// Pending implements [dag.Store].
+func (s *Store) Pending(room dag.RoomID) ([]dag.EventID, error) {
+	var ids []dag.EventID
+	err := s.view(func(t *btx) (err error) {
+		ids, err = t.ids(key(tagPendingRoom, room[:]))
+		return err
+	})
+	return ids, err
+}
