@@ -75,7 +75,8 @@ func (id *PreSharedKeyID) marshal(b *cryptobyte.Builder) {
 }
 
 // unmarshal reads a PreSharedKeyID. Unknown psktype and usage values are
-// rejected as malformed.
+// rejected with an [*UnknownValueError] (which also matches
+// [tlspl.ErrMalformed]).
 func (id *PreSharedKeyID) unmarshal(s *cryptobyte.String) error {
 	var t uint8
 	if !s.ReadUint8(&t) {
@@ -94,7 +95,7 @@ func (id *PreSharedKeyID) unmarshal(s *cryptobyte.String) error {
 		}
 		id.Usage = ResumptionPSKUsage(u)
 		if id.Usage < ResumptionPSKUsageApplication || id.Usage > ResumptionPSKUsageBranch {
-			return fmt.Errorf("%w: unknown ResumptionPSKUsage %d", tlspl.ErrMalformed, u)
+			return &UnknownValueError{Type: "ResumptionPSKUsage", Value: uint64(u)}
 		}
 		if !tlspl.ReadOpaque(s, &id.PSKGroupID) {
 			return fmt.Errorf("%w: PreSharedKeyID.psk_group_id", tlspl.ErrMalformed)
@@ -103,7 +104,7 @@ func (id *PreSharedKeyID) unmarshal(s *cryptobyte.String) error {
 			return fmt.Errorf("%w: PreSharedKeyID.psk_epoch", tlspl.ErrMalformed)
 		}
 	default:
-		return fmt.Errorf("%w: unknown PSKType %d", tlspl.ErrMalformed, t)
+		return &UnknownValueError{Type: "PSKType", Value: uint64(t)}
 	}
 	if !tlspl.ReadOpaque(s, &id.PSKNonce) {
 		return fmt.Errorf("%w: PreSharedKeyID.psk_nonce", tlspl.ErrMalformed)
