@@ -1,0 +1,111 @@
+package p2p
+
+import (
+	"fmt"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+)
+
+// Limits are the resource manager limits of a server's host. The zero value
+// is not usable; start from [DefaultLimits].
+//
+// Why these numbers: a Rhizome server federates with the servers of its
+// users' rooms, typically tens and at most a few hundred, not with an open
+// swarm of thousands. So connection limits are low, per-peer limits are tight
+// (a single misbehaving server cannot take more than a slice of the budget),
+// and the memory budget is a fixed share rather than libp2p's default of one
+// eighth of the machine.
+type Limits struct {
+	// Memory is the total memory budget of libp2p buffers (bytes).
+	Memory int64
+	// FD is the number of file descriptors libp2p may use.
+	FD int
+	// Conns, ConnsInbound cap all connections and the inbound ones.
+	Conns, ConnsInbound int
+	// PeerConns caps connections to one peer (TCP plus QUIC plus a redial).
+	PeerConns int
+	// PeerStreams caps concurrent streams with one peer over all protocols.
+	PeerStreams int
+	// SyncStreams caps concurrent sync streams in total;
+	// SyncPeerStreams per peer and direction.
+	SyncStreams, SyncPeerStreams int
+	// KeyPackageStreams caps concurrent KeyPackage directory streams in total;
+	// KeyPackagePeerStreams per peer and direction.
+	KeyPackageStreams, KeyPackagePeerStreams int
+}
+
+// DefaultLimits are the limits [NewHost] uses when none are given.
+//
+//	memory 256 MiB, 1024 file descriptors
+//	512 connections (256 inbound), 8 per peer
+//	256 streams per peer
+//	sync: 256 streams in total, 8 per peer and direction
+//	KeyPackage directory: 64 streams in total, 4 per peer and direction
+//
+// 8 sync streams per peer matches the client side: a server runs at most
+// [DefaultMaxPullsPerPeer] pulls against one peer at a time, each one stream
+// per request, and the server side refuses more than its own per-peer
+// concurrency with an explicit busy status before the resource manager has
+// to reset streams.
+var DefaultLimits = Limits{
+	Memory:                256 << 20,
+	FD:                    1024,
+	Conns:                 512,
+	ConnsInbound:          256,
+	PeerConns:             8,
+	PeerStreams:           256,
+	SyncStreams:           256,
+	SyncPeerStreams:       8,
+	KeyPackageStreams:     64,
+	KeyPackagePeerStreams: 4,
+}
+
+// ResourceManager builds the libp2p resource manager for these limits: the
+// libp2p defaults for its own services (identify, ping, ...), scaled to the
+// memory and FD budget, with Rhizome's protocols and the system, transient
+// and per-peer scopes set explicitly.
+func (l Limits) ResourceManager() (network.ResourceManager, error) {
+	if l.Memory <= 0 || l.FD <= 0 || l.Conns <= 0 || l.PeerConns <= 0 || l.PeerStreams <= 0 ||
+		l.SyncStreams <= 0 || l.SyncPeerStreams <= 0 || l.KeyPackageStreams <= 0 || l.KeyPackagePeerStreams <= 0 {
+		return nil, fmt.Errorf("p2p: resource limits must all be positive: %+v", l)
+	}
+	cfg := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&cfg)
+	protoLimit := func(id protocol.ID, total, perPeer int) {
+		cfg.AddProtocolLimit(id, rcmgr.BaseLimit{
+			Streams: total, StreamsInbound: total, StreamsOutbound: total, Memory: int64(total) * MaxResponseSize,
+		}, rcmgr.BaseLimitIncrease{})
+		cfg.AddProtocolPeerLimit(id, rcmgr.BaseLimit{
+			Streams: 2 * perPeer, StreamsInbound: perPeer, StreamsOutbound: perPeer, Memory: int64(perPeer) * MaxResponseSize,
+		}, rcmgr.BaseLimitIncrease{})
+	}
+	protoLimit(SyncProtocol, l.SyncStreams, l.SyncPeerStreams)
+	protoLimit(KeyPackageProtocol, l.KeyPackageStreams, l.KeyPackagePeerStreams)
+	scaled := cfg.Scale(l.Memory, l.FD)
+
+	partial := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns:         rcmgr.LimitVal(l.Conns),
+			ConnsInbound:  rcmgr.LimitVal(l.ConnsInbound),
+			ConnsOutbound: rcmgr.LimitVal(l.Conns),
+			FD:            rcmgr.LimitVal(l.FD),
+			Memory:        rcmgr.LimitVal64(l.Memory),
+		},
+		PeerDefault: rcmgr.ResourceLimits{
+			Conns:           rcmgr.LimitVal(l.PeerConns),
+			ConnsInbound:    rcmgr.LimitVal(l.PeerConns),
+			ConnsOutbound:   rcmgr.LimitVal(l.PeerConns),
+			Streams:         rcmgr.LimitVal(l.PeerStreams),
+			StreamsInbound:  rcmgr.LimitVal(l.PeerStreams),
+			StreamsOutbound: rcmgr.LimitVal(l.PeerStreams),
+		},
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(scaled)))
+	if err != nil {
+		return nil, fmt.Errorf("p2p: resource manager: %w", err)
+	}
+	return rm, nil
+}

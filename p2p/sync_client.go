@@ -1,0 +1,351 @@
+package p2p
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/rhizome-chat/rhizome/dag"
+)
+
+// ErrRefused is wrapped by [*RefusedError].
+var ErrRefused = errors.New("p2p: request refused")
+
+// RefusedError is a peer's refusal of a sync request, with its status.
+type RefusedError struct {
+	Status  SyncStatus
+	Message string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("p2p: request refused: %s: %s", e.Status, e.Message)
+}
+
+// Unwrap returns [ErrRefused].
+func (e *RefusedError) Unwrap() error { return ErrRefused }
+
+// OffenseError reports that a peer's answer broke the protocol. The offense
+// has been recorded against the peer.
+type OffenseError struct {
+	Peer    peer.ID
+	Offense Offense
+	Err     error
+}
+
+func (e *OffenseError) Error() string {
+	return fmt.Sprintf("p2p: peer %s: %s: %v", e.Peer.ShortString(), e.Offense, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *OffenseError) Unwrap() error { return e.Err }
+
+// Pull parameters (docs/protocol.md, "Sync").
+const (
+	// initialMissingLimit is the first get_missing limit; each round
+	// doubles it up to MaxMissingLimit.
+	initialMissingLimit = 16
+	// maxPullRounds bounds the get_missing rounds of one pull; a pull that
+	// has not closed the gap by then is continued by the next one.
+	maxPullRounds = 64
+	// maxPullBuffer bounds the bytes of events one pull holds before
+	// storing them (they are stored parents first, once the gap is closed).
+	maxPullBuffer = 128 << 20
+)
+
+// request sends one sync request to p on a new stream and returns the
+// response. A status other than ok is returned as a [*RefusedError]; an
+// undecodable answer is an offense.
+func (m *Mesh) request(ctx context.Context, p peer.ID, req *SyncRequest) (*SyncResponse, error) {
+	body, err := req.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
+	defer cancel()
+	s, err := m.h.NewStream(network.WithNoDial(ctx, "sync"), p, SyncProtocol)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: open sync stream to %s: %w", p.ShortString(), err)
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	if err := writeFrame(s, body); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("p2p: send %s: %w", req.Kind, err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("p2p: send %s: %w", req.Kind, err)
+	}
+	raw, err := readFrame(bufio.NewReader(s), MaxResponseSize)
+	if err != nil {
+		s.Reset()
+		if errors.Is(err, ErrFrameTooLarge) {
+			return nil, m.offense(p, OffenseOversize, err)
+		}
+		if errors.Is(err, ErrMalformedFrame) {
+			return nil, m.offense(p, OffenseMalformed, err)
+		}
+		return nil, fmt.Errorf("p2p: read %s answer: %w", req.Kind, err)
+	}
+	resp, err := UnmarshalSyncResponse(raw)
+	if err != nil {
+		return nil, m.offense(p, OffenseMalformed, err)
+	}
+	if resp.Kind != req.Kind {
+		return nil, m.offense(p, OffenseMalformed, fmt.Errorf("%w: %s answer to a %s request", ErrMalformedMessage, resp.Kind, req.Kind))
+	}
+	if resp.Status != StatusOK {
+		return nil, &RefusedError{Status: resp.Status, Message: resp.Message}
+	}
+	return resp, nil
+}
+
+func (m *Mesh) offense(p peer.ID, o Offense, err error) error {
+	m.offend(p, o, err)
+	return &OffenseError{Peer: p, Offense: o, Err: err}
+}
+
+// Heads asks p for its forward extremities of room. The answer is a hint,
+// never trusted as room state: only events that verify are ever stored.
+func (m *Mesh) Heads(ctx context.Context, p peer.ID, room dag.RoomID) ([]dag.EventID, error) {
+	resp, err := m.request(ctx, p, &SyncRequest{Kind: SyncHeads, Room: room})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Heads, nil
+}
+
+// GetEvents fetches events by ID from p, verifies each (decoding, room, ID
+// among those asked, signature) and returns them. IDs p does not have are
+// absent from the result.
+func (m *Mesh) GetEvents(ctx context.Context, p peer.ID, room dag.RoomID, ids []dag.EventID) ([]*dag.Event, error) {
+	ids = dag.SortIDs(slices.Compact(dag.SortIDs(slices.Clone(ids))))
+	resp, err := m.request(ctx, p, &SyncRequest{Kind: SyncGetEvents, Room: room, IDs: ids})
+	if err != nil {
+		return nil, err
+	}
+	asked := make(map[dag.EventID]bool, len(ids))
+	for _, id := range ids {
+		asked[id] = true
+	}
+	out := make([]*dag.Event, 0, len(resp.Events))
+	for _, raw := range resp.Events {
+		ev, err := m.verifyFrom(p, room, raw, asked)
+		if err != nil {
+			return nil, err
+		}
+		delete(asked, ev.ID()) // each at most once
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// verifyFrom decodes and verifies an event received from p in answer to a
+// question about room, whose acceptable IDs are expected.
+func (m *Mesh) verifyFrom(p peer.ID, room dag.RoomID, raw []byte, expected map[dag.EventID]bool) (*dag.Event, error) {
+	ev, err := dag.Decode(raw)
+	if err != nil {
+		off, _ := offenseOf(err)
+		return nil, m.offense(p, off, err)
+	}
+	if !expected[ev.ID()] {
+		return nil, m.offense(p, OffenseUnsolicited, fmt.Errorf("p2p: event %v was not asked for", ev.ID()))
+	}
+	if ev.RoomID() != room {
+		return nil, m.offense(p, OffenseUnsolicited, fmt.Errorf("%w: %v in answer about %v", ErrWrongRoom, ev.RoomID(), room))
+	}
+	if err := ev.Verify(); err != nil {
+		return nil, m.offense(p, OffenseBadSignature, err)
+	}
+	return ev, nil
+}
+
+// pull brings room up to date with p: a heads exchange (when full), then
+// get_missing rounds from the unknown heads and hints back to known events,
+// the limit doubling each round, until every path is closed. Events are
+// verified as they arrive and stored parents first once the gap is closed,
+// so a long gap never floods the store's pending set.
+func (m *Mesh) pull(room dag.RoomID, p peer.ID, full bool, hints []dag.EventID) {
+	if m.blocked(p) || m.joined(room) == nil {
+		return
+	}
+	if err := m.pullOnce(m.ctx, room, p, full, hints); err != nil && m.ctx.Err() == nil {
+		m.log.Debug("pull failed", "room", room, "peer", p.ShortString(), "err", err)
+	}
+}
+
+// pullBatch holds verified events of one pull that are not stored yet.
+type pullBatch struct {
+	events   map[dag.EventID]*dag.Event
+	bytes    int
+	frontier map[dag.EventID]bool // parents of batch events, not in the batch
+}
+
+func (b *pullBatch) add(ev *dag.Event) {
+	id := ev.ID()
+	b.events[id] = ev
+	b.bytes += ev.Size()
+	delete(b.frontier, id)
+	for _, pid := range ev.Prev {
+		if _, ok := b.events[pid]; !ok {
+			b.frontier[pid] = true
+		}
+	}
+}
+
+func (m *Mesh) pullOnce(ctx context.Context, room dag.RoomID, p peer.ID, full bool, hints []dag.EventID) error {
+	st := m.cfg.Store
+	seeds := slices.Clone(hints)
+	if full {
+		heads, err := m.Heads(ctx, p, room)
+		var re *RefusedError
+		if errors.As(err, &re) && re.Status == StatusUnknownRoom {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		seeds = append(seeds, heads...)
+	}
+	want, err := st.Missing(seeds, MaxRequestIDs)
+	if err != nil {
+		return fmt.Errorf("p2p: missing: %w", err)
+	}
+	b := &pullBatch{events: map[dag.EventID]*dag.Event{}, frontier: map[dag.EventID]bool{}}
+	limit := initialMissingLimit
+	for round := 0; len(want) > 0; round++ {
+		if round == maxPullRounds || b.bytes > maxPullBuffer {
+			// Store what closes; the rest continues in the next pull.
+			m.flush(room, b)
+			m.pulls.schedule(room, p, want)
+			return nil
+		}
+		known, err := st.Tips(room)
+		if err != nil {
+			return fmt.Errorf("p2p: tips: %w", err)
+		}
+		if len(known) > MaxRequestIDs {
+			known = known[len(known)-MaxRequestIDs:]
+		}
+		resp, err := m.request(ctx, p, &SyncRequest{
+			Kind: SyncGetMissing, Room: room, Known: known, IDs: dag.SortIDs(want), Limit: uint16(limit),
+		})
+		if err != nil {
+			m.flush(room, b)
+			return err
+		}
+		expected := make(map[dag.EventID]bool, len(want))
+		for _, id := range want {
+			expected[id] = true
+		}
+		added := 0
+		for _, raw := range resp.Events {
+			ev, err := m.verifyFrom(p, room, raw, expected)
+			if err != nil {
+				// Nothing more from this answer is trusted; what was
+				// verified before stays.
+				m.flush(room, b)
+				return err
+			}
+			for _, pid := range ev.Prev {
+				expected[pid] = true
+			}
+			id := ev.ID()
+			if _, ok := b.events[id]; ok {
+				continue
+			}
+			if has, err := st.Has(id); err != nil {
+				return fmt.Errorf("p2p: has: %w", err)
+			} else if has {
+				continue
+			}
+			b.add(ev)
+			added++
+		}
+		if added == 0 {
+			break // the peer cannot help with what is still missing
+		}
+		want, err = m.nextWant(b)
+		if err != nil {
+			return err
+		}
+		limit = min(2*limit, MaxMissingLimit)
+	}
+	m.flush(room, b)
+	return nil
+}
+
+// nextWant returns what the batch still lacks: its frontier minus what the
+// store holds, walking through the store's pending events.
+func (m *Mesh) nextWant(b *pullBatch) ([]dag.EventID, error) {
+	var open []dag.EventID
+	for id := range b.frontier {
+		has, err := m.cfg.Store.Has(id)
+		if err != nil {
+			return nil, fmt.Errorf("p2p: has: %w", err)
+		}
+		if has {
+			delete(b.frontier, id)
+			continue
+		}
+		open = append(open, id)
+	}
+	miss, err := m.cfg.Store.Missing(open, MaxRequestIDs)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: missing: %w", err)
+	}
+	return slices.DeleteFunc(miss, func(id dag.EventID) bool { _, ok := b.events[id]; return ok }), nil
+}
+
+// flush stores the batch parents first (Kahn's algorithm over the batch,
+// ties in ID order) and empties it.
+func (m *Mesh) flush(room dag.RoomID, b *pullBatch) {
+	if len(b.events) == 0 {
+		return
+	}
+	indeg := make(map[dag.EventID]int, len(b.events))
+	children := make(map[dag.EventID][]dag.EventID)
+	for id, ev := range b.events {
+		for _, pid := range ev.Prev {
+			if _, ok := b.events[pid]; ok {
+				indeg[id]++
+				children[pid] = append(children[pid], id)
+			}
+		}
+	}
+	var ready []dag.EventID
+	for id := range b.events {
+		if indeg[id] == 0 {
+			ready = append(ready, id)
+		}
+	}
+	dag.SortIDs(ready)
+	for len(ready) > 0 {
+		id := ready[0]
+		ready = ready[1:]
+		ev := b.events[id]
+		res, err := m.cfg.Store.Put(ev)
+		if err != nil {
+			m.log.Info("pulled event not stored", "room", room, "event", id, "err", err)
+		} else {
+			m.stored(room, res)
+		}
+		var next []dag.EventID
+		for _, c := range children[id] {
+			if indeg[c]--; indeg[c] == 0 {
+				next = append(next, c)
+			}
+		}
+		ready = append(ready, dag.SortIDs(next)...)
+	}
+	clear(b.events)
+	clear(b.frontier)
+	b.bytes = 0
+}
