@@ -75,6 +75,11 @@ func (d *decoder) head() (major byte, arg uint64, start int, err error) {
 	ib := d.data[d.off]
 	major, ai := ib>>5, ib&0x1f
 	if major == majorSimple {
+		if ai >= 28 {
+			// 28-30 are reserved; 31 is a break code outside an
+			// indefinite-length item, which we never accept.
+			return 0, 0, start, d.fail(start, ErrUnsupported, "reserved simple value or stray break")
+		}
 		d.off++
 		return major, uint64(ai), start, nil
 	}

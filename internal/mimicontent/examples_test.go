@@ -47,7 +47,8 @@ var (
 	tsComment  = regexp.MustCompile(`# timestamp\s*=\s*(\d+)`)
 )
 
-// hexOf strips whitespace and comment markers from an EDN h” body.
+// hexOf strips whitespace and comment markers from the body of an EDN hex
+// string literal.
 func hexOf(t testing.TB, s string) []byte {
 	t.Helper()
 	s = strings.NewReplacer("#", "", " ", "", "\n", "", "\t", "").Replace(s)
