@@ -47,6 +47,7 @@ type Store struct {
 	reqs   chan *request
 	done   chan struct{} // closed when the writer exits
 	max    int
+	chunk  int // checkpoint size, see checkpointBytes
 }
 
 type request struct {
@@ -82,11 +83,12 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
 	s := &Store{
-		db:   db,
-		lim:  opts.Limits.WithDefaults(),
-		reqs: make(chan *request, opts.MaxBatch),
-		done: make(chan struct{}),
-		max:  opts.MaxBatch,
+		db:    db,
+		lim:   opts.Limits.WithDefaults(),
+		reqs:  make(chan *request, opts.MaxBatch),
+		done:  make(chan struct{}),
+		max:   opts.MaxBatch,
+		chunk: checkpointBytes(bo.MemTableSize),
 	}
 	go s.writer()
 	return s, nil
@@ -141,7 +143,7 @@ func isEventError(err error) bool {
 // commit applies a batch in one transaction (split at checkpoints if it
 // grows large), syncs once, and answers every request.
 func (s *Store) commit(batch []*request) {
-	t := &btx{db: s.db, txn: s.db.NewTransaction(true)}
+	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk}
 	var fatal error
 	for _, r := range batch {
 		r.res, r.err = dag.PutTx(t, r.ev, s.lim)

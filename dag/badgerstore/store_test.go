@@ -1,6 +1,7 @@
 package badgerstore
 
 import (
+	"crypto/ed25519"
 	"testing"
 
 	"github.com/rhizome-chat/rhizome/dag"
@@ -18,3 +19,5 @@ func openTemp(t *testing.T, lim dag.Limits) dag.Store {
 func TestStoreSuite(t *testing.T) {
 	dagtest.RunStoreTests(t, openTemp)
 }
+
+type ed25519Key = ed25519.PrivateKey

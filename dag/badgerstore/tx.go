@@ -13,10 +13,12 @@ import (
 // errCorrupt is wrapped when stored bytes do not have the expected shape.
 var errCorrupt = errors.New("badgerstore: corrupt record")
 
-// checkpointBytes bounds the writes of one badger transaction. Badger refuses
-// transactions above 15% of the memtable size; a checkpoint commits well
-// before that, always between two complete updates (see dag.Tx.Checkpoint).
-const checkpointBytes = 2 << 20
+// checkpointBytes bounds the writes of one badger transaction for a given
+// memtable size. Badger refuses transactions above 15% of the memtable size;
+// a checkpoint commits well before that (a quarter of it, leaving room for
+// one more event of up to 64 KiB plus indexes), always between two complete
+// updates (see dag.Tx.Checkpoint).
+func checkpointBytes(memTableSize int64) int { return int(memTableSize * 15 / 100 / 4) }
 
 // btx implements dag.Tx (and dag.ReadTx) on a badger transaction. For writes
 // it is used only by the store's writer goroutine; when db is non-nil,
@@ -25,6 +27,7 @@ type btx struct {
 	db      *badger.DB
 	txn     *badger.Txn
 	written int // bytes set or deleted in txn, estimated
+	limit   int // checkpoint when written exceeds this
 }
 
 func (t *btx) get(k []byte) ([]byte, bool, error) {
@@ -208,7 +211,7 @@ func (t *btx) Insert(e *dag.Event, depth uint64) error {
 }
 
 func (t *btx) Checkpoint() error {
-	if t.db == nil || t.written < checkpointBytes {
+	if t.db == nil || t.written < t.limit {
 		return nil
 	}
 	if err := t.txn.Commit(); err != nil {
