@@ -1,0 +1,125 @@
+package roomstate
+
+import (
+	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
+
+	"github.com/rhizome-chat/rhizome/internal/tlspl"
+)
+
+// Components encodes the state as app_data_dictionary entries, one per
+// component, in ascending component ID order (the order the dictionary
+// requires, draft-ietf-mls-extensions Section 4.6). The encoding is
+// canonical: two states are [State.Equal] exactly when their Components are
+// byte-wise equal. Putting these entries into the GroupContext makes every
+// member's key schedule depend on the room state (RFC 9420, Section 8), so
+// members who disagree about it derive different epoch secrets.
+func (s *State) Components() ([]ComponentData, error) {
+	out := make([]ComponentData, 0, len(stateComponents))
+	for _, id := range stateComponents {
+		data, err := s.component(id)
+		if err != nil {
+			return nil, fmt.Errorf("roomstate: encode component 0x%04x: %w", uint16(id), err)
+		}
+		out = append(out, ComponentData{ID: id, Data: data})
+	}
+	return out, nil
+}
+
+// component encodes the current data of one component.
+func (s *State) component(id ComponentID) ([]byte, error) {
+	switch id {
+	case ComponentParticipantList:
+		return MarshalParticipantList(s.participants)
+	case ComponentRoomMetadata:
+		return MarshalRoomMetadata(s.metadata)
+	case ComponentRolesList:
+		return MarshalRoles(s.roles)
+	case ComponentPreAuthList:
+		return MarshalPreAuth(s.preauth)
+	case ComponentBaseRoomPolicy:
+		return MarshalBasePolicy(s.base)
+	case ComponentJoinRule:
+		return MarshalJoinRule(s.joinRule)
+	case ComponentServers:
+		return MarshalServers(ServerSet{Servers: s.servers, HubCandidates: s.hubCandidates})
+	}
+	return nil, fmt.Errorf("roomstate: component 0x%04x is not part of room state", uint16(id))
+}
+
+// IsStateComponent reports whether id is one of the components that make up
+// a room's state.
+func IsStateComponent(id ComponentID) bool {
+	for _, c := range stateComponents {
+		if c == id {
+			return true
+		}
+	}
+	return false
+}
+
+// FromComponents decodes a state from app_data_dictionary entries, for
+// example those of a GroupContext received in a Welcome. The entries must be
+// strictly ascending by ID (as in the dictionary); entries of components
+// that are not room state (app_components, safe_aad, ...) are skipped;
+// every room-state component must be present, and the state must be
+// consistent across components. Errors are *tlspl.DecodeError values
+// wrapping tlspl.ErrMalformed.
+func FromComponents(entries []ComponentData) (*State, error) {
+	const what = "roomstate.State"
+	s := &State{}
+	have := 0
+	for i, e := range entries {
+		if i > 0 && entries[i-1].ID >= e.ID {
+			return nil, decodeErr(what, fmt.Errorf("dictionary entries not strictly ascending"))
+		}
+		var err error
+		switch e.ID {
+		case ComponentParticipantList:
+			s.participants, err = ParseParticipantList(e.Data)
+		case ComponentRoomMetadata:
+			s.metadata, err = ParseRoomMetadata(e.Data)
+		case ComponentRolesList:
+			s.roles, err = ParseRoles(e.Data)
+		case ComponentPreAuthList:
+			s.preauth, err = ParsePreAuth(e.Data)
+		case ComponentBaseRoomPolicy:
+			s.base, err = ParseBasePolicy(e.Data)
+		case ComponentJoinRule:
+			s.joinRule, err = ParseJoinRule(e.Data)
+		case ComponentServers:
+			var ss ServerSet
+			ss, err = ParseServers(e.Data)
+			s.servers, s.hubCandidates = ss.Servers, ss.HubCandidates
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		have++
+	}
+	if have != len(stateComponents) {
+		return nil, decodeErr(what, fmt.Errorf("%d of %d room-state components present", have, len(stateComponents)))
+	}
+	if err := s.validate(); err != nil {
+		return nil, decodeErr(what, err)
+	}
+	return s, nil
+}
+
+// MarshalComponents encodes entries as the body of the app_data_dictionary
+// extension: struct { ComponentData component_data<V>; } AppDataDictionary.
+// The mls package owns the extension itself; this is for hashing, tests and
+// snapshots.
+func MarshalComponents(entries []ComponentData) ([]byte, error) {
+	return tlspl.Marshal(func(b *cryptobyte.Builder) {
+		tlspl.AddVector(b, func(b *cryptobyte.Builder) {
+			for _, e := range entries {
+				b.AddUint16(uint16(e.ID))
+				tlspl.AddOpaque(b, e.Data)
+			}
+		})
+	})
+}
