@@ -4,11 +4,8 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/sha512"
 	"errors"
 	"fmt"
-	"hash"
 
 	"github.com/cloudflare/circl/hpke"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -64,49 +61,49 @@ const (
 
 // suiteParams holds the primitives of one cipher suite.
 type suiteParams struct {
-	name    string
-	newHash func() hash.Hash
-	nh      int // KDF.Nh = hash output size
-	kem     hpke.KEM
-	kdf     hpke.KDF
-	aead    hpke.AEAD
-	nk, nn  int // AEAD key and nonce sizes
-	sig     signatureScheme
+	name   string
+	hash   kdfHash
+	nh     int // KDF.Nh = hash output size
+	kem    hpke.KEM
+	kdf    hpke.KDF
+	aead   hpke.AEAD
+	nk, nn int // AEAD key and nonce sizes
+	sig    signatureScheme
 }
 
 var suiteTable = map[CipherSuite]*suiteParams{
 	MLS128DHKEMX25519AES128GCMSHA256Ed25519: {
-		name: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519", newHash: sha256.New, nh: 32,
+		name: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519", hash: kdfSHA256, nh: 32,
 		kem: hpke.KEM_X25519_HKDF_SHA256, kdf: hpke.KDF_HKDF_SHA256, aead: hpke.AEAD_AES128GCM,
 		nk: 16, nn: 12, sig: sigEd25519,
 	},
 	MLS128DHKEMP256AES128GCMSHA256P256: {
-		name: "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", newHash: sha256.New, nh: 32,
+		name: "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", hash: kdfSHA256, nh: 32,
 		kem: hpke.KEM_P256_HKDF_SHA256, kdf: hpke.KDF_HKDF_SHA256, aead: hpke.AEAD_AES128GCM,
 		nk: 16, nn: 12, sig: sigECDSAP256,
 	},
 	MLS128DHKEMX25519ChaCha20Poly1305SHA256Ed25519: {
-		name: "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519", newHash: sha256.New, nh: 32,
+		name: "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519", hash: kdfSHA256, nh: 32,
 		kem: hpke.KEM_X25519_HKDF_SHA256, kdf: hpke.KDF_HKDF_SHA256, aead: hpke.AEAD_ChaCha20Poly1305,
 		nk: 32, nn: 12, sig: sigEd25519,
 	},
 	MLS256DHKEMX448AES256GCMSHA512Ed448: {
-		name: "MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448", newHash: sha512.New, nh: 64,
+		name: "MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448", hash: kdfSHA512, nh: 64,
 		kem: hpke.KEM_X448_HKDF_SHA512, kdf: hpke.KDF_HKDF_SHA512, aead: hpke.AEAD_AES256GCM,
 		nk: 32, nn: 12, sig: sigEd448,
 	},
 	MLS256DHKEMP521AES256GCMSHA512P521: {
-		name: "MLS_256_DHKEMP521_AES256GCM_SHA512_P521", newHash: sha512.New, nh: 64,
+		name: "MLS_256_DHKEMP521_AES256GCM_SHA512_P521", hash: kdfSHA512, nh: 64,
 		kem: hpke.KEM_P521_HKDF_SHA512, kdf: hpke.KDF_HKDF_SHA512, aead: hpke.AEAD_AES256GCM,
 		nk: 32, nn: 12, sig: sigECDSAP521,
 	},
 	MLS256DHKEMX448ChaCha20Poly1305SHA512Ed448: {
-		name: "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448", newHash: sha512.New, nh: 64,
+		name: "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448", hash: kdfSHA512, nh: 64,
 		kem: hpke.KEM_X448_HKDF_SHA512, kdf: hpke.KDF_HKDF_SHA512, aead: hpke.AEAD_ChaCha20Poly1305,
 		nk: 32, nn: 12, sig: sigEd448,
 	},
 	MLS256DHKEMP384AES256GCMSHA384P384: {
-		name: "MLS_256_DHKEMP384_AES256GCM_SHA384_P384", newHash: sha512.New384, nh: 48,
+		name: "MLS_256_DHKEMP384_AES256GCM_SHA384_P384", hash: kdfSHA384, nh: 48,
 		kem: hpke.KEM_P384_HKDF_SHA384, kdf: hpke.KDF_HKDF_SHA384, aead: hpke.AEAD_AES256GCM,
 		nk: 32, nn: 12, sig: sigECDSAP384,
 	},
@@ -179,9 +176,7 @@ func (cs CipherSuite) Hash(data []byte) []byte {
 	if !ok {
 		return nil
 	}
-	h := p.newHash()
-	h.Write(data)
-	return h.Sum(nil)
+	return p.hash.sum(make([]byte, 0, p.nh), data)
 }
 
 // Extract is KDF.Extract (HKDF-Extract, RFC 5869) with the suite's hash.
@@ -191,12 +186,7 @@ func (cs CipherSuite) Extract(salt, ikm []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(salt) == 0 {
-		salt = make([]byte, p.nh)
-	}
-	m := hmac.New(p.newHash, salt)
-	m.Write(ikm)
-	return m.Sum(nil), nil
+	return p.hash.extract(salt, ikm), nil
 }
 
 // Expand is KDF.Expand (HKDF-Expand, RFC 5869) with the suite's hash. length
@@ -206,26 +196,15 @@ func (cs CipherSuite) Expand(prk, info []byte, length int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return hkdfExpand(p.newHash, p.nh, prk, info, length)
+	return hkdfExpand(p.hash, prk, info, length)
 }
 
-// hkdfExpand implements HKDF-Expand without the allocations of a reader.
-func hkdfExpand(newHash func() hash.Hash, nh int, prk, info []byte, length int) ([]byte, error) {
-	if length < 0 || length > 255*nh {
-		return nil, fmt.Errorf("mls: HKDF-Expand length %d out of range [0, %d]", length, 255*nh)
+// hkdfExpand is HKDF-Expand with a range check on length.
+func hkdfExpand(h kdfHash, prk, info []byte, length int) ([]byte, error) {
+	if length < 0 || length > 255*h.size() {
+		return nil, fmt.Errorf("mls: HKDF-Expand length %d out of range [0, %d]", length, 255*h.size())
 	}
-	out := make([]byte, 0, length+nh)
-	m := hmac.New(newHash, prk)
-	var prev []byte
-	for ctr := byte(1); len(out) < length; ctr++ {
-		m.Reset()
-		m.Write(prev)
-		m.Write(info)
-		m.Write([]byte{ctr})
-		out = m.Sum(out)
-		prev = out[len(out)-nh:]
-	}
-	return out[:length:length], nil
+	return h.expand(prk, info, length), nil
 }
 
 // MAC is the suite's HMAC of data under key (RFC 9420, Section 5.1: the MAC
@@ -235,9 +214,7 @@ func (cs CipherSuite) MAC(key, data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := hmac.New(p.newHash, key)
-	m.Write(data)
-	return m.Sum(nil), nil
+	return p.hash.hmac(make([]byte, 0, p.nh), key, data, nil, nil), nil
 }
 
 // newAEAD builds the suite's AEAD for key, checking its size first so that

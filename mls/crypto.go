@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/binary"
@@ -79,9 +78,7 @@ func (cs CipherSuite) RefHash(label string, value []byte) ([]byte, error) {
 	if buf, err = cryptoAppendOpaque(buf, value); err != nil {
 		return nil, err
 	}
-	h := p.newHash()
-	h.Write(buf)
-	return h.Sum(nil), nil
+	return p.hash.sum(make([]byte, 0, p.nh), buf), nil
 }
 
 // ExpandWithLabel is KDF.Expand(secret, KDFLabel, length) with
@@ -102,7 +99,7 @@ func (cs CipherSuite) ExpandWithLabel(secret []byte, label string, context []byt
 	if err != nil {
 		return nil, err
 	}
-	return hkdfExpand(p.newHash, p.nh, secret, info, length)
+	return hkdfExpand(p.hash, secret, info, length)
 }
 
 // DeriveSecret is ExpandWithLabel(secret, label, "", Nh).
@@ -326,8 +323,7 @@ func (cs CipherSuite) VerifyWithLabel(pub []byte, label string, content, sig []b
 type kemInfo struct {
 	id      hpke.KEM
 	nsk     int
-	newHash func() hash.Hash
-	nh      int
+	hash    kdfHash
 	nist    bool // rejection sampling over candidates (P-256/384/521)
 	bitmask byte
 }
@@ -335,15 +331,15 @@ type kemInfo struct {
 func kemInfoFor(id hpke.KEM) (kemInfo, bool) {
 	switch id {
 	case hpke.KEM_X25519_HKDF_SHA256:
-		return kemInfo{id: id, nsk: 32, newHash: sha256.New, nh: 32}, true
+		return kemInfo{id: id, nsk: 32, hash: kdfSHA256}, true
 	case hpke.KEM_X448_HKDF_SHA512:
-		return kemInfo{id: id, nsk: 56, newHash: sha512.New, nh: 64}, true
+		return kemInfo{id: id, nsk: 56, hash: kdfSHA512}, true
 	case hpke.KEM_P256_HKDF_SHA256:
-		return kemInfo{id: id, nsk: 32, newHash: sha256.New, nh: 32, nist: true, bitmask: 0xff}, true
+		return kemInfo{id: id, nsk: 32, hash: kdfSHA256, nist: true, bitmask: 0xff}, true
 	case hpke.KEM_P384_HKDF_SHA384:
-		return kemInfo{id: id, nsk: 48, newHash: sha512.New384, nh: 48, nist: true, bitmask: 0xff}, true
+		return kemInfo{id: id, nsk: 48, hash: kdfSHA384, nist: true, bitmask: 0xff}, true
 	case hpke.KEM_P521_HKDF_SHA512:
-		return kemInfo{id: id, nsk: 66, newHash: sha512.New, nh: 64, nist: true, bitmask: 0x01}, true
+		return kemInfo{id: id, nsk: 66, hash: kdfSHA512, nist: true, bitmask: 0x01}, true
 	}
 	return kemInfo{}, false
 }
@@ -354,26 +350,16 @@ func (k kemInfo) suiteID() []byte {
 }
 
 func (k kemInfo) labeledExtract(salt []byte, label string, ikm []byte) []byte {
-	if len(salt) == 0 {
-		salt = make([]byte, k.nh)
-	}
 	buf := make([]byte, 0, 7+5+len(label)+len(ikm))
 	buf = append(append(append(append(buf, "HPKE-v1"...), k.suiteID()...), label...), ikm...)
-	p, _ := hkdfExtractWith(k.newHash, salt, buf)
-	return p
+	return k.hash.extract(salt, buf)
 }
 
 func (k kemInfo) labeledExpand(prk []byte, label string, info []byte, length int) ([]byte, error) {
 	buf := make([]byte, 2, 2+7+5+len(label)+len(info))
 	binary.BigEndian.PutUint16(buf, uint16(length))
 	buf = append(append(append(append(buf, "HPKE-v1"...), k.suiteID()...), label...), info...)
-	return hkdfExpand(k.newHash, k.nh, prk, buf, length)
-}
-
-func hkdfExtractWith(newHash func() hash.Hash, salt, ikm []byte) ([]byte, error) {
-	m := hmac.New(newHash, salt)
-	m.Write(ikm)
-	return m.Sum(nil), nil
+	return hkdfExpand(k.hash, prk, buf, length)
 }
 
 // circlSafe runs f and turns any panic inside the libraries it calls into an
