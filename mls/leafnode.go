@@ -148,7 +148,7 @@ func UnmarshalLeafNode(data []byte) (*LeafNode, error) {
 
 // tbs returns LeafNodeTBS: every field but the signature, followed for the
 // update and commit sources by group_id<V> and uint32 leaf_index.
-func (n *LeafNode) tbs(groupID []byte, leafIndex uint32) ([]byte, error) {
+func (n *LeafNode) tbs(groupID []byte, leafIndex LeafIndex) ([]byte, error) {
 	var body []byte
 	if n.raw != nil {
 		body = withoutTrailingOpaque(n.raw, n.Signature)
@@ -164,14 +164,14 @@ func (n *LeafNode) tbs(groupID []byte, leafIndex uint32) ([]byte, error) {
 	return encodeValue(func(b *cryptobyte.Builder) {
 		b.AddBytes(body)
 		tlspl.AddOpaque(b, groupID)
-		b.AddUint32(leafIndex)
+		b.AddUint32(uint32(leafIndex))
 	})
 }
 
 // Sign computes the leaf's signature with SignWithLabel(., "LeafNodeTBS",
 // LeafNodeTBS). groupID and leafIndex are used only for the update and
 // commit sources. The leaf's signature key must match priv.
-func (n *LeafNode) Sign(cs CipherSuite, priv SignaturePrivateKey, groupID []byte, leafIndex uint32) error {
+func (n *LeafNode) Sign(cs CipherSuite, priv SignaturePrivateKey, groupID []byte, leafIndex LeafIndex) error {
 	n.raw = nil
 	tbs, err := n.tbs(groupID, leafIndex)
 	if err != nil {
@@ -188,7 +188,7 @@ func (n *LeafNode) Sign(cs CipherSuite, priv SignaturePrivateKey, groupID []byte
 // Verify checks the leaf's signature against its own signature key
 // (RFC 9420, Section 7.3). groupID and leafIndex are used only for the
 // update and commit sources.
-func (n *LeafNode) Verify(cs CipherSuite, groupID []byte, leafIndex uint32) error {
+func (n *LeafNode) Verify(cs CipherSuite, groupID []byte, leafIndex LeafIndex) error {
 	tbs, err := n.tbs(groupID, leafIndex)
 	if err != nil {
 		return err

@@ -1,0 +1,388 @@
+package mls
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// protectTestEpoch is one epoch seen by a sender and a receiver, each with
+// its own secret tree, and the signature keys of the members.
+type protectTestEpoch struct {
+	cs         CipherSuite
+	gc         *GroupContext
+	send, recv *MessageProtector
+	priv       map[LeafIndex]SignaturePrivateKey
+	pub        map[LeafIndex][]byte
+	rand       *rand.ChaCha8
+}
+
+func newProtectTestEpoch(tb testing.TB, cs CipherSuite, nLeaves uint32, padding int, signers ...LeafIndex) *protectTestEpoch {
+	tb.Helper()
+	rnd := cryptoTestRand(byte(cs) + 40)
+	secret := func() []byte {
+		b := make([]byte, cs.Nh())
+		rnd.Read(b)
+		return b
+	}
+	gc := &GroupContext{
+		Version: ProtocolVersionMLS10, CipherSuite: cs, GroupID: []byte("protect-test-group"),
+		Epoch: 7, TreeHash: secret(), ConfirmedTranscriptHash: secret(),
+	}
+	encryption, senderData, membership := secret(), secret(), secret()
+	newP := func() *MessageProtector {
+		tree, err := NewSecretTree(cs, encryption, nLeaves)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p, err := NewMessageProtector(ProtectorConfig{
+			GroupContext: gc, SenderDataSecret: senderData, MembershipKey: membership,
+			Tree: tree, PaddingBlock: padding,
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return p
+	}
+	e := &protectTestEpoch{cs: cs, gc: gc, send: newP(), recv: newP(),
+		priv: map[LeafIndex]SignaturePrivateKey{}, pub: map[LeafIndex][]byte{}, rand: rnd}
+	for _, l := range signers {
+		priv, pub, err := cs.GenerateSignatureKeyPair(rnd)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		e.priv[l], e.pub[l] = priv, pub
+	}
+	return e
+}
+
+func (e *protectTestEpoch) signerKey(s Sender) ([]byte, error) {
+	if s.SenderType == SenderTypeMember {
+		if pub, ok := e.pub[s.LeafIndex]; ok {
+			return pub, nil
+		}
+	}
+	return nil, fmt.Errorf("no member at %+v", s)
+}
+
+func (e *protectTestEpoch) sendApp(tb testing.TB, leaf LeafIndex, data []byte) *PrivateMessage {
+	tb.Helper()
+	m, err := e.send.ProtectApplication(e.rand, leaf, e.priv[leaf], []byte("aad"), data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Go through the wire like a real receiver.
+	enc, err := (&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPrivateMessage, PrivateMessage: m}).Marshal()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dec, err := UnmarshalMLSMessage(enc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dec.PrivateMessage
+}
+
+func TestProtectApplicationRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, cs := range SupportedCipherSuites() {
+		t.Run(cs.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newProtectTestEpoch(t, cs, 5, 0, 0, 4)
+			for i, leaf := range []LeafIndex{0, 4, 0, 4, 4} {
+				data := []byte(fmt.Sprintf("message %d from %d", i, leaf))
+				m := e.sendApp(t, leaf, data)
+				ac, err := e.recv.UnprotectPrivate(m, e.signerKey)
+				if err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+				c := ac.Content
+				if !bytes.Equal(c.ApplicationData, data) || string(c.AuthenticatedData) != "aad" ||
+					c.Sender != MemberSender(leaf) || c.Epoch != 7 || c.ContentType != ContentTypeApplication {
+					t.Fatalf("message %d: got %+v", i, c)
+				}
+			}
+		})
+	}
+}
+
+func TestUnprotectRejectsReplay(t *testing.T) {
+	t.Parallel()
+	e := newProtectTestEpoch(t, MLS128DHKEMX25519AES128GCMSHA256Ed25519, 2, 0, 1)
+	m := e.sendApp(t, 1, []byte("once"))
+	if _, err := e.recv.UnprotectPrivate(m, e.signerKey); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.recv.UnprotectPrivate(m, e.signerKey)
+	if !errors.Is(err, ErrReplay) || RejectReason(err) != ReasonReplay {
+		t.Fatalf("replay: err = %v, want ErrReplay", err)
+	}
+}
+
+func TestUnprotectOutOfOrder(t *testing.T) {
+	t.Parallel()
+	e := newProtectTestEpoch(t, MLS128DHKEMX25519AES128GCMSHA256Ed25519, 3, 0, 2)
+	var msgs []*PrivateMessage
+	for i := range 4 {
+		msgs = append(msgs, e.sendApp(t, 2, []byte{byte(i)}))
+	}
+	for _, i := range []int{3, 0, 2, 1} {
+		ac, err := e.recv.UnprotectPrivate(msgs[i], e.signerKey)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if !bytes.Equal(ac.Content.ApplicationData, []byte{byte(i)}) {
+			t.Fatalf("message %d decrypted to %x", i, ac.Content.ApplicationData)
+		}
+	}
+}
+
+func TestProtectPadding(t *testing.T) {
+	t.Parallel()
+	e := newProtectTestEpoch(t, MLS128DHKEMX25519AES128GCMSHA256Ed25519, 2, 256, 0)
+	short := e.sendApp(t, 0, []byte("a"))
+	long := e.sendApp(t, 0, bytes.Repeat([]byte("b"), 100))
+	if len(short.Ciphertext) != len(long.Ciphertext) {
+		t.Fatalf("padded ciphertexts differ in length: %d and %d", len(short.Ciphertext), len(long.Ciphertext))
+	}
+	if got := len(short.Ciphertext) - 16; got != 256 {
+		t.Fatalf("padded plaintext is %d bytes, want 256", got)
+	}
+	for _, m := range []*PrivateMessage{short, long} {
+		if _, err := e.recv.UnprotectPrivate(m, e.signerKey); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestUnprotectRejectsNonZeroPadding(t *testing.T) {
+	t.Parallel()
+	e := newProtectTestEpoch(t, MLS128DHKEMX25519AES128GCMSHA256Ed25519, 2, 0, 1)
+	cs := e.cs
+	c := FramedContent{GroupID: e.gc.GroupID, Epoch: e.gc.Epoch, Sender: MemberSender(1),
+		ContentType: ContentTypeApplication, ApplicationData: []byte("hi")}
+	ac, err := e.send.Sign(WireFormatPrivateMessage, &c, e.priv[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Encrypt by hand with padding 00 00 01.
+	pt, err := marshalPrivateMessageContent(ac, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt = append(pt, 0, 0, 1)
+	gen, key, nonce, err := e.send.tree.Next(1, RatchetApplication)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &PrivateMessage{GroupID: c.GroupID, Epoch: c.Epoch, ContentType: c.ContentType}
+	aad, _ := m.contentAAD()
+	guard := [4]byte{1, 2, 3, 4}
+	if m.Ciphertext, err = cs.Seal(key, applyReuseGuard(nonce, guard), aad, pt); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.sealSenderData(cs, e.send.senderDataSecret, &SenderData{LeafIndex: 1, Generation: gen, ReuseGuard: guard}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.recv.UnprotectPrivate(m, e.signerKey); !errors.Is(err, ErrBadPadding) {
+		t.Fatalf("err = %v, want ErrBadPadding", err)
+	}
+}
+
+func TestUnprotectRejectsTampering(t *testing.T) {
+	t.Parallel()
+	e := newProtectTestEpoch(t, MLS128DHKEMX25519AES128GCMSHA256Ed25519, 2, 0, 0, 1)
+	tests := []struct {
+		name   string
+		mutate func(m *PrivateMessage)
+		want   error
+	}{
+		{"ciphertext", func(m *PrivateMessage) { m.Ciphertext[len(m.Ciphertext)-1] ^= 1 }, ErrDecrypt},
+		{"sender data", func(m *PrivateMessage) { m.EncryptedSenderData[0] ^= 1 }, ErrDecrypt},
+		{"authenticated data", func(m *PrivateMessage) { m.AuthenticatedData = []byte("AAD") }, ErrDecrypt},
+		{"epoch", func(m *PrivateMessage) { m.Epoch++ }, ErrWrongEpoch},
+		{"group", func(m *PrivateMessage) { m.GroupID = []byte("other") }, ErrWrongGroup},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := e.sendApp(t, 0, []byte("genuine"))
+			forged := *m
+			forged.Ciphertext = bytes.Clone(m.Ciphertext)
+			forged.EncryptedSenderData = bytes.Clone(m.EncryptedSenderData)
+			tt.mutate(&forged)
+			if _, err := e.recv.UnprotectPrivate(&forged, e.signerKey); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			// A forgery must not burn the genuine message's key.
+			if _, err := e.recv.UnprotectPrivate(m, e.signerKey); err != nil {
+				t.Fatalf("genuine message after forgery: %v", err)
+			}
+		})
+	}
+	t.Run("signature by another member", func(t *testing.T) {
+		// Leaf 1 signs content claiming to be from leaf 0.
+		c := FramedContent{GroupID: e.gc.GroupID, Epoch: e.gc.Epoch, Sender: MemberSender(0),
+			ContentType: ContentTypeApplication, ApplicationData: []byte("x")}
+		ac, err := e.send.Sign(WireFormatPrivateMessage, &c, e.priv[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := e.send.ProtectPrivate(e.rand, ac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.recv.UnprotectPrivate(m, e.signerKey); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("err = %v, want ErrBadSignature", err)
+		}
+	})
+}
+
+func TestProtectHandshakePrivateAndPublic(t *testing.T) {
+	t.Parallel()
+	e := newProtectTestEpoch(t, MLS128DHKEMP256AES128GCMSHA256P256, 4, 32, 3)
+	commit := &Commit{Proposals: []ProposalOrRef{{Proposal: &RemoveProposal{Removed: 1}}, {Reference: []byte("ref")}}}
+	for _, wf := range []WireFormat{WireFormatPrivateMessage, WireFormatPublicMessage} {
+		for _, ct := range []ContentType{ContentTypeProposal, ContentTypeCommit} {
+			t.Run(fmt.Sprintf("wf=%d/ct=%d", wf, ct), func(t *testing.T) {
+				c := FramedContent{GroupID: e.gc.GroupID, Epoch: e.gc.Epoch, Sender: MemberSender(3), ContentType: ct}
+				if ct == ContentTypeProposal {
+					c.Proposal = &SelfRemoveProposal{}
+				} else {
+					c.Commit = commit
+				}
+				ac, err := e.send.Sign(wf, &c, e.priv[3])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ct == ContentTypeCommit {
+					ac.Auth.ConfirmationTag = bytes.Repeat([]byte{7}, 32)
+				}
+				var got *AuthenticatedContent
+				if wf == WireFormatPrivateMessage {
+					m, err := e.send.ProtectPrivate(e.rand, ac)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err = e.recv.UnprotectPrivate(m, e.signerKey)
+					if err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					m, err := e.send.ProtectPublic(ac)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err = e.recv.UnprotectPublic(m, e.signerKey)
+					if err != nil {
+						t.Fatal(err)
+					}
+					m.MembershipTag[0] ^= 1
+					if _, err := e.recv.UnprotectPublic(m, e.signerKey); !errors.Is(err, ErrBadMembershipTag) {
+						t.Fatalf("tampered membership tag: err = %v", err)
+					}
+				}
+				want, _ := ac.Marshal()
+				gotEnc, _ := got.Marshal()
+				if !bytes.Equal(want, gotEnc) {
+					t.Fatalf("unprotected content differs:\n got %x\nwant %x", gotEnc, want)
+				}
+			})
+		}
+	}
+	t.Run("commit without confirmation tag", func(t *testing.T) {
+		c := FramedContent{GroupID: e.gc.GroupID, Epoch: e.gc.Epoch, Sender: MemberSender(3),
+			ContentType: ContentTypeCommit, Commit: commit}
+		ac, err := e.send.Sign(WireFormatPublicMessage, &c, e.priv[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := e.send.ProtectPublic(ac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.recv.UnprotectPublic(m, e.signerKey); !errors.Is(err, ErrInvalidMessage) {
+			t.Fatalf("err = %v, want ErrInvalidMessage", err)
+		}
+	})
+}
+
+func TestPublicMessageExternalSender(t *testing.T) {
+	t.Parallel()
+	cs := MLS128DHKEMX25519AES128GCMSHA256Ed25519
+	e := newProtectTestEpoch(t, cs, 2, 0)
+	server, serverPub, err := cs.GenerateSignatureKeyPair(e.rand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := FramedContent{GroupID: e.gc.GroupID, Epoch: e.gc.Epoch,
+		Sender:      Sender{SenderType: SenderTypeExternal, SenderIndex: 0},
+		ContentType: ContentTypeProposal, Proposal: &RemoveProposal{Removed: 1}}
+	ac, err := e.send.Sign(WireFormatPublicMessage, &c, server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.send.ProtectPublic(ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.MembershipTag != nil {
+		t.Fatal("external sender message has a membership tag")
+	}
+	external := func(s Sender) ([]byte, error) {
+		if s.SenderType == SenderTypeExternal && s.SenderIndex == 0 {
+			return serverPub, nil
+		}
+		return nil, errors.New("unknown sender")
+	}
+	if _, err := e.recv.UnprotectPublic(m, external); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.send.ProtectPrivate(e.rand, &AuthenticatedContent{WireFormat: WireFormatPrivateMessage, Content: c}); !errors.Is(err, ErrInvalidMessage) {
+		t.Fatalf("PrivateMessage from an external sender: err = %v", err)
+	}
+}
+
+// benchmarkApplication measures protect or unprotect of a 1 KiB application
+// message in groups of 2 and 50,000 members. The secret tree is lazy, so
+// both sizes must cost the same.
+func benchmarkApplication(b *testing.B, unprotect bool) {
+	cs := MLS128DHKEMX25519AES128GCMSHA256Ed25519
+	data := bytes.Repeat([]byte{0x42}, 1024)
+	b.Run("size=1KiB", func(b *testing.B) {
+		for _, members := range []uint32{2, 50000} {
+			b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+				sender := LeafIndex(members - 1)
+				e := newProtectTestEpoch(b, cs, members, 0, sender)
+				b.SetBytes(int64(len(data)))
+				if !unprotect {
+					b.ResetTimer()
+					for range b.N {
+						if _, err := e.send.ProtectApplication(e.rand, sender, e.priv[sender], nil, data); err != nil {
+							b.Fatal(err)
+						}
+					}
+					return
+				}
+				msgs := make([]*PrivateMessage, b.N)
+				for i := range msgs {
+					m, err := e.send.ProtectApplication(e.rand, sender, e.priv[sender], nil, data)
+					if err != nil {
+						b.Fatal(err)
+					}
+					msgs[i] = m
+				}
+				b.ResetTimer()
+				for i := range b.N {
+					if _, err := e.recv.UnprotectPrivate(msgs[i], e.signerKey); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	})
+}
+
+func BenchmarkProtectApplication(b *testing.B)   { benchmarkApplication(b, false) }
+func BenchmarkUnprotectApplication(b *testing.B) { benchmarkApplication(b, true) }
