@@ -1,6 +1,7 @@
 package mimicontent
 
 import (
+	"bytes"
 	"math"
 	"unicode/utf8"
 )
@@ -151,7 +152,7 @@ func (d *decoder) extensions(x *Extensions) error {
 		if err != nil {
 			return err
 		}
-		x.Other = append(x.Other, Extension{Key: key, Value: v})
+		x.Other = append(x.Other, Extension{Key: key, Value: bytes.Clone(v)})
 	}
 	return nil
 }

@@ -1,6 +1,9 @@
 package mimicontent
 
-import "math"
+import (
+	"bytes"
+	"math"
+)
 
 // DerivedValues are the values a client knows about a message without
 // their being in it: the MessageDerivedValues array of
@@ -95,7 +98,7 @@ func (d *decoder) timestamp() (Timestamp, error) {
 	if _, err := d.item(1, MaxExtensionDepth); err != nil {
 		return Timestamp{}, err
 	}
-	return Timestamp{Extended: d.data[begin:d.off:d.off]}, nil
+	return Timestamp{Extended: bytes.Clone(d.data[begin:d.off])}, nil
 }
 
 // Encode returns the deterministic encoding of v. Errors match

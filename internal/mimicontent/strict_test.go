@@ -42,7 +42,8 @@ func (f msgFields) hex() string {
 	return f.head + f.salt + f.replaces + f.topic + f.expires + f.inReplyTo + f.ext + f.body
 }
 
-// singleBody is [1, "", 1, "", h”], a minimal SinglePart.
+// singleBody is a minimal SinglePart: render, no language, empty content
+// type and content.
 const singleBody = "8501600160" + "40"
 
 func originalFields() msgFields {
