@@ -1,0 +1,219 @@
+package sim
+
+import (
+	"slices"
+
+	"github.com/rhizome-chat/rhizome/consensus"
+)
+
+func (w *world) honest() []*server {
+	var out []*server
+	for _, s := range w.servers {
+		if !s.equivocate {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// conflicting reports whether two chains disagree on some slot, that is,
+// neither is a prefix of the other.
+func conflicting(a, b []consensus.EventID) bool {
+	n := min(len(a), len(b))
+	return !slices.Equal(a[:n], b[:n])
+}
+
+// observe tracks, once every fault has ended, the last tick at which two
+// honest servers' chains conflicted.
+func (w *world) observe() {
+	if w.faulty {
+		return
+	}
+	hs := w.honest()
+	for i := range hs {
+		if !hs[i].up {
+			return
+		}
+	}
+	for i := 1; i < len(hs); i++ {
+		a, _ := hs[0].chain()
+		b, _ := hs[i].chain()
+		if conflicting(a, b) {
+			w.lastSplit = w.now
+			w.split = true
+			return
+		}
+	}
+}
+
+// quiescent reports whether the run is done: every honest server holds the
+// same fully certified chain, no change is pending and every message is in
+// a canonical epoch at its home server.
+func (w *world) quiescent() bool {
+	hs := w.honest()
+	var ref []consensus.EventID
+	for i, s := range hs {
+		if !s.up {
+			return false
+		}
+		c, _ := s.chain()
+		if i == 0 {
+			ref = c
+		} else if !slices.Equal(ref, c) {
+			return false
+		}
+		if s.m.CertifiedLen() != len(c) {
+			return false
+		}
+	}
+	for _, c := range w.clients {
+		if c.change != nil {
+			return false
+		}
+		_, onChain := w.servers[c.home].chain()
+		for _, m := range c.msgs {
+			if !onChain[m.epoch] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (w *world) reorg(s *server, r consensus.Reorg) {
+	if len(r.Undone) == 0 {
+		return
+	}
+	w.rep.Reorgs++
+	w.rep.MaxReorgDepth = max(w.rep.MaxReorgDepth, len(r.Undone))
+	if r.BeyondHorizon {
+		w.rep.BeyondHorizon++
+	}
+	for _, c := range r.Undone {
+		if s.certSeen[c] {
+			w.violate("server %d: certified commit %x undone", s.idx, string(c)[:4])
+		}
+	}
+}
+
+func (w *world) certified(s *server, c consensus.EventID) {
+	s.certSeen[c] = true
+	ev, ok := s.events[c]
+	if !ok {
+		w.violate("server %d: certified unknown commit", s.idx)
+		return
+	}
+	if prev, ok := w.certBySlot[ev.Parent]; ok && prev != c {
+		w.violate("two certified commits in one slot: %x and %x", string(prev)[:4], string(c)[:4])
+	}
+	w.certBySlot[ev.Parent] = c
+}
+
+func (w *world) changeDone(ch *change) {
+	w.rep.ChangesCertified++
+	w.rep.MaxCertifyTicks = max(w.rep.MaxCertifyTicks, w.now-ch.proposed)
+	w.rep.LastCertifiedAt = w.now
+	if !w.faulty {
+		w.rep.MaxCertifyAfterHeal = max(w.rep.MaxCertifyAfterHeal, w.now-max(ch.proposed, w.rep.HealAt))
+	}
+}
+
+// finish checks the invariants at the end of the run.
+func (w *world) finish() {
+	hs := w.honest()
+	ref, refSet := hs[0].chain()
+	w.rep.FinalChainLen = len(ref)
+	w.rep.FinalTerm = hs[0].m.Term()
+	w.rep.Converged = w.quiescent()
+	if w.split && w.lastSplit >= w.rep.HealAt {
+		w.rep.ConvergeTicks = w.lastSplit + 1 - w.rep.HealAt
+	}
+	w.rep.PacketsSent, w.rep.PacketsDropped, w.rep.PacketsDuplicated = w.net.sent, w.net.dropped, w.net.duplicated
+
+	// Agreement and liveness at quiescence.
+	for _, s := range hs[1:] {
+		if c, _ := s.chain(); !slices.Equal(ref, c) {
+			w.violate("servers %d and %d disagree on the canonical chain", hs[0].idx, s.idx)
+		}
+	}
+	if !w.rep.Converged {
+		w.violate("not quiescent after %d settle ticks", w.sc.Settle)
+	}
+	if w.rep.ChangesCertified != w.rep.Changes {
+		w.violate("%d of %d changes certified", w.rep.ChangesCertified, w.rep.Changes)
+	}
+	// Finality: every commit ever certified is on the final chain.
+	for _, slot := range sortedIDs(w.certBySlot) {
+		if c := w.certBySlot[slot]; !refSet[c] {
+			w.violate("certified commit %x is not canonical at the end", string(c)[:4])
+		}
+	}
+	// No message lost: every honest server has each message in a canonical
+	// epoch.
+	for _, s := range hs {
+		copies := s.messageCopies()
+		_, onChain := s.chain()
+		for _, c := range w.clients {
+			for _, m := range c.msgs {
+				if !slices.ContainsFunc(copies[m.id], func(e consensus.EventID) bool { return onChain[e] }) {
+					w.rep.MessagesLost++
+				}
+			}
+		}
+	}
+	if w.rep.MessagesLost > 0 {
+		w.violate("%d message copies lost", w.rep.MessagesLost)
+	}
+	// Fork choice over the union of all events gives the same chain.
+	union := w.union()
+	order, errs := consensus.ForkChoice([]byte(roomID), w.root, w.membership, union)
+	if len(errs) > 0 {
+		w.violate("union holds rejected events: %v", errs[0])
+	}
+	if !slices.Equal(order.Chain, ref) {
+		w.violate("fork choice over the union differs from the servers' chain")
+	}
+	sealed := map[consensus.EventID]map[consensus.EventID]bool{}
+	for _, ev := range union {
+		if ev.Seal != nil {
+			if sealed[ev.Seal.Slot] == nil {
+				sealed[ev.Seal.Slot] = map[consensus.EventID]bool{}
+			}
+			sealed[ev.Seal.Slot][ev.Seal.Commit] = true
+		}
+	}
+	for _, commits := range sealed {
+		if len(commits) > 1 {
+			w.rep.Forks++
+		}
+	}
+}
+
+// union returns every ordering event any server holds, sorted by ID.
+func (w *world) union() []consensus.Event {
+	seen := map[consensus.EventID]*event{}
+	for _, s := range w.servers {
+		for _, id := range s.log {
+			if ev := s.events[id]; ev.Kind != kindMessage {
+				seen[id] = ev
+			}
+		}
+	}
+	var out []consensus.Event
+	for _, id := range sortedIDs(seen) {
+		in, err := seen[id].toInput()
+		if err == nil {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func sortedIDs[V any](m map[consensus.EventID]V) []consensus.EventID {
+	out := make([]consensus.EventID, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,126 @@
+package sim
+
+import (
+	"fmt"
+
+	"github.com/rhizome-chat/rhizome/consensus"
+)
+
+// client is an abstract room member at its home server: it proposes
+// changes as commits and sends application messages, re-proposing changes
+// and re-sending messages that landed on a losing branch. It needs no MLS:
+// the ordering layer only sees commit parents and message epochs.
+type client struct {
+	w    *world
+	idx  int
+	home int
+
+	changesLeft  int
+	change       *change
+	nextCommitAt uint64
+	nextMsgAt    uint64
+	sentMsgs     int
+	msgs         []*message
+}
+
+type change struct {
+	id       string
+	attempt  int
+	commit   consensus.EventID
+	parent   consensus.EventID
+	proposed uint64
+}
+
+type message struct {
+	id    string
+	epoch consensus.EventID
+	sends int
+}
+
+func (c *client) gap(mean uint64) uint64 {
+	if mean == 0 {
+		return ^uint64(0)
+	}
+	return 1 + c.w.rng.Uint64N(2*mean)
+}
+
+func (c *client) tick() {
+	s := c.w.servers[c.home]
+	if !s.up {
+		return
+	}
+	w := c.w
+	chain, onChain := s.chain()
+	if ch := c.change; ch != nil {
+		switch {
+		case s.m.IsCertified(ch.commit):
+			w.changeDone(ch)
+			c.change = nil
+		case onChain[ch.commit]:
+			// sealed, waiting for its certificate
+		case c.lost(ch, chain, onChain):
+			ch.attempt++
+			w.rep.ExtraCommits++
+			c.propose(ch)
+		}
+	}
+	if c.change == nil && c.changesLeft > 0 && w.loadOn() && w.now >= c.nextCommitAt {
+		c.changesLeft--
+		c.change = &change{id: fmt.Sprintf("change-%d-%d", c.idx, c.changesLeft), proposed: w.now}
+		w.rep.Changes++
+		c.propose(c.change)
+		c.nextCommitAt = w.now + c.gap(w.sc.CommitEvery)
+	}
+	if w.loadOn() && w.now >= c.nextMsgAt {
+		c.sentMsgs++
+		m := &message{id: fmt.Sprintf("msg-%d-%d", c.idx, c.sentMsgs)}
+		c.msgs = append(c.msgs, m)
+		w.rep.MessagesSent++
+		c.send(m)
+		c.nextMsgAt = w.now + c.gap(w.sc.MessageEvery)
+	}
+	// Re-send, in the canonical epoch and under the same message ID, every
+	// message whose epoch fell off the home server's canonical chain.
+	for _, m := range c.msgs {
+		if !onChain[m.epoch] {
+			w.rep.MessagesResent++
+			c.send(m)
+		}
+	}
+}
+
+// lost reports whether a change's commit can no longer become canonical
+// here: its parent left the chain, or another commit took its slot.
+func (c *client) lost(ch *change, chain []consensus.EventID, onChain map[consensus.EventID]bool) bool {
+	if !onChain[ch.parent] {
+		return true
+	}
+	if ch.parent == c.w.root {
+		return len(chain) > 0
+	}
+	for i, id := range chain {
+		if id == ch.parent {
+			return i+1 < len(chain)
+		}
+	}
+	return false
+}
+
+func (c *client) propose(ch *change) {
+	s := c.w.servers[c.home]
+	ch.parent = s.tip()
+	ev := newEvent(kindCommit, s.id, s.secret, ch.parent, fmt.Appendf(nil, "%s#%d", ch.id, ch.attempt))
+	ch.commit = ev.ID
+	c.w.commitChange[ev.ID] = ch.id
+	s.receive(ev)
+	s.broadcast(ev)
+}
+
+func (c *client) send(m *message) {
+	s := c.w.servers[c.home]
+	m.sends++
+	m.epoch = s.tip()
+	ev := newEvent(kindMessage, s.id, s.secret, m.epoch, fmt.Appendf(nil, "%s#%d", m.id, m.sends))
+	s.receive(ev)
+	s.broadcast(ev)
+}

@@ -1,0 +1,272 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/rhizome-chat/rhizome/consensus"
+)
+
+// server is one simulated node: a real consensus.Machine, its persisted
+// event set (a map plus arrival log, which survives crashes), and the
+// faults the script gives it.
+type server struct {
+	w      *world
+	idx    int
+	id     consensus.ServerID
+	secret []byte
+	up     bool
+	m      *consensus.Machine
+
+	events   map[consensus.EventID]*event
+	log      []consensus.EventID
+	certSeen map[consensus.EventID]bool // finality this server reported (persisted)
+
+	equivocate    bool
+	withholdUntil uint64
+	held          []delivery
+
+	chainCache []consensus.EventID
+	chainSet   map[consensus.EventID]bool
+	chainAt    uint64
+	chainOK    bool
+}
+
+func (s *server) config() consensus.Config {
+	return consensus.Config{
+		Room: []byte(roomID), Root: s.w.root, Self: s.id,
+		Membership: s.w.membership, Params: s.w.sc.Params,
+	}
+}
+
+func (s *server) start() {
+	m, err := consensus.New(s.config())
+	if err != nil {
+		panic(fmt.Sprintf("sim: config: %v", err)) // programmer error: the sim builds the config
+	}
+	s.m, s.up, s.chainOK = m, true, false
+	var inputs []consensus.Event
+	for _, id := range s.log {
+		ev := s.events[id]
+		if ev.Kind == kindMessage {
+			continue
+		}
+		in, err := ev.toInput()
+		if err != nil {
+			panic(fmt.Sprintf("sim: persisted event does not decode: %v", err))
+		}
+		inputs = append(inputs, in)
+	}
+	acts, errs := m.Restore(inputs)
+	if len(errs) > 0 {
+		s.w.violate("server %d: restore rejected persisted events: %v", s.idx, errs[0])
+	}
+	s.handle(acts)
+}
+
+func (s *server) crash() {
+	s.up, s.m, s.chainOK = false, nil, false
+}
+
+// chain returns the canonical chain and its set, cached per tick.
+func (s *server) chain() ([]consensus.EventID, map[consensus.EventID]bool) {
+	if !s.chainOK || s.chainAt != s.w.now {
+		s.chainCache = s.m.Canonical()
+		s.chainSet = map[consensus.EventID]bool{s.w.root: true}
+		for _, c := range s.chainCache {
+			s.chainSet[c] = true
+		}
+		s.chainAt, s.chainOK = s.w.now, true
+	}
+	return s.chainCache, s.chainSet
+}
+
+func (s *server) tip() consensus.EventID {
+	c, _ := s.chain()
+	if len(c) == 0 {
+		return s.w.root
+	}
+	return c[len(c)-1]
+}
+
+func (s *server) persist(ev *event) {
+	s.events[ev.ID] = ev
+	s.log = append(s.log, ev.ID)
+	s.chainOK = false
+}
+
+// receive verifies, records and steps one event from the network or from a
+// local client.
+func (s *server) receive(ev *event) {
+	if _, dup := s.events[ev.ID]; dup {
+		return
+	}
+	secret, ok := s.w.keys[ev.Origin]
+	if !ok || ev.digest() != ev.ID || sign(secret, ev.ID) != ev.Sig {
+		s.w.rep.ForgedRejected++
+		return
+	}
+	if ev.Kind == kindMessage {
+		s.persist(ev)
+		return
+	}
+	in, err := ev.toInput()
+	if err != nil {
+		s.w.rep.VotesRejected++
+		return
+	}
+	acts, err := s.m.Step(in)
+	if err != nil {
+		var rej *consensus.RejectError
+		if !errors.As(err, &rej) {
+			s.w.violate("server %d: untyped Step error: %v", s.idx, err)
+		}
+		s.w.rep.VotesRejected++
+		return
+	}
+	s.persist(ev)
+	s.handle(acts)
+}
+
+// handle performs actions in order, persisting each vote before sending it.
+func (s *server) handle(acts []consensus.Action) {
+	for len(acts) > 0 {
+		a := acts[0]
+		acts = acts[1:]
+		switch a := a.(type) {
+		case consensus.SendSeal:
+			acts = append(acts, s.vote(kindSeal, a.Seal.Marshal)...)
+			if s.equivocate && !a.Seal.Tentative {
+				s.equivocateOn(a.Seal)
+			}
+		case consensus.SendAck:
+			acts = append(acts, s.vote(kindAck, a.Ack.Marshal)...)
+		case consensus.SendSuspect:
+			acts = append(acts, s.vote(kindSuspect, a.Suspect.Marshal)...)
+		case consensus.OrderChanged:
+			s.w.reorg(s, a.Reorg)
+		case consensus.Certified:
+			s.w.certified(s, a.Commit)
+		case consensus.RetainBranch:
+			s.w.rep.RetainedBranches++
+		case consensus.ReleaseBranch:
+			s.w.rep.ReleasedBranches++
+		case consensus.EquivocationFound:
+			s.w.rep.EquivocationsDetected++
+		}
+	}
+}
+
+func (s *server) vote(k kind, marshal func() ([]byte, error)) []consensus.Action {
+	payload, err := marshal()
+	if err != nil {
+		s.w.violate("server %d: machine produced an unencodable vote: %v", s.idx, err)
+		return nil
+	}
+	ev := newEvent(k, s.id, s.secret, "", payload)
+	if _, dup := s.events[ev.ID]; dup {
+		return nil
+	}
+	in, _ := ev.toInput()
+	acts, err := s.m.Step(in)
+	if err != nil {
+		s.w.violate("server %d: own vote rejected: %v", s.idx, err)
+		return nil
+	}
+	s.persist(ev)
+	s.broadcast(ev)
+	return acts
+}
+
+// equivocateOn makes a Byzantine hub seal a second commit for the same slot
+// and term, sending each seal to a different half of the servers.
+func (s *server) equivocateOn(real consensus.Seal) {
+	twin := newEvent(kindCommit, s.id, s.secret, real.Slot, fmt.Appendf(nil, "byz/%d/%x", s.w.now, real.Commit))
+	s.persist(twin)
+	s.broadcast(twin)
+	fake := real
+	fake.Commit = twin.ID
+	payload, err := fake.Marshal()
+	if err != nil {
+		s.w.violate("server %d: twin seal: %v", s.idx, err)
+		return
+	}
+	sealB := newEvent(kindSeal, s.id, s.secret, "", payload)
+	s.w.rep.EquivocatingSeals++
+	for j := range s.w.servers {
+		if j != s.idx && j%2 == 1 {
+			s.sendTo(j, packet{events: []*event{sealB}, syncFrom: -1})
+		}
+	}
+	// The real seal went to everyone; the odd half now holds both, which is
+	// the evidence. The even half learns the twin only through sync from
+	// the odd half once the evidence spreads.
+}
+
+func (s *server) broadcast(ev *event) {
+	for j := range s.w.servers {
+		if j != s.idx {
+			s.sendTo(j, packet{events: []*event{ev}, syncFrom: -1})
+		}
+	}
+}
+
+func (s *server) sendTo(j int, p packet) {
+	if s.w.now < s.withholdUntil {
+		s.held = append(s.held, delivery{from: s.idx, to: j, p: p})
+		return
+	}
+	s.w.net.send(s.w.now, s.idx, j, p)
+}
+
+func (s *server) release() {
+	held := s.held
+	s.held = nil
+	for _, d := range held {
+		s.w.net.send(s.w.now, d.from, d.to, d.p)
+	}
+}
+
+// pull asks one peer for the events this server lacks.
+func (s *server) pull(peer int) {
+	have := make(map[string]bool, len(s.events))
+	for id := range s.events {
+		have[string(id)] = true
+	}
+	s.sendTo(peer, packet{syncFrom: s.idx, have: have})
+}
+
+// serve answers a pull request with the missing events in arrival order.
+func (s *server) serve(p packet) {
+	var missing []*event
+	for _, id := range s.log {
+		if !p.have[string(id)] {
+			missing = append(missing, s.events[id])
+		}
+	}
+	if len(missing) > 0 {
+		s.sendTo(p.syncFrom, packet{events: missing, syncFrom: -1})
+	}
+}
+
+// messageCopies returns, per message ID, the epochs of this server's copies.
+func (s *server) messageCopies() map[string][]consensus.EventID {
+	out := map[string][]consensus.EventID{}
+	for _, id := range s.log {
+		ev := s.events[id]
+		if ev.Kind == kindMessage {
+			msg, _, _ := cutAttempt(ev.Payload)
+			out[msg] = append(out[msg], ev.Parent)
+		}
+	}
+	return out
+}
+
+func cutAttempt(payload []byte) (string, string, bool) {
+	i := slices.Index(payload, '#')
+	if i < 0 {
+		return string(payload), "", false
+	}
+	return string(payload[:i]), string(payload[i+1:]), true
+}

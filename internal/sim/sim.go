@@ -1,0 +1,329 @@
+// Package sim is a seeded, deterministic discrete-event simulator of a
+// Rhizome room: N servers running the real consensus machines and M
+// abstract clients, on a network with latency, loss, duplication,
+// reordering, partitions, flapping links, crashes and restarts, withheld
+// branches, equivocating hubs and forged votes. The same scenario and seed
+// always give the same [Report].
+//
+// It uses math/rand/v2 with an explicit seed, no clock, no goroutines, and
+// iterates maps only where the order cannot matter.
+package sim
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/rhizome-chat/rhizome/consensus"
+)
+
+const (
+	roomID   = "sim-room"
+	roomSeed = "sim-seed"
+)
+
+// Report is what one run measured. It marshals to JSON.
+type Report struct {
+	Scenario string `json:"scenario"`
+	Seed     uint64 `json:"seed"`
+	// EndTick is the tick the run stopped at; HealAt the tick the last
+	// fault ended (the scripted phase's end at the latest).
+	EndTick uint64 `json:"end_tick"`
+	HealAt  uint64 `json:"heal_at"`
+	// Converged says whether all honest servers ended with one chain, all
+	// certified; ConvergeTicks is the time from HealAt until their chains
+	// last stopped conflicting (one a prefix of the other).
+	Converged     bool   `json:"converged"`
+	ConvergeTicks uint64 `json:"converge_ticks"`
+	FinalChainLen int    `json:"final_chain_len"`
+	FinalTerm     uint64 `json:"final_term"`
+	// Forks counts slots with more than one sealed commit in the union of
+	// all events; Reorgs the canonical-chain changes that undid commits.
+	Forks         int `json:"forks"`
+	Reorgs        int `json:"reorgs"`
+	MaxReorgDepth int `json:"max_reorg_depth"`
+	BeyondHorizon int `json:"beyond_horizon"`
+	// Changes proposed by clients, how many were certified, the commits
+	// beyond one per change (re-proposals), and the slowest certification.
+	Changes          int    `json:"changes"`
+	ChangesCertified int    `json:"changes_certified"`
+	ExtraCommits     int    `json:"extra_commits"`
+	MaxCertifyTicks  uint64 `json:"max_certify_ticks"`
+	// LastCertifiedAt is the tick the last change was certified.
+	LastCertifiedAt uint64 `json:"last_certified_at"`
+	// MaxCertifyAfterHeal is the slowest certification of a change, counted
+	// from its proposal or the last heal, whichever is later, among changes
+	// certified while no fault was active.
+	MaxCertifyAfterHeal uint64 `json:"max_certify_after_heal"`
+	// Application messages: sent, re-sent in the canonical epoch after
+	// their epoch lost, and lost (some honest server has no copy in a
+	// canonical epoch at the end; must be zero).
+	MessagesSent   int `json:"messages_sent"`
+	MessagesResent int `json:"messages_resent"`
+	MessagesLost   int `json:"messages_lost"`
+	// Network counters.
+	PacketsSent       int `json:"packets_sent"`
+	PacketsDropped    int `json:"packets_dropped"`
+	PacketsDuplicated int `json:"packets_duplicated"`
+	// Adversarial counters.
+	ForgedInjected        int `json:"forged_injected"`
+	ForgedRejected        int `json:"forged_rejected"`
+	VotesRejected         int `json:"votes_rejected"`
+	EquivocatingSeals     int `json:"equivocating_seals"`
+	EquivocationsDetected int `json:"equivocations_detected"`
+	// Secret retention: losing branches retained and released on deadline.
+	RetainedBranches int `json:"retained_branches"`
+	ReleasedBranches int `json:"released_branches"`
+	// Violations lists every broken invariant; empty in a correct run.
+	Violations []string `json:"violations,omitempty"`
+}
+
+type world struct {
+	sc         Scenario
+	rng        *rand.Rand
+	net        *network
+	now        uint64
+	servers    []*server
+	clients    []*client
+	keys       map[consensus.ServerID][]byte
+	root       consensus.EventID
+	membership consensus.Membership
+	rep        Report
+
+	commitChange map[consensus.EventID]string
+	certBySlot   map[consensus.EventID]consensus.EventID
+	faulty       bool
+	lastSplit    uint64
+	split        bool
+}
+
+func serverKey(i int) (consensus.ServerID, []byte) {
+	id := sha256.Sum256(fmt.Appendf(nil, "sim-server/%d", i))
+	secret := sha256.Sum256(fmt.Appendf(nil, "sim-secret/%d", i))
+	return id, secret[:]
+}
+
+// HubOrder returns the server indices of an n-server simulated room in
+// initial hub-candidate order: HubOrder(n)[0] is the hub of term 0.
+func HubOrder(n int) []int {
+	ids := make([]consensus.ServerID, n)
+	for i := range ids {
+		ids[i], _ = serverKey(i)
+	}
+	out := make([]int, 0, n)
+	for _, c := range consensus.DefaultCandidates([]byte(roomID), []byte(roomSeed), ids) {
+		out = append(out, slices.Index(ids, c))
+	}
+	return out
+}
+
+// Run simulates sc with seed and checks the invariants at quiescence.
+func Run(sc Scenario, seed uint64) Report { return run(sc, seed).rep }
+
+func run(sc Scenario, seed uint64) *world {
+	w := &world{
+		sc:           sc,
+		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		keys:         map[consensus.ServerID][]byte{},
+		commitChange: map[consensus.EventID]string{},
+		certBySlot:   map[consensus.EventID]consensus.EventID{},
+		rep:          Report{Scenario: sc.Name, Seed: seed},
+	}
+	w.net = &network{
+		rng:    rand.New(rand.NewPCG(seed^0x5bd1e995, seed)),
+		group:  make([]int, sc.Servers),
+		latMin: sc.LatencyMin, latMax: sc.LatencyMax,
+		loss: sc.LossPermille, dup: sc.DupPermille,
+	}
+	root := sha256.Sum256([]byte("sim-create/" + roomID))
+	w.root = consensus.EventID(root[:])
+	for i := range sc.Servers {
+		id, secret := serverKey(i)
+		w.keys[id] = secret
+		w.membership.Servers = append(w.membership.Servers, id)
+		w.servers = append(w.servers, &server{
+			w: w, idx: i, id: id, secret: secret,
+			events: map[consensus.EventID]*event{}, certSeen: map[consensus.EventID]bool{},
+		})
+	}
+	w.membership.Seed = []byte(roomSeed)
+	outsider, outsiderSecret := serverKey(-1)
+	w.keys[outsider] = outsiderSecret // a valid key, but not a room server
+	for i := range sc.Clients {
+		c := &client{w: w, idx: i, home: i % sc.Servers, changesLeft: sc.MaxChanges}
+		c.nextCommitAt = 1 + c.gap(sc.CommitEvery)
+		c.nextMsgAt = 1 + c.gap(sc.MessageEvery)
+		w.clients = append(w.clients, c)
+	}
+	for _, s := range w.servers {
+		s.start()
+	}
+	w.loop()
+	w.finish()
+	return w
+}
+
+func (w *world) loadOn() bool { return w.now < w.sc.Ticks }
+
+func (w *world) violate(format string, args ...any) {
+	if len(w.rep.Violations) < 20 {
+		w.rep.Violations = append(w.rep.Violations, fmt.Sprintf("t=%d: ", w.now)+fmt.Sprintf(format, args...))
+	}
+}
+
+func (w *world) loop() {
+	stable := uint64(0)
+	for w.now = 1; w.now <= w.sc.Ticks+w.sc.Settle; w.now++ {
+		w.script()
+		for {
+			d, ok := w.net.due(w.now)
+			if !ok {
+				break
+			}
+			w.deliver(d)
+		}
+		for _, s := range w.servers {
+			if s.up {
+				s.handle(s.m.Tick())
+			}
+		}
+		for i, s := range w.servers {
+			if s.up && w.sc.SyncEvery > 0 && (w.now+uint64(i)*7)%w.sc.SyncEvery == 0 && len(w.servers) > 1 {
+				peer := (i + 1 + w.rng.IntN(len(w.servers)-1)) % len(w.servers)
+				s.pull(peer)
+			}
+		}
+		for _, c := range w.clients {
+			c.tick()
+		}
+		w.observe()
+		if w.now >= w.sc.Ticks && w.now%10 == 0 {
+			if w.quiescent() {
+				stable += 10
+				if stable >= 100 {
+					break
+				}
+			} else {
+				stable = 0
+			}
+		}
+	}
+	w.rep.EndTick = w.now
+}
+
+func (w *world) deliver(d delivery) {
+	s := w.servers[d.to]
+	if !s.up {
+		w.net.dropped++
+		return
+	}
+	if !w.net.linkUp(d.from, d.to, w.now) {
+		w.net.dropped++
+		return
+	}
+	if d.p.syncFrom >= 0 {
+		s.serve(d.p)
+		return
+	}
+	for _, ev := range d.p.events {
+		s.receive(ev)
+	}
+}
+
+// script applies the steps due now, the forced heal at the end of the
+// scripted phase, and tracks when the last fault ended.
+func (w *world) script() {
+	for _, st := range w.sc.Steps {
+		if st.At == w.now {
+			w.apply(st)
+		}
+	}
+	for _, s := range w.servers {
+		if s.withholdUntil == w.now && len(s.held) > 0 {
+			s.release()
+		}
+	}
+	if w.now == w.sc.Ticks {
+		w.net.noFaults = true
+		w.apply(Step{Op: OpHeal})
+		for _, s := range w.servers {
+			if !s.up {
+				s.start()
+			}
+			if s.withholdUntil > w.now {
+				s.withholdUntil = w.now
+				s.release()
+			}
+		}
+	}
+	faulty := false
+	for i, s := range w.servers {
+		faulty = faulty || !s.up || w.net.group[i] != 0 || s.withholdUntil > w.now
+	}
+	for _, f := range w.net.flaps {
+		faulty = faulty || w.now < f.until
+	}
+	if w.faulty && !faulty {
+		w.rep.HealAt = w.now
+	}
+	w.faulty = faulty
+}
+
+func (w *world) apply(st Step) {
+	switch st.Op {
+	case OpPartition:
+		for i := range w.net.group {
+			w.net.group[i] = 1000 + i
+		}
+		for g, members := range st.Groups {
+			for _, i := range members {
+				w.net.group[i] = g + 1
+			}
+		}
+	case OpHeal:
+		clear(w.net.group)
+		w.net.flaps = nil
+	case OpCrash:
+		w.servers[st.Server].crash()
+	case OpRestart:
+		if !w.servers[st.Server].up {
+			w.servers[st.Server].start()
+		}
+	case OpFlap:
+		w.net.flaps = append(w.net.flaps, flap{a: st.Server, b: st.Peer, period: max(st.Period, 1), until: st.Until, from: w.now})
+	case OpWithhold:
+		w.servers[st.Server].withholdUntil = st.Until
+	case OpEquivocate:
+		w.servers[st.Server].equivocate = true
+	case OpForge:
+		w.forge()
+	}
+}
+
+// forge injects votes that every server must reject: validly signed by a
+// key outside the room, and claiming a member's origin with a bad
+// signature.
+func (w *world) forge() {
+	outsider, outsiderSecret := serverKey(-1)
+	ack, _ := (&consensus.Ack{Slot: w.root, Commit: w.root, Term: 0}).Marshal()
+	sus, _ := (&consensus.Suspect{Term: 0}).Marshal()
+	member := w.servers[0]
+	forged := []*event{
+		newEvent(kindAck, outsider, outsiderSecret, "", ack),
+		newEvent(kindSuspect, outsider, outsiderSecret, "", sus),
+		newEvent(kindSuspect, member.id, outsiderSecret, "", fmt.Appendf(sus, "")),
+	}
+	bad := newEvent(kindAck, member.id, outsiderSecret, "", ack)
+	bad.Sig[0] ^= 1
+	forged = append(forged, bad)
+	for _, s := range w.servers {
+		if !s.up {
+			continue
+		}
+		for _, ev := range forged {
+			w.rep.ForgedInjected++
+			s.receive(ev)
+		}
+	}
+}
