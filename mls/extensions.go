@@ -57,13 +57,18 @@ func (e Extensions) marshal(b *cryptobyte.Builder) {
 	})
 }
 
+// checkUnique rejects two extensions of one type. It runs in linear time:
+// a hostile list can hold millions of entries.
 func (e Extensions) checkUnique() error {
-	for i := range e {
-		for j := range i {
-			if e[i].ExtensionType == e[j].ExtensionType {
-				return fmt.Errorf("%w: 0x%04x", ErrDuplicateExtension, uint16(e[i].ExtensionType))
-			}
+	if len(e) < 2 {
+		return nil
+	}
+	seen := make(map[ExtensionType]struct{}, len(e))
+	for _, x := range e {
+		if _, dup := seen[x.ExtensionType]; dup {
+			return fmt.Errorf("%w: 0x%04x", ErrDuplicateExtension, uint16(x.ExtensionType))
 		}
+		seen[x.ExtensionType] = struct{}{}
 	}
 	return nil
 }

@@ -142,6 +142,9 @@ func (p *MessageProtector) ProtectPublic(ac *AuthenticatedContent) (*PublicMessa
 	if err := p.checkEpoch(ac.Content.GroupID, ac.Content.Epoch); err != nil {
 		return nil, err
 	}
+	if err := checkPublicSender(&ac.Content); err != nil {
+		return nil, err
+	}
 	return NewPublicMessage(p.suite, ac, p.membershipKey, p.groupContext)
 }
 
@@ -196,6 +199,9 @@ func (p *MessageProtector) UnprotectPublic(m *PublicMessage, signerKey SignerKey
 		return nil, err
 	}
 	ac := m.AuthenticatedContent()
+	if err := checkPublicSender(&ac.Content); err != nil {
+		return nil, err
+	}
 	if err := p.verify(ac, signerKey); err != nil {
 		return nil, err
 	}
@@ -211,4 +217,27 @@ func (p *MessageProtector) verify(ac *AuthenticatedContent, signerKey SignerKeyF
 		return fmt.Errorf("mls: signer key: %w", err)
 	}
 	return ac.VerifySignature(p.suite, pub, p.groupContext)
+}
+
+// checkPublicSender enforces which content a PublicMessage may carry from
+// which sender (RFC 9420, Sections 6 and 12.1.8): application data only in
+// a PrivateMessage; external senders and new members propose, with a new
+// member proposing only its own Add; a new_member_commit sender commits.
+func checkPublicSender(c *FramedContent) error {
+	if c.ContentType == ContentTypeApplication {
+		return fmt.Errorf("%w: application data in a PublicMessage", ErrInvalidMessage)
+	}
+	ok := true
+	switch c.Sender.SenderType {
+	case SenderTypeExternal:
+		ok = c.ContentType == ContentTypeProposal
+	case SenderTypeNewMemberProposal:
+		ok = c.ContentType == ContentTypeProposal && c.Proposal != nil && c.Proposal.ProposalType() == ProposalTypeAdd
+	case SenderTypeNewMemberCommit:
+		ok = c.ContentType == ContentTypeCommit
+	}
+	if !ok {
+		return fmt.Errorf("%w: sender type %d may not send this content", ErrInvalidMessage, c.Sender.SenderType)
+	}
+	return nil
 }

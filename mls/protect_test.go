@@ -386,3 +386,42 @@ func benchmarkApplication(b *testing.B, unprotect bool) {
 
 func BenchmarkProtectApplication(b *testing.B)   { benchmarkApplication(b, false) }
 func BenchmarkUnprotectApplication(b *testing.B) { benchmarkApplication(b, true) }
+
+func TestPublicMessageSenderRules(t *testing.T) {
+	t.Parallel()
+	cs := MLS128DHKEMX25519AES128GCMSHA256Ed25519
+	e := newProtectTestEpoch(t, cs, 2, 0, 0)
+	tests := []struct {
+		name   string
+		sender Sender
+		ct     ContentType
+		p      Proposal
+	}{
+		{"member application", MemberSender(0), ContentTypeApplication, nil},
+		{"external commit content", Sender{SenderType: SenderTypeExternal}, ContentTypeCommit, nil},
+		{"new member proposes remove", Sender{SenderType: SenderTypeNewMemberProposal}, ContentTypeProposal, &RemoveProposal{}},
+		{"new member commit proposes", Sender{SenderType: SenderTypeNewMemberCommit}, ContentTypeProposal, &RemoveProposal{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := FramedContent{GroupID: e.gc.GroupID, Epoch: e.gc.Epoch, Sender: tt.sender, ContentType: tt.ct,
+				Proposal: tt.p, Commit: &Commit{}, ApplicationData: []byte("x")}
+			ac, err := e.send.Sign(WireFormatPublicMessage, &c, e.priv[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ac.Auth.ConfirmationTag = []byte{1}
+			if _, err := e.send.ProtectPublic(ac); !errors.Is(err, ErrInvalidMessage) {
+				t.Fatalf("protect: err = %v, want ErrInvalidMessage", err)
+			}
+			// A peer that frames it anyway is refused on receipt.
+			m, err := NewPublicMessage(cs, ac, e.send.membershipKey, e.send.groupContext)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.recv.UnprotectPublic(m, e.signerKey); !errors.Is(err, ErrInvalidMessage) {
+				t.Fatalf("unprotect: err = %v, want ErrInvalidMessage", err)
+			}
+		})
+	}
+}
