@@ -72,6 +72,20 @@ func checkKeySchedule(cs mls.CipherSuite, c *keyScheduleCase) error {
 	}
 	init := []byte(c.InitialInitSecret)
 	for n, ep := range c.Epochs {
+		// The group_context bytes are the GroupContext of this epoch with
+		// no extensions (test-vectors.md): our encoding must agree.
+		gc := mls.GroupContext{
+			Version:                 mls.ProtocolVersionMLS10,
+			CipherSuite:             cs,
+			GroupID:                 c.GroupID,
+			Epoch:                   uint64(n),
+			TreeHash:                ep.TreeHash,
+			ConfirmedTranscriptHash: ep.ConfirmedTranscriptHash,
+		}
+		gcBytes, err := gc.Marshal()
+		if err != nil || !bytes.Equal(gcBytes, ep.GroupContext) {
+			return fmt.Errorf("epoch %d: GroupContext encodes as %x, %v; want %x", n, gcBytes, err, ep.GroupContext)
+		}
 		es, err := cs.AdvanceEpoch(init, ep.CommitSecret, ep.PSKSecret, ep.GroupContext)
 		if err != nil {
 			return fmt.Errorf("epoch %d: %v", n, err)

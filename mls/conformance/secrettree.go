@@ -67,6 +67,11 @@ func checkSecretTree(cs mls.CipherSuite, c *secretTreeCase) error {
 	if err != nil {
 		return err
 	}
+	// A sending tree hands out the same keys through Next.
+	sender, err := mls.NewSecretTree(cs, c.EncryptionSecret, uint32(len(c.Leaves)))
+	if err != nil {
+		return err
+	}
 	for leaf, gens := range c.Leaves {
 		for _, g := range gens {
 			for _, rt := range []struct {
@@ -83,6 +88,20 @@ func checkSecretTree(cs mls.CipherSuite, c *secretTreeCase) error {
 				if !bytes.Equal(key, rt.key) || !bytes.Equal(nonce, rt.nonce) {
 					return fmt.Errorf("leaf %d %v generation %d: key/nonce = %x/%x, want %x/%x",
 						leaf, rt.t, g.Generation, key, nonce, rt.key, rt.nonce)
+				}
+				for {
+					gen, key, nonce, err := sender.Next(mls.LeafIndex(leaf), rt.t)
+					if err != nil {
+						return fmt.Errorf("leaf %d %v: Next: %v", leaf, rt.t, err)
+					}
+					if gen < g.Generation {
+						continue
+					}
+					if gen != g.Generation || !bytes.Equal(key, rt.key) || !bytes.Equal(nonce, rt.nonce) {
+						return fmt.Errorf("leaf %d %v: Next = generation %d %x/%x, want %d %x/%x",
+							leaf, rt.t, gen, key, nonce, g.Generation, rt.key, rt.nonce)
+					}
+					break
 				}
 			}
 		}
