@@ -69,10 +69,12 @@ func (m *Mesh) newPubSub(ctx context.Context) (*pubsub.PubSub, error) {
 	return ps, nil
 }
 
-// appScore is gossipsub's application-specific score (P5): minus four times
-// the local misbehaviour penalty, so a peer at the block threshold (100) is
-// graylisted (-400) in gossip too.
-func (m *Mesh) appScore(p peer.ID) float64 { return -4 * m.ledger.penalty(p) }
+// appScore is gossipsub's application-specific score (P5): the local
+// misbehaviour penalty scaled so that a peer at the block threshold is at
+// the graylist threshold in gossip too.
+func (m *Mesh) appScore(p peer.ID) float64 {
+	return m.ledger.penalty(p) * scoreThresholds.GraylistThreshold / blockThreshold
+}
 
 func (m *Mesh) recordScores(scores map[peer.ID]float64) {
 	m.scoreMu.Lock()

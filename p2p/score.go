@@ -65,13 +65,19 @@ func offenseOf(err error) (Offense, bool) {
 
 // Scoring parameters of the local misbehaviour ledger.
 const (
-	// offensePenalty is added per offense; unsolicited events weigh less
-	// since a buggy but honest server might send a few.
-	offensePenalty     = 25.0
+	// forgeryPenalty is added for an event that fails its signature or hash
+	// check: no honest server sends one (transport integrity rules out bit
+	// flips), so two of them block a peer.
+	forgeryPenalty = 50.0
+	// malformedPenalty is added for undecodable or oversized input, which a
+	// server of a newer or buggy version might send.
+	malformedPenalty = 25.0
+	// unsolicitedPenalty is added for an event nobody asked for.
 	unsolicitedPenalty = 10.0
 	// blockThreshold: a peer at or above this penalty is disconnected and
-	// refused by the gater for BlockDuration.
-	blockThreshold = 100.0
+	// refused by the gater for BlockDuration. Two forgeries or four
+	// malformed messages within a few minutes reach it.
+	blockThreshold = 90.0
 	// penaltyHalfLife: penalties halve every 5 minutes.
 	penaltyHalfLife = 5 * time.Minute
 )
@@ -117,10 +123,13 @@ func (l *ledger) record(p peer.ID, o Offense) float64 {
 	}
 	s.penalty = l.decayed(s, now)
 	s.at = now
-	if o == OffenseUnsolicited {
+	switch o {
+	case OffenseBadSignature, OffenseBadHash:
+		s.penalty += forgeryPenalty
+	case OffenseUnsolicited:
 		s.penalty += unsolicitedPenalty
-	} else {
-		s.penalty += offensePenalty
+	default:
+		s.penalty += malformedPenalty
 	}
 	if int(o) < len(s.counts) {
 		s.counts[o]++

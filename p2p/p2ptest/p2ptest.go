@@ -389,3 +389,24 @@ func Digest(ids []dag.EventID) string {
 func Equal(a, b []dag.EventID) bool {
 	return slices.EqualFunc(a, b, func(x, y dag.EventID) bool { return bytes.Equal(x[:], y[:]) })
 }
+
+// AddHost adds a bare host (no mesh) with the given key to the mocknet and
+// links it to every server, for tests that play a misbehaving peer. The
+// host is closed with the network.
+func (nw *Network) AddHost(key ed25519.PrivateKey) host.Host {
+	nw.tb.Helper()
+	priv, err := p2p.PrivKey(key)
+	if err != nil {
+		nw.tb.Fatal(err)
+	}
+	h, err := nw.MN.AddPeer(priv, ma.StringCast(fmt.Sprintf("/ip6/100::ff%x/tcp/4242", len(nw.MN.Peers()))))
+	if err != nil {
+		nw.tb.Fatalf("p2ptest: add host: %v", err)
+	}
+	for _, n := range nw.Nodes {
+		if _, err := nw.MN.LinkPeers(h.ID(), n.Host.ID()); err != nil {
+			nw.tb.Fatalf("p2ptest: link host: %v", err)
+		}
+	}
+	return h
+}

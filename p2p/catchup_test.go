@@ -1,0 +1,67 @@
+package p2p_test
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/p2p/p2ptest"
+)
+
+// TestCatchUpAfterOffline takes server 0 offline while the room grows by
+// 10,000 events, then reconnects it: it must pull every event (through
+// get_missing rounds whose limit doubles) and end with the identical set.
+func TestCatchUpAfterOffline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: 10,000 signed events take several seconds of CPU")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		const offlineEvents = 10000
+		nw := p2ptest.New(t, 3, p2ptest.Options{Seed: 7, Latency: 5 * time.Millisecond})
+		defer nw.Close()
+		room := nw.CreateRoom(1)
+		sent := []dag.EventID{room.CreateID()}
+		if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			sent = append(sent, nw.Send(i, room).ID())
+			if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		nw.Isolate(0)
+		// The others keep working: servers 1 and 2 write alternately
+		// (each event on top of the writer's tips), straight into their
+		// stores, and exchange through sync as they would after any gap.
+		for k := range offlineEvents {
+			w := 1 + k%2
+			ev := nw.NewEvent(w, room, []byte("offline traffic"))
+			if _, err := nw.Nodes[w].Store.Put(ev); err != nil {
+				t.Fatal(err)
+			}
+			if k%2 == 1 {
+				other := 3 - w
+				if _, err := nw.Nodes[other].Store.Put(ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sent = append(sent, ev.ID())
+		}
+		if _, err := nw.WaitConverged(room, sent, 60*time.Second, 1, 2); err != nil {
+			t.Fatalf("online servers: %v", err)
+		}
+		if ok, _ := nw.Converged(room, sent, 0); ok {
+			t.Fatal("isolated server already has the offline events")
+		}
+
+		nw.Heal()
+		took, err := nw.WaitConverged(room, sent, 120*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("server 0 caught up on %d events in %v (virtual)", offlineEvents, took)
+	})
+}
