@@ -97,6 +97,9 @@ var (
 	// the NestedPart (Section 9.3), or its replaces does not name the first
 	// version.
 	ErrChangedSemantics = errors.New("mimicontent: replacement changes more than the body")
+	// ErrReplyLoop means following inReplyTo from a message leads back
+	// to a message already on the chain (Section 4.1).
+	ErrReplyLoop = errors.New("mimicontent: inReplyTo chain loops")
 	// ErrExpiry means an expiration lies more than a year away from the
 	// given time (Section 9.1).
 	ErrExpiry = errors.New("mimicontent: implausible expiration")

@@ -92,6 +92,29 @@ func ValidateReplacement(orig *Content, origID MessageID, repl *Content) error {
 	return nil
 }
 
+// CheckReplyChain follows the inReplyTo chain of a received message, whose
+// ID is id and whose inReplyTo field is inReplyTo, and reports
+// [ErrReplyLoop] if the chain comes back to a message already on it
+// (Section 4.1). parent returns the inReplyTo of a stored message, or
+// false if the message is unknown or not a reply; an unknown target is
+// legitimate (it may predate the client's join, Section 9.1) and ends the
+// walk. The walk ends because every step visits a new stored message.
+func CheckReplyChain(id MessageID, inReplyTo *MessageID, parent func(MessageID) (MessageID, bool)) error {
+	seen := map[MessageID]bool{id: true}
+	for next := inReplyTo; next != nil; {
+		if seen[*next] {
+			return invalidErr("inReplyTo", ErrReplyLoop, "chain returns to "+next.String())
+		}
+		seen[*next] = true
+		p, ok := parent(*next)
+		if !ok {
+			return nil
+		}
+		next = &p
+	}
+	return nil
+}
+
 // maxExpiryDistance is how far from now an expiration may lie (Section
 // 9.1 says a year; we allow a leap year).
 const maxExpiryDistance = 366 * 24 * 60 * 60
