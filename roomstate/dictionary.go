@@ -123,3 +123,30 @@ func MarshalComponents(entries []ComponentData) ([]byte, error) {
 		})
 	})
 }
+
+// ParseComponents strictly decodes the body of an app_data_dictionary
+// extension (struct { ComponentData component_data<V>; }) into entries,
+// which must be strictly ascending by ID (draft-ietf-mls-extensions
+// Section 4.6: sorted, at most one entry per ID).
+func ParseComponents(data []byte) ([]ComponentData, error) {
+	const what = "roomstate.AppDataDictionary"
+	var out []ComponentData
+	err := tlspl.Unmarshal(data, what, func(s *cryptobyte.String) bool {
+		return tlspl.ReadList(s, func(s *cryptobyte.String) bool {
+			var id uint16
+			var d []byte
+			if !s.ReadUint16(&id) || !tlspl.ReadOpaque(s, &d) {
+				return false
+			}
+			if n := len(out); n > 0 && out[n-1].ID >= ComponentID(id) {
+				return false
+			}
+			out = append(out, ComponentData{ID: ComponentID(id), Data: d})
+			return true
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
