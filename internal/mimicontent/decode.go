@@ -52,11 +52,12 @@ func (d *decoder) content() (*Content, error) {
 		return nil, err
 	}
 	d.field = "topicId"
+	tstart := d.off
 	if c.TopicID, err = d.bytes(); err != nil {
 		return nil, err
 	}
 	if len(c.TopicID) > MaxTopicIDSize {
-		return nil, d.fail(d.off, ErrTooLarge, "topicId longer than 4096 octets")
+		return nil, d.fail(tstart, ErrTooLarge, "topicId longer than 4096 octets")
 	}
 	d.field = "expires"
 	if !d.null() {
