@@ -203,6 +203,10 @@ func TestSignatureRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Signing is deterministic in every scheme (RFC 6979 for ECDSA).
+			if again, _ := cs.SignWithLabel(priv, "Label", []byte("content")); !bytes.Equal(again, sig) {
+				t.Error("two signatures of one message differ")
+			}
 			if err := cs.VerifyWithLabel(pub, "Label", []byte("content"), sig); err != nil {
 				t.Fatalf("verify: %v", err)
 			}

@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -142,16 +143,16 @@ func (k SignaturePrivateKey) PublicKey() []byte { return append([]byte(nil), k.p
 // Valid reports whether k holds a key (false for the zero value).
 func (k SignaturePrivateKey) Valid() bool { return k.scheme != 0 }
 
-func ecdsaCurve(s signatureScheme) (elliptic.Curve, func() hash.Hash) {
+func ecdsaCurve(s signatureScheme) (elliptic.Curve, func() hash.Hash, crypto.Hash) {
 	switch s {
 	case sigECDSAP256:
-		return elliptic.P256(), sha256.New
+		return elliptic.P256(), sha256.New, crypto.SHA256
 	case sigECDSAP384:
-		return elliptic.P384(), sha512.New384
+		return elliptic.P384(), sha512.New384, crypto.SHA384
 	case sigECDSAP521:
-		return elliptic.P521(), sha512.New
+		return elliptic.P521(), sha512.New, crypto.SHA512
 	}
-	return nil, nil
+	return nil, nil, 0
 }
 
 // ecdsaScalarSize is the fixed byte length of a curve's private scalar.
@@ -182,7 +183,7 @@ func (cs CipherSuite) NewSignaturePrivateKey(raw []byte) (SignaturePrivateKey, e
 		k.pub = append([]byte(nil), k.ed448.Public().(ed448.PublicKey)...)
 		k.raw = append([]byte(nil), raw...)
 	default:
-		curve, _ := ecdsaCurve(p.sig)
+		curve, _, _ := ecdsaCurve(p.sig)
 		size := ecdsaScalarSize(curve)
 		if len(raw) == 0 || len(raw) > size {
 			return SignaturePrivateKey{}, fmt.Errorf("mls: ECDSA private key is %d bytes, want %d", len(raw), size)
@@ -221,7 +222,7 @@ func (cs CipherSuite) GenerateSignatureKeyPair(rand io.Reader) (SignaturePrivate
 	case sigEd448:
 		size = ed448.SeedSize
 	default:
-		curve, _ := ecdsaCurve(p.sig)
+		curve, _, _ := ecdsaCurve(p.sig)
 		size = ecdsaScalarSize(curve)
 		if bits := curve.Params().BitSize % 8; bits != 0 {
 			mask = byte(1<<bits - 1)
@@ -249,11 +250,10 @@ func signContent(label string, content []byte) ([]byte, error) {
 }
 
 // SignWithLabel signs SignContent{ "MLS 1.0 " + label, content } with priv
-// (RFC 9420, Section 5.1.2). Ed25519 and Ed448 signatures are
-// deterministic. ECDSA signatures are DER-encoded (as in TLS 1.3) and
-// randomized: since Go 1.26 the standard library draws their nonce from the
-// operating system, so this is the one operation of the package that uses
-// randomness it was not handed.
+// (RFC 9420, Section 5.1.2). Every scheme is deterministic, so signing uses
+// no randomness: Ed25519 and Ed448 by design, ECDSA through RFC 6979 nonces.
+// ECDSA signatures are DER-encoded ECDSA-Sig-Value, as in TLS 1.3 and the
+// MLS test vectors.
 func (cs CipherSuite) SignWithLabel(priv SignaturePrivateKey, label string, content []byte) ([]byte, error) {
 	p, err := cs.params()
 	if err != nil {
@@ -272,12 +272,11 @@ func (cs CipherSuite) SignWithLabel(priv SignaturePrivateKey, label string, cont
 	case sigEd448:
 		return ed448.Sign(priv.ed448, msg, ""), nil
 	default:
-		_, newHash := ecdsaCurve(p.sig)
+		_, newHash, hashID := ecdsaCurve(p.sig)
 		h := newHash()
 		h.Write(msg)
-		// The reader is ignored by Go >= 1.26 (see above); nil selects the
-		// system source explicitly.
-		return ecdsa.SignASN1(nil, priv.ecdsa, h.Sum(nil))
+		// A nil random source selects RFC 6979 deterministic nonces.
+		return priv.ecdsa.Sign(nil, h.Sum(nil), hashID)
 	}
 }
 
@@ -301,7 +300,7 @@ func (cs CipherSuite) VerifyWithLabel(pub []byte, label string, content, sig []b
 	case sigEd448:
 		ok = len(pub) == ed448.PublicKeySize && ed448.Verify(pub, msg, sig, "")
 	default:
-		curve, newHash := ecdsaCurve(p.sig)
+		curve, newHash, _ := ecdsaCurve(p.sig)
 		key, err := ecdsa.ParseUncompressedPublicKey(curve, pub)
 		if err != nil {
 			return fmt.Errorf("%w: bad ECDSA public key: %v", ErrBadSignature, err)
