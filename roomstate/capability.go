@@ -1,6 +1,10 @@
 package roomstate
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
 
 // Capability is a MIMI role capability (draft-ietf-mimi-room-policy-03,
 // Section 8 and the registry in Section 10.2). Values in 0xF000-0xFFFF are
@@ -158,8 +162,8 @@ func (c Capability) String() string {
 
 // ParseCapability returns the capability with registry name s.
 func ParseCapability(s string) (Capability, bool) {
-	for c, n := range capabilityNames {
-		if n == s {
+	for _, c := range slices.Sorted(maps.Keys(capabilityNames)) {
+		if capabilityNames[c] == s {
 			return c, true
 		}
 	}

@@ -174,7 +174,7 @@ func AuthorizeCommit(s *State, roster []Client, c Commit) (*State, []Client, err
 	// their effect on room state does not depend on the roster).
 	next := s
 	touched := make(map[URI]bool)
-	var rolesUpd, preauthUpd, participantUpd, nonRemoval bool
+	var rolesUpd, preauthUpd, participantUpd, nonRemoval, policyUpd bool
 	metadataUpd := 0
 	for i, p := range c.Proposals {
 		if p.Type != ProposalAppDataUpdate {
@@ -203,6 +203,8 @@ func AuthorizeCommit(s *State, roster []Client, c Commit) (*State, []Client, err
 			preauthUpd = true
 		case *MetadataUpdate:
 			metadataUpd++
+		case *BasePolicyUpdate:
+			policyUpd = true
 		}
 		next, err = Apply(next, Change{Actor: actorOf(p.Sender), Op: op})
 		if err != nil {
@@ -296,6 +298,14 @@ func AuthorizeCommit(s *State, roster []Client, c Commit) (*State, []Client, err
 	}
 	if err := checkClientLimits(s, roster, next, after); err != nil {
 		return nil, nil, err
+	}
+	if rolesUpd || policyUpd {
+		// New limits apply in full to the group as the commit leaves it
+		// (for example multi_device turned off while a user has two
+		// clients: the same commit must remove the extra ones).
+		if err := checkClientLimits(next, nil, next, after); err != nil {
+			return nil, nil, err
+		}
 	}
 	return next, after, nil
 }
@@ -524,8 +534,12 @@ func activeCounts(s *State, roster []Client) (map[RoleIndex]uint32, map[URI]uint
 		perUser[m.User]++
 	}
 	perRole := make(map[RoleIndex]uint32)
-	for u := range perUser { // counting only: the order does not matter
-		perRole[s.RoleOf(u)]++
+	counted := make(map[URI]bool, len(perUser))
+	for _, m := range roster {
+		if !counted[m.User] {
+			counted[m.User] = true
+			perRole[s.RoleOf(m.User)]++
+		}
 	}
 	return perRole, perUser
 }
@@ -543,4 +557,30 @@ func userRoles(urs []UserRole) []URI {
 		out[i] = ur.User
 	}
 	return out
+}
+
+// CheckRoster checks that the MLS group's members agree with state s: no
+// client twice, every client belongs to a listed user whose role allows
+// clients, and the active-participant limits, multi_device and max_clients
+// hold. Use it for the initial members of a new room (which no commit
+// authorizes) and for a state received in a Welcome.
+func CheckRoster(s *State, roster []Client) error {
+	seen := make(map[ClientID]bool, len(roster))
+	for _, m := range roster {
+		if seen[m.ID] || m.ID == "" {
+			return reject(ReasonMalformed, "client %q listed twice or empty", m.ID)
+		}
+		seen[m.ID] = true
+		r := s.role(s.RoleOf(m.User))
+		switch {
+		case r == nil || r.Index == RoleNone:
+			return reject(ReasonUnknownUser, "client %s belongs to %s, who is not a participant", m.ID, m.User)
+		case r.Index == RoleBanned:
+			return reject(ReasonBanned, "client %s belongs to banned %s", m.ID, m.User)
+		case !r.allowsClients():
+			return reject(ReasonNotAllowed, "role %q of %s allows no clients", r.Name, m.User)
+		}
+	}
+	// Compare against an empty group: every limit counts.
+	return checkClientLimits(s, nil, s, roster)
 }

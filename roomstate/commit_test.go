@@ -106,6 +106,10 @@ func TestAuthorizeCommit(t *testing.T) {
 			{Type: ProposalAdd, Sender: alice, Client: Client{"d/1", testUser(4)}}, {Type: ProposalAdd, Sender: alice, Client: Client{"d/1", testUser(4)}}}}, ReasonMalformed, 0, 0},
 		{"add existing member", Commit{Committer: alice, Proposals: []Proposal{{Type: ProposalAdd, Sender: alice, Client: roster[1]}}}, ReasonMalformed, 0, 0},
 		{"member adds a listed user's device without canAddParticipant for the role", Commit{Committer: bob1, Proposals: []Proposal{{Type: ProposalAdd, Sender: bob1, Client: Client{"carol/2", testUser(2)}}}}, ReasonNotAllowed, 0, 0},
+		{"single-device policy while bob has two devices", Commit{Committer: alice, Proposals: []Proposal{
+			pupdate(t, s, alice, &BasePolicyUpdate{singleDevice(s)})}}, ReasonLimitExceeded, 0, 0},
+		{"single-device policy with the extra device removed", Commit{Committer: alice, Proposals: []Proposal{
+			pupdate(t, s, alice, &BasePolicyUpdate{singleDevice(s)}), {Type: ProposalRemove, Sender: alice, Client: roster[2]}}}, 0, 3, 3},
 		{"member adds own device", Commit{Committer: bob1, Proposals: []Proposal{{Type: ProposalAdd, Sender: bob1, Client: Client{"bob/3", testUser(1)}}}}, 0, 3, 5},
 	}
 	for _, tc := range tests {
@@ -235,4 +239,39 @@ func TestNewRoomRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCheckRoster(t *testing.T) {
+	t.Parallel()
+	s, roster := commitFixture(t)
+	single := s.clone()
+	single.base.MultiDevice = false
+	capped := s.clone()
+	capped.base.MaxClients = u32(3)
+	tests := []struct {
+		name   string
+		state  *State
+		roster []Client
+		want   Reason
+	}{
+		{"consistent", s, roster, 0},
+		{"empty group", s, nil, 0},
+		{"duplicate client", s, append(roster, roster[0]), ReasonMalformed},
+		{"client of a stranger", s, append(roster, Client{"zed/1", testUser(5)}), ReasonUnknownUser},
+		{"second device in a single-device room", single, roster, ReasonLimitExceeded},
+		{"more clients than max_clients", capped, roster, ReasonLimitExceeded},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ReasonOf(CheckRoster(tc.state, tc.roster)); got != tc.want {
+				t.Fatalf("reason %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func singleDevice(s *State) BaseRoomPolicy {
+	p := s.BasePolicy()
+	p.MultiDevice = false
+	return p
 }

@@ -25,6 +25,38 @@ func (h *harness) apply(a Actor, op Op) error {
 	} else if err == nil {
 		h.fatalf("Apply accepted a change EncodeOp refuses: %v", encErr)
 	}
+	// The realistic path: the actor's client commits the change as an
+	// AppDataUpdate. AuthorizeCommit must agree with Apply, except that it
+	// may also refuse for reasons only the MLS group shows (client limits).
+	if cs := h.clientsOf(a.User); len(cs) > 0 && a.Kind == ActorUser && encErr == nil {
+		snd := MemberSender(cs[0])
+		if i := slices.IndexFunc(cs, func(c Client) bool { return c.ID == a.Client }); i >= 0 {
+			snd = MemberSender(cs[i])
+		}
+		h.viaCommit++
+		viaCommit, _, cerr := AuthorizeCommit(h.state, h.roster, Commit{Committer: snd, Proposals: []Proposal{
+			{Type: ProposalAppDataUpdate, Sender: snd, Component: id, Update: upd},
+		}})
+		switch {
+		case err != nil && ReasonOf(cerr) != ReasonOf(err):
+			h.fatalf("Apply refused with %s but the commit gave %v", ReasonOf(err), cerr)
+		case err == nil && cerr == nil && !viaCommit.Equal(next):
+			h.fatalf("Apply and AuthorizeCommit give different states")
+		case err == nil && cerr != nil:
+			return cerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	h.state = next
+	return nil
+}
+
+// applyOnly applies a change without any commit, as a server does when it
+// accepts a proposal before a commit covers it (protocol-06 Section 7.1).
+func (h *harness) applyOnly(a Actor, op Op) error {
+	next, err := Apply(h.state, Change{Actor: a, Op: op})
 	if err != nil {
 		return err
 	}
@@ -38,6 +70,10 @@ func (h *harness) commit(c Commit) error {
 	next, roster, err := AuthorizeCommit(h.state, h.roster, c)
 	if err != nil {
 		return err
+	}
+	// Invariant: an accepted commit leaves members and state consistent.
+	if err := CheckRoster(next, roster); err != nil {
+		h.fatalf("accepted commit left an inconsistent group: %v", err)
 	}
 	h.state, h.roster = next, roster
 	return nil
@@ -170,7 +206,10 @@ func (h *harness) do(actor, cmd string, args []string) error {
 		if cmd == "ban" {
 			op = &ParticipantUpdate{RoleChanges: []UserRole{{target, RoleBanned}}}
 		}
-		if !active || only {
+		if only {
+			return h.applyOnly(act, op)
+		}
+		if !active {
 			return h.apply(act, op)
 		}
 		snd := MemberSender(client)

@@ -51,6 +51,7 @@ func TestScenarios(t *testing.T) {
 			if h.state == nil {
 				t.Fatal("scenario never created a room")
 			}
+			t.Logf("%d state changes also checked as commits", h.viaCommit)
 		})
 	}
 }
@@ -68,6 +69,7 @@ type harness struct {
 	roster      []Client
 	servers     map[string]Server
 	checkpoints map[string]snapshot
+	viaCommit   int // state changes also run as commits
 }
 
 func (h *harness) fatalf(format string, args ...any) {
@@ -330,6 +332,9 @@ func (h *harness) preset(args []string, want string) {
 		for i := 1; i <= n; i++ {
 			h.roster = append(h.roster, clientOf(fmt.Sprintf("%s/d%d", shortName(p.User), i)))
 		}
+	}
+	if err := CheckRoster(h.state, h.roster); err != nil {
+		h.fatalf("initial members: %v", err)
 	}
 }
 

@@ -363,6 +363,9 @@ func (s *State) HubCandidates() []ServerID { return slices.Clone(s.hubCandidates
 // (a nil and an empty list are equal). Two states are Equal exactly when
 // their [State.Components] encodings are byte-wise equal (tested).
 func (s *State) Equal(t *State) bool {
+	if s == nil || t == nil {
+		return s == t
+	}
 	return slices.Equal(s.participants, t.participants) &&
 		slices.EqualFunc(s.roles, t.roles, Role.equal) &&
 		s.metadata.equal(t.metadata) &&
