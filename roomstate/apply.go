@@ -48,7 +48,7 @@ func Apply(s *State, c Change) (*State, error) {
 	}
 	// Safety net: every op keeps the cross-component invariants on its own;
 	// this catches any combination an op-specific check missed.
-	if err := n.validate(); err != nil {
+	if err := n.validate(false); err != nil {
 		return nil, &RejectError{Reason: ReasonInvalidTransition, Detail: "resulting state is inconsistent", Err: err}
 	}
 	return n, nil
@@ -578,19 +578,24 @@ func (s *State) validateJoinRule(j JoinRule) error {
 }
 
 // validate checks the invariants that tie components together. Decoding
-// and every Apply end with it.
-func (s *State) validate() error {
+// and room creation run it in full; every Apply ends with it too, but skips
+// the per-participant checks (O(participants)), which Apply's operations
+// maintain themselves: additions check the URI and duplicates, and roles
+// only disappear through a RolesUpdate, which checks every holder.
+func (s *State) validate(full bool) error {
 	if err := validateRoles(s.roles); err != nil {
 		return err
 	}
-	seen := make(map[URI]bool, len(s.participants))
-	for _, p := range s.participants {
-		if !ValidUserURI(p.User) || seen[p.User] {
-			return fmt.Errorf("participant %q invalid or duplicate", p.User)
-		}
-		seen[p.User] = true
-		if p.Role == RoleNone || s.role(p.Role) == nil {
-			return fmt.Errorf("participant %s has undefined role %d", p.User, p.Role)
+	if full {
+		seen := make(map[URI]bool, len(s.participants))
+		for _, p := range s.participants {
+			if !ValidUserURI(p.User) || seen[p.User] {
+				return fmt.Errorf("participant %q invalid or duplicate", p.User)
+			}
+			seen[p.User] = true
+			if p.Role == RoleNone || s.role(p.Role) == nil {
+				return fmt.Errorf("participant %s has undefined role %d", p.User, p.Role)
+			}
 		}
 	}
 	for _, r := range s.preauth {

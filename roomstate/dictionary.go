@@ -103,7 +103,7 @@ func FromComponents(entries []ComponentData) (*State, error) {
 	if have != len(stateComponents) {
 		return nil, decodeErr(what, fmt.Errorf("%d of %d room-state components present", have, len(stateComponents)))
 	}
-	if err := s.validate(); err != nil {
+	if err := s.validate(true); err != nil {
 		return nil, decodeErr(what, err)
 	}
 	return s, nil

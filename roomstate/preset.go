@@ -111,7 +111,7 @@ func NewRoom(p Preset, cfg RoomConfig) (*State, error) {
 	default:
 		return nil, reject(ReasonMalformed, "unknown preset %d", p)
 	}
-	if err := s.validate(); err != nil {
+	if err := s.validate(true); err != nil {
 		return nil, &RejectError{Reason: ReasonMalformed, Detail: "room configuration", Err: err}
 	}
 	return s, nil
