@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // The secret tree (RFC 9420, Section 9) is derived lazily: a SecretTree
@@ -162,6 +163,13 @@ type SecretTree struct {
 // NewSecretTree returns the secret tree of an epoch with nLeaves leaves
 // rooted at encryptionSecret, with the default limits. The tree keeps its own
 // copy of the secret.
+//
+// The secret tree has the shape of the ratchet tree (RFC 9420, Section 9),
+// whose leaf count is always a power of two (Section 7.7). A count that is
+// not a power of two (say, the number of members) is rounded up to one, so
+// that the keys are those of the ratchet tree that holds that many leaves;
+// [SecretTree.NumLeaves] reports the rounded count. nLeaves must be in
+// [1, 2^31].
 func NewSecretTree(cs CipherSuite, encryptionSecret []byte, nLeaves uint32) (*SecretTree, error) {
 	return NewSecretTreeWithLimits(cs, encryptionSecret, nLeaves, SecretTreeLimits{})
 }
@@ -175,6 +183,10 @@ func NewSecretTreeWithLimits(cs CipherSuite, encryptionSecret []byte, nLeaves ui
 	if len(encryptionSecret) != p.nh {
 		return nil, fmt.Errorf("mls: encryption_secret is %d bytes, want %d", len(encryptionSecret), p.nh)
 	}
+	if err := checkLeafCount(nLeaves); err != nil {
+		return nil, err
+	}
+	nLeaves = uint32(1) << bits.Len32(nLeaves-1)
 	root, err := Root(nLeaves)
 	if err != nil {
 		return nil, err
@@ -188,7 +200,8 @@ func NewSecretTreeWithLimits(cs CipherSuite, encryptionSecret []byte, nLeaves ui
 	}, nil
 }
 
-// NumLeaves returns the number of leaves of the tree.
+// NumLeaves returns the number of leaves of the tree: the count given to
+// [NewSecretTree] rounded up to a power of two.
 func (st *SecretTree) NumLeaves() uint32 { return st.nLeaves }
 
 // Limits returns the limits in force.

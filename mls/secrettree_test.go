@@ -25,6 +25,10 @@ func refRatchetKey(t *testing.T, nLeaves uint32, leaf LeafIndex, rt RatchetType,
 	t.Helper()
 	cs := secretTreeTestSuite
 	secret := bytes.Repeat([]byte{0x42}, 32)
+	// The ratchet tree, and so the secret tree, is full: round up.
+	for nLeaves&(nLeaves-1) != 0 {
+		nLeaves++
+	}
 	x := leaf.NodeIndex()
 	dp, _ := DirectPath(x, nLeaves)
 	// Walk down from the root: path top-down is reverse(dp) then x.
@@ -60,8 +64,9 @@ func TestSecretTreeMatchesOracle(t *testing.T) {
 		receiver := newTestSecretTree(t, n, SecretTreeLimits{})
 		// Visit leaves in a scattered order so that lazily stored
 		// siblings are used from every direction.
-		for i := uint32(0); i < n; i++ {
-			leaf := LeafIndex((i * 7) % n)
+		full := sender.NumLeaves()
+		for i := uint32(0); i < full; i++ {
+			leaf := LeafIndex((i * 7) % full)
 			for _, rt := range []RatchetType{RatchetApplication, RatchetHandshake} {
 				for g := uint32(0); g < 3; g++ {
 					wantKey, wantNonce := refRatchetKey(t, n, leaf, rt, g)
@@ -155,7 +160,7 @@ func TestSecretTreeRejects(t *testing.T) {
 		f    func() error
 		want error
 	}{
-		{"leaf out of range", func() error { _, _, err := st.Get(5, RatchetApplication, 0); return err }, ErrLeafOutOfRange},
+		{"leaf out of range", func() error { _, _, err := st.Get(8, RatchetApplication, 0); return err }, ErrLeafOutOfRange},
 		{"huge leaf", func() error { _, _, _, err := st.Next(math.MaxUint32, RatchetHandshake); return err }, ErrLeafOutOfRange},
 		{"ratchet type 0", func() error { _, _, err := st.Get(0, 0, 0); return err }, ErrBadRatchetType},
 		{"ratchet type 3", func() error { _, _, _, err := st.Next(0, 3); return err }, ErrBadRatchetType},
@@ -173,8 +178,16 @@ func TestSecretTreeRejects(t *testing.T) {
 			t.Errorf("encryption secret of %d bytes accepted", len(bad))
 		}
 	}
-	if _, err := NewSecretTree(secretTreeTestSuite, make([]byte, 32), 0); !errors.Is(err, ErrTreeIndexOutOfRange) {
-		t.Errorf("empty tree: %v", err)
+	for _, n := range []uint32{0, MaxLeaves + 1, math.MaxUint32} {
+		if _, err := NewSecretTree(secretTreeTestSuite, make([]byte, 32), n); !errors.Is(err, ErrTreeIndexOutOfRange) {
+			t.Errorf("%d leaves: err = %v", n, err)
+		}
+	}
+	for n, want := range map[uint32]uint32{1: 1, 2: 2, 3: 4, 5: 8, 8: 8, 50000: 65536, MaxLeaves: MaxLeaves, 1<<30 + 1: MaxLeaves} {
+		st, err := NewSecretTree(secretTreeTestSuite, make([]byte, 32), n)
+		if err != nil || st.NumLeaves() != want {
+			t.Errorf("NewSecretTree(%d leaves).NumLeaves() = %v, %v; want %d", n, st, err, want)
+		}
 	}
 }
 
