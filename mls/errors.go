@@ -91,7 +91,7 @@ func RejectReason(err error) Reason {
 	case errors.Is(err, ErrBadSignature), errors.Is(err, ErrBadMembershipTag),
 		errors.Is(err, ErrBadConfirmationTag):
 		return ReasonBadSignature
-	case errors.Is(err, ErrReplay):
+	case errors.Is(err, ErrReplay), errors.Is(err, ErrGenerationConsumed), errors.Is(err, ErrGenerationTooOld):
 		return ReasonReplay
 	case errors.Is(err, ErrDecrypt), errors.Is(err, ErrBadPadding),
 		errors.Is(err, ErrAEADOpen), errors.Is(err, ErrHPKE):
@@ -100,7 +100,8 @@ func RejectReason(err error) Reason {
 		return ReasonWrongEpoch
 	case errors.Is(err, ErrUnsupportedCipherSuite):
 		return ReasonUnsupported
-	case errors.Is(err, ErrInvalidMessage):
+	case errors.Is(err, ErrInvalidMessage), errors.Is(err, ErrLeafOutOfRange),
+		errors.Is(err, ErrGenerationTooFarAhead), errors.Is(err, ErrRatchetExhausted):
 		return ReasonInvalid
 	}
 	return ReasonNone

@@ -71,6 +71,27 @@ func NewMessageProtector(cfg ProtectorConfig) (*MessageProtector, error) {
 	}, nil
 }
 
+// NewEpochProtector returns the protector of the epoch whose GroupContext
+// is gc and whose key schedule produced es, for a ratchet tree of nLeaves
+// leaves: it builds the epoch's secret tree from es.EncryptionSecret with
+// the default limits.
+func NewEpochProtector(gc *GroupContext, es *EpochSecrets, nLeaves uint32, paddingBlock int) (*MessageProtector, error) {
+	if gc == nil || es == nil {
+		return nil, errors.New("mls: protector needs a GroupContext and EpochSecrets")
+	}
+	if es.Suite != gc.CipherSuite {
+		return nil, fmt.Errorf("mls: epoch secrets of suite %v for a group of suite %v", es.Suite, gc.CipherSuite)
+	}
+	tree, err := NewSecretTree(gc.CipherSuite, es.EncryptionSecret, nLeaves)
+	if err != nil {
+		return nil, err
+	}
+	return NewMessageProtector(ProtectorConfig{
+		GroupContext: gc, SenderDataSecret: es.SenderDataSecret, MembershipKey: es.MembershipKey,
+		Tree: tree, PaddingBlock: paddingBlock,
+	})
+}
+
 // SignerKeyFunc returns the signature public key of a message's sender: the
 // leaf's signature_key for a member, the external_senders entry for an
 // external sender, or the key in the message itself for a new member.
@@ -123,6 +144,9 @@ func (p *MessageProtector) ProtectPrivate(rand io.Reader, ac *AuthenticatedConte
 	if ac.Content.Sender.SenderType != SenderTypeMember {
 		return nil, fmt.Errorf("%w: PrivateMessage sender must be a member", ErrInvalidMessage)
 	}
+	if err := checkAuth(ac); err != nil {
+		return nil, err
+	}
 	var guard [4]byte
 	if _, err := io.ReadFull(rand, guard[:]); err != nil {
 		return nil, fmt.Errorf("mls: reuse guard: %w", err)
@@ -145,7 +169,18 @@ func (p *MessageProtector) ProtectPublic(ac *AuthenticatedContent) (*PublicMessa
 	if err := checkPublicSender(&ac.Content); err != nil {
 		return nil, err
 	}
+	if err := checkAuth(ac); err != nil {
+		return nil, err
+	}
 	return NewPublicMessage(p.suite, ac, p.membershipKey, p.groupContext)
+}
+
+// checkAuth refuses to send a commit whose confirmation tag is not set yet.
+func checkAuth(ac *AuthenticatedContent) error {
+	if ac.Content.ContentType == ContentTypeCommit && len(ac.Auth.ConfirmationTag) == 0 {
+		return fmt.Errorf("%w: commit without confirmation tag", ErrInvalidMessage)
+	}
+	return nil
 }
 
 func (p *MessageProtector) checkEpoch(groupID []byte, epoch uint64) error {
@@ -209,8 +244,8 @@ func (p *MessageProtector) UnprotectPublic(m *PublicMessage, signerKey SignerKey
 }
 
 func (p *MessageProtector) verify(ac *AuthenticatedContent, signerKey SignerKeyFunc) error {
-	if ac.Content.ContentType == ContentTypeCommit && len(ac.Auth.ConfirmationTag) == 0 {
-		return fmt.Errorf("%w: commit without confirmation tag", ErrInvalidMessage)
+	if err := checkAuth(ac); err != nil {
+		return err
 	}
 	pub, err := signerKey(ac.Content.Sender)
 	if err != nil {

@@ -298,14 +298,63 @@ func TestProtectHandshakePrivateAndPublic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := e.send.ProtectPublic(ac)
+		if _, err := e.send.ProtectPublic(ac); !errors.Is(err, ErrInvalidMessage) {
+			t.Fatalf("protect: err = %v, want ErrInvalidMessage", err)
+		}
+		m, err := NewPublicMessage(e.cs, ac, e.send.membershipKey, e.send.groupContext)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.recv.UnprotectPublic(m, e.signerKey); !errors.Is(err, ErrInvalidMessage) {
-			t.Fatalf("err = %v, want ErrInvalidMessage", err)
+			t.Fatalf("unprotect: err = %v, want ErrInvalidMessage", err)
 		}
 	})
+}
+
+// TestNewEpochProtector runs the key schedule and protects a message with
+// the resulting protector, as the group layer will.
+func TestNewEpochProtector(t *testing.T) {
+	t.Parallel()
+	cs := MLS128DHKEMX25519ChaCha20Poly1305SHA256Ed25519
+	gc := &GroupContext{Version: ProtocolVersionMLS10, CipherSuite: cs, GroupID: []byte("g"), Epoch: 1,
+		TreeHash: make([]byte, 32), ConfirmedTranscriptHash: make([]byte, 32)}
+	gcBytes, err := gc.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := cs.AdvanceEpoch(make([]byte, 32), nil, nil, gcBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send, err := NewEpochProtector(gc, es, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv, err := NewEpochProtector(gc, es, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rnd := cryptoTestRand(77)
+	priv, pub, err := cs.GenerateSignatureKeyPair(rnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := send.ProtectApplication(rnd, 2, priv, nil, []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := recv.UnprotectPrivate(m, func(Sender) ([]byte, error) { return pub, nil })
+	if err != nil || string(ac.Content.ApplicationData) != "hello" {
+		t.Fatalf("got %v, %v", ac, err)
+	}
+	// A sender leaf outside the tree is refused by the secret tree.
+	if _, err := send.ProtectApplication(rnd, 100, priv, nil, []byte("x")); RejectReason(err) != ReasonInvalid {
+		t.Fatalf("leaf out of range: err = %v (%v)", err, RejectReason(err))
+	}
+	es.Suite = MLS128DHKEMX25519AES128GCMSHA256Ed25519
+	if _, err := NewEpochProtector(gc, es, 3, 0); err == nil {
+		t.Fatal("suite mismatch accepted")
+	}
 }
 
 func TestPublicMessageExternalSender(t *testing.T) {
