@@ -202,12 +202,15 @@ func (t *Tree) ProcessUpdatePath(sender LeafIndex, path *UpdatePath, keys *TreeP
 	if uint32(sender) >= t.nLeaves {
 		return nil, treeErr("sender leaf %d not in a tree of %d leaves", sender, t.nLeaves)
 	}
+	bad := func(format string, args ...any) error {
+		return &TreeError{Node: sender.NodeIndex(), Err: fmt.Errorf("%w: "+format, append([]any{ErrBadUpdatePath}, args...)...)}
+	}
 	if keys == nil || keys.leaf == sender {
 		return nil, fmt.Errorf("%w: the receiver is the sender", ErrBadUpdatePath)
 	}
 	leaf := &path.LeafNode
 	if leaf.Source != LeafNodeSourceCommit {
-		return nil, fmt.Errorf("%w: leaf_node_source %d, want commit", ErrBadUpdatePath, leaf.Source)
+		return nil, bad("leaf_node_source %d, want commit", leaf.Source)
 	}
 	if err := leaf.Verify(cs, ctx.GroupID, sender); err != nil {
 		return nil, &TreeError{Node: sender.NodeIndex(), Err: err}
@@ -217,7 +220,7 @@ func (t *Tree) ProcessUpdatePath(sender LeafIndex, path *UpdatePath, keys *TreeP
 		return nil, err
 	}
 	if len(path.Nodes) != len(steps) {
-		return nil, fmt.Errorf("%w: %d nodes for a filtered direct path of %d", ErrBadUpdatePath, len(path.Nodes), len(steps))
+		return nil, bad("%d nodes for a filtered direct path of %d", len(path.Nodes), len(steps))
 	}
 	if err := t.checkPathKeys(sender, path); err != nil {
 		return nil, err
@@ -234,7 +237,7 @@ func (t *Tree) ProcessUpdatePath(sender LeafIndex, path *UpdatePath, keys *TreeP
 	targets := t.appendResolution(nil, steps[k].copath, sorted)
 	cts := path.Nodes[k].EncryptedPathSecret
 	if len(cts) != len(targets) {
-		return nil, fmt.Errorf("%w: %d ciphertexts for a resolution of %d at node %d", ErrBadUpdatePath, len(cts), len(targets), steps[k].node)
+		return nil, bad("%d ciphertexts for a resolution of %d at node %d", len(cts), len(targets), steps[k].node)
 	}
 	j, priv := -1, []byte(nil)
 	for i, r := range targets {
@@ -276,7 +279,7 @@ func (t *Tree) ProcessUpdatePath(sender LeafIndex, path *UpdatePath, keys *TreeP
 		return nil, fmt.Errorf("%w: path secret for node %d: %w", ErrDecrypt, steps[k].node, err)
 	}
 	if len(ps) != cs.Nh() {
-		return nil, fmt.Errorf("%w: path secret of %d bytes", ErrBadUpdatePath, len(ps))
+		return nil, bad("path secret of %d bytes", len(ps))
 	}
 	out.PathSecret = ps
 	out.Keys = keys.Clone()
@@ -309,7 +312,7 @@ func (t *Tree) checkPathKeys(sender LeafIndex, path *UpdatePath) error {
 	}
 	for _, key := range keys {
 		if seen[string(key)] {
-			return fmt.Errorf("%w: key repeated within the update path", ErrDuplicateKey)
+			return &TreeError{Node: sender.NodeIndex(), Err: fmt.Errorf("%w: key repeated within the update path", ErrDuplicateKey)}
 		}
 		seen[string(key)] = true
 		if x, ok := t.EncryptionKeyHolder(key, ^NodeIndex(0)); ok {
