@@ -44,6 +44,8 @@ func TestUnsupportedCipherSuites(t *testing.T) {
 			_, _, checks["GenerateKEMKeyPair"] = cs.GenerateKEMKeyPair(cryptoTestRand(1))
 			_, _, checks["ExternalInitSend"] = cs.ExternalInitSend(nil, cryptoTestRand(1))
 			_, checks["ExternalInitReceive"] = cs.ExternalInitReceive(nil, nil)
+			checks["ValidateHPKEPublicKey"] = cs.ValidateHPKEPublicKey(nil)
+			checks["ValidateSignaturePublicKey"] = cs.ValidateSignaturePublicKey(nil)
 			_, checks["PSKSecret"] = cs.PSKSecret(nil)
 			_, _, checks["SenderDataKeyNonce"] = cs.SenderDataKeyNonce(nil, nil)
 			_, checks["NewSecretTree"] = NewSecretTree(cs, make([]byte, 32), 2)
@@ -224,6 +226,14 @@ func TestSignatureRoundTrip(t *testing.T) {
 					t.Errorf("%s: err = %v, want ErrBadSignature", name, err)
 				}
 			}
+			if err := cs.ValidateSignaturePublicKey(pub); err != nil {
+				t.Errorf("ValidateSignaturePublicKey(own key): %v", err)
+			}
+			for name, p := range map[string][]byte{"empty": nil, "short": pub[:len(pub)-1], "long": append(pub, 0)} {
+				if err := cs.ValidateSignaturePublicKey(p); !errors.Is(err, ErrBadSignature) {
+					t.Errorf("ValidateSignaturePublicKey(%s) = %v", name, err)
+				}
+			}
 			if _, err := cs.SignWithLabel(SignaturePrivateKey{}, "Label", nil); err == nil {
 				t.Error("zero key signed")
 			}
@@ -288,6 +298,14 @@ func TestHPKERoundTripAndRejects(t *testing.T) {
 			pt, err := cs.DecryptWithLabel(priv, "Label", []byte("ctx"), kemOut, ct)
 			if err != nil || string(pt) != "secret" {
 				t.Fatalf("DecryptWithLabel = %q, %v", pt, err)
+			}
+			if err := cs.ValidateHPKEPublicKey(pub); err != nil {
+				t.Errorf("ValidateHPKEPublicKey(own key): %v", err)
+			}
+			for name, p := range map[string][]byte{"empty": nil, "short": pub[:len(pub)-1], "long": append(pub, 0)} {
+				if err := cs.ValidateHPKEPublicKey(p); !errors.Is(err, ErrHPKE) {
+					t.Errorf("ValidateHPKEPublicKey(%s) = %v", name, err)
+				}
 			}
 			if _, _, err := cs.EncryptWithLabel(pub, "Label", nil, nil, nil); err == nil {
 				t.Error("nil random source accepted")

@@ -435,6 +435,50 @@ func (cs CipherSuite) HPKEPublicKeyFromPrivate(priv []byte) ([]byte, error) {
 	return kemPublicFromPrivate(p.kem.Scheme(), priv)
 }
 
+// ValidateHPKEPublicKey checks that pub is a well-formed public key of the
+// suite's KEM (right length, a point on the curve for P-256/384/521). A
+// KeyPackage's init_key or a LeafNode's encryption_key that fails this
+// could never be encrypted to. Errors wrap [ErrHPKE].
+func (cs CipherSuite) ValidateHPKEPublicKey(pub []byte) error {
+	p, err := cs.params()
+	if err != nil {
+		return err
+	}
+	return circlSafe(func() error {
+		if _, err := p.kem.Scheme().UnmarshalBinaryPublicKey(pub); err != nil {
+			return fmt.Errorf("%w: bad public key: %v", ErrHPKE, err)
+		}
+		return nil
+	})
+}
+
+// ValidateSignaturePublicKey checks that pub is a well-formed public key of
+// the suite's signature scheme: 32 bytes for Ed25519, 57 for Ed448, an
+// uncompressed point on the curve for ECDSA. Errors wrap [ErrBadSignature],
+// since no signature can verify under such a key.
+func (cs CipherSuite) ValidateSignaturePublicKey(pub []byte) error {
+	p, err := cs.params()
+	if err != nil {
+		return err
+	}
+	switch p.sig {
+	case sigEd25519:
+		if len(pub) != ed25519.PublicKeySize {
+			return fmt.Errorf("%w: Ed25519 public key is %d bytes", ErrBadSignature, len(pub))
+		}
+	case sigEd448:
+		if len(pub) != ed448.PublicKeySize {
+			return fmt.Errorf("%w: Ed448 public key is %d bytes", ErrBadSignature, len(pub))
+		}
+	default:
+		curve, _, _ := ecdsaCurve(p.sig)
+		if _, err := ecdsa.ParseUncompressedPublicKey(curve, pub); err != nil {
+			return fmt.Errorf("%w: bad ECDSA public key: %v", ErrBadSignature, err)
+		}
+	}
+	return nil
+}
+
 // GenerateKEMKeyPair makes an HPKE key pair from rand (which must not be
 // nil): DeriveKeyPair over Nsk bytes read from rand.
 func (cs CipherSuite) GenerateKEMKeyPair(rand io.Reader) (priv, pub []byte, err error) {
