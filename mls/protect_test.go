@@ -474,3 +474,61 @@ func TestPublicMessageSenderRules(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkApplicationParts splits the cost of a 1 KiB application message
+// into its signature and its encryption (secret tree, AEAD, sender data),
+// to show where ProtectApplication and UnprotectApplication spend time.
+func BenchmarkApplicationParts(b *testing.B) {
+	cs := MLS128DHKEMX25519AES128GCMSHA256Ed25519
+	e := newProtectTestEpoch(b, cs, 2, 0, 1)
+	c := FramedContent{GroupID: e.gc.GroupID, Epoch: e.gc.Epoch, Sender: MemberSender(1),
+		ContentType: ContentTypeApplication, ApplicationData: bytes.Repeat([]byte{0x42}, 1024)}
+	ac, err := e.send.Sign(WireFormatPrivateMessage, &c, e.priv[1])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("sign", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := e.send.Sign(WireFormatPrivateMessage, &c, e.priv[1]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			if err := ac.VerifySignature(cs, e.pub[1], e.send.groupContext); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encrypt", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := e.send.ProtectPrivate(e.rand, ac); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decrypt", func(b *testing.B) {
+		f := newProtectTestEpoch(b, cs, 2, 0, 1)
+		msgs := make([]*PrivateMessage, b.N)
+		for i := range msgs {
+			if msgs[i], err = f.send.ProtectPrivate(f.rand, ac); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			sd, err := msgs[i].OpenSenderData(cs, f.recv.senderDataSecret)
+			if err != nil {
+				b.Fatal(err)
+			}
+			err = f.recv.tree.WithKey(sd.LeafIndex, RatchetApplication, sd.Generation, func(key, nonce []byte) error {
+				_, err := msgs[i].DecryptContent(cs, sd, key, nonce)
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
