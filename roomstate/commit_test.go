@@ -7,7 +7,7 @@ import (
 
 // commitFixture: a private group with alice (admin, 1 device), bob (member,
 // 2 devices) and carol (moderator, 1 device), hosted by two servers.
-func commitFixture(t *testing.T) (*State, []Client) {
+func commitFixture(t testing.TB) (*State, []Client) {
 	t.Helper()
 	s := newTestRoom(t, PresetPrivateGroup)
 	add := func(u URI, r RoleIndex) {
