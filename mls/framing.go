@@ -336,9 +336,23 @@ func (a *AuthenticatedContent) ProposalRef(cs CipherSuite) ([]byte, error) {
 	if a.Content.ContentType != ContentTypeProposal {
 		return nil, fmt.Errorf("%w: ProposalRef of a non-proposal", ErrInvalidMessage)
 	}
-	data, err := a.Marshal()
+	data, err := a.receivedBytes()
 	if err != nil {
 		return nil, err
 	}
 	return cs.RefHash(labelProposalRef, data)
+}
+
+// receivedBytes encodes the AuthenticatedContent around the FramedContent
+// as received (see [FramedContent]), for hashing.
+func (a *AuthenticatedContent) receivedBytes() ([]byte, error) {
+	content, err := a.Content.bytes()
+	if err != nil {
+		return nil, err
+	}
+	return encodeValue(func(b *cryptobyte.Builder) {
+		b.AddUint16(uint16(a.WireFormat))
+		b.AddBytes(content)
+		a.Auth.marshal(b, a.Content.ContentType)
+	})
 }

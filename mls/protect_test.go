@@ -532,3 +532,56 @@ func BenchmarkApplicationParts(b *testing.B) {
 		}
 	})
 }
+
+// TestProposalRef checks ProposalRef = RefHash("MLS 1.0 Proposal
+// Reference", AuthenticatedContent) against a hash computed here, for a
+// proposal received as a PublicMessage, and that sender and receiver agree.
+func TestProposalRef(t *testing.T) {
+	t.Parallel()
+	cs := MLS128DHKEMX25519AES128GCMSHA256Ed25519
+	e := newProtectTestEpoch(t, cs, 2, 0, 1)
+	c := FramedContent{GroupID: e.gc.GroupID, Epoch: e.gc.Epoch, Sender: MemberSender(1),
+		ContentType: ContentTypeProposal, Proposal: &AppDataUpdateProposal{ComponentID: 7, Op: AppDataUpdateOperationUpdate, Update: []byte("u")}}
+	ac, err := e.send.Sign(WireFormatPublicMessage, &c, e.priv[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.send.ProtectPublic(ac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := UnmarshalPublicMessage(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.recv.UnprotectPublic(dec, e.signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := got.ProposalRef(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := ac.ProposalRef(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// AuthenticatedContent = wire_format || FramedContent || auth; the
+	// PublicMessage encoding is FramedContent || auth || membership_tag<V>.
+	content := enc[:len(enc)-len(m.MembershipTag)-1]
+	input := append([]byte{0, byte(WireFormatPublicMessage)}, content...)
+	want, err := cs.RefHash("MLS 1.0 Proposal Reference", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ref, want) || !bytes.Equal(sent, want) {
+		t.Fatalf("ProposalRef = %x (sender %x), want %x", ref, sent, want)
+	}
+	if _, err := (&AuthenticatedContent{Content: FramedContent{ContentType: ContentTypeCommit}}).ProposalRef(cs); !errors.Is(err, ErrInvalidMessage) {
+		t.Fatalf("ProposalRef of a commit: err = %v", err)
+	}
+}
