@@ -46,6 +46,7 @@ type UnknownValueError struct {
 	Value uint64
 }
 
+// Error describes the unknown value.
 func (e *UnknownValueError) Error() string {
 	return fmt.Sprintf("mls: unknown %s %d", e.Type, e.Value)
 }
