@@ -79,6 +79,7 @@ type RejectError struct {
 	Err error
 }
 
+// Error formats the rejection as "roomstate: <Reason>: <detail>".
 func (e *RejectError) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("roomstate: %s: %s: %v", e.Reason, e.Detail, e.Err)
