@@ -249,7 +249,9 @@ func (p *MessageProtector) verify(ac *AuthenticatedContent, signerKey SignerKeyF
 	}
 	pub, err := signerKey(ac.Content.Sender)
 	if err != nil {
-		return fmt.Errorf("mls: signer key: %w", err)
+		// The sender names no key we know (a blank leaf, an unknown
+		// external sender): the message breaks a protocol rule.
+		return fmt.Errorf("%w: signer key: %w", ErrInvalidMessage, err)
 	}
 	return ac.VerifySignature(p.suite, pub, p.groupContext)
 }

@@ -585,3 +585,14 @@ func TestProposalRef(t *testing.T) {
 		t.Fatalf("ProposalRef of a commit: err = %v", err)
 	}
 }
+
+func TestUnprotectUnknownSigner(t *testing.T) {
+	t.Parallel()
+	e := newProtectTestEpoch(t, MLS128DHKEMX25519AES128GCMSHA256Ed25519, 4, 0, 2)
+	m := e.sendApp(t, 2, []byte("x"))
+	delete(e.pub, 2) // leaf 2 is blank in the receiver's tree
+	_, err := e.recv.UnprotectPrivate(m, e.signerKey)
+	if !errors.Is(err, ErrInvalidMessage) || RejectReason(err) != ReasonInvalid {
+		t.Fatalf("err = %v (%v), want ErrInvalidMessage", err, RejectReason(err))
+	}
+}
