@@ -103,9 +103,12 @@ func (h kdfHash) hmac(dst, key, a, b, c []byte) []byte {
 		outer[i] = k[i] ^ 0x5c
 	}
 	h.sum(outer[bs:bs], in)
+	dst = h.sum(dst, outer[:bs+h.size()])
+	// Leave no key material or secret input behind in the buffers.
 	clear(k[:])
-	clear(in[:bs])
-	return h.sum(dst, outer[:bs+h.size()])
+	clear(in)
+	clear(outer[:])
+	return dst
 }
 
 // extract is HKDF-Extract(salt, ikm); an empty salt is size() zero bytes,
