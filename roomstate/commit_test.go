@@ -110,6 +110,18 @@ func TestAuthorizeCommit(t *testing.T) {
 			pupdate(t, s, alice, &BasePolicyUpdate{singleDevice(s)})}}, ReasonLimitExceeded, 0, 0},
 		{"single-device policy with the extra device removed", Commit{Committer: alice, Proposals: []Proposal{
 			pupdate(t, s, alice, &BasePolicyUpdate{singleDevice(s)}), {Type: ProposalRemove, Sender: alice, Client: roster[2]}}}, 0, 3, 3},
+		{"external commit replaces own stale device", Commit{Committer: Sender{Kind: SenderNewMemberCommit, Client: "bob/3", User: testUser(1)},
+			Proposals: []Proposal{{Type: ProposalExternalInit, Sender: Sender{Kind: SenderNewMemberCommit, Client: "bob/3", User: testUser(1)}},
+				{Type: ProposalRemove, Sender: Sender{Kind: SenderNewMemberCommit, Client: "bob/3", User: testUser(1)}, Client: roster[1]}}}, 0, 3, 4},
+		{"external commit removes another user's device", Commit{Committer: Sender{Kind: SenderNewMemberCommit, Client: "bob/3", User: testUser(1)},
+			Proposals: []Proposal{{Type: ProposalExternalInit, Sender: Sender{Kind: SenderNewMemberCommit, Client: "bob/3", User: testUser(1)}},
+				{Type: ProposalRemove, Sender: Sender{Kind: SenderNewMemberCommit, Client: "bob/3", User: testUser(1)}, Client: roster[3]}}}, ReasonNotAllowed, 0, 0},
+		{"new member proposal of a listed user's device", Commit{Committer: alice, Proposals: []Proposal{
+			{Type: ProposalAdd, Sender: Sender{Kind: SenderNewMemberProposal, Client: "bob/3", User: testUser(1)}, Client: Client{"bob/3", testUser(1)}}}}, 0, 3, 5},
+		{"new member proposal of a stranger", Commit{Committer: alice, Proposals: []Proposal{
+			{Type: ProposalAdd, Sender: Sender{Kind: SenderNewMemberProposal, Client: "zed/1", User: testUser(5)}, Client: Client{"zed/1", testUser(5)}}}}, ReasonIncomplete, 0, 0},
+		{"new member proposal adding someone else", Commit{Committer: alice, Proposals: []Proposal{
+			{Type: ProposalAdd, Sender: Sender{Kind: SenderNewMemberProposal, Client: "zed/1", User: testUser(5)}, Client: Client{"bob/3", testUser(1)}}}}, ReasonNotAllowed, 0, 0},
 		{"member adds own device", Commit{Committer: bob1, Proposals: []Proposal{{Type: ProposalAdd, Sender: bob1, Client: Client{"bob/3", testUser(1)}}}}, 0, 3, 5},
 	}
 	for _, tc := range tests {
