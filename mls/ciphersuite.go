@@ -41,6 +41,7 @@ type UnsupportedCipherSuiteError struct {
 	Suite CipherSuite
 }
 
+// Error names the suite.
 func (e *UnsupportedCipherSuiteError) Error() string {
 	return fmt.Sprintf("mls: unsupported cipher suite 0x%04x", uint16(e.Suite))
 }

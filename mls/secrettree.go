@@ -45,6 +45,7 @@ const (
 	RatchetApplication RatchetType = 2
 )
 
+// String returns "handshake" or "application".
 func (t RatchetType) String() string {
 	switch t {
 	case RatchetHandshake:
@@ -122,6 +123,7 @@ type SecretTreeError struct {
 	Err        error
 }
 
+// Error describes the failure with its leaf, ratchet and generation.
 func (e *SecretTreeError) Error() string {
 	return fmt.Sprintf("%v (leaf %d, %v ratchet, generation %d)", e.Err, e.Leaf, e.Ratchet, e.Generation)
 }
