@@ -29,7 +29,8 @@
 // # Files
 //
 // state.go, role.go, capability.go, uri.go: the model. change.go, apply.go:
-// changes and the reducer. commit.go: MLS authorization. preset.go: presets.
+// changes and the reducer. validate.go: cross-component invariants.
+// commit.go: MLS authorization. preset.go: presets.
 // codec.go, delta.go, dictionary.go: wire encodings. errors.go: rejections.
 //
 // # Imports
