@@ -121,14 +121,43 @@ func New(cfg Config) (*Machine, error) {
 // Step records one event and returns the actions it causes. A duplicate is
 // ignored. A rejected event returns a [*RejectError] and changes nothing.
 func (m *Machine) Step(ev Event) ([]Action, error) {
+	added, err := m.record(ev)
+	if err != nil || !added {
+		return nil, err
+	}
+	return m.drive(), nil
+}
+
+// StepBatch records several events, as a sync response delivers them, and
+// returns the actions for the whole batch: the same actions Step would
+// return for the last event had the others been stepped first, without
+// acting on the intermediate states. Rejected events are skipped and
+// returned as errors.
+func (m *Machine) StepBatch(evs []Event) ([]Action, []error) {
+	var errs []error
+	changed := false
+	for _, ev := range evs {
+		added, err := m.record(ev)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		changed = changed || added
+	}
+	if !changed {
+		return nil, errs
+	}
+	return m.drive(), errs
+}
+
+func (m *Machine) record(ev Event) (bool, error) {
 	if err := ev.validate(); err != nil {
-		return nil, reject(ReasonMalformed, ev.ID, err)
+		return false, reject(ReasonMalformed, ev.ID, err)
 	}
 	if ev.Commit == nil && !m.known[ev.From] {
-		return nil, reject(ReasonUnauthorized, ev.ID, ErrNotMember)
+		return false, reject(ReasonUnauthorized, ev.ID, ErrNotMember)
 	}
 	if !m.set.add(ev) {
-		return nil, nil
+		return false, nil
 	}
 	if ev.Commit != nil && ev.Commit.Membership != nil {
 		for _, s := range ev.Commit.Membership.Servers {
@@ -139,7 +168,7 @@ func (m *Machine) Step(ev Event) ([]Action, error) {
 		m.noteOwn(ev)
 	}
 	m.dirty = true
-	return m.drive(), nil
+	return true, nil
 }
 
 // Restore loads persisted events into a fresh machine without acting on
@@ -296,7 +325,9 @@ func (m *Machine) closed(slot EventID) bool {
 // ack votes for valid hub seals (rule A1-A4).
 func (m *Machine) ack(out []Action) []Action {
 	v, self := m.v, m.cfg.Self
-	for _, hs := range v.hubSeals {
+	// Only the certified frontier can be acked: a hub seal needs a
+	// certified slot, and every other certified slot is closed.
+	for _, hs := range v.hubSeals[v.frontier] {
 		s := hs.seal
 		k := slotTerm{s.Slot, s.Term}
 		if !v.elect[s.Slot].servers[self] || m.closed(s.Slot) {

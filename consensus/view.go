@@ -74,7 +74,7 @@ type view struct {
 	children    map[EventID][]EventID   // reachable commit tree, sorted
 	certified   map[EventID]uint64      // commit -> lowest term with a quorum of acks
 	best        map[EventID]sealKey     // commit -> its best valid seal
-	hubSeals    []sealRef               // valid non-tentative seals, by ID
+	hubSeals    map[EventID][]sealRef   // valid non-tentative seals per slot, by ID
 	sealed      map[slotTerm][]EventID  // commits with a valid seal per slot and term
 	suspects    map[uint64]map[ServerID]EventID
 	chain       []EventID
@@ -117,6 +117,7 @@ func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *vi
 		certified:   map[EventID]uint64{},
 		best:        map[EventID]sealKey{},
 		sealed:      map[slotTerm][]EventID{},
+		hubSeals:    map[EventID][]sealRef{},
 		suspects:    map[uint64]map[ServerID]EventID{},
 	}
 	v.findEquivocation(set)
@@ -215,7 +216,7 @@ func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *vi
 			v.sealed[st] = append(v.sealed[st], s.v.Commit)
 		}
 		if !s.v.Tentative {
-			v.hubSeals = append(v.hubSeals, sealRef{id: id, from: s.from, seal: s.v, commit: s.v.Commit})
+			v.hubSeals[s.v.Slot] = append(v.hubSeals[s.v.Slot], sealRef{id: id, from: s.from, seal: s.v, commit: s.v.Commit})
 		}
 		maxSealTerm = max(maxSealTerm, s.v.Term)
 	}

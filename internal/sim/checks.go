@@ -164,6 +164,20 @@ func (w *world) finish() {
 	if w.rep.MessagesLost > 0 {
 		w.violate("%d message copies lost", w.rep.MessagesLost)
 	}
+	// Each machine's state is the pure function of its persisted events.
+	for _, s := range w.servers {
+		var own []consensus.Event
+		for _, id := range s.log {
+			if ev := s.events[id]; ev.Kind != kindMessage {
+				in, _ := ev.toInput()
+				own = append(own, in)
+			}
+		}
+		o, _ := consensus.ForkChoice([]byte(roomID), w.root, w.membership, own)
+		if c, _ := s.chain(); !slices.Equal(o.Chain, c) {
+			w.violate("server %d: machine chain differs from fork choice over its persisted events", s.idx)
+		}
+	}
 	// Fork choice over the union of all events gives the same chain.
 	union := w.union()
 	order, errs := consensus.ForkChoice([]byte(roomID), w.root, w.membership, union)

@@ -29,7 +29,6 @@ type server struct {
 
 	chainCache []consensus.EventID
 	chainSet   map[consensus.EventID]bool
-	chainAt    uint64
 	chainOK    bool
 }
 
@@ -69,15 +68,16 @@ func (s *server) crash() {
 	s.up, s.m, s.chainOK = false, nil, false
 }
 
-// chain returns the canonical chain and its set, cached per tick.
+// chain returns the canonical chain and its set, cached until the next
+// persisted event (the chain is a function of the event set).
 func (s *server) chain() ([]consensus.EventID, map[consensus.EventID]bool) {
-	if !s.chainOK || s.chainAt != s.w.now {
+	if !s.chainOK {
 		s.chainCache = s.m.Canonical()
 		s.chainSet = map[consensus.EventID]bool{s.w.root: true}
 		for _, c := range s.chainCache {
 			s.chainSet[c] = true
 		}
-		s.chainAt, s.chainOK = s.w.now, true
+		s.chainOK = true
 	}
 	return s.chainCache, s.chainSet
 }
@@ -96,15 +96,72 @@ func (s *server) persist(ev *event) {
 	s.chainOK = false
 }
 
-// receive verifies, records and steps one event from the network or from a
-// local client.
-func (s *server) receive(ev *event) {
-	if _, dup := s.events[ev.ID]; dup {
+// receiveAll verifies, records and steps a batch of events from the
+// network: messages and rejected events are handled one by one, the
+// ordering events that pass verification are stepped as one batch.
+func (s *server) receiveAll(evs []*event) {
+	if len(evs) == 1 {
+		s.receive(evs[0])
 		return
+	}
+	var batch []consensus.Event
+	var keep []*event
+	for _, ev := range evs {
+		if !s.verify(ev) {
+			continue
+		}
+		if ev.Kind == kindMessage {
+			s.persist(ev)
+			continue
+		}
+		in, err := ev.toInput()
+		if err != nil {
+			s.w.rep.VotesRejected++
+			continue
+		}
+		batch = append(batch, in)
+		keep = append(keep, ev)
+	}
+	if len(batch) == 0 {
+		return
+	}
+	acts, errs := s.m.StepBatch(batch)
+	rejected := map[consensus.EventID]bool{}
+	for _, err := range errs {
+		var rej *consensus.RejectError
+		if !errors.As(err, &rej) {
+			s.w.violate("server %d: untyped Step error: %v", s.idx, err)
+			continue
+		}
+		rejected[rej.ID] = true
+		s.w.rep.VotesRejected++
+	}
+	for _, ev := range keep {
+		if _, dup := s.events[ev.ID]; !dup && !rejected[ev.ID] {
+			s.persist(ev)
+		}
+	}
+	s.handle(acts)
+}
+
+// verify checks an event's ID and signature and reports false for a
+// duplicate or a forgery.
+func (s *server) verify(ev *event) bool {
+	if _, dup := s.events[ev.ID]; dup {
+		return false
 	}
 	secret, ok := s.w.keys[ev.Origin]
 	if !ok || ev.digest() != ev.ID || sign(secret, ev.ID) != ev.Sig {
 		s.w.rep.ForgedRejected++
+		return false
+	}
+	return true
+}
+
+// receive verifies, records and steps one event from the network or from a
+// local client.
+func (s *server) receive(ev *event) {
+	if !s.verify(ev) {
 		return
 	}
 	if ev.Kind == kindMessage {
@@ -183,7 +240,7 @@ func (s *server) vote(k kind, marshal func() ([]byte, error)) []consensus.Action
 // and term, sending each seal to a different half of the servers.
 func (s *server) equivocateOn(real consensus.Seal) {
 	twin := newEvent(kindCommit, s.id, s.secret, real.Slot, fmt.Appendf(nil, "byz/%d/%x", s.w.now, real.Commit))
-	s.persist(twin)
+	s.receive(twin)
 	s.broadcast(twin)
 	fake := real
 	fake.Commit = twin.ID

@@ -226,9 +226,7 @@ func (w *world) deliver(d delivery) {
 		s.serve(d.p)
 		return
 	}
-	for _, ev := range d.p.events {
-		s.receive(ev)
-	}
+	s.receiveAll(d.p.events)
 }
 
 // script applies the steps due now, the forced heal at the end of the
