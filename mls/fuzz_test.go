@@ -228,3 +228,78 @@ func FuzzSenderData(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnprotect feeds arbitrary MLSMessage bytes to the receive path of a
+// MessageProtector (decode, membership tag or sender-data decryption, secret
+// tree, content decryption, padding, signature). It must never panic, must
+// classify every rejection, and whatever it accepts must be a message that
+// one of the group's members really signed.
+func FuzzUnprotect(f *testing.F) {
+	cs := MLS128DHKEMX25519AES128GCMSHA256Ed25519
+	e := newProtectTestEpoch(f, cs, 4, 16, 1, 3)
+	add := func(m *MLSMessage) {
+		enc, err := m.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(enc)
+	}
+	for i, leaf := range []LeafIndex{1, 3, 1} {
+		m, err := e.send.ProtectApplication(e.rand, leaf, e.priv[leaf], []byte{byte(i)}, []byte("seed message"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		add(&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPrivateMessage, PrivateMessage: m})
+	}
+	for _, wf := range []WireFormat{WireFormatPublicMessage, WireFormatPrivateMessage} {
+		c := FramedContent{GroupID: e.gc.GroupID, Epoch: e.gc.Epoch, Sender: MemberSender(3),
+			ContentType: ContentTypeCommit, Commit: &Commit{Proposals: []ProposalOrRef{{Proposal: &SelfRemoveProposal{}}}}}
+		ac, err := e.send.Sign(wf, &c, e.priv[3])
+		if err != nil {
+			f.Fatal(err)
+		}
+		ac.Auth.ConfirmationTag = make([]byte, 32)
+		if wf == WireFormatPublicMessage {
+			m, err := e.send.ProtectPublic(ac)
+			if err != nil {
+				f.Fatal(err)
+			}
+			add(&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: wf, PublicMessage: m})
+		} else {
+			m, err := e.send.ProtectPrivate(e.rand, ac)
+			if err != nil {
+				f.Fatal(err)
+			}
+			add(&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: wf, PrivateMessage: m})
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := UnmarshalMLSMessage(data)
+		if err != nil {
+			return // FuzzMLSMessage covers decoding
+		}
+		recv := e.newProtector()
+		var ac *AuthenticatedContent
+		switch m.WireFormat {
+		case WireFormatPrivateMessage:
+			ac, err = recv.UnprotectPrivate(m.PrivateMessage, e.signerKey)
+		case WireFormatPublicMessage:
+			ac, err = recv.UnprotectPublic(m.PublicMessage, e.signerKey)
+		default:
+			return
+		}
+		if err != nil {
+			if RejectReason(err) == ReasonNone {
+				t.Fatalf("unclassified rejection: %v", err)
+			}
+			return
+		}
+		pub, kerr := e.signerKey(ac.Content.Sender)
+		if kerr != nil {
+			t.Fatalf("accepted a message from %+v", ac.Content.Sender)
+		}
+		if err := ac.VerifySignature(cs, pub, recv.groupContext); err != nil {
+			t.Fatalf("accepted a message whose signature does not verify: %v", err)
+		}
+	})
+}

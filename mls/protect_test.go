@@ -17,6 +17,9 @@ type protectTestEpoch struct {
 	priv       map[LeafIndex]SignaturePrivateKey
 	pub        map[LeafIndex][]byte
 	rand       *rand.ChaCha8
+	// newProtector returns another protector of the epoch, with a fresh
+	// secret tree.
+	newProtector func() *MessageProtector
 }
 
 func newProtectTestEpoch(tb testing.TB, cs CipherSuite, nLeaves uint32, padding int, signers ...LeafIndex) *protectTestEpoch {
@@ -47,7 +50,7 @@ func newProtectTestEpoch(tb testing.TB, cs CipherSuite, nLeaves uint32, padding 
 		return p
 	}
 	e := &protectTestEpoch{cs: cs, gc: gc, send: newP(), recv: newP(),
-		priv: map[LeafIndex]SignaturePrivateKey{}, pub: map[LeafIndex][]byte{}, rand: rnd}
+		priv: map[LeafIndex]SignaturePrivateKey{}, pub: map[LeafIndex][]byte{}, rand: rnd, newProtector: newP}
 	for _, l := range signers {
 		priv, pub, err := cs.GenerateSignatureKeyPair(rnd)
 		if err != nil {
