@@ -26,16 +26,19 @@ func rtLeafKeys(raw []byte) (enc, sig []byte) {
 }
 
 const (
-	rtIdxChunkBits = 6
-	rtIdxChunks    = 1024
-	rtIdxBuckets   = rtIdxChunks << rtIdxChunkBits
+	rtIdxChunkBits = 6  // 64 buckets per chunk
+	rtIdxMinBits   = 6  // a new index has one chunk
+	rtIdxMaxBits   = 16 // at most 65,536 buckets
 )
 
-// rtKeyIndex maps public keys to the nodes holding them. Buckets live in
-// 1024 lazily allocated chunks of 64 that clones share until written.
+// rtKeyIndex maps public keys to the nodes holding them. Its buckets live in
+// chunks of 64 that clones share until written; the bucket count grows with
+// the number of keys (rehashing from the stored tags, without the keys).
 // Entries hold a 32-bit tag of the key and the node; the key itself is read
-// back from the tree, so the index costs 8 bytes per key.
+// back from the tree, so the index costs about 8 bytes per key.
 type rtKeyIndex struct {
+	bits   uint8 // log2 of the bucket count; 0 for an unallocated index
+	n      int
 	chunks []*rtIdxChunk
 }
 
@@ -49,10 +52,10 @@ type rtIdxEntry struct {
 	node NodeIndex
 }
 
-// rtKeyHash spreads a public key over buckets. Public keys are uniformly
+// rtKeyTag spreads a public key over buckets. Public keys are uniformly
 // distributed except for fixed prefixes (such as the 0x04 of uncompressed
 // points), so their last eight bytes are mixed.
-func rtKeyHash(key []byte) (bucket int, tag uint32) {
+func rtKeyTag(key []byte) uint32 {
 	var tail [8]byte
 	if len(key) >= 8 {
 		copy(tail[:], key[len(key)-8:])
@@ -62,17 +65,16 @@ func rtKeyHash(key []byte) (bucket int, tag uint32) {
 	h := binary.LittleEndian.Uint64(tail[:])
 	h ^= uint64(len(key)) << 56
 	h *= 0x9e3779b97f4a7c15
-	return int(h >> (64 - 16)), uint32(h)
+	return uint32(h >> 32)
 }
 
+func (ix *rtKeyIndex) bucketOf(tag uint32) int { return int(tag >> (32 - ix.bits)) }
+
 func (ix rtKeyIndex) clone() rtKeyIndex {
-	return rtKeyIndex{chunks: slices.Clone(ix.chunks)}
+	return rtKeyIndex{bits: ix.bits, n: ix.n, chunks: slices.Clone(ix.chunks)}
 }
 
 func (ix *rtKeyIndex) bucketW(b int, owner *rtOwner) *[]rtIdxEntry {
-	if ix.chunks == nil {
-		ix.chunks = make([]*rtIdxChunk, rtIdxChunks)
-	}
 	ci := b >> rtIdxChunkBits
 	c := ix.chunks[ci]
 	switch {
@@ -88,18 +90,47 @@ func (ix *rtKeyIndex) bucketW(b int, owner *rtOwner) *[]rtIdxEntry {
 	return &c.buckets[b&(1<<rtIdxChunkBits-1)]
 }
 
+// resize rebuilds the index with 2^bits buckets.
+func (ix *rtKeyIndex) resize(bits uint8, owner *rtOwner) {
+	old := ix.chunks
+	ix.bits = bits
+	ix.chunks = make([]*rtIdxChunk, 1<<(bits-rtIdxChunkBits))
+	for _, c := range old {
+		if c == nil {
+			continue
+		}
+		for _, bucket := range c.buckets {
+			for _, e := range bucket {
+				p := ix.bucketW(ix.bucketOf(e.tag), owner)
+				*p = append(*p, e) // the new buckets are not shared yet
+			}
+		}
+	}
+}
+
 func (ix *rtKeyIndex) add(key []byte, x NodeIndex, owner *rtOwner) {
-	b, tag := rtKeyHash(key)
-	p := ix.bucketW(b, owner)
+	if ix.bits == 0 {
+		ix.resize(rtIdxMinBits, owner)
+	}
+	if ix.n >= 4<<ix.bits && ix.bits < rtIdxMaxBits {
+		ix.resize(min(ix.bits+2, rtIdxMaxBits), owner)
+	}
+	tag := rtKeyTag(key)
+	p := ix.bucketW(ix.bucketOf(tag), owner)
 	// Bucket slices may be shared with clones: never append in place.
 	n := make([]rtIdxEntry, len(*p), len(*p)+1)
 	copy(n, *p)
 	*p = append(n, rtIdxEntry{tag: tag, node: x})
+	ix.n++
 }
 
 func (ix *rtKeyIndex) remove(key []byte, x NodeIndex, owner *rtOwner) {
-	b, tag := rtKeyHash(key)
-	if ix.chunks == nil || ix.chunks[b>>rtIdxChunkBits] == nil {
+	if ix.bits == 0 {
+		return
+	}
+	tag := rtKeyTag(key)
+	b := ix.bucketOf(tag)
+	if ix.chunks[b>>rtIdxChunkBits] == nil {
 		return
 	}
 	p := ix.bucketW(b, owner)
@@ -108,6 +139,7 @@ func (ix *rtKeyIndex) remove(key []byte, x NodeIndex, owner *rtOwner) {
 			n := make([]rtIdxEntry, 0, len(*p)-1)
 			n = append(n, (*p)[:i]...)
 			*p = append(n, (*p)[i+1:]...)
+			ix.n--
 			return
 		}
 	}
@@ -115,10 +147,11 @@ func (ix *rtKeyIndex) remove(key []byte, x NodeIndex, owner *rtOwner) {
 
 // lookup returns the nodes whose key (read with keyOf) equals key.
 func (ix *rtKeyIndex) lookup(key []byte, keyOf func(NodeIndex) []byte) []NodeIndex {
-	b, tag := rtKeyHash(key)
-	if ix.chunks == nil {
+	if ix.bits == 0 {
 		return nil
 	}
+	tag := rtKeyTag(key)
+	b := ix.bucketOf(tag)
 	c := ix.chunks[b>>rtIdxChunkBits]
 	if c == nil {
 		return nil
