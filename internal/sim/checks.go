@@ -161,6 +161,9 @@ func (w *world) finish() {
 			}
 		}
 	}
+	if w.rep.HeldPastDeadline > 0 {
+		w.violate("%d retained branches held past their deadline", w.rep.HeldPastDeadline)
+	}
 	if w.rep.MessagesLost > 0 {
 		w.violate("%d message copies lost", w.rep.MessagesLost)
 	}

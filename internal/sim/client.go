@@ -81,6 +81,7 @@ func (c *client) tick() {
 	}
 	// Re-send, in the canonical epoch and under the same message ID, every
 	// message whose epoch fell off the home server's canonical chain.
+	_, onChain = s.chain() // a proposal above may have extended it
 	for _, m := range c.msgs {
 		if !onChain[m.epoch] {
 			w.rep.MessagesResent++

@@ -23,6 +23,12 @@ type server struct {
 	log      []consensus.EventID
 	certSeen map[consensus.EventID]bool // finality this server reported (persisted)
 
+	// retained are the losing branches whose secrets this server keeps,
+	// with their deadlines (persisted by the node, so they survive crashes;
+	// after a crash the node itself deletes them on deadline).
+	retained    []retention
+	incarnation int
+
 	equivocate    bool
 	withholdUntil uint64
 	held          []delivery
@@ -45,6 +51,7 @@ func (s *server) start() {
 		panic(fmt.Sprintf("sim: config: %v", err)) // programmer error: the sim builds the config
 	}
 	s.m, s.up, s.chainOK = m, true, false
+	s.incarnation++
 	var inputs []consensus.Event
 	for _, id := range s.log {
 		ev := s.events[id]
@@ -207,12 +214,42 @@ func (s *server) handle(acts []consensus.Action) {
 			s.w.certified(s, a.Commit)
 		case consensus.RetainBranch:
 			s.w.rep.RetainedBranches++
+			s.retained = append(s.retained, retention{first: a.Commits[0], deadline: a.Deadline, incarnation: s.incarnation})
 		case consensus.ReleaseBranch:
 			s.w.rep.ReleasedBranches++
+			s.retained = slices.DeleteFunc(s.retained, func(r retention) bool {
+				return r.incarnation == s.incarnation && r.first == a.Commits[0]
+			})
 		case consensus.EquivocationFound:
 			s.w.rep.EquivocationsDetected++
 		}
 	}
+}
+
+type retention struct {
+	first       consensus.EventID
+	deadline    uint64 // in the machine's ticks
+	incarnation int
+}
+
+// checkRetention enforces "no retained secret outlives its deadline": the
+// current machine must have released every branch whose deadline passed;
+// branches of an earlier incarnation are deleted by the node on deadline.
+func (s *server) checkRetention() {
+	if !s.up {
+		return
+	}
+	now := s.m.Now()
+	s.retained = slices.DeleteFunc(s.retained, func(r retention) bool {
+		if r.incarnation != s.incarnation {
+			return true // the node deletes these on its own timer
+		}
+		if r.deadline < now {
+			s.w.rep.HeldPastDeadline++
+			return true
+		}
+		return false
+	})
 }
 
 func (s *server) vote(k kind, marshal func() ([]byte, error)) []consensus.Action {

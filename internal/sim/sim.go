@@ -75,6 +75,9 @@ type Report struct {
 	// Secret retention: losing branches retained and released on deadline.
 	RetainedBranches int `json:"retained_branches"`
 	ReleasedBranches int `json:"released_branches"`
+	// HeldPastDeadline counts branches a machine kept past their deadline
+	// (must be zero).
+	HeldPastDeadline int `json:"held_past_deadline"`
 	// Violations lists every broken invariant; empty in a correct run.
 	Violations []string `json:"violations,omitempty"`
 }
@@ -186,6 +189,7 @@ func (w *world) loop() {
 		for _, s := range w.servers {
 			if s.up {
 				s.handle(s.m.Tick())
+				s.checkRetention()
 			}
 		}
 		for i, s := range w.servers {
