@@ -21,7 +21,7 @@ import (
 //	's' room               -> last seq(8)         log sequence counter
 //	'p' id                 -> event encoding      pending event
 //	'q' room id            -> ()                  pending events by room
-//	'w' parent child       -> ()                  pending child waits for parent
+//	'w' parent             -> child ids (34 each) pending children waiting for parent, ascending
 //	'n' room               -> count(8)            pending events in room
 //	'o' origin(32)         -> count(8)            pending events from origin
 const (
@@ -85,4 +85,23 @@ func idAt(k []byte, off int) (dag.EventID, error) {
 	}
 	copy(id[:], k[off:off+dag.IDLen])
 	return id, nil
+}
+
+func encodeIDs(ids []dag.EventID) []byte {
+	b := make([]byte, 0, len(ids)*dag.IDLen)
+	for _, id := range ids {
+		b = append(b, id[:]...)
+	}
+	return b
+}
+
+func decodeIDs(b []byte) ([]dag.EventID, error) {
+	if len(b)%dag.IDLen != 0 {
+		return nil, fmt.Errorf("badgerstore: ID list of %d bytes: %w", len(b), errCorrupt)
+	}
+	ids := make([]dag.EventID, len(b)/dag.IDLen)
+	for i := range ids {
+		copy(ids[i][:], b[i*dag.IDLen:])
+	}
+	return ids, nil
 }

@@ -5,10 +5,14 @@
 //
 // One writer goroutine applies every Put. It takes all requests waiting at
 // that moment (up to [Options.MaxBatch]), applies them in one badger
-// transaction, commits, calls DB.Sync (fsync of the write-ahead log and value
-// log), and only then answers the callers. Concurrent Puts therefore share
-// one fsync (group commit), and a Put that returned survives kill -9 and
-// power loss. Readers see an event once its Put has returned.
+// transaction and commits it. A second goroutine, the syncer, takes every
+// committed batch waiting for it, calls DB.Sync once (fsync of the
+// write-ahead log and value log) and only then answers their callers. While
+// one fsync runs, the writer goes on committing the next batches, so the
+// cost of an fsync is shared by every Put that arrived during the previous
+// one (group commit), and a Put that returned survives kill -9 and power
+// loss. Readers see an event once its Put has returned; they may see it
+// slightly earlier, between commit and fsync.
 //
 // The key layout and the reasoning are in docs/events.md.
 package badgerstore
@@ -18,8 +22,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/rhizome-chat/rhizome/dag"
 )
@@ -45,9 +52,30 @@ type Store struct {
 	mu     sync.RWMutex // guards closed and sends on reqs
 	closed bool
 	reqs   chan *request
-	done   chan struct{} // closed when the writer exits
+	synced chan []*request // committed batches waiting for an fsync
+	done   chan struct{}   // closed when the syncer exits
 	max    int
 	chunk  int // checkpoint size, see checkpointBytes
+
+	nPuts, nBatches, nSyncs, syncNanos atomic.Uint64
+}
+
+// Stats counts the store's work since Open, for metrics and benchmarks.
+type Stats struct {
+	Puts     uint64        // Put requests answered
+	Batches  uint64        // badger transactions committed by the writer
+	Syncs    uint64        // fsyncs (DB.Sync calls); Puts/Syncs is the group-commit factor
+	SyncTime time.Duration // total time spent in DB.Sync
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Puts:     s.nPuts.Load(),
+		Batches:  s.nBatches.Load(),
+		Syncs:    s.nSyncs.Load(),
+		SyncTime: time.Duration(s.syncNanos.Load()),
+	}
 }
 
 type request struct {
@@ -77,20 +105,23 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithBlockCacheSize(mib / 2).
 		WithIndexCacheSize(mib / 4).
 		WithNumCompactors(2).
-		WithValueThreshold(1 << 20) // events (<= 64 KiB) stay in the LSM tree
+		WithValueThreshold(1 << 20).  // events (<= 64 KiB) stay in the LSM tree
+		WithCompression(options.None) // content is mostly ciphertext: not compressible
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
 	s := &Store{
-		db:    db,
-		lim:   opts.Limits.WithDefaults(),
-		reqs:  make(chan *request, opts.MaxBatch),
-		done:  make(chan struct{}),
-		max:   opts.MaxBatch,
-		chunk: checkpointBytes(bo.MemTableSize),
+		db:     db,
+		lim:    opts.Limits.WithDefaults(),
+		reqs:   make(chan *request, opts.MaxBatch),
+		done:   make(chan struct{}),
+		synced: make(chan []*request, 64),
+		max:    opts.MaxBatch,
+		chunk:  checkpointBytes(bo.MemTableSize),
 	}
 	go s.writer()
+	go s.syncer()
 	return s, nil
 }
 
@@ -113,10 +144,10 @@ func (s *Store) Put(e *dag.Event) (dag.PutResult, error) {
 
 // writer applies Put requests in batches until reqs is closed.
 func (s *Store) writer() {
-	defer close(s.done)
-	batch := make([]*request, 0, s.max)
+	defer close(s.synced)
 	for r := range s.reqs {
-		batch = append(batch[:0], r)
+		batch := make([]*request, 1, s.max)
+		batch[0] = r
 	drain:
 		for len(batch) < s.max {
 			select {
@@ -141,7 +172,7 @@ func isEventError(err error) bool {
 }
 
 // commit applies a batch in one transaction (split at checkpoints if it
-// grows large), syncs once, and answers every request.
+// grows large) and hands it to the syncer.
 func (s *Store) commit(batch []*request) {
 	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk}
 	var fatal error
@@ -157,14 +188,49 @@ func (s *Store) commit(batch []*request) {
 	} else {
 		t.txn.Discard()
 	}
-	if fatal == nil {
-		fatal = s.db.Sync()
-	}
-	for _, r := range batch {
-		if fatal != nil {
+	if fatal != nil {
+		for _, r := range batch {
 			r.res, r.err = dag.PutResult{}, fmt.Errorf("badgerstore: put %v: %w", r.ev.ID(), fatal)
+			close(r.ok)
 		}
-		close(r.ok)
+		return
+	}
+	s.nBatches.Add(1)
+	s.synced <- batch
+}
+
+// syncer makes committed batches durable, one fsync for all batches waiting,
+// and answers their requests.
+func (s *Store) syncer() {
+	defer close(s.done)
+	var waiting [][]*request
+	for b := range s.synced {
+		waiting = append(waiting[:0], b)
+	drain:
+		for {
+			select {
+			case b, ok := <-s.synced:
+				if !ok {
+					break drain
+				}
+				waiting = append(waiting, b)
+			default:
+				break drain
+			}
+		}
+		start := time.Now()
+		err := s.db.Sync()
+		s.syncNanos.Add(uint64(time.Since(start)))
+		s.nSyncs.Add(1)
+		for _, batch := range waiting {
+			s.nPuts.Add(uint64(len(batch)))
+			for _, r := range batch {
+				if err != nil {
+					r.res, r.err = dag.PutResult{}, fmt.Errorf("badgerstore: sync after put %v: %w", r.ev.ID(), err)
+				}
+				close(r.ok)
+			}
+		}
 	}
 }
 

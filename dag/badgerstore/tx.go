@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -141,7 +142,7 @@ func (t *btx) AddPending(e *dag.Event, missing []dag.EventID) error {
 		return err
 	}
 	for _, p := range missing {
-		if err := t.set(key(tagWait, p[:], id[:]), nil); err != nil {
+		if err := t.editWaiters(p, id, true); err != nil {
 			return err
 		}
 	}
@@ -163,7 +164,7 @@ func (t *btx) RemovePending(e *dag.Event) error {
 		return err
 	}
 	for _, p := range e.Prev {
-		if err := t.del(key(tagWait, p[:], id[:])); err != nil {
+		if err := t.editWaiters(p, id, false); err != nil {
 			return err
 		}
 	}
@@ -173,8 +174,38 @@ func (t *btx) RemovePending(e *dag.Event) error {
 	return t.addCounter(key(tagCountOrigin, e.Origin[:]), -1)
 }
 
+// Waiters reads the list of pending children waiting for parent. The list
+// is one value (not one key per child) so that a write transaction reads it
+// with a point lookup rather than an iterator, which in badger would sort
+// all of the transaction's pending writes.
 func (t *btx) Waiters(parent dag.EventID) ([]dag.EventID, error) {
-	return t.ids(key(tagWait, parent[:]))
+	v, _, err := t.get(key(tagWait, parent[:]))
+	if err != nil {
+		return nil, err
+	}
+	return decodeIDs(v)
+}
+
+// editWaiters adds child to, or removes it from, parent's waiter list.
+func (t *btx) editWaiters(parent, child dag.EventID, add bool) error {
+	ids, err := t.Waiters(parent)
+	if err != nil {
+		return err
+	}
+	i, found := slices.BinarySearchFunc(ids, child, dag.EventID.Compare)
+	switch {
+	case add && !found:
+		ids = slices.Insert(ids, i, child)
+	case !add && found:
+		ids = slices.Delete(ids, i, i+1)
+	default:
+		return nil
+	}
+	k := key(tagWait, parent[:])
+	if len(ids) == 0 {
+		return t.del(k)
+	}
+	return t.set(k, encodeIDs(ids))
 }
 
 func (t *btx) Insert(e *dag.Event, depth uint64) error {
