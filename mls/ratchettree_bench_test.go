@@ -175,3 +175,59 @@ func reportCPU(b *testing.B, cpu0 int64) {
 	}
 	b.ReportMetric(float64(processCPUTime()-cpu0)/float64(b.N)/1e3, "cpu-us/op")
 }
+
+// BenchmarkTreeValidate measures what a joiner does with a received tree:
+// decode it and validate it fully (tree hash, parent hashes, unmerged
+// leaves, unique keys, and every leaf's signature and capabilities). With
+// workers=2 the per-leaf checks are split over two goroutines, as a caller
+// may do with [Tree.ValidateLeaves]; the package itself starts none.
+func BenchmarkTreeValidate(b *testing.B) {
+	for _, n := range benchSizes {
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("members=%d/workers=%d", n, workers), func(b *testing.B) {
+				e := benchTree(b, n)
+				enc, err := e.g.tree.Encode()
+				if err != nil {
+					b.Fatal(err)
+				}
+				th, _ := e.g.tree.TreeHash()
+				opts := &ValidationOptions{GroupID: e.g.groupID, TreeHash: th}
+				b.ReportAllocs()
+				b.ResetTimer()
+				cpu0 := processCPUTime()
+				for b.Loop() {
+					tree, err := DecodeTree(e.g.cs, enc)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := tree.ValidateStructure(opts); err != nil {
+						b.Fatal(err)
+					}
+					if err := validateLeavesParallel(tree, opts, workers); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportCPU(b, cpu0)
+				b.ReportMetric(float64(len(enc))/(1<<20), "tree-MiB")
+			})
+		}
+	}
+}
+
+// validateLeavesParallel splits ValidateLeaves over workers goroutines.
+func validateLeavesParallel(tree *Tree, opts *ValidationOptions, workers int) error {
+	n := tree.LeafCount()
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := LeafIndex(uint32(w)*n/uint32(workers)), LeafIndex(uint32(w+1)*n/uint32(workers))
+		wg.Go(func() { errs[w] = tree.ValidateLeaves(lo, hi, opts) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

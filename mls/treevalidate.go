@@ -76,6 +76,16 @@ type ValidationOptions struct {
 // CheckLeafNode only reads t, so calls may run concurrently with each other
 // (but not with writes to t).
 func (t *Tree) CheckLeafNode(ln *LeafNode, at LeafIndex, use LeafNodeUse, opts *ValidationOptions) error {
+	var cur *LeafNode
+	if use != LeafNodeInKeyPackage {
+		cur, _ = t.Leaf(at)
+	}
+	return t.checkLeafNode(ln, at, use, opts, cur)
+}
+
+// checkLeafNode is CheckLeafNode with the current occupant of at (nil if
+// none or for a KeyPackage leaf) already decoded.
+func (t *Tree) checkLeafNode(ln *LeafNode, at LeafIndex, use LeafNodeUse, opts *ValidationOptions, cur *LeafNode) error {
 	if opts == nil {
 		opts = &ValidationOptions{}
 	}
@@ -95,7 +105,7 @@ func (t *Tree) CheckLeafNode(ln *LeafNode, at LeafIndex, use LeafNodeUse, opts *
 	if err := ln.Verify(t.cs, opts.GroupID, at); err != nil {
 		return err
 	}
-	if err := t.checkCapabilities(ln, at, use, opts.RequiredCapabilities); err != nil {
+	if err := t.checkCapabilities(ln, cur, opts.RequiredCapabilities); err != nil {
 		return err
 	}
 	if ln.Source == LeafNodeSourceKeyPackage && !opts.Now.IsZero() {
@@ -128,8 +138,9 @@ func (t *Tree) CheckLeafNode(ln *LeafNode, at LeafIndex, use LeafNodeUse, opts *
 }
 
 // checkCapabilities checks the capability rules of RFC 9420, Sections 7.2,
-// 7.3 and 11.1 for ln at leaf at, against the other members' counts.
-func (t *Tree) checkCapabilities(ln *LeafNode, at LeafIndex, use LeafNodeUse, rc *RequiredCapabilities) error {
+// 7.3 and 11.1 for ln replacing cur (nil for a new leaf), against the other
+// members' counts.
+func (t *Tree) checkCapabilities(ln, cur *LeafNode, rc *RequiredCapabilities) error {
 	caps := &ln.Capabilities
 	if !slices.Contains(caps.Versions, ProtocolVersionMLS10) {
 		return fmt.Errorf("%w: capabilities lack mls10", ErrInvalidLeafNode)
@@ -162,14 +173,10 @@ func (t *Tree) checkCapabilities(ln *LeafNode, at LeafIndex, use LeafNodeUse, rc
 			}
 		}
 	}
-	// The other members: all of them minus the current leaf at, unless ln
-	// is a KeyPackage leaf that will take a new place.
+	// The other members: all of them minus the current occupant.
 	members := t.MemberCount()
-	var cur *LeafNode
-	if use != LeafNodeInKeyPackage {
-		if c, ok := t.Leaf(at); ok {
-			cur, members = c, members-1
-		}
+	if cur != nil {
+		members--
 	}
 	own := func(list []CredentialType, c CredentialType) int {
 		if cur != nil && slices.Contains(list, c) {
@@ -219,7 +226,7 @@ func (t *Tree) ValidateLeaves(lo, hi LeafIndex, opts *ValidationOptions) error {
 		if !ok {
 			continue
 		}
-		if err := t.CheckLeafNode(ln, l, LeafNodeInTree, opts); err != nil {
+		if err := t.checkLeafNode(ln, l, LeafNodeInTree, opts, ln); err != nil {
 			return &TreeError{Node: l.NodeIndex(), Err: err}
 		}
 	}
