@@ -94,13 +94,23 @@ type voteRec[T any] struct {
 	v    T
 }
 
-// eventSet holds every accepted ordering event by ID.
+// eventSet holds every accepted ordering event by ID, with the IDs of each
+// kind kept sorted and the commits indexed by parent, so that evaluate need
+// not sort on every step.
 type eventSet struct {
 	commits  map[EventID]*commitRec
 	seals    map[EventID]voteRec[Seal]
 	acks     map[EventID]voteRec[Ack]
 	suspects map[EventID]voteRec[Suspect]
 	seq      uint64
+
+	commitIDs, sealIDs, ackIDs, suspectIDs []EventID
+	byParent                               map[EventID][]EventID // sorted children
+}
+
+func insertSorted(ids []EventID, id EventID) []EventID {
+	i, _ := slices.BinarySearch(ids, id)
+	return slices.Insert(ids, i, id)
 }
 
 func newEventSet() *eventSet {
@@ -109,6 +119,7 @@ func newEventSet() *eventSet {
 		seals:    map[EventID]voteRec[Seal]{},
 		acks:     map[EventID]voteRec[Ack]{},
 		suspects: map[EventID]voteRec[Suspect]{},
+		byParent: map[EventID][]EventID{},
 	}
 }
 
@@ -135,12 +146,17 @@ func (s *eventSet) add(ev Event) bool {
 	switch {
 	case ev.Commit != nil:
 		s.commits[ev.ID] = &commitRec{Commit: *ev.Commit, from: ev.From, seq: s.seq}
+		s.commitIDs = insertSorted(s.commitIDs, ev.ID)
+		s.byParent[ev.Commit.Parent] = insertSorted(s.byParent[ev.Commit.Parent], ev.ID)
 	case ev.Seal != nil:
 		s.seals[ev.ID] = voteRec[Seal]{ev.From, *ev.Seal}
+		s.sealIDs = insertSorted(s.sealIDs, ev.ID)
 	case ev.Ack != nil:
 		s.acks[ev.ID] = voteRec[Ack]{ev.From, *ev.Ack}
+		s.ackIDs = insertSorted(s.ackIDs, ev.ID)
 	case ev.Suspect != nil:
 		s.suspects[ev.ID] = voteRec[Suspect]{ev.From, *ev.Suspect}
+		s.suspectIDs = insertSorted(s.suspectIDs, ev.ID)
 	}
 	return true
 }

@@ -123,11 +123,7 @@ func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *vi
 	v.findEquivocation(set)
 
 	// The commit tree reachable from the root, with each slot's electorate.
-	byParent := map[EventID][]EventID{}
-	for _, id := range sortedKeys(set.commits) {
-		p := set.commits[id].Parent
-		byParent[p] = append(byParent[p], id)
-	}
+	byParent := set.byParent
 	v.elect[root] = newElectorate(room, initial)
 	order := []EventID{root}
 	for i := 0; i < len(order); i++ {
@@ -150,7 +146,7 @@ func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *vi
 	// one term, and its parent is certified (the root is).
 	votes := map[ackKey]map[ServerID]bool{}
 	terms := map[[2]EventID][]uint64{}
-	for _, id := range sortedKeys(set.acks) {
+	for _, id := range set.ackIDs {
 		a := set.acks[id]
 		if v.isAckExcluded(a.from, a.v.Term) {
 			continue
@@ -187,7 +183,7 @@ func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *vi
 	}
 
 	// Suspect votes per term, one per server.
-	for _, id := range sortedKeys(set.suspects) {
+	for _, id := range set.suspectIDs {
 		s := set.suspects[id]
 		if v.isExcluded(s.from, s.v.Term) {
 			continue
@@ -202,7 +198,7 @@ func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *vi
 
 	// Seals.
 	var maxSealTerm uint64
-	for _, id := range sortedKeys(set.seals) {
+	for _, id := range set.sealIDs {
 		s := set.seals[id]
 		if !v.sealValid(set, root, s.from, &s.v) {
 			continue
@@ -273,12 +269,12 @@ func (v *view) findEquivocation(set *eventSet) {
 		}
 	}
 	seals := map[key]first{}
-	for _, id := range sortedKeys(set.seals) {
+	for _, id := range set.sealIDs {
 		s := set.seals[id]
 		note(EvidenceSeal, seals, s.from, id, s.v.Slot, s.v.Commit, s.v.Term)
 	}
 	acks := map[key]first{}
-	for _, id := range sortedKeys(set.acks) {
+	for _, id := range set.ackIDs {
 		a := set.acks[id]
 		note(EvidenceAck, acks, a.from, id, a.v.Slot, a.v.Commit, a.v.Term)
 	}

@@ -67,7 +67,7 @@ func (w *world) quiescent() bool {
 		}
 	}
 	for _, c := range w.clients {
-		if c.change != nil {
+		if len(c.changes) > 0 {
 			return false
 		}
 		_, onChain := w.servers[c.home].chain()

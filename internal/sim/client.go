@@ -15,8 +15,12 @@ type client struct {
 	idx  int
 	home int
 
-	changesLeft  int
-	change       *change
+	changesLeft int
+	// changes are proposed and not yet certified. A change whose commit is
+	// on the home server's chain counts as applied (clients apply sealed
+	// commits at once); the client proposes its next change only when none
+	// is waiting for a seal.
+	changes      []*change
 	nextCommitAt uint64
 	nextMsgAt    uint64
 	sentMsgs     int
@@ -51,24 +55,33 @@ func (c *client) tick() {
 	}
 	w := c.w
 	chain, onChain := s.chain()
-	if ch := c.change; ch != nil {
+	unsealed := false
+	kept := c.changes[:0]
+	for _, ch := range c.changes {
 		switch {
 		case s.m.IsCertified(ch.commit):
 			w.changeDone(ch)
-			c.change = nil
+			continue
 		case onChain[ch.commit]:
-			// sealed, waiting for its certificate
+			// applied; waiting for its certificate
 		case c.lost(ch, chain, onChain):
 			ch.attempt++
 			w.rep.ExtraCommits++
 			c.propose(ch)
+			chain, onChain = s.chain()
+			unsealed = unsealed || !onChain[ch.commit]
+		default:
+			unsealed = true
 		}
+		kept = append(kept, ch)
 	}
-	if c.change == nil && c.changesLeft > 0 && w.loadOn() && w.now >= c.nextCommitAt {
+	c.changes = kept
+	if !unsealed && c.changesLeft > 0 && w.loadOn() && w.now >= c.nextCommitAt {
 		c.changesLeft--
-		c.change = &change{id: fmt.Sprintf("change-%d-%d", c.idx, c.changesLeft), proposed: w.now}
+		ch := &change{id: fmt.Sprintf("change-%d-%d", c.idx, c.changesLeft), proposed: w.now}
+		c.changes = append(c.changes, ch)
 		w.rep.Changes++
-		c.propose(c.change)
+		c.propose(ch)
 		c.nextCommitAt = w.now + c.gap(w.sc.CommitEvery)
 	}
 	if w.loadOn() && w.now >= c.nextMsgAt {

@@ -97,8 +97,9 @@ func TestScenarios(t *testing.T) {
 	scs := loadScenarios(t)
 	ss := seeds(t)
 	type agg struct {
-		runs, forks, reorgs, maxDepth, resent, extra int
-		maxConverge, maxCertify                      uint64
+		runs, forks, reorgs, maxDepth, beyond, resent, extra, msgs, changes int
+		terms                                                               uint64
+		maxConverge, maxCertify                                             uint64
 	}
 	for _, sc := range scs {
 		t.Run(sc.Name, func(t *testing.T) {
@@ -110,13 +111,17 @@ func TestScenarios(t *testing.T) {
 				a.forks += r.Forks
 				a.reorgs += r.Reorgs
 				a.maxDepth = max(a.maxDepth, r.MaxReorgDepth)
+				a.beyond += r.BeyondHorizon
+				a.msgs += r.MessagesSent
+				a.changes += r.Changes
+				a.terms = max(a.terms, r.FinalTerm)
 				a.resent += r.MessagesResent
 				a.extra += r.ExtraCommits
 				a.maxConverge = max(a.maxConverge, r.ConvergeTicks)
 				a.maxCertify = max(a.maxCertify, r.MaxCertifyAfterHeal)
 			}
-			t.Logf("%s: %d seeds, forks %d, reorgs %d, max reorg depth %d, max converge %d ticks, max certify-after-heal %d ticks, resent %d, extra commits %d, lost 0",
-				sc.Name, a.runs, a.forks, a.reorgs, a.maxDepth, a.maxConverge, a.maxCertify, a.resent, a.extra)
+			t.Logf("%s: %d seeds, forks %d, reorgs %d, max reorg depth %d (beyond horizon %d), max converge %d ticks, max certify-after-heal %d ticks, changes %d (+%d extra commits), messages %d (re-sent %d, lost 0), max final term %d",
+				sc.Name, a.runs, a.forks, a.reorgs, a.maxDepth, a.beyond, a.maxConverge, a.maxCertify, a.changes, a.extra, a.msgs, a.resent, a.terms)
 		})
 	}
 }
@@ -153,6 +158,9 @@ func checkReport(t *testing.T, sc Scenario, r Report) {
 		if r.ForgedInjected == 0 || r.ForgedRejected+r.VotesRejected != r.ForgedInjected {
 			fail("forged votes: injected %d, rejected %d by signature and %d by consensus", r.ForgedInjected, r.ForgedRejected, r.VotesRejected)
 		}
+	}
+	if sc.Name == "deep-reorg" && (r.BeyondHorizon == 0 || r.MaxReorgDepth <= sc.Params.Horizon) {
+		fail("scenario lost its point: max reorg depth %d, %d beyond-horizon reorgs (horizon %d)", r.MaxReorgDepth, r.BeyondHorizon, sc.Params.Horizon)
 	}
 	if r.EquivocatingSeals > 0 && r.EquivocationsDetected == 0 {
 		fail("property 5: %d equivocating seals, none detected", r.EquivocatingSeals)
