@@ -471,6 +471,27 @@ func (st *SecretTree) WithKey(leaf LeafIndex, t RatchetType, gen uint32, use fun
 	return nil
 }
 
+// Erase overwrites every secret and key the tree still holds with zeros and
+// drops them; afterwards every request fails. Call it when the epoch is
+// retired (RFC 9420, Section 9.2).
+func (st *SecretTree) Erase() {
+	for x, s := range st.nodes {
+		clear(s)
+		delete(st.nodes, x)
+	}
+	for _, lr := range st.leaves {
+		for _, r := range []*hashRatchet{&lr.handshake, &lr.application} {
+			clear(r.secret)
+			r.secret = nil
+			for g, kn := range r.skipped {
+				clear(kn.key)
+				clear(kn.nonce)
+				delete(r.skipped, g)
+			}
+		}
+	}
+}
+
 // SenderDataKeyNonce derives the key and nonce that protect a
 // PrivateMessage's sender data (RFC 9420, Section 6.3.2): with
 // ciphertext_sample the first Nh bytes of ciphertext (all of it if shorter),

@@ -268,6 +268,32 @@ func TestSecretTreeKeyErasure(t *testing.T) {
 	}
 }
 
+func TestSecretTreeErase(t *testing.T) {
+	t.Parallel()
+	st := newTestSecretTree(t, 8, SecretTreeLimits{})
+	if _, _, err := st.Get(3, RatchetApplication, 5); err != nil { // keeps 0..4
+		t.Fatal(err)
+	}
+	kept := st.leaves[3].application.skipped[2].key
+	sibling := st.nodes[11] // the right half's secret, kept off leaf 3's path
+	if len(kept) == 0 || len(sibling) == 0 {
+		t.Fatal("expected a skipped key and a stored sibling")
+	}
+	st.Erase()
+	if !bytes.Equal(kept, make([]byte, len(kept))) || !bytes.Equal(sibling, make([]byte, len(sibling))) {
+		t.Error("secrets not zeroed")
+	}
+	if _, _, err := st.Get(3, RatchetApplication, 2); err == nil {
+		t.Error("erased skipped key still served")
+	}
+	if _, _, _, err := st.Next(3, RatchetHandshake); !errors.Is(err, ErrRatchetExhausted) {
+		t.Errorf("Next on erased ratchet: %v", err)
+	}
+	if _, _, err := st.Get(0, RatchetApplication, 0); err == nil {
+		t.Error("erased tree derived a new leaf")
+	}
+}
+
 func TestSenderDataKeyNonceSample(t *testing.T) {
 	t.Parallel()
 	cs := secretTreeTestSuite
