@@ -44,6 +44,7 @@ type RejectError struct {
 	Err    error
 }
 
+// Error describes the rejection.
 func (e *RejectError) Error() string {
 	return fmt.Sprintf("consensus: reject event %x (%v): %v", string(e.ID), e.Reason, e.Err)
 }

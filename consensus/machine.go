@@ -41,7 +41,8 @@ type Config struct {
 	Self ServerID
 	// Membership is the room's initial server set and hub order.
 	Membership Membership
-	Params     Params
+	// Params are the timeouts and bounds; see [DefaultParams].
+	Params Params
 }
 
 // ErrConfig reports an unusable Config.

@@ -22,6 +22,8 @@ type delivery struct {
 
 type queue []delivery
 
+// Len, Less, Swap, Push and Pop implement container/heap.Interface: the
+// queue pops deliveries by time, then by send order.
 func (q queue) Len() int { return len(q) }
 func (q queue) Less(i, j int) bool {
 	if q[i].at != q[j].at {
