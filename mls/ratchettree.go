@@ -457,10 +457,14 @@ func (t *Tree) blankSubtree(x NodeIndex) {
 // Proposal effects (RFC 9420, Section 12.1).
 
 // prepareLeaf encodes leaf and checks that the encoding decodes, so that
-// everything stored in the tree can be decoded again.
+// everything stored in the tree can be decoded again. A decoded leaf (one
+// that keeps its received bytes) is used as it is.
 func prepareLeaf(leaf *LeafNode) ([]byte, *LeafNode, error) {
 	if leaf == nil {
 		return nil, nil, errors.New("mls: nil leaf node")
+	}
+	if leaf.raw != nil {
+		return leaf.raw, leaf, nil
 	}
 	raw, err := leaf.Marshal()
 	if err != nil {

@@ -231,3 +231,25 @@ func validateLeavesParallel(tree *Tree, opts *ValidationOptions, workers int) er
 	}
 	return nil
 }
+
+// BenchmarkTreeClone measures a snapshot of the tree followed by a first
+// write to the clone (an Update: one leaf and its direct path), which is
+// when copy-on-write copies the touched chunks.
+func BenchmarkTreeClone(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			e := benchTree(b, n)
+			ln, _ := e.g.tree.Leaf(0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := processCPUTime()
+			for i := 0; b.Loop(); i++ {
+				c := e.g.tree.Clone()
+				if err := c.UpdateLeaf(LeafIndex(i%n), ln); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportCPU(b, cpu0)
+		})
+	}
+}

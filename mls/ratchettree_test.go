@@ -236,7 +236,23 @@ func TestTreeOperationsAgainstFreshDecode(t *testing.T) {
 		}
 		return ln
 	}
+	type snapshot struct {
+		tree *Tree
+		enc  []byte
+	}
+	var snaps []snapshot
 	for step := range 60 {
+		if step%7 == 3 {
+			// Snapshot a clone; later writes to either side must not leak.
+			enc, _ := tree.Encode()
+			if rng.IntN(2) == 0 {
+				snaps = append(snaps, snapshot{tree.Clone(), enc})
+			} else {
+				old := tree
+				tree = tree.Clone()
+				snaps = append(snaps, snapshot{old, enc})
+			}
+		}
 		members := slices.Collect(tree.Members())
 		var op string
 		switch r := rng.IntN(10); {
@@ -257,6 +273,12 @@ func TestTreeOperationsAgainstFreshDecode(t *testing.T) {
 			}
 		}
 		checkTreeAgainstDecode(t, fmt.Sprintf("step %d (%s)", step, op), tree)
+	}
+	for i, s := range snaps {
+		if enc, _ := s.tree.Encode(); string(enc) != string(s.enc) {
+			t.Fatalf("snapshot %d changed after later writes", i)
+		}
+		checkTreeAgainstDecode(t, fmt.Sprintf("snapshot %d", i), s.tree)
 	}
 }
 
