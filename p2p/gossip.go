@@ -98,7 +98,7 @@ func (m *Mesh) gossipPeerFilter(p peer.ID, topic string) bool {
 }
 
 // joinTopic joins the room's topic with its validator and score parameters.
-// The caller holds m.mu.
+// The caller must not hold m.mu.
 func (m *Mesh) joinTopic(id dag.RoomID) (*room, error) {
 	name := topicName(id)
 	if err := m.ps.RegisterTopicValidator(name, m.validator(id)); err != nil {

@@ -145,10 +145,11 @@ type Mesh struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.RWMutex
-	closed bool
-	rooms  map[dag.RoomID]*room
-	topics map[string]dag.RoomID
+	mu      sync.RWMutex
+	closed  bool
+	rooms   map[dag.RoomID]*room
+	joining map[dag.RoomID]bool
+	topics  map[string]dag.RoomID
 
 	scoreMu sync.Mutex
 	scores  map[peer.ID]float64
@@ -190,6 +191,7 @@ func New(cfg Config) (*Mesh, error) {
 		ctx:       ctx,
 		cancel:    cancel,
 		rooms:     make(map[dag.RoomID]*room),
+		joining:   make(map[dag.RoomID]bool),
 		topics:    make(map[string]dag.RoomID),
 		scores:    make(map[peer.ID]float64),
 	}
@@ -267,21 +269,38 @@ func (m *Mesh) Self() dag.ServerID { return m.self }
 // JoinRoom subscribes to the room's gossip topic and starts pulling the room
 // from connected participants. Joining a joined room is a no-op.
 func (m *Mesh) JoinRoom(id dag.RoomID) error {
+	// m.mu is not held while calling into pubsub: pubsub's event loop calls
+	// back into the mesh (peer filter, validator) and would deadlock.
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.closed {
+		m.mu.Unlock()
 		return ErrClosed
 	}
-	if _, ok := m.rooms[id]; ok {
+	if _, ok := m.rooms[id]; ok || m.joining[id] {
+		m.mu.Unlock()
 		return nil
 	}
+	m.joining[id] = true
+	m.topics[topicName(id)] = id
+	m.mu.Unlock()
+
 	r, err := m.joinTopic(id)
-	if err != nil {
+
+	m.mu.Lock()
+	delete(m.joining, id)
+	if err != nil || m.closed {
+		delete(m.topics, topicName(id))
+		m.mu.Unlock()
+		if err == nil {
+			r.stop()
+			return ErrClosed
+		}
 		return err
 	}
 	m.rooms[id] = r
-	m.topics[topicName(id)] = id
 	m.goFunc(func() { m.readRoom(r) })
+	m.mu.Unlock()
+
 	for _, p := range m.h.Network().Peers() {
 		if m.participates(id, p) {
 			m.pulls.schedule(id, p, nil)
