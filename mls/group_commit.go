@@ -210,7 +210,7 @@ func (g *Group) MergeCommit(pc *PendingCommit, epochID []byte, now time.Time) er
 	if g.pending != pc {
 		return fmt.Errorf("%w: commit was not created on this state", ErrInvalidCommit)
 	}
-	next := pc.next.clone()
+	next := pc.next.deepCopy()
 	g.advanceTo(next, epochID, now)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 )
@@ -18,7 +19,8 @@ const ExtensionTypeLastResort ExtensionType = 0x000a
 // KeyPackageOptions parameterise [NewKeyPackage].
 type KeyPackageOptions struct {
 	// NotBefore and NotAfter bound the leaf's lifetime. Zero NotAfter means
-	// NotBefore + 90 days.
+	// NotBefore + 90 days; if both are zero the lifetime is unbounded
+	// ([0, 2^64-1]), for callers without a clock.
 	NotBefore, NotAfter time.Time
 	// LastResort adds the last_resort extension.
 	LastResort bool
@@ -91,12 +93,18 @@ func NewKeyPackage(rand io.Reader, cs CipherSuite, sig SignaturePrivateKey, cred
 	if err != nil {
 		return nil, err
 	}
-	nb, na := opts.NotBefore, opts.NotAfter
-	if na.IsZero() {
-		na = nb.Add(90 * 24 * time.Hour)
-	}
-	if na.Before(nb) || nb.Unix() < 0 {
-		return nil, fmt.Errorf("mls: key package lifetime [%v, %v] is invalid", nb, na)
+	lt := Lifetime{NotAfter: math.MaxUint64}
+	if nb, na := opts.NotBefore, opts.NotAfter; !nb.IsZero() || !na.IsZero() {
+		if na.IsZero() {
+			na = nb.Add(90 * 24 * time.Hour)
+		}
+		if nb.IsZero() {
+			nb = time.Unix(0, 0)
+		}
+		if na.Before(nb) || nb.Unix() < 0 {
+			return nil, fmt.Errorf("mls: key package lifetime [%v, %v] is invalid", nb, na)
+		}
+		lt = Lifetime{NotBefore: uint64(nb.Unix()), NotAfter: uint64(na.Unix())}
 	}
 	leaf := LeafNode{
 		EncryptionKey: encPub,
@@ -104,7 +112,7 @@ func NewKeyPackage(rand io.Reader, cs CipherSuite, sig SignaturePrivateKey, cred
 		Credential:    cred,
 		Capabilities:  defaultCapabilities(cs, opts.Capabilities, cred.CredentialType),
 		Source:        LeafNodeSourceKeyPackage,
-		Lifetime:      Lifetime{NotBefore: uint64(nb.Unix()), NotAfter: uint64(na.Unix())},
+		Lifetime:      lt,
 		Extensions:    nonNilExtensions(opts.LeafExtensions),
 	}
 	if err := leaf.Sign(cs, sig, nil, 0); err != nil {

@@ -105,6 +105,12 @@ func (g *Group) ProcessMessage(msg *MLSMessage, opts *ProcessOptions) (*Processe
 			return nil, groupErr("message", ErrGroupInactive)
 		}
 		ac, err = g.prot.UnprotectPrivate(msg.PrivateMessage, g.signerKey)
+		if err != nil && msg.PrivateMessage.ContentType == ContentTypeApplication && g.hasRetained(epoch) {
+			// A branch epoch with the same number (a fork) may hold it.
+			if out, rerr := g.processRetained(msg.PrivateMessage); rerr == nil {
+				return out, nil
+			}
+		}
 	}
 	if err != nil {
 		return nil, groupErr("unprotect", err)
@@ -170,7 +176,7 @@ func (g *Group) ownMessage(msg *MLSMessage, opts *ProcessOptions) (*ProcessedMes
 	}
 	if g.pending != nil && bytes.Equal(raw, g.pending.raw) {
 		pc := g.pending
-		next := pc.next.clone()
+		next := pc.next.deepCopy()
 		g.advanceTo(next, opts.EpochID, opts.Now)
 		return &ProcessedMessage{ContentType: ContentTypeCommit, Sender: MemberSender(g.me), Epoch: g.ctx.Epoch - 1,
 			Commit: &CommitSummary{Own: true}}, true, nil

@@ -77,7 +77,6 @@ func (g *Group) deepCopy() *Group {
 		c.prot = copyProtector(r.prot, nil)
 		n.retained[i] = &c
 	}
-	n.pending = nil
 	return n
 }
 
@@ -241,6 +240,16 @@ func (g *Group) Expire(now time.Time) {
 		}
 		return false
 	})
+}
+
+// hasRetained reports whether an epoch numbered epoch is retained.
+func (g *Group) hasRetained(epoch uint64) bool {
+	for _, r := range g.retained {
+		if r.ctx.Epoch == epoch {
+			return true
+		}
+	}
+	return false
 }
 
 // processRetained decrypts an application message of a retained epoch.
