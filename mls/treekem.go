@@ -88,6 +88,9 @@ func randomSecret(cs CipherSuite, rand io.Reader) ([]byte, error) {
 // resolution node (one per level in a fully populated tree).
 func (t *Tree) CreateUpdatePath(from LeafIndex, p *UpdatePathParams, rand io.Reader) (*UpdatePathResult, error) {
 	cs := t.cs
+	if p == nil {
+		return nil, errors.New("mls: nil update path parameters")
+	}
 	if uint32(from) >= t.nLeaves {
 		return nil, treeErr("leaf %d not in a tree of %d leaves", from, t.nLeaves)
 	}
@@ -204,6 +207,9 @@ func (t *Tree) ProcessUpdatePath(sender LeafIndex, path *UpdatePath, keys *TreeP
 	}
 	bad := func(format string, args ...any) error {
 		return &TreeError{Node: sender.NodeIndex(), Err: fmt.Errorf("%w: "+format, append([]any{ErrBadUpdatePath}, args...)...)}
+	}
+	if path == nil {
+		return nil, fmt.Errorf("%w: no update path", ErrBadUpdatePath)
 	}
 	if keys == nil || keys.leaf == sender {
 		return nil, fmt.Errorf("%w: the receiver is the sender", ErrBadUpdatePath)

@@ -45,6 +45,19 @@ const (
 	LeafNodeInCommit
 )
 
+// source returns the leaf_node_source a use requires, if any.
+func (u LeafNodeUse) source() (LeafNodeSource, bool) {
+	switch u {
+	case LeafNodeInKeyPackage:
+		return LeafNodeSourceKeyPackage, true
+	case LeafNodeInUpdate:
+		return LeafNodeSourceUpdate, true
+	case LeafNodeInCommit:
+		return LeafNodeSourceCommit, true
+	}
+	return 0, false
+}
+
 // ValidationOptions parameterises leaf and tree validation.
 type ValidationOptions struct {
 	// GroupID is the group's ID, signed by leaves of the update and commit
@@ -76,6 +89,9 @@ type ValidationOptions struct {
 // CheckLeafNode only reads t, so calls may run concurrently with each other
 // (but not with writes to t).
 func (t *Tree) CheckLeafNode(ln *LeafNode, at LeafIndex, use LeafNodeUse, opts *ValidationOptions) error {
+	if ln == nil {
+		return fmt.Errorf("%w: no leaf node", ErrInvalidLeafNode)
+	}
 	var cur *LeafNode
 	if use != LeafNodeInKeyPackage {
 		cur, _ = t.Leaf(at)
@@ -89,12 +105,7 @@ func (t *Tree) checkLeafNode(ln *LeafNode, at LeafIndex, use LeafNodeUse, opts *
 	if opts == nil {
 		opts = &ValidationOptions{}
 	}
-	want := map[LeafNodeUse]LeafNodeSource{
-		LeafNodeInKeyPackage: LeafNodeSourceKeyPackage,
-		LeafNodeInUpdate:     LeafNodeSourceUpdate,
-		LeafNodeInCommit:     LeafNodeSourceCommit,
-	}
-	if src, ok := want[use]; ok && ln.Source != src {
+	if src, ok := use.source(); ok && ln.Source != src {
 		return fmt.Errorf("%w: leaf_node_source %d, want %d", ErrInvalidLeafNode, ln.Source, src)
 	}
 	if opts.ValidateCredential != nil {
