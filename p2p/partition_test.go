@@ -75,6 +75,9 @@ func runPartition(t *testing.T, seed uint64, groups [][]int) {
 		}
 	}
 
+	// Stay split well past gossip's message cache (5 heartbeats), so that
+	// whatever crosses after the heal crosses through sync.
+	time.Sleep(10 * time.Second)
 	nw.Heal()
 	took, err := nw.WaitConverged(room, sent, healDeadline)
 	if err != nil {

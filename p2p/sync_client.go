@@ -213,6 +213,13 @@ func (m *Mesh) pullOnce(ctx context.Context, room dag.RoomID, p peer.ID, full bo
 			return err
 		}
 		seeds = append(seeds, heads...)
+		// Also whatever our own pending events still lack: the peer may
+		// hold it even if its heads do not lead there.
+		pend, err := st.Pending(room)
+		if err != nil {
+			return fmt.Errorf("p2p: pending: %w", err)
+		}
+		seeds = append(seeds, pend...)
 	}
 	want, err := st.Missing(seeds, MaxRequestIDs)
 	if err != nil {
