@@ -51,9 +51,19 @@ func TestGeneratedTreesValidate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if wire, err := g.tree.Nodes().Marshal(); err != nil || string(wire) != string(enc) {
+					t.Fatalf("Nodes().Marshal() differs from Encode(): %v", err)
+				}
 				dec, err := DecodeTree(cs, enc)
 				if err != nil {
 					t.Fatal(err)
+				}
+				fromNodes, err := NewTreeFromNodes(cs, g.tree.Nodes())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fh, _ := fromNodes.TreeHash(); string(fh) != string(th) {
+					t.Fatal("NewTreeFromNodes tree hashes differently")
 				}
 				if dh, _ := dec.TreeHash(); string(dh) != string(th) {
 					t.Fatal("decoded tree hashes differently")
