@@ -33,15 +33,20 @@ type ProtectorConfig struct {
 	// FramedContentTBS of a member sender.
 	GroupContext *GroupContext
 	// SenderDataSecret and MembershipKey come from the key schedule
-	// ([EpochSecrets]).
+	// ([EpochSecrets]). The protector keeps these slices (it does not copy
+	// them), so erasing them erases the protector's copy too.
 	SenderDataSecret []byte
 	MembershipKey    []byte
 	// Tree is the epoch's secret tree, rooted at its encryption_secret.
 	Tree *SecretTree
 	// PaddingBlock pads every PrivateMessageContent with zeros to a multiple
 	// of this many bytes (RFC 9420, Section 15.1); 0 or 1 means no padding.
+	// At most [MaxPaddingBlock].
 	PaddingBlock int
 }
+
+// MaxPaddingBlock bounds [ProtectorConfig.PaddingBlock].
+const MaxPaddingBlock = 1 << 16
 
 // NewMessageProtector returns the protector of one epoch.
 func NewMessageProtector(cfg ProtectorConfig) (*MessageProtector, error) {
@@ -56,8 +61,8 @@ func NewMessageProtector(cfg ProtectorConfig) (*MessageProtector, error) {
 	if !cs.Supported() {
 		return nil, &UnsupportedCipherSuiteError{Suite: cs}
 	}
-	if cfg.PaddingBlock < 0 {
-		return nil, fmt.Errorf("mls: negative padding block %d", cfg.PaddingBlock)
+	if cfg.PaddingBlock < 0 || cfg.PaddingBlock > MaxPaddingBlock {
+		return nil, fmt.Errorf("mls: padding block %d out of range [0, %d]", cfg.PaddingBlock, MaxPaddingBlock)
 	}
 	return &MessageProtector{
 		suite:            cs,
@@ -107,7 +112,7 @@ func ratchetFor(t ContentType) RatchetType {
 	return RatchetHandshake
 }
 
-// Content returns a FramedContent of this epoch from sender.
+// content returns a FramedContent of this epoch from sender.
 func (p *MessageProtector) content(sender Sender, authenticatedData []byte) FramedContent {
 	return FramedContent{GroupID: p.groupID, Epoch: p.epoch, Sender: sender, AuthenticatedData: authenticatedData}
 }
