@@ -80,6 +80,7 @@ Run "rhizome help COMMAND" or "rhizome COMMAND --help" for details.`,
 			nodeCommand(),
 			configCommand(),
 			mlsVectorsCommand(),
+			simCommand(),
 		},
 	}
 }
