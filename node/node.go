@@ -7,7 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/dag/badgerstore"
+	"github.com/rhizome-chat/rhizome/p2p"
 )
 
 // ShutdownTimeout bounds a graceful shutdown; what has not stopped by then
@@ -24,7 +29,18 @@ type Node struct {
 
 	key ed25519.PrivateKey
 
+	store    *badgerstore.Store
+	local    *localDB
+	accounts *accounts
+	rooms    *rooms
+	mesh     *p2p.Mesh
+	streams  *streamHub
+
 	opsAddr string
+	apiAddr string
+
+	// headsInterval overrides the mesh's heads-exchange period (tests).
+	headsInterval time.Duration
 }
 
 // New prepares a node from a validated configuration. Nothing is started and
@@ -42,7 +58,10 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 }
 
 // Start brings the node up, component by component in dependency order:
-// data folder and identity, then the operations endpoints. On any failure it
+// data folder and identity, the event store, the node-local database and
+// the rooms rebuilt from them, the federation mesh, the ingest loop, the
+// client API, then the operations endpoints. Stop runs in reverse, so the
+// stores close last. On any failure it
 // stops what it had started and returns the error.
 func (n *Node) Start(ctx context.Context) error {
 	if err := n.start(ctx); err != nil {
@@ -65,6 +84,69 @@ func (n *Node) start(_ context.Context) error {
 	}
 	n.key = key
 	n.log.Info("identity", "created", created, "server_key", fmt.Sprintf("%x", key.Public()))
+	if err := n.lc.start("store", func() (func(context.Context) error, error) {
+		s, err := badgerstore.Open(filepath.Join(n.cfg.DataDir, EventsDir), badgerstore.Options{Logger: n.log.With("sys", "badger")})
+		if err != nil {
+			return nil, err
+		}
+		n.store = s
+		return func(context.Context) error { return s.Close() }, nil
+	}); err != nil {
+		return err
+	}
+	if err := n.lc.start("local", func() (func(context.Context) error, error) {
+		l, err := openLocalDB(filepath.Join(n.cfg.DataDir, LocalDir), n.log)
+		if err != nil {
+			return nil, err
+		}
+		n.local = l
+		return func(context.Context) error { return l.Close() }, nil
+	}); err != nil {
+		return err
+	}
+	n.rooms = newRooms(n.log, n.store, n.local, key, n.metrics)
+	n.accounts = &accounts{db: n.local, domain: n.cfg.ServerName, onRoom: n.roomHint}
+	n.streams = newStreamHub()
+	if err := n.rooms.load(); err != nil {
+		return fmt.Errorf("rebuild rooms: %w", err)
+	}
+	if err := n.lc.start("mesh", n.startMesh); err != nil {
+		return err
+	}
+	if err := n.lc.start("ingest", func() (func(context.Context) error, error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			n.rooms.run(ctx)
+		}()
+		return func(stopCtx context.Context) error {
+			cancel()
+			select {
+			case <-done:
+				return nil
+			case <-stopCtx.Done():
+				return stopCtx.Err()
+			}
+		}, nil
+	}); err != nil {
+		return err
+	}
+	if n.cfg.API.Listen != "" {
+		if err := n.lc.start("api", func() (func(context.Context) error, error) {
+			addr, stop, err := serveHTTP(n.log, "api", n.cfg.API.Listen, n.apiHandler())
+			n.apiAddr = addr
+			if err != nil {
+				return nil, err
+			}
+			return func(ctx context.Context) error {
+				n.streams.closeAll() // long-lived streams end first, so Shutdown does not wait for them
+				return stop(ctx)
+			}, nil
+		}); err != nil {
+			return err
+		}
+	}
 	if n.cfg.Metrics.Listen != "" {
 		if err := n.lc.start("ops", func() (func(context.Context) error, error) {
 			addr, stop, err := serveHTTP(n.log, "ops", n.cfg.Metrics.Listen, opsHandler(n.metrics, &n.lc))
@@ -96,6 +178,29 @@ func (n *Node) Run(ctx context.Context) error {
 // OpsAddr is the bound address of the operations endpoints (/metrics,
 // /healthz, /readyz), or "" when disabled.
 func (n *Node) OpsAddr() string { return n.opsAddr }
+
+// APIAddr is the bound address of the client API, or "" when disabled.
+func (n *Node) APIAddr() string { return n.apiAddr }
+
+// ServerID is the node's identity as rooms name it.
+func (n *Node) ServerID() dag.ServerID {
+	id, _ := dag.ServerIDFromKey(n.ServerKey())
+	return id
+}
+
+// PeerAddrs returns the node's libp2p addresses with its peer ID
+// (".../p2p/<peer ID>"), the form other nodes put in p2p.bootstrap.
+func (n *Node) PeerAddrs() []string {
+	if n.mesh == nil {
+		return nil
+	}
+	h := n.mesh.Host()
+	var out []string
+	for _, a := range h.Addrs() {
+		out = append(out, a.String()+"/p2p/"+h.ID().String())
+	}
+	return out
+}
 
 // ServerKey is the node's Ed25519 public key: its identity in the federation.
 func (n *Node) ServerKey() ed25519.PublicKey { return n.key.Public().(ed25519.PublicKey) }

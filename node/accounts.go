@@ -1,0 +1,436 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/p2p"
+)
+
+// Account limits.
+const (
+	// MaxKeyPackagesPerDevice bounds the one-time KeyPackages stored per
+	// device.
+	MaxKeyPackagesPerDevice = 200
+	// MaxKeyPackageSize bounds one KeyPackage (MIMI's directory answers
+	// carry at most 16 KiB per client).
+	MaxKeyPackageSize = 16 << 10
+	tokenPrefix       = "rhz_"
+)
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// userRecord and deviceRecord are the stored account records.
+type userRecord struct {
+	Created int64 `json:"created"`
+}
+
+type deviceRecord struct {
+	SignatureKey []byte `json:"signature_key"`
+	Created      int64  `json:"created"`
+}
+
+type tokenRecord struct {
+	User   string `json:"user"`
+	Device string `json:"device"`
+}
+
+// accounts is the home-server side of users: accounts, devices, bearer
+// tokens (stored as SHA-256 hashes) and KeyPackages. It implements
+// p2p.KeyPackageSource for the directory protocol.
+type accounts struct {
+	db     *localDB
+	domain string                              // the node's server_name: users are mimi://<domain>/u/<name>
+	onRoom func(room []byte, requester string) // a claim named a room: join it
+}
+
+// UserURI returns the MIMI URI of a local user.
+func (a *accounts) userURI(user string) string { return "mimi://" + a.domain + "/u/" + user }
+
+// deviceURI returns the MIMI client URI of a local device. It is the
+// identity its MLS credentials must carry.
+func (a *accounts) deviceURI(user, device string) string {
+	return "mimi://" + a.domain + "/d/" + user + "/" + device
+}
+
+// localUser returns the user name of a user URI of this server.
+func (a *accounts) localUser(uri string) (string, bool) {
+	name, ok := strings.CutPrefix(uri, "mimi://"+a.domain+"/u/")
+	return name, ok && nameRE.MatchString(name)
+}
+
+func checkName(what, s string) error {
+	if !nameRE.MatchString(s) {
+		return apiErr(http.StatusBadRequest, codeBadRequest,
+			"%s %q is not valid: use 1 to 64 characters a-z, 0-9, '.', '_' or '-', starting with a letter or digit", what, s)
+	}
+	return nil
+}
+
+func checkSignatureKey(k []byte) error {
+	if len(k) == 0 || len(k) > 256 {
+		return apiErr(http.StatusBadRequest, codeBadRequest,
+			"signature_key must be the device's MLS signature public key in base64 (32 bytes for Ed25519), got %d bytes", len(k))
+	}
+	return nil
+}
+
+func newToken() (token string, hash string, err error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", err
+	}
+	token = tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return token, tokenHash(token), nil
+}
+
+func tokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// register creates a user with its first device and returns the device's
+// bearer token. The token is shown once; only its hash is stored.
+func (a *accounts) register(user, device string, sigKey []byte) (string, error) {
+	return a.createDevice(user, device, sigKey, true)
+}
+
+// addDevice adds a device to an existing user.
+func (a *accounts) addDevice(user, device string, sigKey []byte) (string, error) {
+	return a.createDevice(user, device, sigKey, false)
+}
+
+func (a *accounts) createDevice(user, device string, sigKey []byte, newUser bool) (string, error) {
+	if err := checkName("user", user); err != nil {
+		return "", err
+	}
+	if err := checkName("device", device); err != nil {
+		return "", err
+	}
+	if err := checkSignatureKey(sigKey); err != nil {
+		return "", err
+	}
+	token, hash, err := newToken()
+	if err != nil {
+		return "", err
+	}
+	now := time.Now().UnixMilli()
+	err = a.db.update(func(txn *badger.Txn) error {
+		var u userRecord
+		exists, err := getJSON(txn, []byte(pfxUser+user), &u)
+		if err != nil {
+			return err
+		}
+		if newUser && exists {
+			return apiErr(http.StatusConflict, codeConflict, "user %q already exists; pick another name, or add a device with POST /v1/devices using a token of that user", user)
+		}
+		if !newUser && !exists {
+			return apiErr(http.StatusNotFound, codeNotFound, "user %q does not exist", user)
+		}
+		var d deviceRecord
+		if ok, err := getJSON(txn, []byte(pfxDevice+user+"/"+device), &d); err != nil {
+			return err
+		} else if ok {
+			return apiErr(http.StatusConflict, codeConflict, "device %q of user %q already exists; pick another device name", device, user)
+		}
+		if newUser {
+			if err := setJSON(txn, []byte(pfxUser+user), userRecord{Created: now}); err != nil {
+				return err
+			}
+		}
+		if err := setJSON(txn, []byte(pfxDevice+user+"/"+device), deviceRecord{SignatureKey: sigKey, Created: now}); err != nil {
+			return err
+		}
+		return setJSON(txn, []byte(pfxToken+hash), tokenRecord{User: user, Device: device})
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// authenticate maps a bearer token to its device.
+func (a *accounts) authenticate(token string) (tokenRecord, deviceRecord, error) {
+	if !strings.HasPrefix(token, tokenPrefix) {
+		return tokenRecord{}, deviceRecord{}, apiErr(http.StatusUnauthorized, codeUnauthorized,
+			"malformed bearer token: send the %q... token that registration returned, as 'Authorization: Bearer <token>'", tokenPrefix)
+	}
+	var tr tokenRecord
+	var dr deviceRecord
+	err := a.db.view(func(txn *badger.Txn) error {
+		ok, err := getJSON(txn, []byte(pfxToken+tokenHash(token)), &tr)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return apiErr(http.StatusUnauthorized, codeUnauthorized, "unknown bearer token: register again or use a token of an existing device")
+		}
+		ok, err = getJSON(txn, []byte(pfxDevice+tr.User+"/"+tr.Device), &dr)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return apiErr(http.StatusUnauthorized, codeUnauthorized, "the token's device no longer exists")
+		}
+		return nil
+	})
+	return tr, dr, err
+}
+
+// validKeyPackage decodes and checks one uploaded KeyPackage: an MLSMessage
+// of wire format mls_key_package, both signatures valid, the credential a
+// basic credential naming this device, signed with the device's key.
+func (a *accounts) validKeyPackage(user, device string, dev deviceRecord, raw []byte, i int) (*mls.KeyPackage, error) {
+	bad := func(format string, args ...any) error {
+		return apiErr(http.StatusBadRequest, codeBadKeyPackage, "key package %d: %s", i, fmt.Sprintf(format, args...))
+	}
+	if len(raw) > MaxKeyPackageSize {
+		return nil, bad("%d bytes, at most %d", len(raw), MaxKeyPackageSize)
+	}
+	msg, err := mls.UnmarshalMLSMessage(raw)
+	if err != nil {
+		return nil, bad("not an MLSMessage: %v", err)
+	}
+	if msg.WireFormat != mls.WireFormatKeyPackage || msg.KeyPackage == nil {
+		return nil, bad("wire format %d, want mls_key_package (5)", msg.WireFormat)
+	}
+	kp := msg.KeyPackage
+	if err := kp.Verify(); err != nil {
+		return nil, bad("signature: %v", err)
+	}
+	want := a.deviceURI(user, device)
+	cred := kp.LeafNode.Credential
+	if cred.CredentialType != mls.CredentialTypeBasic || string(cred.Identity) != want {
+		return nil, bad("credential identity %q, want a basic credential with identity %q", cred.Identity, want)
+	}
+	if !bytes.Equal(kp.LeafNode.SignatureKey, dev.SignatureKey) {
+		return nil, bad("signed with another key than the device's registered signature_key")
+	}
+	return kp, nil
+}
+
+func kpValue(suite uint16, raw []byte) []byte {
+	return append(binary.BigEndian.AppendUint16(nil, suite), raw...)
+}
+
+// uploadKeyPackages validates and stores a device's KeyPackages: one-time
+// ones are appended, a last-resort one (with the last_resort extension)
+// replaces the previous. Either all are stored or none.
+func (a *accounts) uploadKeyPackages(user, device string, dev deviceRecord, raws [][]byte) (oneTime int, lastResort bool, err error) {
+	type kpIn struct {
+		raw   []byte
+		suite uint16
+		last  bool
+	}
+	var in []kpIn
+	for i, raw := range raws {
+		kp, err := a.validKeyPackage(user, device, dev, raw, i)
+		if err != nil {
+			return 0, false, err
+		}
+		in = append(in, kpIn{raw, uint16(kp.CipherSuite), mls.IsLastResort(kp)})
+	}
+	prefix := pfxKeyPackage + user + "/" + device + "/"
+	err = a.db.update(func(txn *badger.Txn) error {
+		have := 0
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
+		for it.Rewind(); it.Valid(); it.Next() {
+			have++
+		}
+		it.Close()
+		for _, k := range in {
+			if k.last {
+				lastResort = true
+				if err := txn.Set([]byte(pfxLastResort+user+"/"+device), kpValue(k.suite, k.raw)); err != nil {
+					return err
+				}
+				continue
+			}
+			if have+oneTime >= MaxKeyPackagesPerDevice {
+				return apiErr(http.StatusConflict, codeConflict, "device already holds %d one-time key packages, the maximum; upload more after some are claimed", MaxKeyPackagesPerDevice)
+			}
+			n, err := next(txn, "kpseq")
+			if err != nil {
+				return err
+			}
+			if err := txn.Set(append([]byte(prefix), u64(n)...), kpValue(k.suite, k.raw)); err != nil {
+				return err
+			}
+			oneTime++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return oneTime, lastResort, nil
+}
+
+// keyPackageCount returns a device's remaining one-time KeyPackages and
+// whether it has a last-resort one.
+func (a *accounts) keyPackageCount(user, device string) (int, bool, error) {
+	var n int
+	var last bool
+	err := a.db.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxKeyPackage + user + "/" + device + "/")})
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		it.Close()
+		_, err := txn.Get([]byte(pfxLastResort + user + "/" + device))
+		last = err == nil
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	return n, last, err
+}
+
+// ClaimKeyPackages implements p2p.KeyPackageSource: for each device of the
+// target user, one one-time KeyPackage of an accepted suite, consumed in the
+// same transaction, else the last-resort one. A request naming a room makes
+// this node join that room (its requester vouches for it).
+func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p2p.KeyMaterial, error) {
+	out := p2p.KeyMaterial{UserURI: q.TargetUser}
+	if q.Protocol != p2p.MLS10 {
+		out.UserStatus = p2p.UserIncompatibleProtocol
+		return out, nil
+	}
+	user, ok := a.localUser(q.TargetUser)
+	if !ok {
+		out.UserStatus = p2p.UserUnknown
+		return out, nil
+	}
+	accept := func(suite uint16) bool { return len(q.CipherSuites) == 0 || slices.Contains(q.CipherSuites, suite) }
+	unknown := false
+	err := a.db.update(func(txn *badger.Txn) error {
+		out.Clients = nil
+		var u userRecord
+		ok, err := getJSON(txn, []byte(pfxUser+user), &u)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			unknown = true
+			return nil
+		}
+		var devices []string
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxDevice + user + "/")})
+		for it.Rewind(); it.Valid(); it.Next() {
+			devices = append(devices, string(it.Item().Key()[len(pfxDevice+user+"/"):]))
+		}
+		it.Close()
+		for _, dev := range devices {
+			entry := p2p.ClientKeyMaterial{ClientURI: a.deviceURI(user, dev), Status: p2p.ClientExhausted}
+			incompatible := false
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxKeyPackage + user + "/" + dev + "/"), PrefetchValues: true})
+			for it.Rewind(); it.Valid(); it.Next() {
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					it.Close()
+					return err
+				}
+				if !accept(binary.BigEndian.Uint16(v)) {
+					incompatible = true
+					continue
+				}
+				entry.Status, entry.KeyPackage = p2p.ClientSuccess, v[2:]
+				if err := txn.Delete(it.Item().KeyCopy(nil)); err != nil {
+					it.Close()
+					return err
+				}
+				break
+			}
+			it.Close()
+			if entry.Status != p2p.ClientSuccess {
+				item, err := txn.Get([]byte(pfxLastResort + user + "/" + dev))
+				switch {
+				case err == nil:
+					v, err := item.ValueCopy(nil)
+					if err != nil {
+						return err
+					}
+					if accept(binary.BigEndian.Uint16(v)) {
+						entry.Status, entry.KeyPackage = p2p.ClientSuccess, v[2:]
+					} else {
+						incompatible = true
+					}
+				case !errors.Is(err, badger.ErrKeyNotFound):
+					return err
+				}
+			}
+			if entry.Status != p2p.ClientSuccess && incompatible {
+				entry.Status = p2p.ClientNothingCompatible
+			}
+			out.Clients = append(out.Clients, entry)
+		}
+		return nil
+	})
+	if err != nil {
+		return p2p.KeyMaterial{}, err
+	}
+	if unknown {
+		out.UserStatus = p2p.UserUnknown
+		return out, nil
+	}
+	successes, incompatible := 0, 0
+	for _, c := range out.Clients {
+		switch c.Status {
+		case p2p.ClientSuccess:
+			successes++
+		case p2p.ClientNothingCompatible:
+			incompatible++
+		}
+	}
+	switch {
+	case successes > 0 && successes == len(out.Clients):
+		out.UserStatus = p2p.UserSuccess
+	case successes > 0:
+		out.UserStatus = p2p.UserPartialSuccess
+	default:
+		// No client yielded anything (as p2p.MemKeyPackages answers):
+		// MIMI lists clients only for success and partialSuccess, and may
+		// for noCompatibleMaterial.
+		out.UserStatus = p2p.UserNoCompatibleMaterial
+		if incompatible == 0 {
+			out.Clients = nil
+		}
+	}
+	if len(q.Room) > 0 && a.onRoom != nil && successes > 0 {
+		a.onRoom(q.Room, q.Requester.String())
+	}
+	return out, nil
+}
+
+// setCursor stores a device's acknowledged feed cursor.
+func (a *accounts) setCursor(user, device string, cursor uint64) error {
+	return a.db.update(func(txn *badger.Txn) error {
+		return txn.Set([]byte(pfxCursor+user+"/"+device), u64(cursor))
+	})
+}
+
+// cursor returns a device's acknowledged feed cursor (0 if none).
+func (a *accounts) cursor(user, device string) (uint64, error) {
+	var v uint64
+	err := a.db.view(func(txn *badger.Txn) (err error) {
+		v, err = getU64(txn, []byte(pfxCursor+user+"/"+device))
+		return err
+	})
+	return v, err
+}

@@ -1,0 +1,423 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/p2p"
+)
+
+// Request body limits of the client API.
+const (
+	maxJSONBody       = 64 << 10
+	maxKeyPackageBody = 4 << 20
+)
+
+// device is the authenticated device of a request.
+type device struct {
+	User, Device string
+	rec          deviceRecord
+}
+
+// apiHandler is the client API (docs/api.md).
+func (n *Node) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/server", n.handleServer)
+	mux.HandleFunc("POST /v1/register", n.handleRegister)
+	mux.HandleFunc("POST /v1/devices", n.auth(n.handleAddDevice))
+	mux.HandleFunc("GET /v1/whoami", n.auth(n.handleWhoami))
+	mux.HandleFunc("POST /v1/keypackages", n.auth(n.handleUploadKeyPackages))
+	mux.HandleFunc("POST /v1/keypackages/claim", n.auth(n.handleClaimKeyPackages))
+	mux.HandleFunc("POST /v1/rooms", n.auth(n.handleCreateRoom))
+	mux.HandleFunc("GET /v1/rooms", n.auth(n.handleListRooms))
+	mux.HandleFunc("GET /v1/rooms/{room}", n.auth(n.handleGetRoom))
+	mux.HandleFunc("GET /v1/rooms/{room}/members", n.auth(n.handleGetRoom))
+	mux.HandleFunc("POST /v1/rooms/{room}/join", n.auth(n.handleJoinRoom))
+	mux.HandleFunc("POST /v1/rooms/{room}/messages", n.auth(n.handleSubmitBinary(dag.KindMessage)))
+	mux.HandleFunc("POST /v1/rooms/{room}/proposals", n.auth(n.handleSubmitBinary(dag.KindProposal)))
+	mux.HandleFunc("POST /v1/rooms/{room}/commits", n.auth(n.handleSubmitCommit))
+	mux.HandleFunc("POST /v1/rooms/{room}/state", n.auth(n.handleSubmitState))
+	mux.HandleFunc("GET /v1/stream", n.auth(n.handleStream))
+	mux.HandleFunc("POST /v1/cursor", n.auth(n.handleSetCursor))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, apiErr(http.StatusNotFound, codeNotFound, "no endpoint %s %s; docs/api.md lists the endpoints", r.Method, r.URL.Path))
+	})
+	log := n.log.With("sys", "api")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+				writeError(w, fmt.Errorf("node: panic: %v", p))
+			}
+		}()
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// fail writes err; internal errors are logged with their detail, which the
+// client does not see.
+func (n *Node) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if !isAPIError(err) {
+		var ae *AuthError
+		var re *dag.RejectError
+		switch {
+		case errors.As(err, &ae):
+			err = apiErr(http.StatusForbidden, codeRejected, "%v", ae.Err)
+			if ae.Reason == "malformed-mls" || ae.Reason == "malformed-content" || ae.Reason == "unknown-epoch" {
+				err = apiErr(http.StatusBadRequest, codeRejected, "%s: %v", ae.Reason, ae.Err)
+			}
+		case errors.As(err, &re):
+			err = apiErr(http.StatusBadRequest, codeRejected, "%v", re)
+		default:
+			n.log.Error("api internal error", "sys", "api", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
+	}
+	writeError(w, err)
+}
+
+// auth wraps h with bearer-token authentication.
+func (n *Node) auth(h func(w http.ResponseWriter, r *http.Request, d *device)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		hdr := r.Header.Get("Authorization")
+		token, ok := strings.CutPrefix(hdr, "Bearer ")
+		if hdr == "" {
+			writeError(w, apiErr(http.StatusUnauthorized, codeUnauthorized, "missing Authorization header: send 'Authorization: Bearer <token>' with the token from /v1/register or /v1/devices"))
+			return
+		}
+		if !ok {
+			writeError(w, apiErr(http.StatusUnauthorized, codeUnauthorized, "Authorization header must be 'Bearer <token>'"))
+			return
+		}
+		tr, dr, err := n.accounts.authenticate(strings.TrimSpace(token))
+		if err != nil {
+			n.fail(w, r, err)
+			return
+		}
+		h(w, r, &device{User: tr.User, Device: tr.Device, rec: dr})
+	}
+}
+
+// readJSON decodes a JSON request body strictly into v: content type
+// application/json, at most maxJSONBody bytes, no unknown fields, one value.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, _ := mime.ParseMediaType(ct)
+		if mt != "application/json" {
+			return apiErr(http.StatusUnsupportedMediaType, codeUnsupported, "Content-Type %q: send application/json", ct)
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return apiErr(http.StatusRequestEntityTooLarge, codeTooLarge, "request body exceeds %d bytes", limit)
+		}
+		if errors.Is(err, io.EOF) {
+			return apiErr(http.StatusBadRequest, codeBadRequest, "empty request body: send a JSON object")
+		}
+		return apiErr(http.StatusBadRequest, codeBadRequest, "invalid JSON body: %v", err)
+	}
+	if dec.More() {
+		return apiErr(http.StatusBadRequest, codeBadRequest, "trailing data after the JSON object")
+	}
+	return nil
+}
+
+// readBinary reads an application/octet-stream body of at most limit bytes.
+func readBinary(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "application/octet-stream" && mt != "message/mls" {
+		return nil, apiErr(http.StatusUnsupportedMediaType, codeUnsupported, "Content-Type %q: send the MLSMessage bytes as application/octet-stream (or message/mls)", r.Header.Get("Content-Type"))
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, apiErr(http.StatusRequestEntityTooLarge, codeTooLarge, "request body exceeds %d bytes", limit)
+		}
+		return nil, apiErr(http.StatusBadRequest, codeBadRequest, "read body: %v", err)
+	}
+	if len(b) == 0 {
+		return nil, apiErr(http.StatusBadRequest, codeBadRequest, "empty body: send the MLSMessage bytes")
+	}
+	return b, nil
+}
+
+func b64(field string, s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, apiErr(http.StatusBadRequest, codeBadRequest, "%s is not standard base64: %v", field, err)
+	}
+	return b, nil
+}
+
+func (n *Node) handleServer(w http.ResponseWriter, _ *http.Request) {
+	peerID := ""
+	if n.mesh != nil {
+		peerID = n.mesh.Host().ID().String()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"server_name": n.cfg.ServerName,
+		"server_id":   n.ServerID().String(),
+		"peer_id":     peerID,
+		"p2p_addrs":   n.PeerAddrs(),
+	})
+}
+
+type registerRequest struct {
+	User         string `json:"user"`
+	Device       string `json:"device"`
+	SignatureKey string `json:"signature_key"`
+}
+
+func (n *Node) registered(w http.ResponseWriter, user, dev, token string) {
+	writeJSON(w, http.StatusCreated, map[string]string{
+		"user": user, "device": dev,
+		"user_uri": n.accounts.userURI(user), "device_uri": n.accounts.deviceURI(user, dev),
+		"token": token,
+	})
+}
+
+func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) {
+	var req registerRequest
+	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	key, err := b64("signature_key", req.SignatureKey)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	token, err := n.accounts.register(req.User, req.Device, key)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	n.registered(w, req.User, req.Device, token)
+}
+
+func (n *Node) handleAddDevice(w http.ResponseWriter, r *http.Request, d *device) {
+	var req registerRequest
+	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	if req.User != "" && req.User != d.User {
+		n.fail(w, r, apiErr(http.StatusForbidden, codeForbidden, "a token of user %q cannot add devices to user %q", d.User, req.User))
+		return
+	}
+	key, err := b64("signature_key", req.SignatureKey)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	token, err := n.accounts.addDevice(d.User, req.Device, key)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	n.registered(w, d.User, req.Device, token)
+}
+
+func (n *Node) handleWhoami(w http.ResponseWriter, r *http.Request, d *device) {
+	count, last, err := n.accounts.keyPackageCount(d.User, d.Device)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	cur, err := n.accounts.cursor(d.User, d.Device)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"user": d.User, "device": d.Device,
+		"user_uri": n.accounts.userURI(d.User), "device_uri": n.accounts.deviceURI(d.User, d.Device),
+		"key_packages": count, "last_resort": last, "cursor": cur,
+	})
+}
+
+func (n *Node) handleUploadKeyPackages(w http.ResponseWriter, r *http.Request, d *device) {
+	var req struct {
+		KeyPackages []string `json:"key_packages"`
+	}
+	if err := readJSON(w, r, maxKeyPackageBody, &req); err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	if len(req.KeyPackages) == 0 {
+		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "key_packages is empty: send a list of base64 MLSMessage KeyPackages"))
+		return
+	}
+	raws := make([][]byte, len(req.KeyPackages))
+	for i, s := range req.KeyPackages {
+		var err error
+		if raws[i], err = b64(fmt.Sprintf("key_packages[%d]", i), s); err != nil {
+			n.fail(w, r, err)
+			return
+		}
+	}
+	stored, last, err := n.accounts.uploadKeyPackages(d.User, d.Device, d.rec, raws)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	count, haveLast, err := n.accounts.keyPackageCount(d.User, d.Device)
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"stored": stored, "last_resort_replaced": last, "key_packages": count, "last_resort": haveLast})
+}
+
+type clientKeyPackage struct {
+	Client     string `json:"client"`
+	Status     string `json:"status"`
+	KeyPackage string `json:"key_package,omitempty"`
+}
+
+func (n *Node) handleClaimKeyPackages(w http.ResponseWriter, r *http.Request, d *device) {
+	var req struct {
+		User         string   `json:"user"`
+		Room         string   `json:"room"`
+		CipherSuites []uint16 `json:"cipher_suites"`
+	}
+	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	domain := uriDomain(req.User)
+	if domain == "" || !strings.Contains(req.User, "/u/") {
+		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "user %q is not a MIMI user URI such as mimi://example.org/u/alice", req.User))
+		return
+	}
+	q := p2p.KeyPackageRequest{Protocol: p2p.MLS10, RequestingUser: n.accounts.userURI(d.User), TargetUser: req.User, CipherSuites: req.CipherSuites}
+	var room dag.RoomID
+	if req.Room != "" {
+		var err error
+		if room, err = parseRoom(req.Room); err != nil {
+			n.fail(w, r, err)
+			return
+		}
+		q.Room = room[:]
+	}
+	var km p2p.KeyMaterial
+	var err error
+	if domain == n.cfg.ServerName {
+		km, err = n.accounts.ClaimKeyPackages(r.Context(), p2p.KeyPackageQuery{Requester: n.ServerID(), KeyPackageRequest: q})
+	} else {
+		km, err = n.claimRemote(r.Context(), domain, room, q)
+	}
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	out := make([]clientKeyPackage, 0, len(km.Clients))
+	for _, c := range km.Clients {
+		e := clientKeyPackage{Client: c.ClientURI, Status: c.Status.String()}
+		if c.Status == p2p.ClientSuccess {
+			e.KeyPackage = base64.StdEncoding.EncodeToString(c.KeyPackage)
+		}
+		out = append(out, e)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": km.UserURI, "status": km.UserStatus.String(), "clients": out})
+}
+
+// claimRemote fetches KeyPackages from the home server of domain, found in
+// the named room's server list, else in any joined room's.
+func (n *Node) claimRemote(ctx context.Context, domain string, room dag.RoomID, q p2p.KeyPackageRequest) (p2p.KeyMaterial, error) {
+	var homes []dag.ServerID
+	if !room.IsZero() {
+		if st, _ := n.rooms.state(room); st != nil {
+			for _, s := range st.Servers() {
+				if s.Domain == domain {
+					homes = append(homes, dag.ServerID(s.ID))
+				}
+			}
+		}
+	}
+	if len(homes) == 0 {
+		homes = n.rooms.serversOfDomain(domain)
+	}
+	if len(homes) == 0 {
+		return p2p.KeyMaterial{}, apiErr(http.StatusNotFound, codeNotFound,
+			"no known server serves domain %q: add its server to the room first (servers in POST /v1/rooms or a state change), then claim with \"room\" set", domain)
+	}
+	var errs []error
+	for _, home := range homes {
+		pid, err := p2p.PeerID(home.PublicKey())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		km, err := n.mesh.FetchKeyPackages(ctx, pid, q)
+		if err == nil {
+			return km, nil
+		}
+		errs = append(errs, err)
+	}
+	n.log.Warn("remote KeyPackage claim failed", "sys", "api", "domain", domain, "err", errors.Join(errs...))
+	return p2p.KeyMaterial{}, apiErr(http.StatusBadGateway, codeUnavailable, "the home server of %q did not answer: %v; retry later", domain, errors.Join(errs...))
+}
+
+// uriDomain returns the domain of a mimi:// URI, or "".
+func uriDomain(u string) string {
+	rest, ok := strings.CutPrefix(u, "mimi://")
+	if !ok {
+		return ""
+	}
+	d, _, ok := strings.Cut(rest, "/")
+	if !ok {
+		return ""
+	}
+	return d
+}
+
+func parseRoom(s string) (dag.RoomID, error) {
+	if !strings.HasPrefix(s, "!") {
+		s = "!" + s
+	}
+	id, err := dag.ParseRoomID(s)
+	if err != nil {
+		return id, apiErr(http.StatusBadRequest, codeBadRequest, "room %q is not a room ID such as !QmZ...: %v", s, err)
+	}
+	return id, nil
+}
+
+func parseEvent(field, s string) (dag.EventID, error) {
+	id, err := dag.ParseEventID(s)
+	if err != nil {
+		return id, apiErr(http.StatusBadRequest, codeBadRequest, "%s %q is not an event ID such as QmZ...: %v", field, s, err)
+	}
+	return id, nil
+}
+
+// roomHint is called when a directory request names a room: the requester
+// vouches for the room, so join it to receive the Welcome and what follows.
+func (n *Node) roomHint(room []byte, requester string) {
+	id, err := dag.EventIDFromBytes(room)
+	if err != nil {
+		n.log.Info("KeyPackage request names a malformed room", "err", err)
+		return
+	}
+	sid, err := parseServerID(requester)
+	if err != nil {
+		return
+	}
+	if err := n.rooms.join(dag.RoomID(id), sid); err != nil {
+		n.log.Warn("join room on KeyPackage request", "room", dag.RoomID(id), "err", err)
+	}
+}

@@ -1,0 +1,285 @@
+package node
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/rhizome-chat/rhizome/dag"
+)
+
+// LocalDir is the folder inside the data folder that holds the node-local
+// database; the DAG store is in EventsDir.
+const (
+	LocalDir  = "local"
+	EventsDir = "events"
+)
+
+// Key layout of the node-local badger database (docs/operations.md,
+// "What is stored where"). Each prefix is one record type; names are
+// percent-free ASCII, so "/" separates parts unambiguously.
+//
+//	u/<user>                     user record (JSON)
+//	d/<user>/<device>            device record (JSON)
+//	t/<sha256(token) hex>        token -> {user, device} (JSON); the token itself is never stored
+//	k/<user>/<device>/<seq:8>    one-time KeyPackage (suite:2 || MLSMessage bytes)
+//	l/<user>/<device>            last-resort KeyPackage (suite:2 || MLSMessage bytes)
+//	r/<room:34>                  joined room (JSON: via servers)
+//	p/<room:34>                  room's DAG arrival-log position processed so far (uint64)
+//	f/<seq:8>                    delivery feed entry (JSON: room, event, kind)
+//	c/<user>/<device>            device's acknowledged feed cursor (uint64)
+//	s/<name>                     counters (kpseq, feedseq)
+const (
+	pfxUser       = "u/"
+	pfxDevice     = "d/"
+	pfxToken      = "t/"
+	pfxKeyPackage = "k/"
+	pfxLastResort = "l/"
+	pfxRoom       = "r/"
+	pfxProcessed  = "p/"
+	pfxFeed       = "f/"
+	pfxCursor     = "c/"
+)
+
+// ErrLocalDB is wrapped by failures of the node-local database.
+var ErrLocalDB = errors.New("node: local database")
+
+// localDB is the node's own durable state next to the DAG store: accounts,
+// devices, token hashes, KeyPackages, joined rooms, the delivery feed and
+// cursors. Every write is synced before it returns.
+type localDB struct {
+	db *badger.DB
+}
+
+func openLocalDB(dir string, log *slog.Logger) (*localDB, error) {
+	opts := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(nil).
+		WithMemTableSize(8 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(8 << 20).
+		WithIndexCacheSize(4 << 20).
+		WithNumCompactors(2).
+		WithValueThreshold(1 << 20)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open %s: %v", ErrLocalDB, dir, err)
+	}
+	_ = log
+	return &localDB{db: db}, nil
+}
+
+func (l *localDB) Close() error { return l.db.Close() }
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func roomKey(pfx string, r dag.RoomID) []byte { return append([]byte(pfx), r[:]...) }
+
+func feedKey(seq uint64) []byte { return append([]byte(pfxFeed), u64(seq)...) }
+
+// getJSON reads key into v inside txn; ok is false when the key is absent.
+func getJSON(txn *badger.Txn, key []byte, v any) (bool, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, item.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+func setJSON(txn *badger.Txn, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return txn.Set(key, b)
+}
+
+// getU64 reads a big-endian uint64, 0 when absent.
+func getU64(txn *badger.Txn, key []byte) (uint64, error) {
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	err = item.Value(func(b []byte) error {
+		if len(b) != 8 {
+			return fmt.Errorf("%w: value of %q has %d bytes, want 8", ErrLocalDB, key, len(b))
+		}
+		v = binary.BigEndian.Uint64(b)
+		return nil
+	})
+	return v, err
+}
+
+// next increments the counter s/<name> inside txn and returns its new value.
+func next(txn *badger.Txn, name string) (uint64, error) {
+	key := []byte("s/" + name)
+	v, err := getU64(txn, key)
+	if err != nil {
+		return 0, err
+	}
+	v++
+	return v, txn.Set(key, u64(v))
+}
+
+// update runs f in a read-write transaction and commits it (synced).
+func (l *localDB) update(f func(txn *badger.Txn) error) error {
+	err := l.db.Update(f)
+	if err != nil && !isAPIError(err) {
+		return fmt.Errorf("%w: %w", ErrLocalDB, err)
+	}
+	return err
+}
+
+func (l *localDB) view(f func(txn *badger.Txn) error) error {
+	err := l.db.View(f)
+	if err != nil && !isAPIError(err) {
+		return fmt.Errorf("%w: %w", ErrLocalDB, err)
+	}
+	return err
+}
+
+// roomRecord is what the node remembers about a room it takes part in
+// besides the DAG: servers that vouched for the room before its create
+// event arrived (the KeyPackage requester, or a join's "via").
+type roomRecord struct {
+	Via []string `json:"via,omitempty"` // server IDs in hex
+}
+
+// feedEntry is one event in the node's delivery feed, in processing order.
+// The feed sequence number is the cursor clients resume from.
+type feedEntry struct {
+	Room  dag.RoomID  `json:"r"`
+	Event dag.EventID `json:"e"`
+	Kind  dag.Kind    `json:"k"`
+}
+
+// rooms returns every joined room and its record.
+func (l *localDB) rooms() (map[dag.RoomID]roomRecord, error) {
+	out := map[dag.RoomID]roomRecord{}
+	err := l.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxRoom), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()[len(pfxRoom):]
+			id, err := dag.EventIDFromBytes(k)
+			if err != nil {
+				return fmt.Errorf("room key %x: %w", k, err)
+			}
+			var rec roomRecord
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &rec) }); err != nil {
+				return err
+			}
+			out[dag.RoomID(id)] = rec
+		}
+		return nil
+	})
+	return out, err
+}
+
+// addRoom records a joined room, merging via servers. It reports whether the
+// room was new.
+func (l *localDB) addRoom(r dag.RoomID, via ...string) (bool, error) {
+	var isNew bool
+	err := l.update(func(txn *badger.Txn) error {
+		var rec roomRecord
+		ok, err := getJSON(txn, roomKey(pfxRoom, r), &rec)
+		if err != nil {
+			return err
+		}
+		isNew = !ok
+		changed := !ok
+		for _, v := range via {
+			found := false
+			for _, have := range rec.Via {
+				found = found || have == v
+			}
+			if !found {
+				rec.Via = append(rec.Via, v)
+				changed = true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		return setJSON(txn, roomKey(pfxRoom, r), rec)
+	})
+	return isNew, err
+}
+
+func (l *localDB) processed(r dag.RoomID) (uint64, error) {
+	var v uint64
+	err := l.view(func(txn *badger.Txn) (err error) {
+		v, err = getU64(txn, roomKey(pfxProcessed, r))
+		return err
+	})
+	return v, err
+}
+
+// appendFeed records that the room's arrival log was processed up to seq
+// and appends the accepted events to the feed, atomically. It returns the
+// feed sequence number of the last entry (or the current one if none).
+func (l *localDB) appendFeed(r dag.RoomID, seq uint64, entries []feedEntry) (uint64, error) {
+	var last uint64
+	err := l.update(func(txn *badger.Txn) error {
+		for _, e := range entries {
+			n, err := next(txn, "feedseq")
+			if err != nil {
+				return err
+			}
+			if err := setJSON(txn, feedKey(n), e); err != nil {
+				return err
+			}
+			last = n
+		}
+		if len(entries) == 0 {
+			var err error
+			if last, err = getU64(txn, []byte("s/feedseq")); err != nil {
+				return err
+			}
+		}
+		return txn.Set(roomKey(pfxProcessed, r), u64(seq))
+	})
+	return last, err
+}
+
+// feedSeq returns the sequence number of the newest feed entry.
+func (l *localDB) feedSeq() (uint64, error) {
+	var v uint64
+	err := l.view(func(txn *badger.Txn) (err error) {
+		v, err = getU64(txn, []byte("s/feedseq"))
+		return err
+	})
+	return v, err
+}
+
+// feed returns up to limit feed entries after seq, with their numbers.
+func (l *localDB) feed(after uint64, limit int) ([]uint64, []feedEntry, error) {
+	var seqs []uint64
+	var out []feedEntry
+	err := l.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxFeed), PrefetchValues: true, PrefetchSize: limit})
+		defer it.Close()
+		for it.Seek(feedKey(after + 1)); it.Valid() && len(out) < limit; it.Next() {
+			k := it.Item().Key()
+			var e feedEntry
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+				return err
+			}
+			seqs = append(seqs, binary.BigEndian.Uint64(k[len(pfxFeed):]))
+			out = append(out, e)
+		}
+		return nil
+	})
+	return seqs, out, err
+}

@@ -1,0 +1,440 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/p2p"
+	"github.com/rhizome-chat/rhizome/roomstate"
+)
+
+// logBatch is how many arrival-log entries are processed per transaction.
+const logBatch = 256
+
+// roomInfo is what the node keeps in memory per room. The state is
+// immutable (roomstate.State), so readers take the pointer under the read
+// lock and use it without locking.
+type roomInfo struct {
+	state     *roomstate.State      // nil until the create event is processed
+	via       map[dag.ServerID]bool // servers vouching for the room before its state is known
+	processed uint64                // arrival-log position processed
+}
+
+// rooms owns the rooms' state and the ingest path. Every write (a local
+// submission or the processing of newly stored events) runs under writeMu:
+// one writer at a time, so that a candidate event is authorized against the
+// exact state it will be applied to, and tips are not raced. A background
+// goroutine processes rooms poked by the mesh (events from peers).
+type rooms struct {
+	log     *slog.Logger
+	store   dag.Store
+	db      *localDB
+	key     ed25519.PrivateKey
+	self    dag.ServerID
+	metrics *Metrics
+	mesh    *p2p.Mesh // set once the mesh is started
+
+	writeMu sync.Mutex
+
+	mu sync.RWMutex // guards m
+	m  map[dag.RoomID]*roomInfo
+
+	pokeMu sync.Mutex
+	dirty  map[dag.RoomID]bool
+	poke   chan struct{}
+
+	feedMu   sync.Mutex
+	feedWake chan struct{} // closed and replaced whenever the feed grows
+}
+
+func newRooms(log *slog.Logger, store dag.Store, db *localDB, key ed25519.PrivateKey, m *Metrics) *rooms {
+	self, _ := dag.ServerIDFromKey(key.Public().(ed25519.PublicKey))
+	return &rooms{
+		log: log.With("sys", "rooms"), store: store, db: db, key: key, self: self, metrics: m,
+		m: map[dag.RoomID]*roomInfo{}, dirty: map[dag.RoomID]bool{}, poke: make(chan struct{}, 1),
+		feedWake: make(chan struct{}),
+	}
+}
+
+// load rebuilds every joined room's state from the store: it replays the
+// room's arrival log up to the position processed before the restart, then
+// processes what was stored but not yet processed (a crash between the
+// store's Put and the feed append).
+func (rs *rooms) load() error {
+	recs, err := rs.db.rooms()
+	if err != nil {
+		return err
+	}
+	for id, rec := range recs {
+		info := &roomInfo{via: map[dag.ServerID]bool{}}
+		for _, v := range rec.Via {
+			if sid, err := parseServerID(v); err == nil {
+				info.via[sid] = true
+			}
+		}
+		upTo, err := rs.db.processed(id)
+		if err != nil {
+			return err
+		}
+		for info.processed < upTo {
+			entries, err := rs.store.Log(id, info.processed, logBatch)
+			if err != nil {
+				return fmt.Errorf("node: replay room %v: %w", id, err)
+			}
+			if len(entries) == 0 {
+				return fmt.Errorf("node: replay room %v: store log ends at %d, processed up to %d: the events folder does not match the local folder", id, info.processed, upTo)
+			}
+			for _, e := range entries {
+				if e.Seq > upTo {
+					break
+				}
+				ev, err := rs.store.Get(e.ID)
+				if err != nil {
+					return fmt.Errorf("node: replay room %v: %w", id, err)
+				}
+				if next, err := authorize(info.state, ev, rs.store); err == nil {
+					info.state = next
+				}
+				info.processed = e.Seq
+			}
+		}
+		rs.mu.Lock()
+		rs.m[id] = info
+		rs.mu.Unlock()
+	}
+	rs.metrics.Rooms.Set(float64(len(recs)))
+	rs.writeMu.Lock()
+	defer rs.writeMu.Unlock()
+	for id := range recs {
+		if err := rs.processLocked(id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseServerID(s string) (dag.ServerID, error) {
+	var id dag.ServerID
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(id) {
+		return id, fmt.Errorf("node: server ID %q is not 64 hex digits", s)
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// Participates implements p2p.RoomACL: a server takes part in a room when
+// the room's state lists it, or, before the create event is known, when it
+// vouched for the room.
+func (rs *rooms) Participates(room dag.RoomID, server dag.ServerID) bool {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	info := rs.m[room]
+	if info == nil {
+		return false
+	}
+	if info.state == nil {
+		return info.via[server]
+	}
+	_, ok := info.state.Server(roomstate.ServerID(server))
+	return ok
+}
+
+// state returns the room's current state (nil if unknown or not yet
+// created) and whether the room is joined.
+func (rs *rooms) state(room dag.RoomID) (*roomstate.State, bool) {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	info := rs.m[room]
+	if info == nil {
+		return nil, false
+	}
+	return info.state, true
+}
+
+// list returns the joined rooms in ID order.
+func (rs *rooms) list() []dag.RoomID {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	out := make([]dag.RoomID, 0, len(rs.m))
+	for id := range rs.m {
+		out = append(out, id)
+	}
+	slices.SortFunc(out, func(a, b dag.RoomID) int { return dag.EventID(a).Compare(dag.EventID(b)) })
+	return out
+}
+
+// serversOfDomain returns the servers that rooms' states list for domain.
+func (rs *rooms) serversOfDomain(domain string) []dag.ServerID {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	seen := map[dag.ServerID]bool{}
+	var out []dag.ServerID
+	for _, info := range rs.m {
+		if info.state == nil {
+			continue
+		}
+		for _, s := range info.state.Servers() {
+			if s.Domain == domain && !seen[dag.ServerID(s.ID)] {
+				seen[dag.ServerID(s.ID)] = true
+				out = append(out, dag.ServerID(s.ID))
+			}
+		}
+	}
+	return out
+}
+
+// join records the room durably, remembers via servers, and joins the
+// room's gossip topic (which starts pulling its events from them).
+func (rs *rooms) join(room dag.RoomID, via ...dag.ServerID) error {
+	hexes := make([]string, len(via))
+	for i, v := range via {
+		hexes[i] = v.String()
+	}
+	isNew, err := rs.db.addRoom(room, hexes...)
+	if err != nil {
+		return err
+	}
+	rs.mu.Lock()
+	info := rs.m[room]
+	if info == nil {
+		info = &roomInfo{via: map[dag.ServerID]bool{}}
+		rs.m[room] = info
+	}
+	for _, v := range via {
+		info.via[v] = true
+	}
+	n := len(rs.m)
+	rs.mu.Unlock()
+	if isNew {
+		rs.metrics.Rooms.Set(float64(n))
+		rs.log.Info("joined room", "room", room, "via", hexes)
+	}
+	if rs.mesh != nil {
+		if err := rs.mesh.JoinRoom(room); err != nil {
+			return fmt.Errorf("node: join room %v: %w", room, err)
+		}
+		for _, v := range via {
+			if pid, err := p2p.PeerID(v.PublicKey()); err == nil && v != rs.self {
+				rs.mesh.AddPeer(peerAddrInfo(rs.mesh, pid))
+			}
+		}
+	}
+	rs.pokeRoom(room)
+	return nil
+}
+
+// pokeRoom asks the background goroutine to process the room's newly stored
+// events. It never blocks (the mesh calls it from its goroutines).
+func (rs *rooms) pokeRoom(room dag.RoomID) {
+	rs.pokeMu.Lock()
+	rs.dirty[room] = true
+	rs.pokeMu.Unlock()
+	select {
+	case rs.poke <- struct{}{}:
+	default:
+	}
+}
+
+// run processes poked rooms until ctx is done.
+func (rs *rooms) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-rs.poke:
+		}
+		rs.pokeMu.Lock()
+		dirty := rs.dirty
+		rs.dirty = map[dag.RoomID]bool{}
+		rs.pokeMu.Unlock()
+		for room := range dirty {
+			rs.writeMu.Lock()
+			err := rs.processLocked(room)
+			rs.writeMu.Unlock()
+			if err != nil {
+				rs.log.Error("process room", "room", room, "err", err)
+				// Retry later rather than lose the events: they are in the
+				// store and the position was not advanced.
+				time.AfterFunc(time.Second, func() { rs.pokeRoom(room) })
+			}
+		}
+	}
+}
+
+// processLocked authorizes the room's events stored since the last
+// processed position, in arrival order, updates the state and appends the
+// accepted ones to the delivery feed, atomically with the new position.
+// The caller holds writeMu.
+func (rs *rooms) processLocked(room dag.RoomID) error {
+	rs.mu.RLock()
+	info := rs.m[room]
+	rs.mu.RUnlock()
+	if info == nil {
+		return nil // not joined: the mesh stores only joined rooms' events
+	}
+	for {
+		entries, err := rs.store.Log(room, info.processed, logBatch)
+		if err != nil {
+			return fmt.Errorf("node: read log of room %v: %w", room, err)
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		st := info.state
+		var feed []feedEntry
+		var rejected []string
+		for _, e := range entries {
+			ev, err := rs.store.Get(e.ID)
+			if err != nil {
+				return fmt.Errorf("node: read event %v: %w", e.ID, err)
+			}
+			next, err := authorize(st, ev, rs.store)
+			if err != nil {
+				var ae *AuthError
+				if !errors.As(err, &ae) {
+					return err // a store failure: retry, do not skip
+				}
+				rejected = append(rejected, ae.Reason)
+				rs.log.Info("event not accepted", "room", room, "event", e.ID, "kind", ev.Kind, "origin", ev.Origin, "err", err)
+				continue
+			}
+			st = next
+			feed = append(feed, feedEntry{Room: room, Event: e.ID, Kind: ev.Kind})
+		}
+		last := entries[len(entries)-1].Seq
+		if _, err := rs.db.appendFeed(room, last, feed); err != nil {
+			return err
+		}
+		for _, r := range rejected {
+			rs.metrics.EventsRejected.WithLabelValues(r).Inc()
+		}
+		rs.mu.Lock()
+		info.state = st
+		info.processed = last
+		rs.mu.Unlock()
+		if len(feed) > 0 {
+			rs.wakeFeed()
+		}
+	}
+}
+
+// wakeFeed wakes every stream waiting for new feed entries.
+func (rs *rooms) wakeFeed() {
+	rs.feedMu.Lock()
+	close(rs.feedWake)
+	rs.feedWake = make(chan struct{})
+	rs.feedMu.Unlock()
+}
+
+// feedWaiter returns a channel closed at the next feed growth.
+func (rs *rooms) feedWaiter() <-chan struct{} {
+	rs.feedMu.Lock()
+	defer rs.feedMu.Unlock()
+	return rs.feedWake
+}
+
+// submit builds, authorizes, signs and stores a local event of kind with
+// content in room, processes it into the feed and publishes it. It returns
+// once the event is durable: that is the acknowledgement to the client.
+// For a create event room is zero. The cursor is the event's position in
+// the delivery feed (0 if processing is deferred to the background loop).
+func (rs *rooms) submit(ctx context.Context, room dag.RoomID, kind dag.Kind, content []byte) (*dag.Event, uint64, error) {
+	rs.writeMu.Lock()
+	ev, cursor, err := rs.submitLocked(room, kind, content)
+	rs.writeMu.Unlock()
+	if err != nil {
+		return nil, 0, err
+	}
+	rs.metrics.EventsStored.WithLabelValues("local").Inc()
+	if rs.mesh != nil {
+		// The event is durable; gossip is best effort, sync repairs.
+		if err := rs.mesh.Publish(ctx, ev); err != nil {
+			rs.log.Warn("publish", "room", ev.RoomID(), "event", ev.ID(), "err", err)
+		}
+	}
+	return ev, cursor, nil
+}
+
+func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*dag.Event, uint64, error) {
+	var prev []dag.EventID
+	var st *roomstate.State
+	if kind != dag.KindCreate {
+		var joined bool
+		st, joined = rs.state(room)
+		if !joined || st == nil {
+			return nil, 0, errRoomUnknown(room)
+		}
+		var err error
+		if prev, err = rs.store.Tips(room); err != nil {
+			return nil, 0, err
+		}
+		if len(prev) > dag.MaxParents {
+			prev = prev[len(prev)-dag.MaxParents:]
+		}
+	}
+	ev, err := dag.NewSigned(rs.key, room, kind, prev, time.Now().UnixMilli(), content)
+	if err != nil {
+		var re *dag.RejectError
+		if errors.As(err, &re) {
+			return nil, 0, &AuthError{Reason: re.Reason.String(), Err: err}
+		}
+		return nil, 0, err
+	}
+	if _, err := authorize(st, ev, rs.store); err != nil {
+		return nil, 0, err
+	}
+	if kind == dag.KindCreate {
+		// Record the room before its first event, so a crash in between
+		// leaves a joined room that replays, never an orphan in the store.
+		if err := rs.joinLocal(ev.RoomID()); err != nil {
+			return nil, 0, err
+		}
+	}
+	res, err := rs.store.Put(ev)
+	if err != nil {
+		return nil, 0, fmt.Errorf("node: store event: %w", err)
+	}
+	if res.Status != dag.StatusStored && res.Status != dag.StatusDuplicate {
+		return nil, 0, fmt.Errorf("node: store event %v: status %v", ev.ID(), res.Status)
+	}
+	if err := rs.processLocked(ev.RoomID()); err != nil {
+		// Durable but not yet in the feed: the background loop retries.
+		rs.log.Error("process after submit", "room", ev.RoomID(), "err", err)
+		rs.pokeRoom(ev.RoomID())
+		return ev, 0, nil
+	}
+	cursor, err := rs.db.feedSeq()
+	if err != nil {
+		return ev, 0, nil // durable; the cursor is only a convenience
+	}
+	return ev, cursor, nil
+}
+
+// joinLocal records a room this node creates (no via servers).
+func (rs *rooms) joinLocal(room dag.RoomID) error {
+	if _, err := rs.db.addRoom(room); err != nil {
+		return err
+	}
+	rs.mu.Lock()
+	if rs.m[room] == nil {
+		rs.m[room] = &roomInfo{via: map[dag.ServerID]bool{}}
+	}
+	n := len(rs.m)
+	rs.mu.Unlock()
+	rs.metrics.Rooms.Set(float64(n))
+	if rs.mesh != nil {
+		if err := rs.mesh.JoinRoom(room); err != nil {
+			return fmt.Errorf("node: join room %v: %w", room, err)
+		}
+	}
+	return nil
+}

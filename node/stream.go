@@ -1,0 +1,225 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/roomstate"
+)
+
+// Stream settings.
+const (
+	// streamHeartbeat is how often an idle stream sends a heartbeat line,
+	// so that clients and proxies notice a dead connection.
+	streamHeartbeat = 15 * time.Second
+	streamBatch     = 256
+)
+
+// streamHub ends every open stream when the API stops, so that the HTTP
+// server's graceful shutdown does not wait for them.
+type streamHub struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func newStreamHub() *streamHub {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &streamHub{ctx: ctx, cancel: cancel}
+}
+
+func (h *streamHub) closeAll() { h.once.Do(h.cancel) }
+
+// streamEvent is one line of the event stream (docs/api.md, "Stream").
+type streamEvent struct {
+	Type    string            `json:"type"` // "event" or "heartbeat"
+	Cursor  uint64            `json:"cursor"`
+	Room    string            `json:"room,omitempty"`
+	Event   string            `json:"event,omitempty"`
+	Kind    string            `json:"kind,omitempty"`
+	Origin  string            `json:"origin,omitempty"`
+	TS      int64             `json:"ts,omitempty"`
+	Sender  *roomevent.Sender `json:"sender,omitempty"`
+	Epoch   string            `json:"epoch,omitempty"`  // message, proposal
+	Parent  string            `json:"parent,omitempty"` // commit
+	MLS     string            `json:"mls,omitempty"`    // base64 MLSMessage: commit, proposal or message
+	Welcome string            `json:"welcome,omitempty"`
+	Changes []changeJSON      `json:"changes,omitempty"`
+	Preset  string            `json:"preset,omitempty"`
+	State   string            `json:"state,omitempty"` // create: base64 MarshalComponents of the initial state
+	Raw     string            `json:"raw,omitempty"`   // base64 of the whole signed dag event
+}
+
+func changesJSON(cs []roomevent.Change) []changeJSON {
+	out := make([]changeJSON, len(cs))
+	for i, c := range cs {
+		out[i] = changeJSON{Component: c.Component, Update: b64s(c.Update)}
+	}
+	return out
+}
+
+// describe turns a stored event into its stream line.
+func describe(cursor uint64, ev *dag.Event) streamEvent {
+	se := streamEvent{
+		Type: "event", Cursor: cursor, Room: ev.RoomID().String(), Event: ev.ID().String(), Kind: ev.Kind.String(),
+		Origin: ev.Origin.String(), TS: ev.Timestamp, Raw: b64s(ev.Bytes()),
+	}
+	switch ev.Kind {
+	case dag.KindCreate:
+		if c, err := roomevent.DecodeCreate(ev.Content); err == nil {
+			se.Sender, se.Preset, se.State = &c.Creator, c.Preset, b64s(c.State)
+		}
+	case dag.KindState:
+		if c, err := roomevent.DecodeState(ev.Content); err == nil {
+			se.Sender, se.Changes = &c.Sender, changesJSON(c.Changes)
+		}
+	case dag.KindCommit:
+		if c, err := roomevent.DecodeCommit(ev.Content); err == nil {
+			se.Sender, se.Parent, se.MLS, se.Changes = &c.Sender, c.Parent.String(), b64s(c.Commit), changesJSON(c.Changes)
+			if c.Welcome != nil {
+				se.Welcome = b64s(c.Welcome)
+			}
+		}
+	case dag.KindProposal:
+		if c, err := roomevent.DecodeProposal(ev.Content); err == nil {
+			se.Sender, se.Epoch, se.MLS = &c.Sender, c.Epoch.String(), b64s(c.Proposal)
+		}
+	case dag.KindMessage:
+		if c, err := roomevent.DecodeMessage(ev.Content); err == nil {
+			se.Sender, se.Epoch, se.MLS = &c.Sender, c.Epoch.String(), b64s(c.Message)
+		}
+	}
+	return se
+}
+
+// handleStream serves GET /v1/stream: newline-delimited JSON, one line per
+// event of the rooms the device's user is listed in (or of ?room= only),
+// from the feed position after ?since= (default: the device's stored
+// cursor), then live, with a heartbeat line when idle.
+func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
+	q := r.URL.Query()
+	var room dag.RoomID
+	if s := q.Get("room"); s != "" {
+		var err error
+		if room, err = parseRoom(s); err != nil {
+			n.fail(w, r, err)
+			return
+		}
+		if _, joined := n.rooms.state(room); !joined {
+			n.fail(w, r, errRoomUnknown(room))
+			return
+		}
+	}
+	var since uint64
+	if s := q.Get("since"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "since %q is not a cursor: give the \"cursor\" of the last event you processed, or 0 for everything", s))
+			return
+		}
+		since = v
+	} else {
+		v, err := n.accounts.cursor(d.User, d.Device)
+		if err != nil {
+			n.fail(w, r, err)
+			return
+		}
+		since = v
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	n.metrics.ClientStreams.Inc()
+	defer n.metrics.ClientStreams.Dec()
+	me := roomstate.URI(n.accounts.userURI(d.User))
+	enc := json.NewEncoder(w)
+	heartbeat := time.NewTicker(streamHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		wake := n.rooms.feedWaiter() // before reading, so no growth is missed
+		seqs, entries, err := n.local.feed(since, streamBatch)
+		if err != nil {
+			n.log.Error("stream: read feed", "sys", "api", "err", err)
+			return
+		}
+		for i, e := range entries {
+			since = seqs[i]
+			if !room.IsZero() && e.Room != room {
+				continue
+			}
+			st, _ := n.rooms.state(e.Room)
+			if st == nil || !st.Has(me, roomstate.CanReceiveMessage) {
+				continue
+			}
+			ev, err := n.store.Get(e.Event)
+			if err != nil {
+				n.log.Error("stream: read event", "sys", "api", "event", e.Event, "err", err)
+				return
+			}
+			if err := enc.Encode(describe(seqs[i], ev)); err != nil {
+				return
+			}
+		}
+		if len(entries) == streamBatch {
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			continue
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		select {
+		case <-wake:
+		case <-heartbeat.C:
+			if err := enc.Encode(streamEvent{Type: "heartbeat", Cursor: since}); err != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		case <-n.streams.ctx.Done():
+			return
+		}
+	}
+}
+
+// handleSetCursor stores the device's cursor: the stream resumes after it
+// when GET /v1/stream has no ?since=.
+func (n *Node) handleSetCursor(w http.ResponseWriter, r *http.Request, d *device) {
+	var req struct {
+		Cursor *uint64 `json:"cursor"`
+	}
+	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	if req.Cursor == nil {
+		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "cursor is missing: send {\"cursor\": N} with the cursor of the last event processed"))
+		return
+	}
+	top, err := n.local.feedSeq()
+	if err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	if *req.Cursor > top {
+		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "cursor %d is beyond the newest event (%d)", *req.Cursor, top))
+		return
+	}
+	if err := n.accounts.setCursor(d.User, d.Device, *req.Cursor); err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"cursor": *req.Cursor})
+}
