@@ -3,7 +3,6 @@ package mls
 import (
 	"errors"
 	"fmt"
-	"math/bits"
 
 	"golang.org/x/crypto/cryptobyte"
 
@@ -19,42 +18,43 @@ var ErrNodeType = fmt.Errorf("%w: ratchet tree node of the wrong type for its po
 // ratchet_tree<V> (RFC 9420, Section 12.4.3.3), into a [Tree] for cs,
 // padding it with blank nodes to the next full tree. Decoding checks the
 // encoding only; validate a received tree with [Tree.Validate] before use.
+//
+// Nodes are stored as they are decoded, so a large tree is never held in
+// its decoded wire form.
 func DecodeTree(cs CipherSuite, data []byte) (*Tree, error) {
 	t, err := NewTree(cs)
 	if err != nil {
 		return nil, err
 	}
-	var nodes []*Node
 	err = decodeStrict(data, "mls.RatchetTree", func(s *cryptobyte.String) error {
 		var v cryptobyte.String
 		if !tlspl.ReadVector(s, &v) {
 			return errField("ratchet_tree")
 		}
-		for !v.Empty() {
-			if uint64(len(nodes)) >= uint64(NodeWidth(MaxLeaves)) {
-				return ErrTreeTooLarge
-			}
+		i, lastBlank := 0, true
+		for ; !v.Empty(); i++ {
 			var present bool
 			if err := readOptionalErr(&v, "ratchet_tree node", &present); err != nil {
 				return err
 			}
-			if !present {
-				nodes = append(nodes, nil)
+			if lastBlank = !present; lastBlank {
 				continue
 			}
 			n := new(Node)
 			if err := n.unmarshal(&v); err != nil {
 				return err
 			}
-			nodes = append(nodes, n)
+			if err := t.loadNode(i, n); err != nil {
+				return err
+			}
 		}
-		return nil
+		if i == 0 || lastBlank {
+			return ErrTrailingBlankNode
+		}
+		return t.growTo(i)
 	})
 	if err != nil {
 		return nil, err
-	}
-	if err := t.load(nodes); err != nil {
-		return nil, &tlspl.DecodeError{What: "mls.RatchetTree", Err: err}
 	}
 	return t, nil
 }
@@ -66,47 +66,54 @@ func NewTreeFromNodes(cs CipherSuite, nodes RatchetTree) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.load(nodes); err != nil {
+	if len(nodes) == 0 || nodes[len(nodes)-1] == nil {
+		return nil, ErrTrailingBlankNode
+	}
+	for i, n := range nodes {
+		if n != nil {
+			if err := t.loadNode(i, n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := t.growTo(len(nodes)); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// load fills an empty tree from a node array.
-func (t *Tree) load(nodes []*Node) error {
-	if len(nodes) == 0 || nodes[len(nodes)-1] == nil {
-		return ErrTrailingBlankNode
-	}
-	if uint64(len(nodes)) > uint64(NodeWidth(MaxLeaves)) {
+// growTo extends the tree until it has at least count nodes.
+func (t *Tree) growTo(count int) error {
+	if uint64(count) > uint64(NodeWidth(MaxLeaves)) {
 		return ErrTreeTooLarge
 	}
-	// The smallest full tree with at least len(nodes) nodes.
-	m := (uint32(len(nodes)) + 2) / 2 // ceil((len+1)/2)
-	leaves := uint32(1) << bits.Len32(m-1)
-	for t.nLeaves < leaves {
+	for uint64(t.width()) < uint64(count) {
 		if err := t.extend(); err != nil {
 			return err
 		}
 	}
-	for i, n := range nodes {
-		if n == nil {
-			continue
+	return nil
+}
+
+// loadNode stores the non-blank node n at index i of a tree being loaded.
+func (t *Tree) loadNode(i int, n *Node) error {
+	if err := t.growTo(i + 1); err != nil {
+		return err
+	}
+	x := NodeIndex(i)
+	switch {
+	case x.IsLeaf() && n.Leaf != nil && n.Parent == nil:
+		raw, dec, err := prepareLeaf(n.Leaf)
+		if err != nil {
+			return err
 		}
-		x := NodeIndex(i)
-		switch {
-		case x.IsLeaf() && n.Leaf != nil && n.Parent == nil:
-			raw, dec, err := prepareLeaf(n.Leaf)
-			if err != nil {
-				return err
-			}
-			l, _ := x.LeafIndex()
-			t.setLeaf(l, raw, dec)
-		case !x.IsLeaf() && n.Parent != nil && n.Leaf == nil:
-			p := *n.Parent
-			t.setParent(x, &p)
-		default:
-			return fmt.Errorf("%w (node %d)", ErrNodeType, i)
-		}
+		l, _ := x.LeafIndex()
+		t.setLeaf(l, raw, dec)
+	case !x.IsLeaf() && n.Parent != nil && n.Leaf == nil:
+		p := *n.Parent
+		t.setParent(x, &p)
+	default:
+		return fmt.Errorf("%w (node %d)", ErrNodeType, i)
 	}
 	return nil
 }
