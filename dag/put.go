@@ -75,7 +75,7 @@ func PutTx(tx Tx, e *Event, lim Limits) (PutResult, error) {
 	if err := e.checkFields(); err != nil {
 		return res, err
 	}
-	if err := CheckContext(e, txLookup{tx}); err != nil {
+	if err := checkRoom(tx, e); err != nil {
 		return res, err
 	}
 	depth, missing, err := parentDepth(tx, e)
@@ -116,8 +116,25 @@ func PutTx(tx Tx, e *Event, lim Limits) (PutResult, error) {
 	return res, nil
 }
 
-// parentDepth returns the depth e gets when stored and its parents that are
-// not stored, ascending.
+// checkRoom is the first rule of [CheckContext]: a non-create event's room
+// must be known.
+func checkRoom(tx ReadTx, e *Event) error {
+	if e.Kind == KindCreate {
+		return nil
+	}
+	m, ok, err := tx.Meta(e.Room.CreateID())
+	if err != nil {
+		return fmt.Errorf("dag: look up room %v: %w", e.Room, err)
+	}
+	if !ok || m.Room != e.Room {
+		return reject(ReasonUnknownRoom, "room %v of event %v", e.Room, e.ID())
+	}
+	return nil
+}
+
+// parentDepth applies the second rule of [CheckContext] (no stored parent in
+// another room) and returns the depth e gets when stored and its parents
+// that are not stored, ascending. It reads each parent once.
 func parentDepth(tx ReadTx, e *Event) (depth uint64, missing []EventID, err error) {
 	for _, p := range e.Prev {
 		m, ok, err := tx.Meta(p)
@@ -128,6 +145,9 @@ func parentDepth(tx ReadTx, e *Event) (depth uint64, missing []EventID, err erro
 			missing = append(missing, p)
 			continue
 		}
+		if m.Room != e.Room {
+			return 0, nil, reject(ReasonForeignParent, "parent %v of event %v is in room %v, not %v", p, e.ID(), m.Room, e.Room)
+		}
 		depth = max(depth, m.Depth+1)
 	}
 	return depth, missing, nil
@@ -137,8 +157,9 @@ func parentDepth(tx ReadTx, e *Event) (depth uint64, missing []EventID, err erro
 type readyHeap []readyItem
 
 type readyItem struct {
-	pos Position
-	ev  *Event
+	pos     Position
+	ev      *Event
+	foreign bool // a parent is in another room: drop instead of storing
 }
 
 func (h readyHeap) Len() int           { return len(h) }
@@ -174,14 +195,18 @@ func release(tx Tx, stored EventID, res *PutResult) error {
 				continue
 			}
 			depth, missing, err := parentDepth(tx, ev)
+			foreign := false
 			if err != nil {
-				return err
+				if r, _ := ReasonOf(err); r != ReasonForeignParent {
+					return err
+				}
+				foreign, missing = true, nil
 			}
 			if len(missing) > 0 {
 				continue
 			}
 			queued[w] = true
-			heap.Push(&ready, readyItem{pos: Position{Depth: depth, ID: w}, ev: ev})
+			heap.Push(&ready, readyItem{pos: Position{Depth: depth, ID: w}, ev: ev, foreign: foreign})
 		}
 		return nil
 	}
@@ -196,10 +221,7 @@ func release(tx Tx, stored EventID, res *PutResult) error {
 		if err := tx.RemovePending(it.ev); err != nil {
 			return err
 		}
-		if err := CheckContext(it.ev, txLookup{tx}); err != nil {
-			if _, isReject := ReasonOf(err); !isReject {
-				return err
-			}
+		if it.foreign {
 			res.Dropped = append(res.Dropped, it.pos.ID)
 			continue
 		}

@@ -12,13 +12,11 @@ import (
 // the create event, integers 8-byte big-endian so that byte order is numeric
 // order.
 //
-//	'e' id                 -> event encoding (as received)
-//	'm' id                 -> meta: room(34) depth(8) seq(8)
+//	'e' id                 -> meta: room(34) depth(8) seq(8), then the event encoding (as received)
 //	'l' room seq           -> id                  arrival log
 //	't' room depth id      -> ()                  topological index
 //	'c' parent child       -> ()                  child edges
 //	'x' room id            -> ()                  tips (forward extremities)
-//	's' room               -> last seq(8)         log sequence counter
 //	'p' id                 -> event encoding      pending event
 //	'q' room id            -> ()                  pending events by room
 //	'w' parent             -> child ids (34 each) pending children waiting for parent, ascending
@@ -26,12 +24,10 @@ import (
 //	'o' origin(32)         -> count(8)            pending events from origin
 const (
 	tagEvent       = 'e'
-	tagMeta        = 'm'
 	tagLog         = 'l'
 	tagTopo        = 't'
 	tagChild       = 'c'
 	tagTip         = 'x'
-	tagSeq         = 's'
 	tagPending     = 'p'
 	tagPendingRoom = 'q'
 	tagWait        = 'w'
@@ -66,9 +62,10 @@ func encodeMeta(m dag.Meta) []byte {
 	return binary.BigEndian.AppendUint64(b, m.Seq)
 }
 
+// decodeMeta reads the metadata at the start of an 'e' value.
 func decodeMeta(b []byte) (dag.Meta, error) {
 	var m dag.Meta
-	if len(b) != metaLen {
+	if len(b) < metaLen {
 		return m, fmt.Errorf("badgerstore: meta of %d bytes: %w", len(b), errCorrupt)
 	}
 	copy(m.Room[:], b[:dag.IDLen])

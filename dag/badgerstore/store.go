@@ -58,6 +58,9 @@ type Store struct {
 	chunk  int // checkpoint size, see checkpointBytes
 
 	nPuts, nBatches, nSyncs, syncNanos atomic.Uint64
+
+	seqs  map[dag.RoomID]uint64 // owned by the writer; see btx.seqs
+	metas *metaCache
 }
 
 // Stats counts the store's work since Open, for metrics and benchmarks.
@@ -119,6 +122,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		synced: make(chan []*request, 64),
 		max:    opts.MaxBatch,
 		chunk:  checkpointBytes(bo.MemTableSize),
+		seqs:   map[dag.RoomID]uint64{},
 	}
 	go s.writer()
 	go s.syncer()
@@ -174,7 +178,7 @@ func isEventError(err error) bool {
 // commit applies a batch in one transaction (split at checkpoints if it
 // grows large) and hands it to the syncer.
 func (s *Store) commit(batch []*request) {
-	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk}
+	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, metas: s.metas}
 	var fatal error
 	for _, r := range batch {
 		r.res, r.err = dag.PutTx(t, r.ev, s.lim)
@@ -189,6 +193,9 @@ func (s *Store) commit(batch []*request) {
 		t.txn.Discard()
 	}
 	if fatal != nil {
+		// The discarded writes may have advanced cached counters.
+		clear(s.seqs)
+		s.metas.clear()
 		for _, r := range batch {
 			r.res, r.err = dag.PutResult{}, fmt.Errorf("badgerstore: put %v: %w", r.ev.ID(), fatal)
 			close(r.ok)
@@ -254,7 +261,7 @@ func (s *Store) Close() error {
 
 // view runs f in a read-only transaction.
 func (s *Store) view(f func(t *btx) error) error {
-	return s.db.View(func(txn *badger.Txn) error { return f(&btx{txn: txn}) })
+	return s.db.View(func(txn *badger.Txn) error { return f(&btx{txn: txn, metas: s.metas}) })
 }
 
 // Room implements [dag.Store].
@@ -272,18 +279,13 @@ func (s *Store) Room(id dag.EventID) (room dag.RoomID, ok bool, err error) {
 func (s *Store) Get(id dag.EventID) (*dag.Event, error) {
 	var e *dag.Event
 	err := s.view(func(t *btx) error {
-		v, ok, err := t.get(key(tagEvent, id[:]))
-		if err != nil {
-			return err
+		var ok bool
+		var err error
+		e, _, ok, err = t.event(id)
+		if err == nil && !ok {
+			err = fmt.Errorf("get %v: %w", id, dag.ErrNotFound)
 		}
-		if !ok {
-			return fmt.Errorf("get %v: %w", id, dag.ErrNotFound)
-		}
-		e, err = dag.Decode(v)
-		if err != nil {
-			return fmt.Errorf("badgerstore: event %v: %w: %w", id, errCorrupt, err)
-		}
-		return nil
+		return err
 	})
 	return e, err
 }
@@ -292,7 +294,7 @@ func (s *Store) Get(id dag.EventID) (*dag.Event, error) {
 func (s *Store) Has(id dag.EventID) (bool, error) {
 	var ok bool
 	err := s.view(func(t *btx) (err error) {
-		ok, err = t.has(key(tagMeta, id[:]))
+		ok, err = t.has(key(tagEvent, id[:]))
 		return err
 	})
 	return ok, err
@@ -336,7 +338,7 @@ func (s *Store) Parents(id dag.EventID) ([]dag.EventID, error) {
 func (s *Store) Children(id dag.EventID) ([]dag.EventID, error) {
 	var ids []dag.EventID
 	err := s.view(func(t *btx) error {
-		if ok, err := t.has(key(tagMeta, id[:])); err != nil {
+		if ok, err := t.has(key(tagEvent, id[:])); err != nil {
 			return err
 		} else if !ok {
 			return fmt.Errorf("children of %v: %w", id, dag.ErrNotFound)
@@ -371,16 +373,12 @@ func (s *Store) Topo(room dag.RoomID, after dag.Position, limit int) ([]*dag.Eve
 			if err != nil {
 				return err
 			}
-			v, ok, err := t.get(key(tagEvent, id[:]))
+			e, _, ok, err := t.event(id)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				return fmt.Errorf("badgerstore: topo entry for absent event %v: %w", id, errCorrupt)
-			}
-			e, err := dag.Decode(v)
-			if err != nil {
-				return fmt.Errorf("badgerstore: event %v: %w: %w", id, errCorrupt, err)
 			}
 			out = append(out, e)
 		}

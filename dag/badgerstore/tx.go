@@ -29,6 +29,11 @@ type btx struct {
 	txn     *badger.Txn
 	written int // bytes set or deleted in txn, estimated
 	limit   int // checkpoint when written exceeds this
+	// seqs caches the last arrival-log seq of each room for the writer; a
+	// room missing from it is looked up in the committed log.
+	seqs map[dag.RoomID]uint64
+	// metas, if set, caches recent events' metadata (see metaCache).
+	metas *metaCache
 }
 
 func (t *btx) get(k []byte) ([]byte, bool, error) {
@@ -81,11 +86,23 @@ func (t *btx) ids(prefix []byte) ([]dag.EventID, error) {
 }
 
 func (t *btx) Meta(id dag.EventID) (dag.Meta, bool, error) {
-	v, ok, err := t.get(key(tagMeta, id[:]))
-	if err != nil || !ok {
+	if t.metas != nil {
+		if m, ok := t.metas.get(id); ok {
+			return m, true, nil
+		}
+	}
+	item, err := t.txn.Get(key(tagEvent, id[:]))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return dag.Meta{}, false, nil
+	}
+	if err != nil {
 		return dag.Meta{}, false, err
 	}
-	m, err := decodeMeta(v)
+	var m dag.Meta
+	err = item.Value(func(v []byte) error {
+		m, err = decodeMeta(v)
+		return err
+	})
 	return m, err == nil, err
 }
 
@@ -211,19 +228,16 @@ func (t *btx) editWaiters(parent, child dag.EventID, add bool) error {
 func (t *btx) Insert(e *dag.Event, depth uint64) error {
 	id := e.ID()
 	room := e.RoomID()
-	seqKey := key(tagSeq, room[:])
-	seq, err := t.counter(seqKey)
+	seq, err := t.lastSeq(room)
 	if err != nil {
 		return err
 	}
 	seq++
 	sets := []struct{ k, v []byte }{
-		{key(tagEvent, id[:]), e.Bytes()},
-		{key(tagMeta, id[:]), encodeMeta(dag.Meta{Room: room, Depth: depth, Seq: seq})},
+		{key(tagEvent, id[:]), append(encodeMeta(dag.Meta{Room: room, Depth: depth, Seq: seq}), e.Bytes()...)},
 		{key(tagLog, room[:], u64(seq)), id[:]},
 		{key(tagTopo, room[:], u64(depth), id[:]), nil},
 		{key(tagTip, room[:], id[:]), nil},
-		{seqKey, u64(seq)},
 	}
 	for _, s := range sets {
 		if err := t.set(s.k, s.v); err != nil {
@@ -238,7 +252,41 @@ func (t *btx) Insert(e *dag.Event, depth uint64) error {
 			return err
 		}
 	}
+	t.seqs[room] = seq
+	if t.metas != nil {
+		t.metas.add(id, dag.Meta{Room: room, Depth: depth, Seq: seq})
+	}
 	return nil
+}
+
+// lastSeq returns the last arrival-log seq of room. The writer caches it;
+// on a miss it reads the committed log, which then holds every entry of the
+// room: entries of the open transaction exist only for rooms already cached.
+func (t *btx) lastSeq(room dag.RoomID) (uint64, error) {
+	if seq, ok := t.seqs[room]; ok {
+		return seq, nil
+	}
+	var seq uint64
+	err := t.db.View(func(txn *badger.Txn) error {
+		prefix := key(tagLog, room[:])
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Reverse = true
+		opts.Prefix = prefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		it.Seek(key(tagLog, room[:], u64(^uint64(0))))
+		if !it.Valid() {
+			return nil
+		}
+		k := it.Item().Key()
+		if len(k) != len(prefix)+uint64Len {
+			return fmt.Errorf("badgerstore: log key %x: %w", k, errCorrupt)
+		}
+		seq = beUint64(k[len(prefix):])
+		return nil
+	})
+	return seq, err
 }
 
 func (t *btx) Checkpoint() error {
@@ -254,3 +302,20 @@ func (t *btx) Checkpoint() error {
 }
 
 var _ dag.Tx = (*btx)(nil)
+
+// event reads a stored event and its metadata.
+func (t *btx) event(id dag.EventID) (*dag.Event, dag.Meta, bool, error) {
+	v, ok, err := t.get(key(tagEvent, id[:]))
+	if err != nil || !ok {
+		return nil, dag.Meta{}, false, err
+	}
+	m, err := decodeMeta(v)
+	if err != nil {
+		return nil, m, false, err
+	}
+	e, err := dag.Decode(v[metaLen:])
+	if err != nil {
+		return nil, m, false, fmt.Errorf("badgerstore: event %v: %w: %w", id, errCorrupt, err)
+	}
+	return e, m, true, nil
+}

@@ -300,8 +300,8 @@ func testRejections(t *testing.T, s dag.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A pending event whose other parent turns out to be foreign is dropped
-	// when the missing parent arrives.
+	// A pending event whose missing parent turns out to be in another room
+	// is dropped when that parent arrives.
 	late, err := dag.NewSigned(Key(3), g.Room, dag.KindMessage, []dag.EventID{g.ID("B"), f.ID("C")}, 9, []byte("late"))
 	if err != nil {
 		t.Fatal(err)
@@ -332,12 +332,14 @@ func testRejections(t *testing.T, s dag.Store) {
 	if r := Put(t, s, late)[0]; r.Status != dag.StatusPending {
 		t.Fatalf("late: %v", r.Status)
 	}
-	if r := Put(t, s, f.E("C"))[0]; len(r.Released)+len(r.Dropped) != 0 {
-		t.Fatalf("put C of f touched late: %+v", r)
-	}
-	r := Put(t, s, g.E("B"))[0]
+	// Once f's C is stored, late can never be valid: it is dropped at once,
+	// without waiting for its other parent.
+	r := Put(t, s, f.E("C"))[0]
 	if len(r.Dropped) != 1 || r.Dropped[0] != late.ID() || len(r.Released) != 0 {
-		t.Fatalf("put B of g: released %v dropped %v; want late dropped", r.Released, r.Dropped)
+		t.Fatalf("put C of f: released %v dropped %v; want late dropped", r.Released, r.Dropped)
+	}
+	if r := Put(t, s, g.E("B"))[0]; r.Status != dag.StatusStored || len(r.Released)+len(r.Dropped) != 0 {
+		t.Fatalf("put B of g: %+v", r)
 	}
 	if pend, _ := s.Pending(g.Room); len(pend) != 0 {
 		t.Fatalf("pending after drop: %v", pend)
