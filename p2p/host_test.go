@@ -6,7 +6,10 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
+	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -227,5 +230,62 @@ func TestMeshOnRealHosts(t *testing.T) {
 			t.Fatal("event did not replicate over loopback")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestResourceLimits checks that the host's resource manager enforces the
+// per-peer sync stream limit: with SyncPeerStreams = 2, a third concurrent
+// sync stream from one peer is reset before the handler sees it.
+func TestResourceLimits(t *testing.T) {
+	if _, err := (p2p.Limits{}).ResourceManager(); err == nil {
+		t.Fatal("zero limits accepted")
+	}
+	lim := p2p.DefaultLimits
+	lim.SyncPeerStreams = 2
+	srv, _, err := p2p.NewHost(p2p.HostConfig{Key: p2ptest.Key(78, 0), Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	held := make(chan network.Stream, 8)
+	release := make(chan struct{})
+	srv.SetStreamHandler(p2p.SyncProtocol, func(s network.Stream) {
+		held <- s
+		<-release
+		s.Close()
+	})
+	defer close(release)
+	cli, _, _ := newTestHost(t, 30, nil)
+	if err := connect(t, cli, addrOf(t, srv, "tcp")); err != nil {
+		t.Fatal(err)
+	}
+	var streams []network.Stream
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s, err := cli.NewStream(ctx, srv.ID(), p2p.SyncProtocol)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.Write([]byte{0}); err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, s)
+	}
+	resets := 0
+	for _, s := range streams {
+		_ = s.SetReadDeadline(time.Now().Add(2 * time.Second))
+		var b [1]byte
+		_, err := s.Read(b[:])
+		var ne net.Error
+		timeout := errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+		if err != nil && !timeout {
+			t.Logf("stream error: %v", err)
+			resets++
+		}
+	}
+	if resets != 1 || len(held) != 2 {
+		t.Fatalf("%d streams reset, %d reached the handler; want 1 and 2", resets, len(held))
 	}
 }

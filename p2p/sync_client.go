@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -150,6 +152,18 @@ func (m *Mesh) GetEvents(ctx context.Context, p peer.ID, room dag.RoomID, ids []
 // verifyFrom decodes and verifies an event received from p in answer to a
 // question about room, whose acceptable IDs are expected.
 func (m *Mesh) verifyFrom(p peer.ID, room dag.RoomID, raw []byte, expected map[dag.EventID]bool) (*dag.Event, error) {
+	ev, err := m.checkFrom(p, room, raw, expected)
+	if err != nil {
+		return nil, err
+	}
+	if err := ev.Verify(); err != nil {
+		return nil, m.offense(p, OffenseBadSignature, err)
+	}
+	return ev, nil
+}
+
+// checkFrom runs the checks of verifyFrom except the signature.
+func (m *Mesh) checkFrom(p peer.ID, room dag.RoomID, raw []byte, expected map[dag.EventID]bool) (*dag.Event, error) {
 	ev, err := dag.Decode(raw)
 	if err != nil {
 		off, _ := offenseOf(err)
@@ -161,10 +175,55 @@ func (m *Mesh) verifyFrom(p peer.ID, room dag.RoomID, raw []byte, expected map[d
 	if ev.RoomID() != room {
 		return nil, m.offense(p, OffenseUnsolicited, fmt.Errorf("%w: %v in answer about %v", ErrWrongRoom, ev.RoomID(), room))
 	}
-	if err := ev.Verify(); err != nil {
-		return nil, m.offense(p, OffenseBadSignature, err)
-	}
 	return ev, nil
+}
+
+// firstBadSignature verifies the signatures of evs on all CPUs and returns
+// the index of the first event whose signature fails, or -1.
+func firstBadSignature(evs []*dag.Event) int {
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(evs)/32))
+	bad := make([]bool, len(evs))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(evs); i += workers {
+				bad[i] = evs[i].Verify() != nil
+			}
+		})
+	}
+	wg.Wait()
+	return slices.Index(bad, true)
+}
+
+// checkAnswer runs the per-event checks on a get_missing answer in order
+// (decoding, solicited, room), then the signatures in parallel. It returns
+// the events that passed, up to the first failure, and the offense error of
+// that failure if any.
+func (m *Mesh) checkAnswer(p peer.ID, room dag.RoomID, raws [][]byte, want []dag.EventID) ([]*dag.Event, error) {
+	expected := make(map[dag.EventID]bool, len(want))
+	for _, id := range want {
+		expected[id] = true
+	}
+	evs := make([]*dag.Event, 0, len(raws))
+	var firstErr error
+	for _, raw := range raws {
+		ev, err := m.checkFrom(p, room, raw, expected)
+		if err != nil {
+			firstErr = err
+			break
+		}
+		for _, pid := range ev.Prev {
+			expected[pid] = true
+		}
+		evs = append(evs, ev)
+	}
+	if k := firstBadSignature(evs); k >= 0 {
+		// An event is solicited only through the events before it, so
+		// everything after a forgery is cut too.
+		firstErr = m.offense(p, OffenseBadSignature, evs[k].Verify())
+		evs = evs[:k]
+	}
+	return evs, firstErr
 }
 
 // pull brings room up to date with p: a heads exchange (when full), then
@@ -248,22 +307,9 @@ func (m *Mesh) pullOnce(ctx context.Context, room dag.RoomID, p peer.ID, full bo
 			m.flush(room, b)
 			return err
 		}
-		expected := make(map[dag.EventID]bool, len(want))
-		for _, id := range want {
-			expected[id] = true
-		}
+		evs, answerErr := m.checkAnswer(p, room, resp.Events, want)
 		added := 0
-		for _, raw := range resp.Events {
-			ev, err := m.verifyFrom(p, room, raw, expected)
-			if err != nil {
-				// Nothing more from this answer is trusted; what was
-				// verified before stays.
-				m.flush(room, b)
-				return err
-			}
-			for _, pid := range ev.Prev {
-				expected[pid] = true
-			}
+		for _, ev := range evs {
 			id := ev.ID()
 			if _, ok := b.events[id]; ok {
 				continue
@@ -275,6 +321,12 @@ func (m *Mesh) pullOnce(ctx context.Context, room dag.RoomID, p peer.ID, full bo
 			}
 			b.add(ev)
 			added++
+		}
+		if answerErr != nil {
+			// Nothing more from this peer is trusted in this pull; what
+			// verified before stays.
+			m.flush(room, b)
+			return answerErr
 		}
 		if added == 0 {
 			break // the peer cannot help with what is still missing
