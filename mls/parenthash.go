@@ -28,6 +28,7 @@ type TreeError struct {
 	Err  error
 }
 
+// Error describes the failure and the node.
 func (e *TreeError) Error() string {
 	return fmt.Sprintf("mls: ratchet tree node %d: %v", e.Node, e.Err)
 }
