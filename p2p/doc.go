@@ -2,10 +2,54 @@
 // server (TCP and QUIC, Noise, peer ID = server identity), one gossipsub topic
 // per room for push, a versioned request/response sync protocol for pull that
 // heals gaps and partitions, the KeyPackage directory protocol between home
-// servers, discovery, rate limits and peer scoring.
+// servers, discovery, rate limits and peer scoring. The wire protocols are
+// specified in docs/protocol.md.
+//
+// # Push and pull
+//
+// [Mesh.Publish] stores an event and gossips it on its room's topic. The
+// topic validator runs only stateless checks (size, canonical decoding, room,
+// signature) and rejects, scoring the forwarder down, only on those.
+// Delivered events go to the [dag.Store]; an event whose parents are missing
+// is held pending by the store and triggers a pull of its ancestors from the
+// peer that forwarded it.
+//
+// Gossip is never the recovery path. The sync protocol ([SyncProtocol]) is:
+// after every (re)connection, every HeadsInterval, and on joining a room, a
+// server asks a participating peer for its heads, then walks back with
+// get_missing (the limit doubling per round) until every path reaches known
+// events, verifies each event as it arrives, and stores the batch parents
+// first. Partitions therefore heal by themselves once the links return.
+//
+// # What the node provides
+//
+// p2p does not interpret room state. The node answers three questions
+// through interfaces: which servers participate in a room ([RoomACL], used
+// for access control and to keep a room's gossip among its servers), which
+// KeyPackages to hand out ([KeyPackageSource]), and which servers may
+// connect at all ([PeerPolicy]). [MemACL] and [MemKeyPackages] are in-memory
+// implementations for tests and the simulator.
+//
+// # Files
+//
+//   - identity.go, host.go, gater.go, limits.go: the host, its identity, the
+//     connection gater and the resource manager limits.
+//   - frame.go, wire_sync.go, wire_keypackage.go: framing and the TLS-PL
+//     messages of the two request/response protocols.
+//   - mesh.go: the [Mesh], its configuration, rooms and connection events.
+//   - gossip.go: gossipsub, the topic validator and gossip delivery.
+//   - sync_server.go, sync_client.go, puller.go: the sync protocol's two
+//     sides and the scheduling of pulls.
+//   - directory.go, keypackages.go: the KeyPackage directory.
+//   - discovery.go, mdns.go: keeping wanted peers connected, with backoff;
+//     LAN discovery.
+//   - score.go, ratelimit.go: offenses and penalties, gossipsub score
+//     parameters, per-peer rate limits and concurrency slots.
+//   - p2ptest: the in-process test kit (mocknet, synctest-friendly).
 //
 // # Imports
 //
-// May import: go-libp2p, go-libp2p-pubsub, dag and the standard library. It
-// does not decide room membership itself; it asks the node through interfaces.
+// May import: go-libp2p, go-libp2p-pubsub, dag, internal/tlspl and the
+// standard library. It does not decide room membership itself; it asks the
+// node through interfaces.
 package p2p
