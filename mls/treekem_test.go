@@ -3,6 +3,7 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -266,5 +267,108 @@ func TestTreePrivateKeysPrune(t *testing.T) {
 	keys.Prune(tr)
 	if len(keys.keys) != 2 {
 		t.Fatalf("prune kept %d keys, want 2", len(keys.keys))
+	}
+}
+
+// TestTreeKEMEpochs runs a sequence of commits with random adds and
+// removes, each with an UpdatePath from a random member, and checks that
+// every member (existing ones by processing the path, new ones from their
+// Welcome path secret) derives the same commit secret and tree, carrying
+// its private state from epoch to epoch.
+func TestTreeKEMEpochs(t *testing.T) {
+	t.Parallel()
+	cs := MLS128DHKEMX25519AES128GCMSHA256Ed25519
+	g := newTestTree(t, cs, 5, "epochs")
+	cur := g.tree.Clone()
+	keys := map[LeafIndex]*TreePrivateKeys{}
+	sigs := map[LeafIndex]SignaturePrivateKey{}
+	for l := range LeafIndex(5) {
+		keys[l], sigs[l] = g.keysFor(t, g.tree, l), g.sigKey(t, l)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	next := 0
+	for epoch := range 14 {
+		ctx := GroupContext{Version: ProtocolVersionMLS10, CipherSuite: cs, GroupID: g.groupID, Epoch: uint64(epoch + 1), Extensions: Extensions{}}
+		members := slices.Collect(cur.Members())
+		committer := members[rng.IntN(len(members))]
+		base := cur.Clone()
+		// Proposals: remove someone other than the committer, add up to two.
+		if len(members) > 2 && rng.IntN(2) == 0 {
+			victim := members[rng.IntN(len(members))]
+			if victim != committer {
+				if err := base.RemoveLeaf(victim); err != nil {
+					t.Fatal(err)
+				}
+				delete(keys, victim)
+				delete(sigs, victim)
+			}
+		}
+		var added []LeafIndex
+		newPriv := map[LeafIndex][]byte{}
+		for range rng.IntN(3) {
+			next++
+			priv, pub, err := nodeKeyPair(cs, g.testSecret("epoch-joiner", NodeIndex(next)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sk, _, _ := cs.GenerateSignatureKeyPair(&seedReader{seed: fmt.Appendf(nil, "epoch-sig-%d", next)})
+			ln := &LeafNode{EncryptionKey: pub, SignatureKey: sk.PublicKey(), Credential: NewBasicCredential([]byte("j")),
+				Capabilities: Capabilities{Versions: []ProtocolVersion{1}, CipherSuites: []CipherSuite{cs}, Credentials: []CredentialType{1}},
+				Source:       LeafNodeSourceKeyPackage, Lifetime: Lifetime{NotAfter: 1 << 40}, Extensions: Extensions{}}
+			if err := ln.Sign(cs, sk, nil, 0); err != nil {
+				t.Fatal(err)
+			}
+			l, err := base.AddLeaf(ln)
+			if err != nil {
+				t.Fatal(err)
+			}
+			added, newPriv[l], sigs[l] = append(added, l), priv, sk
+		}
+		// The commit.
+		mine := base.Clone()
+		tmpl, _ := mine.Leaf(committer)
+		res, err := mine.CreateUpdatePath(committer, &UpdatePathParams{Leaf: *tmpl, SigningKey: sigs[committer], GroupContext: ctx, Exclude: added},
+			&seedReader{seed: fmt.Appendf(nil, "epoch-%d", epoch)})
+		if err != nil {
+			t.Fatalf("epoch %d: create: %v", epoch, err)
+		}
+		want, _ := mine.Encode()
+		for l, k := range keys {
+			if l == committer {
+				continue
+			}
+			theirs := base.Clone()
+			pp, err := theirs.ProcessUpdatePath(committer, res.Path, k, ctx, added)
+			if err != nil {
+				t.Fatalf("epoch %d: member %d processing %d's path: %v", epoch, l, committer, err)
+			}
+			if string(pp.CommitSecret) != string(res.CommitSecret) {
+				t.Fatalf("epoch %d: member %d: commit secret differs", epoch, l)
+			}
+			if got, _ := theirs.Encode(); string(got) != string(want) {
+				t.Fatalf("epoch %d: member %d: tree differs", epoch, l)
+			}
+			keys[l] = pp.Keys
+		}
+		keys[committer] = res.Keys
+		for _, l := range added {
+			k, err := NewTreePrivateKeys(cs, l, newPriv[l])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps, ok := res.PathSecretFor(l)
+			if !ok {
+				t.Fatalf("epoch %d: no path secret for joiner %d", epoch, l)
+			}
+			cs2, err := k.ImplantPathSecret(mine, CommonAncestor(committer.NodeIndex(), l.NodeIndex()), ps)
+			if err != nil || string(cs2) != string(res.CommitSecret) {
+				t.Fatalf("epoch %d: joiner %d: %v", epoch, l, err)
+			}
+			keys[l] = k
+		}
+		if err := mine.Validate(&ValidationOptions{GroupID: g.groupID}); err != nil {
+			t.Fatalf("epoch %d: tree invalid after the commit: %v", epoch, err)
+		}
+		cur = mine
 	}
 }
