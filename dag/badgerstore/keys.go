@@ -20,8 +20,6 @@ import (
 //	'p' id                 -> event encoding      pending event
 //	'q' room id            -> ()                  pending events by room
 //	'w' parent             -> child ids (34 each) pending children waiting for parent, ascending
-//	'n' room               -> count(8)            pending events in room
-//	'o' origin(32)         -> count(8)            pending events from origin
 const (
 	tagEvent       = 'e'
 	tagLog         = 'l'
@@ -31,8 +29,6 @@ const (
 	tagPending     = 'p'
 	tagPendingRoom = 'q'
 	tagWait        = 'w'
-	tagCountRoom   = 'n'
-	tagCountOrigin = 'o'
 	metaLen        = dag.IDLen + 8 + 8
 	uint64Len      = 8
 )

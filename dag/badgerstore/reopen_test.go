@@ -55,7 +55,7 @@ func TestPendingSurvivesReopen(t *testing.T) {
 func TestLargeRelease(t *testing.T) {
 	seed := dagtest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 7))
-	events, err := dagtest.RandomDAG(rng, 400, 16<<10, []ed25519Key{dagtest.Key(1)})
+	events, err := dagtest.RandomDAG(rng, 160, 16<<10, []ed25519Key{dagtest.Key(1)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,8 +59,9 @@ type Store struct {
 
 	nPuts, nBatches, nSyncs, syncNanos atomic.Uint64
 
-	seqs  map[dag.RoomID]uint64 // owned by the writer; see btx.seqs
-	metas *metaCache
+	seqs   map[dag.RoomID]uint64 // owned by the writer; see btx.seqs
+	counts *pendingCounts        // owned by the writer
+	metas  *metaCache
 }
 
 // Stats counts the store's work since Open, for metrics and benchmarks.
@@ -124,6 +125,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		chunk:  checkpointBytes(bo.MemTableSize),
 		seqs:   map[dag.RoomID]uint64{},
 	}
+	if s.counts, err = loadPendingCounts(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
+	}
 	go s.writer()
 	go s.syncer()
 	return s, nil
@@ -178,7 +183,7 @@ func isEventError(err error) bool {
 // commit applies a batch in one transaction (split at checkpoints if it
 // grows large) and hands it to the syncer.
 func (s *Store) commit(batch []*request) {
-	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, metas: s.metas}
+	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, metas: s.metas, counts: s.counts}
 	var fatal error
 	for _, r := range batch {
 		r.res, r.err = dag.PutTx(t, r.ev, s.lim)
@@ -196,6 +201,11 @@ func (s *Store) commit(batch []*request) {
 		// The discarded writes may have advanced cached counters.
 		clear(s.seqs)
 		s.metas.clear()
+		if counts, err := loadPendingCounts(s.db); err == nil {
+			s.counts = counts
+		} else {
+			fatal = errors.Join(fatal, err)
+		}
 		for _, r := range batch {
 			r.res, r.err = dag.PutResult{}, fmt.Errorf("badgerstore: put %v: %w", r.ev.ID(), fatal)
 			close(r.ok)

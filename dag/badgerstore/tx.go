@@ -1,7 +1,6 @@
 package badgerstore
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -34,6 +33,43 @@ type btx struct {
 	seqs map[dag.RoomID]uint64
 	// metas, if set, caches recent events' metadata (see metaCache).
 	metas *metaCache
+	// counts holds the writer's pending-event counters.
+	counts *pendingCounts
+}
+
+// pendingCounts counts pending events per room and per origin. The counts
+// are not stored: they are derived from the pending events at Open (and
+// after a failed batch), so they cannot disagree with them after a crash.
+type pendingCounts struct {
+	room   map[dag.RoomID]int
+	origin map[dag.ServerID]int
+}
+
+// loadPendingCounts counts the stored pending events.
+func loadPendingCounts(db *badger.DB) (*pendingCounts, error) {
+	c := &pendingCounts{room: map[dag.RoomID]int{}, origin: map[dag.ServerID]int{}}
+	err := db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagPending}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			err := it.Item().Value(func(v []byte) error {
+				e, err := dag.Decode(v)
+				if err != nil {
+					return fmt.Errorf("badgerstore: pending event: %w: %w", errCorrupt, err)
+				}
+				c.room[e.Room]++
+				c.origin[e.Origin]++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return c, err
 }
 
 func (t *btx) get(k []byte) ([]byte, bool, error) {
@@ -118,36 +154,8 @@ func (t *btx) PendingEvent(id dag.EventID) (*dag.Event, bool, error) {
 	return e, true, nil
 }
 
-func (t *btx) counter(k []byte) (uint64, error) {
-	v, ok, err := t.get(k)
-	if err != nil || !ok {
-		return 0, err
-	}
-	if len(v) != uint64Len {
-		return 0, fmt.Errorf("badgerstore: counter %x: %w", k, errCorrupt)
-	}
-	return binary.BigEndian.Uint64(v), nil
-}
-
-func (t *btx) addCounter(k []byte, delta int) error {
-	n, err := t.counter(k)
-	if err != nil {
-		return err
-	}
-	n = uint64(int64(n) + int64(delta))
-	if n == 0 {
-		return t.del(k)
-	}
-	return t.set(k, u64(n))
-}
-
 func (t *btx) PendingCounts(room dag.RoomID, origin dag.ServerID) (int, int, error) {
-	r, err := t.counter(key(tagCountRoom, room[:]))
-	if err != nil {
-		return 0, 0, err
-	}
-	o, err := t.counter(key(tagCountOrigin, origin[:]))
-	return int(r), int(o), err
+	return t.counts.room[room], t.counts.origin[origin], nil
 }
 
 func (t *btx) AddPending(e *dag.Event, missing []dag.EventID) error {
@@ -163,10 +171,9 @@ func (t *btx) AddPending(e *dag.Event, missing []dag.EventID) error {
 			return err
 		}
 	}
-	if err := t.addCounter(key(tagCountRoom, e.Room[:]), 1); err != nil {
-		return err
-	}
-	return t.addCounter(key(tagCountOrigin, e.Origin[:]), 1)
+	t.counts.room[e.Room]++
+	t.counts.origin[e.Origin]++
+	return nil
 }
 
 func (t *btx) RemovePending(e *dag.Event) error {
@@ -185,10 +192,17 @@ func (t *btx) RemovePending(e *dag.Event) error {
 			return err
 		}
 	}
-	if err := t.addCounter(key(tagCountRoom, e.Room[:]), -1); err != nil {
-		return err
+	decr(t.counts.room, e.Room)
+	decr(t.counts.origin, e.Origin)
+	return nil
+}
+
+func decr[K comparable](m map[K]int, k K) {
+	if m[k] <= 1 {
+		delete(m, k)
+	} else {
+		m[k]--
 	}
-	return t.addCounter(key(tagCountOrigin, e.Origin[:]), -1)
 }
 
 // Waiters reads the list of pending children waiting for parent. The list
