@@ -133,3 +133,20 @@ func readU16s[T ~uint16](s *cryptobyte.String, out *[]T, field string) error {
 	*out = vals
 	return nil
 }
+
+// appendOpaque appends opaque data<V> to dst without a builder, for the
+// per-message hot path. Data longer than a varint can count is an error.
+func appendOpaque(dst, data []byte) ([]byte, error) {
+	n := len(data)
+	switch {
+	case n < 1<<6:
+		dst = append(dst, byte(n))
+	case n < 1<<14:
+		dst = append(dst, byte(n>>8)|0x40, byte(n))
+	case n <= tlspl.MaxVarint:
+		dst = append(dst, byte(n>>24)|0x80, byte(n>>16), byte(n>>8), byte(n))
+	default:
+		return nil, fmt.Errorf("mls: encode: vector of %d bytes exceeds 2^30-1", n)
+	}
+	return append(dst, data...), nil
+}

@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -103,23 +104,29 @@ func (d *SenderData) unmarshal(s *cryptobyte.String) error {
 	return nil
 }
 
-// contentAAD encodes PrivateContentAAD (RFC 9420, Section 6.3.1).
+// contentAAD encodes PrivateContentAAD (RFC 9420, Section 6.3.1):
+// group_id<V>, uint64 epoch, content_type, authenticated_data<V>.
 func (m *PrivateMessage) contentAAD() ([]byte, error) {
-	return encodeValue(func(b *cryptobyte.Builder) {
-		tlspl.AddOpaque(b, m.GroupID)
-		b.AddUint64(m.Epoch)
-		b.AddUint8(uint8(m.ContentType))
-		tlspl.AddOpaque(b, m.AuthenticatedData)
-	})
+	out, err := m.senderDataAADTo(make([]byte, 0, 16+len(m.GroupID)+len(m.AuthenticatedData)))
+	if err != nil {
+		return nil, err
+	}
+	return appendOpaque(out, m.AuthenticatedData)
 }
 
-// senderDataAAD encodes SenderDataAAD (RFC 9420, Section 6.3.2).
+// senderDataAAD encodes SenderDataAAD (RFC 9420, Section 6.3.2):
+// group_id<V>, uint64 epoch, content_type.
 func (m *PrivateMessage) senderDataAAD() ([]byte, error) {
-	return encodeValue(func(b *cryptobyte.Builder) {
-		tlspl.AddOpaque(b, m.GroupID)
-		b.AddUint64(m.Epoch)
-		b.AddUint8(uint8(m.ContentType))
-	})
+	return m.senderDataAADTo(make([]byte, 0, 13+len(m.GroupID)))
+}
+
+func (m *PrivateMessage) senderDataAADTo(dst []byte) ([]byte, error) {
+	out, err := appendOpaque(dst, m.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	out = binary.BigEndian.AppendUint64(out, m.Epoch)
+	return append(out, byte(m.ContentType)), nil
 }
 
 // sealSenderData encrypts d into m.EncryptedSenderData; m.Ciphertext must
@@ -133,10 +140,9 @@ func (m *PrivateMessage) sealSenderData(cs CipherSuite, senderDataSecret []byte,
 	if err != nil {
 		return err
 	}
-	pt, err := encodeValue(d.marshal)
-	if err != nil {
-		return err
-	}
+	pt := binary.BigEndian.AppendUint32(make([]byte, 0, 12), uint32(d.LeafIndex))
+	pt = binary.BigEndian.AppendUint32(pt, d.Generation)
+	pt = append(pt, d.ReuseGuard[:]...)
 	m.EncryptedSenderData, err = cs.Seal(key, nonce, aad, pt)
 	return err
 }
@@ -177,12 +183,29 @@ func applyReuseGuard(nonce []byte, guard [4]byte) []byte {
 // body, the auth data and zero padding so that the total is a multiple of
 // padBlock (no padding when padBlock <= 1).
 func marshalPrivateMessageContent(ac *AuthenticatedContent, padBlock int) ([]byte, error) {
-	body, err := encodeValue(func(b *cryptobyte.Builder) {
-		ac.Content.marshalBody(b)
-		ac.Auth.marshal(b, ac.Content.ContentType)
-	})
-	if err != nil {
-		return nil, err
+	var body []byte
+	var err error
+	if ac.Content.ContentType == ContentTypeApplication {
+		// The hot path: two opaque vectors, appended into one buffer that
+		// already has room for the padding.
+		n := 8 + len(ac.Content.ApplicationData) + len(ac.Auth.Signature)
+		if padBlock > 1 {
+			n += padBlock
+		}
+		if body, err = appendOpaque(make([]byte, 0, n), ac.Content.ApplicationData); err != nil {
+			return nil, err
+		}
+		if body, err = appendOpaque(body, ac.Auth.Signature); err != nil {
+			return nil, err
+		}
+	} else {
+		body, err = encodeValue(func(b *cryptobyte.Builder) {
+			ac.Content.marshalBody(b)
+			ac.Auth.marshal(b, ac.Content.ContentType)
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if padBlock > 1 {
 		if rem := len(body) % padBlock; rem != 0 {
