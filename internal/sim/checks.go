@@ -77,7 +77,25 @@ func (w *world) quiescent() bool {
 			}
 		}
 	}
-	return true
+	return w.lostCopies() == 0
+}
+
+// lostCopies counts (honest server, message) pairs where the server has no
+// copy of the message in one of its canonical epochs.
+func (w *world) lostCopies() int {
+	lost := 0
+	for _, s := range w.honest() {
+		copies := s.messageCopies()
+		_, onChain := s.chain()
+		for _, c := range w.clients {
+			for _, m := range c.msgs {
+				if !slices.ContainsFunc(copies[m.id], func(e consensus.EventID) bool { return onChain[e] }) {
+					lost++
+				}
+			}
+		}
+	}
+	return lost
 }
 
 func (w *world) reorg(s *server, r consensus.Reorg) {
@@ -150,17 +168,7 @@ func (w *world) finish() {
 	}
 	// No message lost: every honest server has each message in a canonical
 	// epoch.
-	for _, s := range hs {
-		copies := s.messageCopies()
-		_, onChain := s.chain()
-		for _, c := range w.clients {
-			for _, m := range c.msgs {
-				if !slices.ContainsFunc(copies[m.id], func(e consensus.EventID) bool { return onChain[e] }) {
-					w.rep.MessagesLost++
-				}
-			}
-		}
-	}
+	w.rep.MessagesLost = w.lostCopies()
 	if w.rep.HeldPastDeadline > 0 {
 		w.violate("%d retained branches held past their deadline", w.rep.HeldPastDeadline)
 	}

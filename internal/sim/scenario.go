@@ -35,9 +35,13 @@ type Scenario struct {
 	CommitEvery  uint64 `json:"commit_every"`
 	MessageEvery uint64 `json:"message_every"`
 	// MaxChanges caps the changes each client proposes.
-	MaxChanges int              `json:"max_changes"`
-	Params     consensus.Params `json:"params"`
-	Steps      []Step           `json:"steps"`
+	MaxChanges int `json:"max_changes"`
+	// NoBounds marks a scenario that breaks the preconditions of the timing
+	// bounds (for example a seal timeout shorter than anti-entropy): only
+	// the invariants are checked, not convergence or certification time.
+	NoBounds bool             `json:"no_bounds"`
+	Params   consensus.Params `json:"params"`
+	Steps    []Step           `json:"steps"`
 }
 
 // Op is a scripted fault.
@@ -143,6 +147,9 @@ func (sc *Scenario) directive(f []string, hub *[]int) error {
 	}
 	key := f[0]
 	switch {
+	case key == "bounds" && len(f) == 2 && f[1] == "off":
+		sc.NoBounds = true
+		return nil
 	case key == "name" && len(f) == 2:
 		sc.Name = f[1]
 		return nil
