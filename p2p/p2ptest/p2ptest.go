@@ -43,8 +43,13 @@ type Options struct {
 	// Configure, if set, adjusts server i's mesh configuration before the
 	// mesh starts.
 	Configure func(i int, cfg *p2p.Config)
-	// StoreLimits are the pending limits of every store (zero: defaults).
+	// StoreLimits are the pending limits of every in-memory store (zero:
+	// defaults).
 	StoreLimits dag.Limits
+	// NewStore, if set, opens server i's store instead of a dag.MemStore
+	// (for example a badger store in a temporary directory). The network
+	// closes it.
+	NewStore func(i int) (dag.Store, error)
 }
 
 // Node is one server of a [Network].
@@ -53,7 +58,7 @@ type Node struct {
 	Key   ed25519.PrivateKey
 	ID    dag.ServerID
 	Host  host.Host
-	Store *dag.MemStore
+	Store dag.Store
 	Mesh  *p2p.Mesh
 
 	mu sync.Mutex
@@ -71,8 +76,9 @@ type Network struct {
 	Nodes []*Node
 	opts  Options
 
-	mu  sync.Mutex
-	cut map[[2]int]bool // unlinked pairs (i < j)
+	mu     sync.Mutex
+	cut    map[[2]int]bool // unlinked pairs (i < j)
+	closed bool
 }
 
 // Key returns the deterministic Ed25519 key of server i under seed.
@@ -107,7 +113,13 @@ func New(tb testing.TB, n int, opts Options) *Network {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		nw.Nodes = append(nw.Nodes, &Node{Index: i, Key: key, ID: sid, Host: h, Store: dag.NewMemStore(opts.StoreLimits)})
+		var st dag.Store = dag.NewMemStore(opts.StoreLimits)
+		if opts.NewStore != nil {
+			if st, err = opts.NewStore(i); err != nil {
+				tb.Fatalf("p2ptest: store %d: %v", i, err)
+			}
+		}
+		nw.Nodes = append(nw.Nodes, &Node{Index: i, Key: key, ID: sid, Host: h, Store: st})
 	}
 	if err := nw.MN.LinkAll(); err != nil {
 		tb.Fatalf("p2ptest: link: %v", err)
@@ -156,14 +168,24 @@ func (nw *Network) StartMesh(i int) {
 	nw.Nodes[i].Mesh = m
 }
 
-// Close stops every mesh and the mocknet (hosts included).
+// Close stops every mesh, the mocknet (hosts included) and the stores. It
+// may be called more than once.
 func (nw *Network) Close() {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	if nw.closed {
+		return
+	}
+	nw.closed = true
 	for _, n := range nw.Nodes {
 		if n.Mesh != nil {
 			n.Mesh.Close()
 		}
 	}
 	nw.MN.Close()
+	for _, n := range nw.Nodes {
+		_ = n.Store.Close()
+	}
 }
 
 // CreateRoom has server creator sign a create event, makes every server a
