@@ -960,3 +960,112 @@ func TestBindingDictionaryWireFormat(t *testing.T) {
 		"roomstate as uint16; the bytes otherwise agree (%d vs %d bytes). Room state still round-trips through mls because "+
 		"both sides go through typed entries, but the two encodings must be unified before interop.", len(got), len(want))
 }
+
+// ---- proposals by reference keep their sender ----
+
+// TestBindingProposalSenders: an AppDataUpdate Bob proposes and Alice
+// commits by reference is applied with Bob, not Alice, as the actor, on
+// both sides (InspectCommit resolves the reference to its original
+// sender). Bob, a member, may rename the room but not ban Dave: his ban
+// proposal is refused on receipt, and Alice's room-state logic refuses to
+// commit it (a typed roomstate rejection from Group.Commit, group
+// unchanged), while the same ban sent by Alice herself goes through.
+func TestBindingProposalSenders(t *testing.T) {
+	forSuites(t, func(t *testing.T, cs mls.CipherSuite) {
+		rng := newBindingRand(fmt.Sprintf("senders %v", cs))
+		alice := newBMember(t, clientOf(bAlice, "phone"))
+		bob := newBMember(t, clientOf(bBob, "phone"))
+		s0, err := roomstate.Apply(privateGroup(t), roomstate.Change{Actor: roomstate.UserActor(bAlice, ""), Op: invite(bDave, roomstate.RoleMember)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		createRoom(t, rng, cs, alice, s0, false)
+		kbBob := newClient(t, rng, cs, bob.c)
+		pc := alice.propose(rng, []roomstate.Op{invite(bBob, roomstate.RoleMember)}, kbBob.KeyPackage)
+		alice.merge(pc)
+		join(t, bob, pc.Welcome, kbBob, false)
+
+		// bobProposes sends op as Bob's AppDataUpdate proposal; Alice
+		// receives it and checks it with AuthorizeProposal.
+		bobProposes := func(op roomstate.Op) error {
+			id, upd, err := roomstate.EncodeOp(bob.state, op)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, err := bob.g.Propose(rng, &mls.AppDataUpdateProposal{ComponentID: mls.ComponentID(id), Op: mls.AppDataUpdateOperationUpdate, Update: upd})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pm, err := alice.g.ProcessMessage(msg, nil)
+			if err != nil {
+				t.Fatalf("alice cannot receive bob's proposal: %v", err)
+			}
+			if pm.Sender != mls.MemberSender(bob.g.LeafIndex()) {
+				t.Fatalf("proposal sender %+v", pm.Sender)
+			}
+			return roomstate.AuthorizeProposal(alice.state, roster(t, alice.g), roomstate.Proposal{
+				Type: roomstate.ProposalAppDataUpdate, Sender: roomstate.MemberSender(bob.c), Component: id, Update: upd})
+		}
+		bobActor := roomstate.UserActor(bBob, bob.c.ID)
+
+		// Rename by Bob, committed by reference.
+		md := alice.state.Metadata()
+		md.Name = "Bob's club"
+		if err := bobProposes(&roomstate.MetadataUpdate{Metadata: md}); err != nil {
+			t.Fatalf("bob may rename the room: %v", err)
+		}
+		alice.actors, alice.running = []roomstate.Actor{bobActor}, alice.state
+		pc, err = alice.g.Commit(rng, nil) // the cached proposal, by reference
+		if err != nil {
+			t.Fatal(err)
+		}
+		committer, props, err := alice.g.InspectCommit(pc.Message)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if committer != mls.MemberSender(alice.g.LeafIndex()) || len(props) != 1 || props[0].Reference == nil ||
+			props[0].Sender != mls.MemberSender(bob.g.LeafIndex()) {
+			t.Fatalf("inspected commit: committer %+v, proposals %+v", committer, props)
+		}
+		next, after, actors, err := alice.authorize(pc.Message)
+		if err != nil || len(actors) != 1 || actors[0] != bobActor {
+			t.Fatalf("alice's own commit: %v, actors %v", err, actors)
+		}
+		if err := bob.receiveCommit(pc.Message); err != nil {
+			t.Fatalf("bob refused the commit of his own proposal: %v", err)
+		}
+		if err := alice.g.MergeCommit(pc, nil, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		alice.settle(next, after)
+		agreeAll(t, alice, bob)
+		if alice.state.Metadata().Name != "Bob's club" {
+			t.Fatalf("room name %q", alice.state.Metadata().Name)
+		}
+
+		// A ban of Dave: refused from Bob, accepted from Alice.
+		ban := &roomstate.ParticipantUpdate{RoleChanges: []roomstate.UserRole{{User: bDave, Role: roomstate.RoleBanned}}}
+		if err := bobProposes(ban); roomstate.ReasonOf(err) != roomstate.ReasonNotAllowed {
+			t.Fatalf("bob's ban proposal: got %v, want NotAllowed", err)
+		}
+		before := snapshotOf(t, alice)
+		alice.actors, alice.running = []roomstate.Actor{bobActor}, alice.state
+		_, err = alice.g.Commit(rng, nil)
+		var re *roomstate.RejectError
+		if !errors.As(err, &re) || re.Reason != roomstate.ReasonNotAllowed {
+			t.Fatalf("committing bob's ban: got %v, want a NotAllowed rejection", err)
+		}
+		if snapshotOf(t, alice) != before {
+			t.Fatal("a refused commit changed alice's group")
+		}
+		pc = alice.propose(rng, []roomstate.Op{ban})
+		alice.merge(pc)
+		if err := bob.receiveCommit(pc.Message); err != nil {
+			t.Fatalf("bob refused alice's ban: %v", err)
+		}
+		agreeAll(t, alice, bob)
+		if bob.state.RoleOf(bDave) != roomstate.RoleBanned {
+			t.Fatal("dave is not banned")
+		}
+	})
+}
