@@ -36,6 +36,8 @@ import (
 //	reinit A                 A commits a ReInit; A recreates the group and welcomes the others
 //	branch A                 A branches the group; every member joins the branch
 //	external-propose-remove B   the server (external sender 0) proposes removing B
+//	request-join A           A asks to join with a new_member_proposal Add (joins at the next commit)
+//	require-appdata A        A commits a GroupContextExtensions proposal requiring AppDataUpdate
 type scenario struct {
 	t       *testing.T
 	cs      CipherSuite
@@ -44,13 +46,14 @@ type scenario struct {
 	server  SignaturePrivateKey
 	members map[string]*Group
 	sigs    map[string]SignaturePrivateKey
-	order   []string
+	waiting map[string]*KeyPackageBundle
 	step    int
 }
 
 func newScenario(t *testing.T, cs CipherSuite, name string) *scenario {
 	s := &scenario{t: t, cs: cs, rand: &seedReader{seed: fmt.Appendf(nil, "%s/%v", name, cs)},
-		now: time.Unix(1_800_000_000, 0), members: map[string]*Group{}, sigs: map[string]SignaturePrivateKey{}}
+		now: time.Unix(1_800_000_000, 0), members: map[string]*Group{}, sigs: map[string]SignaturePrivateKey{},
+		waiting: map[string]*KeyPackageBundle{}}
 	var err error
 	if s.server, _, err = cs.GenerateSignatureKeyPair(s.rand); err != nil {
 		t.Fatal(err)
@@ -144,6 +147,12 @@ func (s *scenario) commit(by string, opts *CommitOptions) *PendingCommit {
 		s.fatalf("%s commit: %v", by, err)
 	}
 	s.deliver(pc.Message, fmt.Sprintf("commit-%d", s.step))
+	if pc.Welcome != nil {
+		for _, n := range mapsKeys(s.waiting) {
+			s.join(n, pc.Welcome, s.waiting[n], s.cfg())
+			delete(s.waiting, n)
+		}
+	}
 	return pc
 }
 
@@ -237,6 +246,35 @@ func (s *scenario) run(line string) {
 			s.fatalf("%v", err)
 		}
 		s.deliver(m, "")
+	case "request-join":
+		need(1)
+		var any *Group
+		for _, n := range mapsKeys(s.members) {
+			any = s.members[n]
+			break
+		}
+		kb := s.keyPackage(args[0])
+		m, err := NewMemberProposal(any.GroupID(), any.Epoch(), kb)
+		if err != nil {
+			s.fatalf("%v", err)
+		}
+		s.deliver(m, "")
+		s.waiting[args[0]] = kb
+	case "require-appdata":
+		need(1)
+		g := s.group(args[0])
+		rc, err := (&RequiredCapabilities{ExtensionTypes: []ExtensionType{ExtensionTypeAppDataDictionary},
+			ProposalTypes: []ProposalType{ProposalTypeAppDataUpdate}, CredentialTypes: []CredentialType{}}).Marshal()
+		if err != nil {
+			s.fatalf("%v", err)
+		}
+		exts := Extensions{{ExtensionType: ExtensionTypeRequiredCapabilities, ExtensionData: rc}}
+		for _, e := range g.Extensions() {
+			if e.ExtensionType != ExtensionTypeRequiredCapabilities {
+				exts = append(exts, e)
+			}
+		}
+		s.commit(args[0], &CommitOptions{Proposals: []Proposal{&GroupContextExtensionsProposal{Extensions: exts}}})
 	case "remove":
 		need(2)
 		var props []Proposal
