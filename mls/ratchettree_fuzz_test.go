@@ -85,6 +85,20 @@ func FuzzRatchetTreeValidate(f *testing.F) {
 		if err := tree.Validate(&ValidationOptions{GroupID: g.groupID}); err != nil && RejectReason(err) == ReasonNone {
 			t.Fatalf("validation error %v has no reject reason", err)
 		}
+		// Removing the first member from a clone keeps every cache in step
+		// with a fresh decode and leaves the original alone.
+		if first, ok := next(tree.Members()); ok && NodeWidth(tree.LeafCount()) <= 1<<12 {
+			c := tree.Clone()
+			if err := c.RemoveLeaf(first); err != nil {
+				t.Fatal(err)
+			}
+			if c.MemberCount() > 0 {
+				checkTreeAgainstDecode(t, "after removal", c)
+			}
+			if again, _ := tree.Encode(); string(again) != string(data) {
+				t.Fatal("removal from a clone changed the original")
+			}
+		}
 	})
 }
 
@@ -121,4 +135,13 @@ func FuzzUpdatePathProcess(f *testing.F) {
 			t.Fatalf("accepted path leaves invalid parent hashes: %v", err)
 		}
 	})
+}
+
+// next returns the first value of seq.
+func next[V any](seq func(func(V) bool)) (V, bool) {
+	for v := range seq {
+		return v, true
+	}
+	var zero V
+	return zero, false
 }
