@@ -1069,3 +1069,89 @@ func TestBindingProposalSenders(t *testing.T) {
 		}
 	})
 }
+
+// ---- Group.InspectCommit ----
+
+// TestBindingInspectCommit checks the helper the binding relies on: an
+// encrypted commit can be inspected and then still processed (the key is
+// not used up), and messages that are not commits of the current epoch
+// are refused with typed errors without changing the group.
+func TestBindingInspectCommit(t *testing.T) {
+	cs := mls.CipherSuite(1)
+	rng := newBindingRand("inspect")
+	alice := newBMember(t, clientOf(bAlice, "phone"))
+	bob := newBMember(t, clientOf(bBob, "phone"))
+	carol := newBMember(t, clientOf(bCarol, "phone"))
+	createRoom(t, rng, cs, alice, privateGroup(t), true)
+	kbBob := newClient(t, rng, cs, bob.c)
+	first := alice.propose(rng, []roomstate.Op{invite(bBob, roomstate.RoleMember)}, kbBob.KeyPackage)
+	alice.merge(first)
+	join(t, bob, first.Welcome, kbBob, true)
+
+	// Bob proposes a rename and commits it by reference; Alice never
+	// receives the proposal, so to her the reference is unknown.
+	md := bob.state.Metadata()
+	md.Name = "renamed"
+	id, upd, err := roomstate.EncodeOp(bob.state, &roomstate.MetadataUpdate{Metadata: md})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop, err := bob.g.Propose(rng, &mls.AppDataUpdateProposal{ComponentID: mls.ComponentID(id), Op: mls.AppDataUpdateOperationUpdate, Update: upd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.actors, bob.running = []roomstate.Actor{roomstate.UserActor(bBob, bob.c.ID)}, bob.state
+	byRef, err := bob.g.Commit(rng, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := bob.g.Send(rng, nil, []byte("not a commit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kbCarol := newClient(t, rng, cs, carol.c)
+	ownPending := alice.propose(rng, []roomstate.Op{invite(bCarol, roomstate.RoleMember)}, kbCarol.KeyPackage)
+
+	for _, tc := range []struct {
+		name string
+		g    *mls.Group
+		msg  *mls.MLSMessage
+		want error
+	}{
+		{"application message", alice.g, app, mls.ErrInvalidMessage},
+		{"proposal message", alice.g, prop, mls.ErrInvalidMessage},
+		{"commit of a past epoch", alice.g, first.Message, mls.ErrWrongEpoch},
+		{"reference to an unreceived proposal", alice.g, byRef.Message, mls.ErrUnknownProposal},
+		{"own encrypted pending commit", alice.g, ownPending.Message, mls.ErrOwnMessage},
+		{"nil message", alice.g, nil, mls.ErrInvalidMessage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := fmt.Sprintf("%d|%x", tc.g.Epoch(), tc.g.EpochAuthenticator())
+			_, _, err := tc.g.InspectCommit(tc.msg)
+			var ge *mls.GroupError
+			if !errors.Is(err, tc.want) || !errors.As(err, &ge) {
+				t.Fatalf("got %v, want a GroupError matching %v", err, tc.want)
+			}
+			if after := fmt.Sprintf("%d|%x", tc.g.Epoch(), tc.g.EpochAuthenticator()); after != before {
+				t.Fatal("InspectCommit changed the group")
+			}
+		})
+	}
+
+	// Bob inspects Alice's encrypted commit, then processes it.
+	committer, props, err := bob.g.InspectCommit(ownPending.Message)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if committer != mls.MemberSender(alice.g.LeafIndex()) || len(props) != 2 || props[0].Reference != nil {
+		t.Fatalf("inspected: committer %+v, %d proposals", committer, len(props))
+	}
+	if _, ok := props[0].Proposal.(*mls.AppDataUpdateProposal); !ok {
+		t.Fatalf("first proposal is %T", props[0].Proposal)
+	}
+	if err := bob.receiveCommit(ownPending.Message); err != nil {
+		t.Fatalf("inspected encrypted commit no longer processable: %v", err)
+	}
+	alice.merge(ownPending)
+	agreeAll(t, alice, bob)
+}
