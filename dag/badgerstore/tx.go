@@ -37,17 +37,40 @@ type btx struct {
 	counts *pendingCounts
 }
 
-// pendingCounts counts pending events per room and per origin. The counts
-// are not stored: they are derived from the pending events at Open (and
-// after a failed batch), so they cannot disagree with them after a crash.
+// pendingCounts counts pending events per room and per origin, and knows
+// which events are pending and which parents they wait for, so that the
+// writer skips badger lookups that would miss. None of it is stored: it is
+// derived from the pending events at Open (and after a failed batch), so it
+// cannot disagree with them after a crash.
 type pendingCounts struct {
 	room   map[dag.RoomID]int
 	origin map[dag.ServerID]int
+	ids    map[dag.EventID]bool // pending events
+	waited map[dag.EventID]int  // parent -> pending events listing it (stored or not)
+}
+
+func (c *pendingCounts) add(e *dag.Event) {
+	c.room[e.Room]++
+	c.origin[e.Origin]++
+	c.ids[e.ID()] = true
+	for _, p := range e.Prev {
+		c.waited[p]++
+	}
+}
+
+func (c *pendingCounts) remove(e *dag.Event) {
+	decr(c.room, e.Room)
+	decr(c.origin, e.Origin)
+	delete(c.ids, e.ID())
+	for _, p := range e.Prev {
+		decr(c.waited, p)
+	}
 }
 
 // loadPendingCounts counts the stored pending events.
 func loadPendingCounts(db *badger.DB) (*pendingCounts, error) {
-	c := &pendingCounts{room: map[dag.RoomID]int{}, origin: map[dag.ServerID]int{}}
+	c := &pendingCounts{room: map[dag.RoomID]int{}, origin: map[dag.ServerID]int{},
+		ids: map[dag.EventID]bool{}, waited: map[dag.EventID]int{}}
 	err := db.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte{tagPending}
@@ -59,8 +82,7 @@ func loadPendingCounts(db *badger.DB) (*pendingCounts, error) {
 				if err != nil {
 					return fmt.Errorf("badgerstore: pending event: %w: %w", errCorrupt, err)
 				}
-				c.room[e.Room]++
-				c.origin[e.Origin]++
+				c.add(e)
 				return nil
 			})
 			if err != nil {
@@ -143,6 +165,9 @@ func (t *btx) Meta(id dag.EventID) (dag.Meta, bool, error) {
 }
 
 func (t *btx) PendingEvent(id dag.EventID) (*dag.Event, bool, error) {
+	if t.counts != nil && !t.counts.ids[id] {
+		return nil, false, nil
+	}
 	v, ok, err := t.get(key(tagPending, id[:]))
 	if err != nil || !ok {
 		return nil, false, err
@@ -171,8 +196,7 @@ func (t *btx) AddPending(e *dag.Event, missing []dag.EventID) error {
 			return err
 		}
 	}
-	t.counts.room[e.Room]++
-	t.counts.origin[e.Origin]++
+	t.counts.add(e)
 	return nil
 }
 
@@ -192,8 +216,7 @@ func (t *btx) RemovePending(e *dag.Event) error {
 			return err
 		}
 	}
-	decr(t.counts.room, e.Room)
-	decr(t.counts.origin, e.Origin)
+	t.counts.remove(e)
 	return nil
 }
 
@@ -210,6 +233,9 @@ func decr[K comparable](m map[K]int, k K) {
 // with a point lookup rather than an iterator, which in badger would sort
 // all of the transaction's pending writes.
 func (t *btx) Waiters(parent dag.EventID) ([]dag.EventID, error) {
+	if t.counts != nil && t.counts.waited[parent] == 0 {
+		return nil, nil
+	}
 	v, _, err := t.get(key(tagWait, parent[:]))
 	if err != nil {
 		return nil, err
