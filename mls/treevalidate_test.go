@@ -185,3 +185,23 @@ func TestNewGroupTree(t *testing.T) {
 		t.Fatalf("UpdateLeaf outside the tree = %v", err)
 	}
 }
+
+// TestValidateLeavesConcurrent runs the per-leaf checks of one tree on
+// several goroutines, as a caller spreading a join over cores does; under
+// -race it shows that ValidateLeaves only reads the tree.
+func TestValidateLeavesConcurrent(t *testing.T) {
+	t.Parallel()
+	g := newTestTree(t, MLS128DHKEMX25519AES128GCMSHA256Ed25519, 40, "concurrent")
+	tree := g.tree.Clone()
+	if err := tree.ValidateStructure(&ValidationOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	opts := &ValidationOptions{GroupID: g.groupID, Now: time.Unix(1<<30, 0)}
+	if err := validateLeavesParallel(tree, opts, 4); err != nil {
+		t.Fatal(err)
+	}
+	opts.GroupID = []byte("wrong")
+	if err := validateLeavesParallel(tree, opts, 4); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("parallel validation under a wrong group ID = %v", err)
+	}
+}
