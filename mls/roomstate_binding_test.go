@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -328,16 +329,41 @@ func (m *bMember) settle(next *roomstate.State, after []roomstate.Client) {
 	if !got.Equal(next) || !m.running.Equal(next) || len(m.actors) != 0 {
 		m.t.Fatalf("%s: room state in the GroupContext differs from the authorized state", m.c.ID)
 	}
-	if r := roster(m.t, m.g); fmt.Sprint(r) != fmt.Sprint(after) {
+	if r := roster(m.t, m.g); !sameClients(r, after) {
 		m.t.Fatalf("%s: MLS members %v, authorized roster %v", m.c.ID, r, after)
 	}
 	m.state = got
+}
+
+// sameClients reports whether a and b hold the same clients, in any order
+// (MLS fills blank leaves; the roster appends).
+func sameClients(a, b []roomstate.Client) bool {
+	key := func(cs []roomstate.Client) []string {
+		out := make([]string, len(cs))
+		for i, c := range cs {
+			out[i] = string(c.ID) + " " + string(c.User)
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(key(a), key(b))
 }
 
 // propose builds a commit (not merged) carrying one AppDataUpdate per
 // room-state op, each encoded relative to the state the previous ones
 // leave, then an Add per KeyPackage.
 func (m *bMember) propose(rng io.Reader, ops []roomstate.Op, kps ...*mls.KeyPackage) *mls.PendingCommit {
+	m.t.Helper()
+	var extra []mls.Proposal
+	for _, kp := range kps {
+		extra = append(extra, &mls.AddProposal{KeyPackage: *kp})
+	}
+	return m.proposeWith(rng, ops, extra...)
+}
+
+// proposeWith is propose with arbitrary MLS proposals after the
+// AppDataUpdates.
+func (m *bMember) proposeWith(rng io.Reader, ops []roomstate.Op, extra ...mls.Proposal) *mls.PendingCommit {
 	m.t.Helper()
 	actor := roomstate.UserActor(m.c.User, m.c.ID)
 	running := m.state
@@ -354,9 +380,7 @@ func (m *bMember) propose(rng io.Reader, ops []roomstate.Op, kps ...*mls.KeyPack
 		props = append(props, &mls.AppDataUpdateProposal{ComponentID: mls.ComponentID(id), Op: mls.AppDataUpdateOperationUpdate, Update: upd})
 		m.actors = append(m.actors, actor)
 	}
-	for _, kp := range kps {
-		props = append(props, &mls.AddProposal{KeyPackage: *kp})
-	}
+	props = append(props, extra...)
 	m.running, m.lastProposals = m.state, props
 	pc, err := m.g.Commit(rng, &mls.CommitOptions{Proposals: props, NoPending: true})
 	if err != nil {
@@ -860,7 +884,9 @@ func TestBindingDivergentMember(t *testing.T) {
 // and checked with roomstate.AuthorizeCommit. Without Carol's participant
 // add it is refused (Incomplete) although MLS alone would accept it; with
 // the participant add in the same commit it is accepted and the MLS
-// members afterwards are the authorized roster.
+// members afterwards are the authorized roster. The mirror rule too:
+// removing Carol with only one of her clients is Incomplete; with both it
+// passes and her clients see themselves removed.
 func TestBindingClientAddsNeedParticipantAdd(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs mls.CipherSuite) {
 		rng := newBindingRand(fmt.Sprintf("client adds %v", cs))
@@ -914,6 +940,41 @@ func TestBindingClientAddsNeedParticipantAdd(t *testing.T) {
 		agreeAll(t, alice, bob, carol, carol2)
 		if err := send(t, rng, carol2, bob, "from carol's laptop"); err != nil {
 			t.Fatal(err)
+		}
+
+		// The mirror rule: removing Carol removes all of her clients in
+		// the same commit.
+		remove := &roomstate.ParticipantUpdate{Removed: []roomstate.URI{bCarol}}
+		removeClient := func(m *bMember) *mls.RemoveProposal { return &mls.RemoveProposal{Removed: m.g.LeafIndex()} }
+		half := alice.proposeWith(rng, []roomstate.Op{remove}, removeClient(carol))
+		before = snapshotOf(t, bob)
+		if err := bob.receiveCommit(half.Message); roomstate.ReasonOf(err) != roomstate.ReasonIncomplete {
+			t.Fatalf("participant removal leaving a client: got %v, want Incomplete", err)
+		}
+		if snapshotOf(t, bob) != before {
+			t.Fatal("the refused commit changed bob's group")
+		}
+		all := alice.proposeWith(rng, []roomstate.Op{remove}, removeClient(carol), removeClient(carol2))
+		if err := bob.receiveCommit(all.Message); err != nil {
+			t.Fatalf("participant removal with all clients refused: %v", err)
+		}
+		alice.merge(all)
+		agreeAll(t, alice, bob)
+		if bob.state.RoleOf(bCarol) != roomstate.RoleNone || len(bob.g.Members()) != 2 {
+			t.Fatalf("after removal: carol role %d, %d members", bob.state.RoleOf(bCarol), len(bob.g.Members()))
+		}
+		for _, m := range []*bMember{carol, carol2} {
+			// Carol's clients authorize and apply it like everyone else,
+			// then leave the group.
+			_, _, actors, err := m.authorize(all.Message)
+			if err != nil {
+				t.Fatalf("%s: %v", m.c.ID, err)
+			}
+			m.actors, m.running = actors, m.state
+			pm, err := m.g.ProcessMessage(all.Message, nil)
+			if err != nil || pm.Commit == nil || !pm.Commit.RemovedSelf || m.g.Active() {
+				t.Fatalf("%s: removal not seen: %v", m.c.ID, err)
+			}
 		}
 	})
 }
