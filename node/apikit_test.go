@@ -23,6 +23,9 @@ import (
 
 const testSuite = mls.MLS128DHKEMX25519AES128GCMSHA256Ed25519
 
+// streamWait bounds how long a test waits for one stream line on one node.
+const streamWait = 5 * time.Second
+
 // startTestNode starts a node with a real badger store in dir, a real
 // libp2p host on loopback TCP and the API on a loopback port.
 func startTestNode(t *testing.T, dir, serverName string, bootstrap ...string) *Node {

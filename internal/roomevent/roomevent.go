@@ -55,8 +55,8 @@ func decodeErr(what string, err error) error { return &DecodeError{What: what, E
 //	    opaque client<V>;  // MIMI client URI, mimi://<domain>/d/<name>/<device>
 //	} Sender;
 type Sender struct {
-	User   string
-	Client string
+	User   string `json:"user"`
+	Client string `json:"client"`
 }
 
 func (s Sender) marshal(b *cryptobyte.Builder) {
