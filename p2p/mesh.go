@@ -443,6 +443,13 @@ func (m *Mesh) connectionEvents(sub event.Subscription) {
 			ev := e.(event.EvtPeerConnectednessChanged)
 			switch ev.Connectedness {
 			case network.Connected:
+				if m.blocked(ev.Peer) {
+					// The gater refuses blocked peers, but a dial
+					// racing the block (or a transport without a
+					// gater) can still connect: close it again.
+					_ = m.h.Network().ClosePeer(ev.Peer)
+					continue
+				}
 				m.dial.connected(ev.Peer)
 				for _, id := range m.Rooms() {
 					if m.participates(id, ev.Peer) {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
@@ -78,6 +79,7 @@ type Network struct {
 
 	mu     sync.Mutex
 	cut    map[[2]int]bool // unlinked pairs (i < j)
+	dead   []network.Conn  // connections closed by Unlink (see settleCuts)
 	closed bool
 }
 
@@ -280,6 +282,43 @@ func (nw *Network) Partition(groups ...[]int) {
 			nw.Unlink(i, j)
 		}
 	}
+	nw.settleCuts()
+}
+
+// settleCuts makes the cuts hold. A connection closed by Unlink resets its
+// streams before it leaves the network, and a protocol that reopens a stream
+// in that window (gossipsub does) gets a stream on the dead connection that
+// nothing resets: mocknet would keep delivering over it. So every stream
+// left on a cut connection is reset, and any connection that a racing dial
+// opened across a cut is closed, until none is left (bounded).
+func (nw *Network) settleCuts() {
+	for range 50 {
+		time.Sleep(nw.opts.Latency + time.Millisecond)
+		nw.mu.Lock()
+		open := 0
+		for k := range nw.cut {
+			a, b := nw.Nodes[k[0]].Host, nw.Nodes[k[1]].Host
+			for _, pair := range [][2]host.Host{{a, b}, {b, a}} {
+				if cs := pair[0].Network().ConnsToPeer(pair[1].ID()); len(cs) > 0 {
+					open++
+					nw.dead = append(nw.dead, cs...)
+					_ = nw.MN.DisconnectPeers(pair[0].ID(), pair[1].ID())
+				}
+			}
+		}
+		dead := nw.dead
+		nw.mu.Unlock()
+		for _, c := range dead {
+			for _, st := range c.GetStreams() {
+				open++
+				_ = st.Reset()
+			}
+		}
+		if open == 0 {
+			return
+		}
+	}
+	nw.tb.Fatalf("p2ptest: connections across the partition keep reopening")
 }
 
 // Unlink removes the link between servers i and j and closes their
@@ -293,6 +332,8 @@ func (nw *Network) Unlink(i, j int) {
 		return
 	}
 	a, b := nw.Nodes[i].Host.ID(), nw.Nodes[j].Host.ID()
+	nw.dead = append(nw.dead, nw.Nodes[i].Host.Network().ConnsToPeer(b)...)
+	nw.dead = append(nw.dead, nw.Nodes[j].Host.Network().ConnsToPeer(a)...)
 	if err := nw.MN.UnlinkPeers(a, b); err != nil {
 		nw.tb.Fatalf("p2ptest: unlink %d-%d: %v", i, j, err)
 	}
@@ -308,6 +349,7 @@ func (nw *Network) Isolate(i int) {
 			nw.Unlink(i, j)
 		}
 	}
+	nw.settleCuts()
 }
 
 // Heal restores every removed link. Connections are not made here: the
@@ -322,6 +364,7 @@ func (nw *Network) Heal() {
 		}
 		delete(nw.cut, k)
 	}
+	nw.dead = nil
 }
 
 // EventIDs returns the IDs of the room's stored events at server i, sorted.
