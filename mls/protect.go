@@ -200,9 +200,16 @@ func (p *MessageProtector) checkEpoch(groupID []byte, epoch uint64) error {
 
 // UnprotectPrivate decrypts and verifies a PrivateMessage of this epoch:
 // it opens the sender data, takes the sender's key for the generation named
-// there (a key is used once: a replay fails with [ErrReplay]), decrypts the
-// content, checks the padding and verifies the signature with the key
-// signerKey returns for the sender.
+// there, decrypts the content, checks the padding and verifies the
+// signature with the key signerKey returns for the sender.
+//
+// Every member can derive every leaf's keys from the epoch's secret tree, so
+// a member can encrypt content under another member's (leaf, generation)
+// key; only the signature tells the forgery apart. The key is therefore
+// consumed (erased, so that a replay fails with [ErrReplay]) only once the
+// content has decrypted and passed every check here, signature included: a
+// message rejected for any reason leaves the secret tree unchanged and the
+// genuine message of that generation still decrypts.
 func (p *MessageProtector) UnprotectPrivate(m *PrivateMessage, signerKey SignerKeyFunc) (*AuthenticatedContent, error) {
 	if err := p.checkEpoch(m.GroupID, m.Epoch); err != nil {
 		return nil, err
@@ -213,17 +220,20 @@ func (p *MessageProtector) UnprotectPrivate(m *PrivateMessage, signerKey SignerK
 	}
 	var ac *AuthenticatedContent
 	err = p.tree.WithKey(sd.LeafIndex, ratchetFor(m.ContentType), sd.Generation, func(key, nonce []byte) error {
-		var err error
-		ac, err = m.DecryptContent(p.suite, sd, key, nonce)
-		return err
+		c, err := m.DecryptContent(p.suite, sd, key, nonce)
+		if err != nil {
+			return err
+		}
+		if err := p.verify(c, signerKey); err != nil {
+			return err
+		}
+		ac = c
+		return nil
 	})
 	if err != nil {
 		if errors.Is(err, ErrGenerationConsumed) || errors.Is(err, ErrGenerationTooOld) {
 			return nil, fmt.Errorf("%w: %w", ErrReplay, err)
 		}
-		return nil, err
-	}
-	if err := p.verify(ac, signerKey); err != nil {
 		return nil, err
 	}
 	return ac, nil

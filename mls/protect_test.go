@@ -599,3 +599,100 @@ func TestUnprotectUnknownSigner(t *testing.T) {
 		t.Fatalf("err = %v (%v), want ErrInvalidMessage", err, RejectReason(err))
 	}
 }
+
+// TestForgedPrivateMessageKeepsKey checks that a member who knows the
+// epoch's secret tree cannot burn another member's message key: carol
+// (leaf 2) encrypts content claiming to come from alice (leaf 0) under
+// alice's next key, with carol's own signature. The receiver must reject it
+// with ErrBadSignature without consuming the key, so alice's genuine message
+// of that generation still decrypts, and a rejected message never turns a
+// later genuine one into a replay.
+func TestForgedPrivateMessageKeepsKey(t *testing.T) {
+	t.Parallel()
+	for _, cs := range SupportedCipherSuites() {
+		t.Run(cs.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newProtectTestEpoch(t, cs, 3, 0, 0, 2)
+			forger := e.newProtector() // carol's own view of the secret tree
+			forge := func(data string) *PrivateMessage {
+				t.Helper()
+				c := FramedContent{GroupID: e.gc.GroupID, Epoch: e.gc.Epoch, Sender: MemberSender(0),
+					AuthenticatedData: []byte("aad"), ContentType: ContentTypeApplication, ApplicationData: []byte(data)}
+				ac, err := forger.Sign(WireFormatPrivateMessage, &c, e.priv[2])
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := forger.ProtectPrivate(e.rand, ac)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return roundTripPrivate(t, m)
+			}
+			wantForgeryRejected := func(m *PrivateMessage) {
+				t.Helper()
+				_, err := e.recv.UnprotectPrivate(m, e.signerKey)
+				if !errors.Is(err, ErrBadSignature) || RejectReason(err) != ReasonBadSignature {
+					t.Fatalf("forgery: err = %v (%v), want ErrBadSignature", err, RejectReason(err))
+				}
+			}
+			forged0 := forge("forged 0") // generation 0 of alice's ratchet
+			sd, err := forged0.OpenSenderData(cs, e.recv.senderDataSecret)
+			if err != nil || sd.LeafIndex != 0 || sd.Generation != 0 {
+				t.Fatalf("forged sender data %+v, %v", sd, err)
+			}
+			wantForgeryRejected(forged0)
+			// Rejected twice: a rejection does not mark the generation used
+			// (the second attempt is not reported as a replay).
+			wantForgeryRejected(forged0)
+			// Jump ahead: generations 1..4 forged, only 5 delivered.
+			for range 4 {
+				forge("skipped")
+			}
+			forged5 := forge("forged 5")
+			wantForgeryRejected(forged5)
+
+			// Alice's genuine messages of generations 0..5 all decrypt, in
+			// order, although forgeries named generations 0 and 5 first.
+			for g := range 6 {
+				data := fmt.Sprintf("genuine %d", g)
+				m := e.sendApp(t, 0, []byte(data))
+				ac, err := e.recv.UnprotectPrivate(m, e.signerKey)
+				if err != nil {
+					t.Fatalf("genuine generation %d after forgeries: %v", g, err)
+				}
+				if string(ac.Content.ApplicationData) != data {
+					t.Fatalf("generation %d: got %q", g, ac.Content.ApplicationData)
+				}
+				if g == 0 {
+					// Now it is consumed: a replay of it is refused.
+					if _, err := e.recv.UnprotectPrivate(m, e.signerKey); !errors.Is(err, ErrReplay) {
+						t.Fatalf("replay of generation 0: err = %v, want ErrReplay", err)
+					}
+				}
+			}
+			// A forgery of a consumed generation is a replay, not a
+			// signature failure: the key is gone.
+			if _, err := e.recv.UnprotectPrivate(forged5, e.signerKey); !errors.Is(err, ErrReplay) {
+				t.Fatalf("forgery of a consumed generation: err = %v, want ErrReplay", err)
+			}
+			r := &e.recv.tree.leaves[0].application
+			if r.head != 6 || len(r.skipped) != 0 {
+				t.Fatalf("ratchet head %d with %d skipped keys, want 6 and 0", r.head, len(r.skipped))
+			}
+		})
+	}
+}
+
+// roundTripPrivate sends m through the wire encoding.
+func roundTripPrivate(tb testing.TB, m *PrivateMessage) *PrivateMessage {
+	tb.Helper()
+	enc, err := (&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPrivateMessage, PrivateMessage: m}).Marshal()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dec, err := UnmarshalMLSMessage(enc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dec.PrivateMessage
+}

@@ -437,8 +437,9 @@ func (st *SecretTree) take(leaf LeafIndex, t RatchetType, gen uint32) (keyNonce,
 // [ErrGenerationTooOld].
 //
 // Because the key is erased even if the caller then fails to decrypt, a
-// receiver should prefer [SecretTree.WithKey], which keeps the key when
-// decryption fails so that a forged message cannot suppress a genuine one.
+// receiver should prefer [SecretTree.WithKey], which changes nothing when
+// the message fails its checks so that a forged message cannot suppress a
+// genuine one.
 func (st *SecretTree) Get(leaf LeafIndex, t RatchetType, gen uint32) (key, nonce []byte, err error) {
 	kn, _, err := st.take(leaf, t, gen)
 	if err != nil {
@@ -448,26 +449,94 @@ func (st *SecretTree) Get(leaf LeafIndex, t RatchetType, gen uint32) (key, nonce
 }
 
 // WithKey calls use with the key and nonce of generation gen of leaf's
-// ratchet t (as [SecretTree.Get] would return them). If use returns nil the
-// key is erased; if it returns an error (a failed decryption) the key is
-// kept for a later attempt, provided it is still inside the out-of-order
-// window, and the error is returned. use must not retain the slices.
+// ratchet t (as [SecretTree.Get] would return them) and commits the
+// ratchet's change only if use returns nil: then the key is erased (a replay
+// fails with [ErrGenerationConsumed]) and, for a generation ahead of the
+// ratchet, the ratchet advances past it, keeping the skipped keys inside the
+// out-of-order window. If use returns an error (a failed decryption, a bad
+// signature, any failed content check) the ratchet is left exactly as it
+// was: the key stays available and no skipped key is dropped, so a message
+// forged by a member who knows the secret tree cannot burn the genuine
+// message's key (RFC 9420, Section 9.2 erases keys of consumed messages
+// only). use must not retain the slices.
 func (st *SecretTree) WithKey(leaf LeafIndex, t RatchetType, gen uint32, use func(key, nonce []byte) error) error {
-	kn, r, err := st.take(leaf, t, gen)
+	r, err := st.lookup(leaf, t, gen)
 	if err != nil {
 		return err
 	}
-	if err := use(kn.key, kn.nonce); err != nil {
-		if r.head-gen <= st.limits.OutOfOrderTolerance {
-			if r.skipped == nil {
-				r.skipped = make(map[uint32]keyNonce)
-			}
-			r.skipped[gen] = kn
-		}
-		return err
+	fail := func(e error) error {
+		return &SecretTreeError{Leaf: leaf, Ratchet: t, Generation: gen, Err: e}
 	}
+	if gen < r.head {
+		kn, ok := r.skipped[gen]
+		if !ok {
+			if r.head-gen <= st.limits.OutOfOrderTolerance {
+				return fail(ErrGenerationConsumed)
+			}
+			return fail(ErrGenerationTooOld)
+		}
+		if err := use(kn.key, kn.nonce); err != nil {
+			return err
+		}
+		delete(r.skipped, gen)
+		clear(kn.key)
+		clear(kn.nonce)
+		return nil
+	}
+	if gen-r.head > st.limits.MaxForwardDistance {
+		return fail(ErrGenerationTooFarAhead)
+	}
+	if gen == math.MaxUint32 || r.secret == nil {
+		return fail(ErrRatchetExhausted)
+	}
+	// Derive forward on a copy of the ratchet; r changes only on success.
+	tmp := hashRatchet{head: r.head, secret: append([]byte(nil), r.secret...)}
+	tol := st.limits.OutOfOrderTolerance
+	var skipped []uint32
+	var keys []keyNonce
+	discard := func() {
+		for _, kn := range keys {
+			clear(kn.key)
+			clear(kn.nonce)
+		}
+		clear(tmp.secret)
+	}
+	for tmp.head < gen {
+		g := tmp.head
+		kn, err := st.step(&tmp)
+		if err != nil {
+			discard()
+			return fail(err)
+		}
+		if gen+1-g <= tol {
+			skipped = append(skipped, g)
+			keys = append(keys, kn)
+		} else {
+			clear(kn.key)
+			clear(kn.nonce)
+		}
+	}
+	kn, err := st.step(&tmp)
+	if err != nil {
+		discard()
+		return fail(err)
+	}
+	err = use(kn.key, kn.nonce)
 	clear(kn.key)
 	clear(kn.nonce)
+	if err != nil {
+		discard()
+		return err
+	}
+	clear(r.secret)
+	r.secret, r.head = tmp.secret, tmp.head
+	if len(skipped) > 0 && r.skipped == nil {
+		r.skipped = make(map[uint32]keyNonce, len(skipped))
+	}
+	for i, g := range skipped {
+		r.skipped[g] = keys[i]
+	}
+	st.prune(r)
 	return nil
 }
 

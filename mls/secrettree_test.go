@@ -220,7 +220,7 @@ func TestSecretTreeKeyErasure(t *testing.T) {
 	var seen []byte
 	errForged := errors.New("forged")
 	err := st.WithKey(1, RatchetApplication, 3, func(key, nonce []byte) error {
-		seen = key
+		seen = bytes.Clone(key)
 		return errForged
 	})
 	if !errors.Is(err, errForged) {
