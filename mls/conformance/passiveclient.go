@@ -82,7 +82,10 @@ func checkPassiveClient(cs mls.CipherSuite, c *passiveClientCase) error {
 		}
 		return nil, false
 	}
-	g, err := mls.JoinGroup(wMsg.Welcome, kb, &mls.JoinOptions{Config: mls.GroupConfig{PSKs: psks}, RatchetTree: c.RatchetTree})
+	// Keep every epoch's resumption PSK: a long (random) sequence may
+	// inject the resumption PSK of any earlier epoch.
+	cfg := mls.GroupConfig{PSKs: psks, ResumptionPSKs: len(c.Epochs) + 1}
+	g, err := mls.JoinGroup(wMsg.Welcome, kb, &mls.JoinOptions{Config: cfg, RatchetTree: c.RatchetTree})
 	if err != nil {
 		return fmt.Errorf("join: %w", err)
 	}
