@@ -41,6 +41,7 @@ func (n *Node) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/rooms/{room}", n.auth(n.handleGetRoom))
 	mux.HandleFunc("GET /v1/rooms/{room}/members", n.auth(n.handleGetRoom))
 	mux.HandleFunc("POST /v1/rooms/{room}/join", n.auth(n.handleJoinRoom))
+	mux.HandleFunc("GET /v1/rooms/{room}/order", n.auth(n.handleGetOrder))
 	mux.HandleFunc("POST /v1/rooms/{room}/messages", n.auth(n.handleSubmitBinary(dag.KindMessage)))
 	mux.HandleFunc("POST /v1/rooms/{room}/proposals", n.auth(n.handleSubmitBinary(dag.KindProposal)))
 	mux.HandleFunc("POST /v1/rooms/{room}/commits", n.auth(n.handleSubmitCommit))

@@ -30,7 +30,7 @@ const (
 //	l/<user>/<device>            last-resort KeyPackage (suite:2 || MLSMessage bytes)
 //	r/<room:34>                  joined room (JSON: via servers)
 //	p/<room:34>                  room's DAG arrival-log position processed so far (uint64)
-//	f/<seq:8>                    delivery feed entry (JSON: room, event, kind)
+//	f/<seq:8>                    delivery feed entry (JSON: room, event, kind; or room, order record)
 //	c/<user>/<device>            device's acknowledged feed cursor (uint64)
 //	s/<name>                     counters (kpseq, feedseq)
 const (
@@ -156,12 +156,15 @@ type roomRecord struct {
 	Via []string `json:"via,omitempty"` // server IDs in hex
 }
 
-// feedEntry is one event in the node's delivery feed, in processing order.
-// The feed sequence number is the cursor clients resume from.
+// feedEntry is one accepted event, or one order record, in the node's
+// delivery feed, in processing order. The feed sequence number is the
+// cursor clients resume from. Accepted votes are in the feed too (restarts
+// read it as the record of what was accepted) but are not streamed.
 type feedEntry struct {
-	Room  dag.RoomID  `json:"r"`
-	Event dag.EventID `json:"e"`
-	Kind  dag.Kind    `json:"k"`
+	Room  dag.RoomID   `json:"r"`
+	Event dag.EventID  `json:"e"`
+	Kind  dag.Kind     `json:"k"`
+	Order *orderRecord `json:"o,omitempty"`
 }
 
 // rooms returns every joined room and its record.

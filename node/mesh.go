@@ -57,6 +57,7 @@ func (n *Node) startMesh() (func(context.Context) error, error) {
 		return nil, err
 	}
 	n.mesh = mesh
+	n.gater = gater
 	n.rooms.mesh = mesh
 	notifee := &network.NotifyBundle{
 		ConnectedF:    func(net network.Network, _ network.Conn) { n.metrics.Peers.Set(float64(len(net.Peers()))) },

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
 	"github.com/rhizome-chat/rhizome/p2p"
@@ -41,6 +42,13 @@ type Node struct {
 
 	// headsInterval overrides the mesh's heads-exchange period (tests).
 	headsInterval time.Duration
+	// gater is the host's connection gater (tests cut links with it).
+	gater *p2p.Gater
+	// tick is the consensus tick length and orderParams the ordering
+	// parameters (DefaultTick and consensus.DefaultParams; tests shorten
+	// them).
+	tick        time.Duration
+	orderParams consensus.Params
 }
 
 // New prepares a node from a validated configuration. Nothing is started and
@@ -52,7 +60,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, log: log, metrics: NewMetrics()}
+	n := &Node{cfg: cfg, log: log, metrics: NewMetrics(), tick: DefaultTick, orderParams: consensus.DefaultParams()}
 	n.lc.log = log
 	return n, nil
 }
@@ -105,6 +113,7 @@ func (n *Node) start(_ context.Context) error {
 		return err
 	}
 	n.rooms = newRooms(n.log, n.store, n.local, key, n.metrics)
+	n.rooms.params, n.rooms.tick = n.orderParams, n.tick
 	n.accounts = &accounts{db: n.local, domain: n.cfg.ServerName, onRoom: n.roomHint}
 	n.streams = newStreamHub()
 	if err := n.rooms.load(); err != nil {
@@ -116,18 +125,25 @@ func (n *Node) start(_ context.Context) error {
 	if err := n.lc.start("ingest", func() (func(context.Context) error, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
+		ticked := make(chan struct{})
 		go func() {
 			defer close(done)
 			n.rooms.run(ctx)
 		}()
+		go func() {
+			defer close(ticked)
+			n.rooms.runTicker(ctx)
+		}()
 		return func(stopCtx context.Context) error {
 			cancel()
-			select {
-			case <-done:
-				return nil
-			case <-stopCtx.Done():
-				return stopCtx.Err()
+			for _, ch := range []chan struct{}{done, ticked} {
+				select {
+				case <-ch:
+				case <-stopCtx.Done():
+					return stopCtx.Err()
+				}
 			}
+			return nil
 		}, nil
 	}); err != nil {
 		return err

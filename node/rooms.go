@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -26,6 +27,9 @@ type roomInfo struct {
 	state     *roomstate.State      // nil until the create event is processed
 	via       map[dag.ServerID]bool // servers vouching for the room before its state is known
 	processed uint64                // arrival-log position processed
+	view      orderView             // published canonical order (zero root until created)
+
+	ord *roomOrder // the ordering layer; used under writeMu only
 }
 
 // rooms owns the rooms' state and the ingest path. Every write (a local
@@ -53,6 +57,14 @@ type rooms struct {
 
 	feedMu   sync.Mutex
 	feedWake chan struct{} // closed and replaced whenever the feed grows
+
+	params consensus.Params // ordering parameters of every room
+	tick   time.Duration    // length of one consensus tick
+
+	outMu   sync.Mutex
+	outbox  []*dag.Event // durable events waiting for gossip, in order
+	outWake chan struct{}
+	pubMu   sync.Mutex // one flusher at a time keeps the gossip order
 }
 
 func newRooms(log *slog.Logger, store dag.Store, db *localDB, key ed25519.PrivateKey, m *Metrics) *rooms {
@@ -60,19 +72,26 @@ func newRooms(log *slog.Logger, store dag.Store, db *localDB, key ed25519.Privat
 	return &rooms{
 		log: log.With("sys", "rooms"), store: store, db: db, key: key, self: self, metrics: m,
 		m: map[dag.RoomID]*roomInfo{}, dirty: map[dag.RoomID]bool{}, poke: make(chan struct{}, 1),
-		feedWake: make(chan struct{}),
+		feedWake: make(chan struct{}), outWake: make(chan struct{}, 1),
+		params: consensus.DefaultParams(), tick: DefaultTick,
 	}
 }
 
-// load rebuilds every joined room's state from the store: it replays the
-// room's arrival log up to the position processed before the restart, then
-// processes what was stored but not yet processed (a crash between the
-// store's Put and the feed append).
+// load rebuilds every joined room's state and ordering machine from the
+// delivery feed (which records the accepted events and the order records,
+// see restoreRoom), then processes what was stored but not yet processed (a
+// crash between the store's Put and the feed append).
 func (rs *rooms) load() error {
 	recs, err := rs.db.rooms()
 	if err != nil {
 		return err
 	}
+	feeds, err := rs.feedByRoom(dag.RoomID{})
+	if err != nil {
+		return fmt.Errorf("node: read feed: %w", err)
+	}
+	rs.writeMu.Lock()
+	defer rs.writeMu.Unlock()
 	for id, rec := range recs {
 		info := &roomInfo{via: map[dag.ServerID]bool{}}
 		for _, v := range rec.Via {
@@ -80,39 +99,24 @@ func (rs *rooms) load() error {
 				info.via[sid] = true
 			}
 		}
-		upTo, err := rs.db.processed(id)
+		if info.processed, err = rs.db.processed(id); err != nil {
+			return err
+		}
+		recsOut, err := rs.restoreRoom(info, id, feeds[id])
 		if err != nil {
 			return err
 		}
-		for info.processed < upTo {
-			entries, err := rs.store.Log(id, info.processed, logBatch)
-			if err != nil {
-				return fmt.Errorf("node: replay room %v: %w", id, err)
-			}
-			if len(entries) == 0 {
-				return fmt.Errorf("node: replay room %v: store log ends at %d, processed up to %d: the events folder does not match the local folder", id, info.processed, upTo)
-			}
-			for _, e := range entries {
-				if e.Seq > upTo {
-					break
-				}
-				ev, err := rs.store.Get(e.ID)
-				if err != nil {
-					return fmt.Errorf("node: replay room %v: %w", id, err)
-				}
-				if next, err := authorize(info.state, ev, rs.store); err == nil {
-					info.state = next
-				}
-				info.processed = e.Seq
+		if len(recsOut) > 0 {
+			if _, err := rs.db.appendFeed(id, info.processed, recsOut); err != nil {
+				return err
 			}
 		}
 		rs.mu.Lock()
 		rs.m[id] = info
 		rs.mu.Unlock()
+		rs.publishView(info)
 	}
 	rs.metrics.Rooms.Set(float64(len(recs)))
-	rs.writeMu.Lock()
-	defer rs.writeMu.Unlock()
 	for id := range recs {
 		if err := rs.processLocked(id); err != nil {
 			return err
@@ -251,6 +255,9 @@ func (rs *rooms) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-rs.poke:
+		case <-rs.outWake:
+			rs.flushOutbox()
+			continue
 		}
 		rs.pokeMu.Lock()
 		dirty := rs.dirty
@@ -289,38 +296,41 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 		if len(entries) == 0 {
 			return nil
 		}
-		st := info.state
 		var feed []feedEntry
 		var rejected []string
 		for _, e := range entries {
 			ev, err := rs.store.Get(e.ID)
 			if err != nil {
+				rs.reloadLocked(room)
 				return fmt.Errorf("node: read event %v: %w", e.ID, err)
 			}
-			next, err := authorize(st, ev, rs.store)
+			out, err := rs.ingest(info, ev)
 			if err != nil {
 				var ae *AuthError
 				if !errors.As(err, &ae) {
-					return err // a store failure: retry, do not skip
+					// A store failure: rebuild what this batch changed in
+					// memory and retry, do not skip.
+					rs.reloadLocked(room)
+					return err
 				}
 				rejected = append(rejected, ae.Reason)
 				rs.log.Info("event not accepted", "room", room, "event", e.ID, "kind", ev.Kind, "origin", ev.Origin, "err", err)
 				continue
 			}
-			st = next
-			feed = append(feed, feedEntry{Room: room, Event: e.ID, Kind: ev.Kind})
+			feed = append(feed, out...)
 		}
 		last := entries[len(entries)-1].Seq
 		if _, err := rs.db.appendFeed(room, last, feed); err != nil {
+			rs.reloadLocked(room)
 			return err
 		}
 		for _, r := range rejected {
 			rs.metrics.EventsRejected.WithLabelValues(r).Inc()
 		}
 		rs.mu.Lock()
-		info.state = st
 		info.processed = last
 		rs.mu.Unlock()
+		rs.publishView(info)
 		if len(feed) > 0 {
 			rs.wakeFeed()
 		}
@@ -355,12 +365,9 @@ func (rs *rooms) submit(ctx context.Context, room dag.RoomID, kind dag.Kind, con
 		return nil, 0, err
 	}
 	rs.metrics.EventsStored.WithLabelValues("local").Inc()
-	if rs.mesh != nil {
-		// The event is durable; gossip is best effort, sync repairs.
-		if err := rs.mesh.Publish(ctx, ev); err != nil {
-			rs.log.Warn("publish", "room", ev.RoomID(), "event", ev.ID(), "err", err)
-		}
-	}
+	// The event is durable; gossip is best effort, sync repairs. The
+	// outbox keeps the event ahead of the votes it caused.
+	rs.flushOutbox()
 	return ev, cursor, nil
 }
 
@@ -389,6 +396,11 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 		}
 		return nil, 0, err
 	}
+	if kind == dag.KindCommit {
+		if err := rs.checkParent(room, content); err != nil {
+			return nil, 0, err
+		}
+	}
 	if _, err := authorize(st, ev, rs.store); err != nil {
 		return nil, 0, err
 	}
@@ -406,6 +418,7 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 	if res.Status != dag.StatusStored && res.Status != dag.StatusDuplicate {
 		return nil, 0, fmt.Errorf("node: store event %v: status %v", ev.ID(), res.Status)
 	}
+	rs.queuePublish(ev)
 	if err := rs.processLocked(ev.RoomID()); err != nil {
 		// Durable but not yet in the feed: the background loop retries.
 		rs.log.Error("process after submit", "room", ev.RoomID(), "err", err)

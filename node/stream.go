@@ -158,8 +158,17 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 			if !room.IsZero() && e.Room != room {
 				continue
 			}
+			if e.Order == nil && isVote(e.Kind) {
+				continue // order lines summarize the votes
+			}
 			st, _ := n.rooms.state(e.Room)
 			if st == nil || !st.Has(me, roomstate.CanReceiveMessage) {
+				continue
+			}
+			if e.Order != nil {
+				if err := enc.Encode(describeOrder(seqs[i], e.Room, e.Order)); err != nil {
+					return
+				}
 				continue
 			}
 			ev, err := n.store.Get(e.Event)

@@ -1,0 +1,359 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rhizome-chat/rhizome/consensus"
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/roomstate"
+)
+
+// publishTimeout bounds the gossip of one queued event.
+const publishTimeout = 5 * time.Second
+
+// isVote reports whether kind is one of the ordering layer's votes.
+func isVote(k dag.Kind) bool { return k == dag.KindSeal || k == dag.KindAck || k == dag.KindSuspect }
+
+// actorOf is the room-state actor of a client event relayed by its origin.
+func actorOf(ev *dag.Event, snd roomevent.Sender) roomstate.Actor {
+	return roomstate.Actor{Kind: roomstate.ActorUser, User: roomstate.URI(snd.User), Client: roomstate.ClientID(snd.Client), Server: roomstate.ServerID(ev.Origin)}
+}
+
+// voteEvent decodes a stored seal, ack or suspect event for the machine.
+func voteEvent(ev *dag.Event) (consensus.Event, error) {
+	out := consensus.Event{ID: cid(ev.ID()), From: consensus.ServerID(ev.Origin)}
+	switch ev.Kind {
+	case dag.KindSeal:
+		s, err := consensus.ParseSeal(ev.Content)
+		if err != nil {
+			return out, err
+		}
+		out.Seal = &s
+	case dag.KindAck:
+		a, err := consensus.ParseAck(ev.Content)
+		if err != nil {
+			return out, err
+		}
+		out.Ack = &a
+	case dag.KindSuspect:
+		s, err := consensus.ParseSuspect(ev.Content)
+		if err != nil {
+			return out, err
+		}
+		out.Suspect = &s
+	default:
+		return out, fmt.Errorf("node: %v is not a vote", ev.Kind)
+	}
+	return out, nil
+}
+
+// commitEvent authorizes a commit against the state of its parent's epoch
+// and returns its machine input and state entry.
+func (rs *rooms) commitEvent(o *roomOrder, ev *dag.Event) (consensus.Event, stateEntry, error) {
+	c, err := roomevent.DecodeCommit(ev.Content)
+	if err != nil {
+		return consensus.Event{}, stateEntry{}, &AuthError{Reason: "malformed-content", Err: err}
+	}
+	ps, err := o.stateAt(c.Parent)
+	if err != nil {
+		return consensus.Event{}, stateEntry{}, err
+	}
+	after, err := authorize(ps, ev, rs.store)
+	if err != nil {
+		return consensus.Event{}, stateEntry{}, err
+	}
+	cc := &consensus.Commit{Parent: cid(c.Parent)}
+	if changesServers(c.Changes) {
+		// Rule M1: the commit installs the server set it leaves behind, for
+		// the votes on its children; the commit's ID seeds the hub order.
+		m := membershipOf(after, ev.ID())
+		cc.Membership = &m
+	}
+	e := stateEntry{id: ev.ID(), kind: dag.KindCommit, parent: c.Parent, actor: actorOf(ev, c.Sender), changes: c.Changes}
+	return consensus.Event{ID: cid(ev.ID()), From: consensus.ServerID(ev.Origin), Commit: cc}, e, nil
+}
+
+// ingest accepts one stored event of a room, in arrival order: it
+// authorizes it against the room state (a commit against the state of its
+// parent's epoch), feeds commits and votes to the ordering machine, performs
+// the actions that causes, and returns the feed entries: the event itself,
+// then an order record if the canonical chain or its certified prefix
+// changed. An *AuthError means the event is not accepted. The caller holds
+// writeMu.
+func (rs *rooms) ingest(info *roomInfo, ev *dag.Event) ([]feedEntry, error) {
+	room := ev.RoomID()
+	out := []feedEntry{{Room: room, Event: ev.ID(), Kind: ev.Kind}}
+	if ev.Kind == dag.KindCreate {
+		st, err := authorize(nil, ev, rs.store)
+		if err != nil {
+			return nil, err
+		}
+		if info.ord != nil {
+			return nil, authErr("duplicate-create", "room %v already has its create event", room)
+		}
+		o, err := newRoomOrder(room, ev, st, rs.self, rs.params)
+		if err != nil {
+			return nil, &AuthError{Reason: "roomstate", Err: err}
+		}
+		info.ord = o
+		return out, nil
+	}
+	o := info.ord
+	if o == nil {
+		return nil, authErr("no-state", "room %v has no create event processed", room)
+	}
+	var acts []consensus.Action
+	switch ev.Kind {
+	case dag.KindCommit:
+		cev, entry, err := rs.commitEvent(o, ev)
+		if err != nil {
+			return nil, err
+		}
+		if acts, err = o.m.Step(cev); err != nil {
+			return nil, &AuthError{Reason: "malformed-commit", Err: err}
+		}
+		o.appendEntry(entry)
+	case dag.KindState:
+		if _, err := authorize(o.current(), ev, rs.store); err != nil {
+			return nil, err
+		}
+		c, _ := roomevent.DecodeState(ev.Content) // authorize decoded it
+		o.appendEntry(stateEntry{id: ev.ID(), kind: dag.KindState, actor: actorOf(ev, c.Sender), changes: c.Changes})
+	case dag.KindSeal, dag.KindAck, dag.KindSuspect:
+		if _, err := authorize(o.current(), ev, rs.store); err != nil {
+			return nil, err
+		}
+		cev, err := voteEvent(ev)
+		if err != nil {
+			return nil, &AuthError{Reason: "malformed-vote", Err: err}
+		}
+		if acts, err = o.m.Step(cev); err != nil {
+			reason := "vote-rejected"
+			var re *consensus.RejectError
+			if errors.As(err, &re) {
+				reason = "vote-" + re.Reason.String()
+			}
+			return nil, &AuthError{Reason: reason, Err: err}
+		}
+	default:
+		if _, err := authorize(o.current(), ev, rs.store); err != nil {
+			return nil, err
+		}
+	}
+	return append(out, rs.perform(o, acts)...), nil
+}
+
+// perform carries out the machine's actions: each vote becomes a signed DAG
+// event, made durable before it is queued for gossip and stepped back into
+// the machine (whose further actions are performed too). It returns the
+// order record for the resulting change of the chain, if any.
+func (rs *rooms) perform(o *roomOrder, acts []consensus.Action) []feedEntry {
+	for len(acts) > 0 {
+		a := acts[0]
+		acts = acts[1:]
+		var kind dag.Kind
+		var content []byte
+		var err error
+		vote := consensus.Event{From: consensus.ServerID(rs.self)}
+		switch a := a.(type) {
+		case consensus.SendSeal:
+			kind, vote.Seal = dag.KindSeal, &a.Seal
+			content, err = a.Seal.Marshal()
+		case consensus.SendAck:
+			kind, vote.Ack = dag.KindAck, &a.Ack
+			content, err = a.Ack.Marshal()
+		case consensus.SendSuspect:
+			kind, vote.Suspect = dag.KindSuspect, &a.Suspect
+			content, err = a.Suspect.Marshal()
+		case consensus.RetainBranch:
+			ticks := time.Duration(a.Deadline - o.m.Now())
+			o.retainUntil = time.Now().Add(ticks * rs.tick).UnixMilli()
+			continue
+		case consensus.ReleaseBranch:
+			rs.log.Debug("losing branch released", "room", o.room, "commits", len(a.Commits))
+			continue
+		case consensus.EquivocationFound:
+			rs.log.Warn("equivocation", "room", o.room, "server", dag.ServerID(a.Evidence.Server), "kind", a.Evidence.Kind, "term", a.Evidence.Term)
+			continue
+		default:
+			// OrderChanged and Certified: report derives them from the
+			// machine's chain, so restarts and batches report the same.
+			continue
+		}
+		if err != nil {
+			rs.log.Error("encode vote", "room", o.room, "kind", kind, "err", err)
+			continue
+		}
+		ev, err := rs.castVote(o.room, kind, content)
+		if err != nil {
+			// Not voting is safe; the machine keeps its promise anyway.
+			rs.log.Error("persist vote", "room", o.room, "kind", kind, "err", err)
+			continue
+		}
+		vote.ID = cid(ev.ID())
+		more, err := o.m.Step(vote)
+		if err != nil {
+			rs.log.Error("step own vote", "room", o.room, "event", ev.ID(), "err", err)
+		}
+		acts = append(acts, more...)
+	}
+	if rec := o.report(); rec != nil {
+		return []feedEntry{{Room: o.room, Order: rec}}
+	}
+	return nil
+}
+
+// castVote signs a vote event on the room's current tips and stores it
+// durably, then queues it for gossip. The ingest path gives it its feed
+// entry when it reaches it in the arrival log.
+func (rs *rooms) castVote(room dag.RoomID, kind dag.Kind, content []byte) (*dag.Event, error) {
+	prev, err := rs.store.Tips(room)
+	if err != nil {
+		return nil, err
+	}
+	if len(prev) > dag.MaxParents {
+		prev = prev[len(prev)-dag.MaxParents:]
+	}
+	ev, err := dag.NewSigned(rs.key, room, kind, prev, time.Now().UnixMilli(), content)
+	if err != nil {
+		return nil, err
+	}
+	res, err := rs.store.Put(ev)
+	if err != nil {
+		return nil, fmt.Errorf("node: store vote: %w", err)
+	}
+	if res.Status != dag.StatusStored && res.Status != dag.StatusDuplicate {
+		return nil, fmt.Errorf("node: store vote %v: status %v", ev.ID(), res.Status)
+	}
+	rs.metrics.EventsStored.WithLabelValues("vote").Inc()
+	rs.queuePublish(ev)
+	rs.pokeRoom(room)
+	return ev, nil
+}
+
+// queuePublish queues a durable event for gossip, in order.
+func (rs *rooms) queuePublish(ev *dag.Event) {
+	rs.outMu.Lock()
+	rs.outbox = append(rs.outbox, ev)
+	rs.outMu.Unlock()
+	select {
+	case rs.outWake <- struct{}{}:
+	default:
+	}
+}
+
+// flushOutbox gossips the queued events in order. Gossip is best effort:
+// the events are durable and sync repairs what gossip loses.
+func (rs *rooms) flushOutbox() {
+	rs.pubMu.Lock()
+	defer rs.pubMu.Unlock()
+	if rs.mesh == nil {
+		return
+	}
+	rs.outMu.Lock()
+	evs := rs.outbox
+	rs.outbox = nil
+	rs.outMu.Unlock()
+	for _, ev := range evs {
+		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		if err := rs.mesh.Publish(ctx, ev); err != nil {
+			rs.log.Warn("publish", "room", ev.RoomID(), "event", ev.ID(), "kind", ev.Kind, "err", err)
+		}
+		cancel()
+	}
+}
+
+// runTicker ticks every room's machine every rs.tick until ctx is done.
+func (rs *rooms) runTicker(ctx context.Context) {
+	t := time.NewTicker(rs.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rs.tickAll()
+		}
+	}
+}
+
+// tickAll advances every room's machine by one tick and performs what is
+// due (suspecting a silent hub, sealing tentatively, releasing branches).
+func (rs *rooms) tickAll() {
+	rs.writeMu.Lock()
+	defer rs.writeMu.Unlock()
+	for _, room := range rs.list() {
+		rs.mu.RLock()
+		info := rs.m[room]
+		rs.mu.RUnlock()
+		if info == nil || info.ord == nil {
+			continue
+		}
+		acts := info.ord.m.Tick()
+		if len(acts) == 0 {
+			continue
+		}
+		feed := rs.perform(info.ord, acts)
+		if len(feed) == 0 {
+			continue
+		}
+		if _, err := rs.db.appendFeed(room, info.processed, feed); err != nil {
+			rs.log.Error("append order record", "room", room, "err", err)
+			rs.reloadLocked(room)
+			continue
+		}
+		rs.publishView(info)
+		rs.wakeFeed()
+	}
+}
+
+// orderView is the published canonical order of a room, for the API.
+type orderView struct {
+	root    dag.EventID
+	chain   []dag.EventID // immutable once published
+	certLen int
+}
+
+func (v orderView) tip() dag.EventID {
+	if len(v.chain) == 0 {
+		return v.root
+	}
+	return v.chain[len(v.chain)-1]
+}
+
+func (v orderView) certified() dag.EventID {
+	if v.certLen == 0 {
+		return v.root
+	}
+	return v.chain[v.certLen-1]
+}
+
+// publishView makes the room's state and order visible to readers. The
+// caller holds writeMu.
+func (rs *rooms) publishView(info *roomInfo) {
+	if info.ord == nil {
+		return
+	}
+	o := info.ord
+	rs.mu.Lock()
+	info.state = o.current()
+	info.view = orderView{root: o.root, chain: slices.Clone(o.chain), certLen: o.certLen}
+	rs.mu.Unlock()
+}
+
+// order returns the room's published canonical order; ok is false when the
+// room is unknown or not created yet.
+func (rs *rooms) order(room dag.RoomID) (orderView, bool) {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	info := rs.m[room]
+	if info == nil || info.view.root.IsZero() {
+		return orderView{}, false
+	}
+	return info.view, true
+}
