@@ -981,13 +981,10 @@ func TestBindingClientAddsNeedParticipantAdd(t *testing.T) {
 
 // ---- wire format of the dictionary ----
 
-// TestBindingDictionaryWireFormat compares the app_data_dictionary bytes
-// mls puts into the GroupContext with roomstate.MarshalComponents for the
-// same entries. They must be the same apart, at most, from the width of
-// component_id: mls writes uint32, roomstate uint16 (as
-// ../shared/research/mimi.md reads draft-ietf-mls-extensions). That one
-// known divergence is reported as a skip with its reason until one side
-// changes; any other difference fails.
+// TestBindingDictionaryWireFormat checks that the app_data_dictionary bytes
+// mls puts into the GroupContext are exactly roomstate.MarshalComponents of
+// the same entries: one encoding, with component_id as uint32
+// (draft-ietf-mls-extensions, "Component IDs").
 func TestBindingDictionaryWireFormat(t *testing.T) {
 	s := privateGroup(t)
 	cds, err := s.Components()
@@ -999,27 +996,13 @@ func TestBindingDictionaryWireFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Equal(got, want) {
-		return
+	if !bytes.Equal(got, want) {
+		t.Fatalf("mls and roomstate encode the dictionary differently:\nmls:       %x\nroomstate: %x", got, want)
 	}
-	// Re-encode what mls wrote with a uint16 component_id.
-	d, err := mls.UnmarshalAppDataDictionary(got)
-	if err != nil {
-		t.Fatal(err)
+	back, err := roomstate.ParseComponents(got)
+	if err != nil || len(back) != len(cds) {
+		t.Fatalf("roomstate cannot parse the GroupContext dictionary: %v (%d of %d entries)", err, len(back), len(cds))
 	}
-	var narrow []roomstate.ComponentData
-	for _, c := range d.ComponentData {
-		if c.ComponentID > 0xffff {
-			t.Fatalf("component id 0x%x does not fit uint16", c.ComponentID)
-		}
-		narrow = append(narrow, roomstate.ComponentData{ID: roomstate.ComponentID(c.ComponentID), Data: c.Data})
-	}
-	if again, err := roomstate.MarshalComponents(narrow); err != nil || !bytes.Equal(again, want) {
-		t.Fatalf("mls and roomstate encode the dictionary differently beyond the component_id width (%v):\nmls:       %x\nroomstate: %x", err, got, want)
-	}
-	t.Skipf("KNOWN DIVERGENCE, not a pass: mls encodes ComponentData.component_id (and AppDataUpdate.component_id) as uint32, "+
-		"roomstate as uint16; the bytes otherwise agree (%d vs %d bytes). Room state still round-trips through mls because "+
-		"both sides go through typed entries, but the two encodings must be unified before interop.", len(got), len(want))
 }
 
 // ---- proposals by reference keep their sender ----

@@ -11,8 +11,9 @@ import (
 
 // ComponentID identifies an MLS application component in the
 // app_data_dictionary GroupContext extension (draft-ietf-mls-extensions,
-// Section 4.6: uint16 ComponentID).
-type ComponentID uint16
+// "Component IDs": uint32 ComponentID, a four-byte value; earlier drafts and
+// some implementations used uint16).
+type ComponentID uint32
 
 // The components a room's state is made of. The MIMI IDs are the drafts'
 // suggested values (draft-ietf-mimi-protocol-06 Section 10,
@@ -354,7 +355,7 @@ func MarshalBasePolicy(p BaseRoomPolicy) ([]byte, error) {
 		tlspl.AddBool(b, p.Discoverable)
 		tlspl.AddVector(b, func(b *cryptobyte.Builder) {
 			for _, id := range p.PolicyComponentIDs {
-				b.AddUint16(uint16(id))
+				b.AddUint32(uint32(id))
 			}
 		})
 	})
@@ -372,8 +373,8 @@ func ParseBasePolicy(data []byte) (BaseRoomPolicy, error) {
 			tlspl.ReadBool(s, &p.PseudonymsAllowed) && tlspl.ReadBool(s, &p.PersistentRoom) &&
 			tlspl.ReadBool(s, &p.Discoverable) &&
 			tlspl.ReadList(s, func(s *cryptobyte.String) bool {
-				var id uint16
-				if !s.ReadUint16(&id) {
+				var id uint32
+				if !s.ReadUint32(&id) {
 					return false
 				}
 				p.PolicyComponentIDs = append(p.PolicyComponentIDs, ComponentID(id))

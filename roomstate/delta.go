@@ -276,7 +276,7 @@ func DecodeOp(s *State, id ComponentID, update []byte) (Op, error) {
 		if errors.As(err, &re) {
 			return err
 		}
-		return &RejectError{Reason: ReasonMalformed, Detail: fmt.Sprintf("update for component 0x%04x", uint16(id)), Err: err}
+		return &RejectError{Reason: ReasonMalformed, Detail: fmt.Sprintf("update for component 0x%04x", uint32(id)), Err: err}
 	}
 	switch id {
 	case ComponentParticipantList:
@@ -335,7 +335,7 @@ func DecodeOp(s *State, id ComponentID, update []byte) (Op, error) {
 		}
 		return &u, nil
 	}
-	return nil, reject(ReasonMalformed, "component 0x%04x is not part of room state", uint16(id))
+	return nil, reject(ReasonMalformed, "component 0x%04x is not part of room state", uint32(id))
 }
 
 // ApplyUpdate decodes an AppDataUpdate-style delta (component id and update

@@ -20,7 +20,7 @@ func (s *State) Components() ([]ComponentData, error) {
 	for _, id := range stateComponents {
 		data, err := s.component(id)
 		if err != nil {
-			return nil, fmt.Errorf("roomstate: encode component 0x%04x: %w", uint16(id), err)
+			return nil, fmt.Errorf("roomstate: encode component 0x%04x: %w", uint32(id), err)
 		}
 		out = append(out, ComponentData{ID: id, Data: data})
 	}
@@ -45,7 +45,7 @@ func (s *State) component(id ComponentID) ([]byte, error) {
 	case ComponentServers:
 		return MarshalServers(ServerSet{Servers: s.servers, HubCandidates: s.hubCandidates})
 	}
-	return nil, fmt.Errorf("roomstate: component 0x%04x is not part of room state", uint16(id))
+	return nil, fmt.Errorf("roomstate: component 0x%04x is not part of room state", uint32(id))
 }
 
 // IsStateComponent reports whether id is one of the components that make up
@@ -117,7 +117,7 @@ func MarshalComponents(entries []ComponentData) ([]byte, error) {
 	return tlspl.Marshal(func(b *cryptobyte.Builder) {
 		tlspl.AddVector(b, func(b *cryptobyte.Builder) {
 			for _, e := range entries {
-				b.AddUint16(uint16(e.ID))
+				b.AddUint32(uint32(e.ID))
 				tlspl.AddOpaque(b, e.Data)
 			}
 		})
@@ -133,9 +133,9 @@ func ParseComponents(data []byte) ([]ComponentData, error) {
 	var out []ComponentData
 	err := tlspl.Unmarshal(data, what, func(s *cryptobyte.String) bool {
 		return tlspl.ReadList(s, func(s *cryptobyte.String) bool {
-			var id uint16
+			var id uint32
 			var d []byte
-			if !s.ReadUint16(&id) || !tlspl.ReadOpaque(s, &d) {
+			if !s.ReadUint32(&id) || !tlspl.ReadOpaque(s, &d) {
 				return false
 			}
 			if n := len(out); n > 0 && out[n-1].ID >= ComponentID(id) {
