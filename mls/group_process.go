@@ -15,8 +15,10 @@ type ProcessOptions struct {
 	// commit chosen by the caller (e.g. its event ID in the ordering layer).
 	EpochID []byte
 	// Now is the current time: KeyPackage lifetimes are checked against it
-	// (zero skips the check) and a superseded epoch is retained until
-	// Now + [GroupConfig.RetainFor].
+	// (zero skips the check), a superseded epoch is retained until
+	// Now + [GroupConfig.RetainFor], and retained epochs whose deadline is
+	// before Now are erased (as by [Group.Expire]) before the message is
+	// looked at, so that no message decrypts in an expired epoch.
 	Now time.Time
 }
 
@@ -59,10 +61,14 @@ type ProcessedMessage struct {
 // message, a proposal (validated for its sender and cached for the epoch)
 // or a commit (validated as RFC 9420, Section 12.4.2 requires and, if
 // valid, moving the group to the next epoch). On error the group is
-// unchanged.
+// unchanged (apart from the expiry of retained epochs whose deadline
+// passed, see [ProcessOptions.Now]).
 func (g *Group) ProcessMessage(msg *MLSMessage, opts *ProcessOptions) (*ProcessedMessage, error) {
 	if opts == nil {
 		opts = &ProcessOptions{}
+	}
+	if !opts.Now.IsZero() {
+		g.Expire(opts.Now)
 	}
 	if msg == nil {
 		return nil, groupErrf("message", ErrInvalidMessage, "nil message")

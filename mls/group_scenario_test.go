@@ -451,6 +451,7 @@ func TestScenarios(t *testing.T) {
 		}
 		for _, cs := range SupportedCipherSuites() {
 			t.Run(fmt.Sprintf("%s/%v", filepath.Base(path), cs), func(t *testing.T) {
+				t.Parallel()
 				s := newScenario(t, cs, filepath.Base(path))
 				sc := bufio.NewScanner(bytes.NewReader(data))
 				for sc.Scan() {
