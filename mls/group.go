@@ -144,8 +144,9 @@ type resumptionPSK struct {
 // Group is one member's state of a group in one epoch. Methods that process
 // peer input work on a copy and replace the state only on success, so a
 // rejected message leaves the group unchanged (the one exception is the
-// key of a PrivateMessage that decrypted, which is consumed). A Group is not
-// safe for concurrent use.
+// key of a PrivateMessage that decrypted and whose signature verified,
+// which is consumed even if the content is then rejected, e.g. an invalid
+// commit of a genuine sender). A Group is not safe for concurrent use.
 type Group struct {
 	cfg GroupConfig
 	cs  CipherSuite

@@ -19,8 +19,13 @@ type trio struct {
 
 func newTrio(t testing.TB, cfg GroupConfig) *trio {
 	t.Helper()
-	cs := CipherSuite(1)
-	tr := &trio{rand: &seedReader{seed: []byte("trio")}, now: time.Unix(1_800_000_000, 0)}
+	return newTrioSuite(t, CipherSuite(1), cfg)
+}
+
+// newTrioSuite is newTrio for cipher suite cs.
+func newTrioSuite(t testing.TB, cs CipherSuite, cfg GroupConfig) *trio {
+	t.Helper()
+	tr := &trio{rand: &seedReader{seed: fmt.Appendf(nil, "trio/%d", cs)}, now: time.Unix(1_800_000_000, 0)}
 	sig := func() SignaturePrivateKey {
 		k, _, err := cs.GenerateSignatureKeyPair(tr.rand)
 		if err != nil {
@@ -67,7 +72,8 @@ func fingerprint(t testing.TB, g *Group) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("%d|%x|%x|%x|%d|%v", g.Epoch(), g.EpochAuthenticator(), th, g.interim, len(g.proposals), g.Active())
+	return fmt.Sprintf("%d|%x|%x|%x|%x|%x|%d|%v|%v|%d", g.Epoch(), g.EpochAuthenticator(), th, g.ctxBytes, g.interim, g.confTag,
+		len(g.proposals), g.Active(), g.pending != nil, len(g.retained))
 }
 
 // forge signs commit c as g's member and frames it with a valid
@@ -105,7 +111,16 @@ func roundTrip(t testing.TB, m *MLSMessage) *MLSMessage {
 }
 
 func TestInvalidCommitsLeaveStateUnchanged(t *testing.T) {
-	tr := newTrio(t, GroupConfig{})
+	for _, cs := range SupportedCipherSuites() {
+		t.Run(cs.String(), func(t *testing.T) {
+			t.Parallel()
+			testInvalidCommits(t, cs)
+		})
+	}
+}
+
+func testInvalidCommits(t *testing.T, cs CipherSuite) {
+	tr := newTrioSuite(t, cs, GroupConfig{})
 	genuine, err := tr.alice.Commit(tr.rand, &CommitOptions{ForcePath: true})
 	if err != nil {
 		t.Fatal(err)
