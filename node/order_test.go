@@ -1,0 +1,202 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestOrderConcurrentCommits submits two commits for the same parent on two
+// nodes at once. Every node ends with the same canonical chain, certified;
+// the loser is never canonical at the end (if a node applied it first, an
+// order line undid it); each node's order lines replay to its chain; the
+// members list carries the winner's participant add only; a commit on a
+// stale parent is refused with stale_parent naming the tip.
+func TestOrderConcurrentCommits(t *testing.T) {
+	t0 := time.Now()
+	cl := newOrderCluster(t)
+	streams := make([]*orderStream, 3)
+	for i, u := range cl.users {
+		streams[i] = u.openOrderStream(t, "?since=0&room="+cl.room)
+	}
+	adds := []string{"mimi://a.test/u/dave", "mimi://b.test/u/erin"}
+	type result struct {
+		status int
+		body   jsonObj
+	}
+	var results [2]result
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			st, body := cl.commit(t, i, cl.create, adds[i])
+			results[i] = result{st, body}
+		})
+	}
+	wg.Wait()
+	var accepted []string
+	for i, r := range results {
+		switch r.status {
+		case 201:
+			accepted = append(accepted, str(r.body["event"]))
+		case 409:
+			// The other commit reached this node and was sealed first.
+			if r.body["error"] != "stale_parent" || !strings.Contains(str(r.body["message"]), "the tip is ") {
+				t.Fatalf("commit %d: 409 %v", i, r.body)
+			}
+		default:
+			t.Fatalf("commit %d: %d %v", i, r.status, r.body)
+		}
+	}
+	if len(accepted) == 0 {
+		t.Fatal("no commit accepted")
+	}
+	t.Logf("accepted %d of 2 competing commits", len(accepted))
+	final := cl.waitSameOrder(t, 15*time.Second, 1, 0, 1, 2)
+	winner := final.Canonical[0]
+	if !slices.Contains(accepted, winner) {
+		t.Fatalf("canonical %s is none of the submitted commits %v", winner, accepted)
+	}
+	winAdd := adds[slices.IndexFunc(results[:], func(r result) bool { return str(r.body["event"]) == winner })]
+	for i, s := range streams {
+		lines := s.waitReplayed(t, 10*time.Second, final)
+		for _, l := range lines {
+			if l.Room != cl.room || l.Cursor == 0 {
+				t.Fatalf("node %d: order line %+v", i, l)
+			}
+		}
+		for _, loser := range accepted {
+			if loser == winner {
+				continue
+			}
+			applied, undone := false, false
+			for _, l := range lines {
+				applied = applied || slices.Contains(l.Applied, loser)
+				undone = undone || (applied && slices.Contains(l.Undone, loser))
+			}
+			t.Logf("node %d: loser applied=%v undone=%v, %d order lines", i, applied, undone, len(lines))
+			if applied && !undone {
+				t.Fatalf("node %d applied the loser %s and never undid it: %+v", i, loser, lines)
+			}
+			if applied && lines[len(lines)-1].RetainUntilMS == 0 && !slices.ContainsFunc(lines, func(l orderLine) bool { return len(l.Undone) > 0 && l.RetainUntilMS > time.Now().UnixMilli()-60_000 }) {
+				t.Fatalf("node %d: undo without a retention deadline: %+v", i, lines)
+			}
+		}
+		members := cl.members(t, i)
+		if !slices.Contains(members, winAdd) {
+			t.Fatalf("node %d members %v lack the winner's add %s", i, members, winAdd)
+		}
+		for _, a := range adds {
+			if a != winAdd && slices.Contains(members, a) {
+				t.Fatalf("node %d members %v hold the loser's add %s", i, members, a)
+			}
+		}
+	}
+	// The loser's author rebuilds on a stale parent: refused, naming the tip.
+	status, body := cl.commit(t, 2, cl.create, "mimi://c.test/u/frank")
+	if status != 409 || body["error"] != "stale_parent" || !strings.Contains(str(body["message"]), winner) {
+		t.Fatalf("commit on a stale parent: %d %v", status, body)
+	}
+	// On the tip it goes through and is certified everywhere.
+	c2 := str(must(t, 201)(cl.commit(t, 2, winner, "mimi://c.test/u/frank"))["event"])
+	if got := cl.waitSameOrder(t, 15*time.Second, 2, 0, 1, 2); got.Tip != c2 {
+		t.Fatalf("chain after the second commit = %+v, want tip %s", got, c2)
+	}
+	t.Logf("took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestOrderPartitionHeal cuts one node off, commits on both sides, and
+// heals. The majority certifies its commit; the minority seals its own
+// tentatively (its members list shows the change), and after the heal every
+// node converges on the majority's chain: the minority's commit is undone
+// in an order line on the cut-off node, with a retention deadline, and its
+// participant add is gone from its members list.
+func TestOrderPartitionHeal(t *testing.T) {
+	t0 := time.Now()
+	cl := newOrderCluster(t)
+	a, b, c := cl.nodes[0], cl.nodes[1], cl.nodes[2]
+	cs := cl.users[2].openOrderStream(t, "?since=0&room="+cl.room)
+	cut(t, a, c)
+	cut(t, b, c)
+
+	minority := str(must(t, 201)(cl.commit(t, 2, cl.create, "mimi://c.test/u/minnie"))["event"])
+	majority := str(must(t, 201)(cl.commit(t, 0, cl.create, "mimi://a.test/u/max"))["event"])
+	maj := cl.waitSameOrder(t, 15*time.Second, 1, 0, 1)
+	if maj.Tip != majority {
+		t.Fatalf("majority chain %+v, want %s", maj, majority)
+	}
+	eventually(t, 15*time.Second, "minority seals its commit tentatively", func() string {
+		if o := cl.order(t, 2); o.Tip != minority || o.Certified != cl.create {
+			return fmt.Sprint(o)
+		}
+		return ""
+	})
+	if m := cl.members(t, 2); !slices.Contains(m, "mimi://c.test/u/minnie") {
+		t.Fatalf("minority members %v lack its tentative add", m)
+	}
+
+	heal(t, a, c)
+	heal(t, b, c)
+	final := cl.waitSameOrder(t, 20*time.Second, 1, 0, 1, 2)
+	if final.Tip != majority {
+		t.Fatalf("converged on %+v, want the majority's %s", final, majority)
+	}
+	lines := cs.waitReplayed(t, 10*time.Second, final)
+	i := slices.IndexFunc(lines, func(l orderLine) bool { return slices.Contains(l.Undone, minority) })
+	if i < 0 {
+		t.Fatalf("no order line on the cut-off node undoes %s: %+v", minority, lines)
+	}
+	if lines[i].RetainUntilMS <= time.Now().UnixMilli() || !slices.Contains(lines[i].Applied, majority) {
+		t.Fatalf("undo line %+v: want the majority's commit applied and a future retention deadline", lines[i])
+	}
+	for n := range 3 {
+		m := cl.members(t, n)
+		if slices.Contains(m, "mimi://c.test/u/minnie") || !slices.Contains(m, "mimi://a.test/u/max") {
+			t.Fatalf("node %d members after heal = %v", n, m)
+		}
+	}
+	t.Logf("took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestOrderRestart stops a node after two certified commits, certifies a
+// third without it, and restarts it: it reaches the same canonical chain,
+// its stream's order lines (read from cursor 0 after the restart) replay to
+// it, and no node ever signed two votes of a kind for one slot and term.
+func TestOrderRestart(t *testing.T) {
+	t0 := time.Now()
+	cl := newOrderCluster(t)
+	tip := cl.create
+	for k, add := range []string{"mimi://a.test/u/u1", "mimi://b.test/u/u2"} {
+		tip = str(must(t, 201)(cl.commit(t, k, tip, add))["event"])
+		cl.waitSameOrder(t, 15*time.Second, k+1, 0, 1, 2)
+	}
+	before := cl.order(t, 1)
+	stopNode(t, cl.nodes[1])
+	third := str(must(t, 201)(cl.commit(t, 0, tip, "mimi://a.test/u/u3"))["event"])
+	cl.waitSameOrder(t, 15*time.Second, 3, 0, 2)
+
+	b := startOrderNode(t, cl.dirs[1], cl.names[1], cl.nodes[0].PeerAddrs()[0])
+	cl.nodes[1] = b
+	cl.users[1].base = "http://" + b.APIAddr()
+	if got := cl.order(t, 1); !slices.Equal(got.Canonical, before.Canonical) || got.Certified != before.Certified {
+		// The restarted node may already have pulled the third commit.
+		if !slices.Equal(got.Canonical[:min(2, len(got.Canonical))], before.Canonical) {
+			t.Fatalf("order right after restart = %+v, before the stop %+v", got, before)
+		}
+	}
+	final := cl.waitSameOrder(t, 15*time.Second, 3, 0, 1, 2)
+	if final.Tip != third {
+		t.Fatalf("final chain %+v, want tip %s", final, third)
+	}
+	cl.users[1].openOrderStream(t, "?since=0&room="+cl.room).waitReplayed(t, 10*time.Second, final)
+	for i, n := range cl.nodes {
+		for k, count := range ownVotes(t, n, cl.roomID) {
+			if count > 1 {
+				t.Fatalf("node %d signed %d votes for %+v", i, count, k)
+			}
+		}
+	}
+	t.Logf("took %v", time.Since(t0).Round(time.Millisecond))
+}

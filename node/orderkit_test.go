@@ -1,0 +1,354 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/roomstate"
+)
+
+// testTick is the consensus tick of the ordering tests: with the default
+// parameters a silent hub is suspected after 0.75 s and a lone server seals
+// tentatively after 2 to 3 s.
+const testTick = 5 * time.Millisecond
+
+// startOrderNode starts a node like startTestNode, with short consensus
+// ticks and a fast heads exchange.
+func startOrderNode(t *testing.T, dir, serverName string, bootstrap ...string) *Node {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.DataDir = dir
+	cfg.ServerName = serverName
+	cfg.API.Listen = "127.0.0.1:0"
+	cfg.Metrics.Listen = ""
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.P2P.Bootstrap = bootstrap
+	n, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.headsInterval = 300 * time.Millisecond
+	n.tick = testTick
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopNode(t, n) })
+	return n
+}
+
+// orderCluster is three nodes on loopback with one room whose servers are
+// all three, and one admin user on each node.
+type orderCluster struct {
+	nodes  []*Node
+	dirs   []string
+	names  []string
+	users  []*apiClient
+	groups []*mls.Group
+	room   string
+	roomID dag.RoomID
+	create string
+}
+
+func newOrderCluster(t *testing.T) *orderCluster {
+	t.Helper()
+	cl := &orderCluster{names: []string{"a.test", "b.test", "c.test"}}
+	for i, name := range cl.names {
+		dir := t.TempDir()
+		var boot []string
+		if i > 0 {
+			boot = cl.nodes[0].PeerAddrs()[:1]
+		}
+		n := startOrderNode(t, dir, name, boot...)
+		cl.nodes, cl.dirs = append(cl.nodes, n), append(cl.dirs, dir)
+		cl.users = append(cl.users, register(t, n, []string{"alice", "bob", "carol"}[i], "phone"))
+	}
+	alice := cl.users[0]
+	var servers []jsonObj
+	for i, n := range cl.nodes[1:] {
+		servers = append(servers, jsonObj{"server_id": n.ServerID().String(), "domain": cl.names[i+1]})
+	}
+	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Order", "servers": servers}))
+	cl.room, cl.create = str(created["room"]), str(created["event"])
+	cl.roomID = mustRoomID(t, cl.room)
+	// Bob and carol become admins (so their commits may add people), by a
+	// state event signed by alice's device.
+	st, _ := cl.nodes[0].rooms.state(cl.roomID)
+	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{
+		{User: roomstate.URI(cl.users[1].userURI(cl.nodes[1])), Role: roomstate.RoleAdmin},
+		{User: roomstate.URI(cl.users[2].userURI(cl.nodes[2])), Role: roomstate.RoleAdmin},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &roomevent.State{
+		Sender:  roomevent.Sender{User: alice.userURI(cl.nodes[0]), Client: alice.deviceURI(cl.nodes[0])},
+		Changes: []roomevent.Change{{Component: uint16(comp), Update: update}},
+	}
+	if err := ev.Sign(cl.roomID, ed25519.NewKeyFromSeed(alice.sig.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.StdEncoding.EncodeToString
+	must(t, 201)(alice.post("/v1/rooms/"+cl.room+"/state", jsonObj{
+		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}}, "signature": enc(ev.Signature),
+	}))
+	for i := 1; i < 3; i++ {
+		must(t, 202)(cl.users[i].post("/v1/rooms/"+cl.room+"/join", jsonObj{"via": []string{cl.nodes[0].ServerID().String()}}))
+	}
+	eventually(t, 15*time.Second, "every user sees the room", func() string {
+		for i, u := range cl.users {
+			if status, body := u.get("/v1/rooms/" + cl.room); status != 200 || len(body["members"].([]any)) != 3 {
+				return fmt.Sprintf("user %d: %d %v", i, status, body)
+			}
+		}
+		return ""
+	})
+	for i, u := range cl.users {
+		cl.groups = append(cl.groups, u.group(cl.nodes[i], cl.room))
+	}
+	return cl
+}
+
+// eventually polls check (which returns "" when satisfied, else what is
+// missing) until it succeeds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msg := check()
+		if msg == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %s", what, timeout, msg)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// commit submits an MLS commit by user i on parent that adds the user add
+// (a MIMI URI) to the room as a member.
+func (cl *orderCluster) commit(t *testing.T, i int, parent, add string) (int, jsonObj) {
+	t.Helper()
+	pc, err := cl.groups[i].Commit(rand.Reader, &mls.CommitOptions{ForcePath: true})
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	raw, err := pc.Message.Marshal()
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	st, _ := cl.nodes[i].rooms.state(cl.roomID)
+	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: roomstate.URI(add), Role: roomstate.RoleMember}}})
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	enc := base64.StdEncoding.EncodeToString
+	return cl.users[i].post("/v1/rooms/"+cl.room+"/commits", jsonObj{
+		"parent": parent, "commit": enc(raw), "changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
+	})
+}
+
+// order is GET /v1/rooms/{room}/order on node i.
+type orderJSON struct {
+	Room      string   `json:"room"`
+	Tip       string   `json:"tip"`
+	Certified string   `json:"certified"`
+	Canonical []string `json:"canonical"`
+}
+
+func (cl *orderCluster) order(t *testing.T, i int) orderJSON {
+	t.Helper()
+	body := must(t, 200)(cl.users[i].get("/v1/rooms/" + cl.room + "/order"))
+	raw, _ := json.Marshal(body)
+	var o orderJSON
+	if err := json.Unmarshal(raw, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// waitSameOrder waits until the given nodes report the same canonical
+// chain of length n, fully certified, and returns it.
+func (cl *orderCluster) waitSameOrder(t *testing.T, timeout time.Duration, n int, nodes ...int) orderJSON {
+	t.Helper()
+	var first orderJSON
+	eventually(t, timeout, "nodes agree on a certified chain", func() string {
+		first = cl.order(t, nodes[0])
+		for _, i := range nodes {
+			o := cl.order(t, i)
+			if len(o.Canonical) != n || o.Certified != o.Tip || !slices.Equal(o.Canonical, first.Canonical) {
+				return fmt.Sprintf("node %d: %+v; node %d: %+v", nodes[0], first, i, o)
+			}
+		}
+		return ""
+	})
+	return first
+}
+
+// members returns the users listed on node i.
+func (cl *orderCluster) members(t *testing.T, i int) []string {
+	t.Helper()
+	var out []string
+	for _, m := range must(t, 200)(cl.users[i].get("/v1/rooms/" + cl.room + "/members"))["members"].([]any) {
+		out = append(out, str(m.(map[string]any)["user"]))
+	}
+	return out
+}
+
+// orderStream collects the order lines of a stream.
+type orderStream struct {
+	lines chan orderLine
+	got   []orderLine
+}
+
+func (c *apiClient) openOrderStream(t *testing.T, query string) *orderStream {
+	t.Helper()
+	req, _ := http.NewRequest("GET", c.base+"/v1/stream"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		resp.Body.Close()
+		t.Fatalf("stream: status %d", resp.StatusCode)
+	}
+	s := &orderStream{lines: make(chan orderLine, 1024)}
+	go func() {
+		defer close(s.lines)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var l orderLine
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Type == "order" {
+				s.lines <- l
+			}
+		}
+	}()
+	t.Cleanup(func() { resp.Body.Close() })
+	return s
+}
+
+// replayed applies every order line (undone newest first, then applied
+// oldest first) and returns the chain they describe.
+func replayed(lines []orderLine) []string {
+	var chain []string
+	for _, l := range lines {
+		for _, u := range l.Undone {
+			if len(chain) > 0 && chain[len(chain)-1] == u {
+				chain = chain[:len(chain)-1]
+			} else {
+				return append(chain, "<undone "+u+" is not the tip>")
+			}
+		}
+		chain = append(chain, l.Applied...)
+	}
+	return chain
+}
+
+// waitReplayed reads order lines until they replay to want with its
+// certified commit, and returns every line read so far.
+func (s *orderStream) waitReplayed(t *testing.T, timeout time.Duration, want orderJSON) []orderLine {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		if n := len(s.got); n > 0 && slices.Equal(replayed(s.got), want.Canonical) && s.got[n-1].Certified == want.Certified && s.got[n-1].Tip == want.Tip {
+			return s.got
+		}
+		select {
+		case l, ok := <-s.lines:
+			if !ok {
+				t.Fatal("stream closed")
+			}
+			s.got = append(s.got, l)
+		case <-deadline:
+			t.Fatalf("order lines %+v do not replay to %+v within %v", s.got, want, timeout)
+		}
+	}
+}
+
+// cut blocks the links between nodes a and b and closes their connections.
+func cut(t *testing.T, a, b *Node) {
+	t.Helper()
+	pa, pb := a.mesh.Host().ID(), b.mesh.Host().ID()
+	a.gater.Block(pb, time.Hour)
+	b.gater.Block(pa, time.Hour)
+	_ = a.mesh.Host().Network().ClosePeer(pb)
+	_ = b.mesh.Host().Network().ClosePeer(pa)
+}
+
+// heal lifts the block between a and b and reconnects them.
+func heal(t *testing.T, a, b *Node) {
+	t.Helper()
+	pa, pb := a.mesh.Host().ID(), b.mesh.Host().ID()
+	a.gater.Block(pb, -time.Second)
+	b.gater.Block(pa, -time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.mesh.Host().Connect(ctx, peer.AddrInfo{ID: pb, Addrs: b.mesh.Host().Addrs()}); err != nil {
+		t.Fatalf("reconnect: %v", err)
+	}
+}
+
+// voteKey names one vote slot: at most one vote of a kind per server, slot
+// (seal, ack) and term.
+type voteKey struct {
+	kind dag.Kind
+	slot string
+	term uint64
+}
+
+// ownVotes counts node n's stored votes in the room by kind, slot and term.
+func ownVotes(t *testing.T, n *Node, room dag.RoomID) map[voteKey]int {
+	t.Helper()
+	out := map[voteKey]int{}
+	var after uint64
+	for {
+		entries, err := n.store.Log(room, after, 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) == 0 {
+			return out
+		}
+		for _, e := range entries {
+			after = e.Seq
+			ev, err := n.store.Get(e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Origin != n.ServerID() || !isVote(ev.Kind) {
+				continue
+			}
+			cev, err := voteEvent(ev)
+			if err != nil {
+				t.Fatalf("own vote %v does not decode: %v", ev.ID(), err)
+			}
+			switch {
+			case cev.Seal != nil:
+				out[voteKey{dag.KindSeal, fmt.Sprintf("%x/%v", cev.Seal.Slot, cev.Seal.Tentative), cev.Seal.Term}]++
+			case cev.Ack != nil:
+				out[voteKey{dag.KindAck, fmt.Sprintf("%x", cev.Ack.Slot), cev.Ack.Term}]++
+			case cev.Suspect != nil:
+				out[voteKey{dag.KindSuspect, "", cev.Suspect.Term}]++
+			}
+		}
+	}
+}
