@@ -85,8 +85,9 @@ func (ev *Event) validate() error {
 
 type commitRec struct {
 	Commit
-	from ServerID
-	seq  uint64 // arrival order; used only for the hub's "first seen" choice
+	from  ServerID
+	seq   uint64      // arrival order; used only for the hub's "first seen" choice
+	elect *electorate // Membership resolved, computed once (never mutated)
 }
 
 type voteRec[T any] struct {
@@ -95,8 +96,10 @@ type voteRec[T any] struct {
 }
 
 // eventSet holds every accepted ordering event by ID, with the IDs of each
-// kind kept sorted and the commits indexed by parent, so that evaluate need
-// not sort on every step.
+// kind kept sorted and indexes that evaluate reads instead of scanning every
+// vote: commits by parent, acks by (slot, commit, term), suspects by term,
+// and the vote keys where one server named two commits. Every index is a
+// function of the set, never of the order of add calls.
 type eventSet struct {
 	commits  map[EventID]*commitRec
 	seals    map[EventID]voteRec[Seal]
@@ -106,6 +109,32 @@ type eventSet struct {
 
 	commitIDs, sealIDs, ackIDs, suspectIDs []EventID
 	byParent                               map[EventID][]EventID // sorted children
+
+	ackVoters  map[ackKey][]voter       // distinct servers per ack key
+	ackTerms   map[[2]EventID][]uint64  // sorted terms acked per (slot, commit)
+	suspectsBy map[uint64][]voter       // suspect votes per term
+	sealVotes  map[voteKey][]voter      // seals per (server, slot, term)
+	ackVotes   map[voteKey][]voter      // acks per (server, slot, term)
+	conflicts  map[voteKey]EvidenceKind // keys whose votes name two commits
+
+	// rootElect caches the initial membership's electorate: a set belongs
+	// to one machine or ForkChoice call, so to one room and root.
+	rootElect *electorate
+}
+
+// voter is one vote in an index: its event, origin and the commit it names.
+type voter struct {
+	id     EventID
+	from   ServerID
+	commit EventID
+}
+
+// voteKey identifies one server's vote of one kind for one slot and term.
+type voteKey struct {
+	kind EvidenceKind
+	from ServerID
+	slot EventID
+	term uint64
 }
 
 func insertSorted(ids []EventID, id EventID) []EventID {
@@ -120,6 +149,13 @@ func newEventSet() *eventSet {
 		acks:     map[EventID]voteRec[Ack]{},
 		suspects: map[EventID]voteRec[Suspect]{},
 		byParent: map[EventID][]EventID{},
+
+		ackVoters:  map[ackKey][]voter{},
+		ackTerms:   map[[2]EventID][]uint64{},
+		suspectsBy: map[uint64][]voter{},
+		sealVotes:  map[voteKey][]voter{},
+		ackVotes:   map[voteKey][]voter{},
+		conflicts:  map[voteKey]EvidenceKind{},
 	}
 }
 
@@ -147,18 +183,44 @@ func (s *eventSet) add(ev Event) bool {
 	case ev.Commit != nil:
 		s.commits[ev.ID] = &commitRec{Commit: *ev.Commit, from: ev.From, seq: s.seq}
 		s.commitIDs = insertSorted(s.commitIDs, ev.ID)
-		s.byParent[ev.Commit.Parent] = insertSorted(s.byParent[ev.Commit.Parent], ev.ID)
+		// A view shares the children lists: never write to one in place.
+		s.byParent[ev.Commit.Parent] = insertSorted(slices.Clip(s.byParent[ev.Commit.Parent]), ev.ID)
 	case ev.Seal != nil:
 		s.seals[ev.ID] = voteRec[Seal]{ev.From, *ev.Seal}
 		s.sealIDs = insertSorted(s.sealIDs, ev.ID)
+		s.noteVote(s.sealVotes, voteKey{EvidenceSeal, ev.From, ev.Seal.Slot, ev.Seal.Term}, voter{ev.ID, ev.From, ev.Seal.Commit})
 	case ev.Ack != nil:
-		s.acks[ev.ID] = voteRec[Ack]{ev.From, *ev.Ack}
+		a := *ev.Ack
+		s.acks[ev.ID] = voteRec[Ack]{ev.From, a}
 		s.ackIDs = insertSorted(s.ackIDs, ev.ID)
+		s.noteVote(s.ackVotes, voteKey{EvidenceAck, ev.From, a.Slot, a.Term}, voter{ev.ID, ev.From, a.Commit})
+		k := ackKey{a.Slot, a.Commit, a.Term}
+		vs := s.ackVoters[k]
+		if !slices.ContainsFunc(vs, func(v voter) bool { return v.from == ev.From }) {
+			if len(vs) == 0 {
+				pc := [2]EventID{a.Slot, a.Commit}
+				ts := s.ackTerms[pc]
+				i, _ := slices.BinarySearch(ts, a.Term)
+				s.ackTerms[pc] = slices.Insert(ts, i, a.Term)
+			}
+			s.ackVoters[k] = append(vs, voter{ev.ID, ev.From, a.Commit})
+		}
 	case ev.Suspect != nil:
 		s.suspects[ev.ID] = voteRec[Suspect]{ev.From, *ev.Suspect}
 		s.suspectIDs = insertSorted(s.suspectIDs, ev.ID)
+		s.suspectsBy[ev.Suspect.Term] = append(s.suspectsBy[ev.Suspect.Term], voter{id: ev.ID, from: ev.From})
 	}
 	return true
+}
+
+// noteVote indexes a seal or ack by its (server, slot, term) key and marks
+// the key as a conflict once two of its votes name different commits.
+func (s *eventSet) noteVote(idx map[voteKey][]voter, k voteKey, v voter) {
+	vs := append(idx[k], v)
+	idx[k] = vs
+	if vs[0].commit != v.commit {
+		s.conflicts[k] = k.kind
+	}
 }
 
 func sortedKeys[V any](m map[EventID]V) []EventID {

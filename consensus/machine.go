@@ -168,8 +168,44 @@ func (m *Machine) record(ev Event) (bool, error) {
 	if ev.From == m.cfg.Self {
 		m.noteOwn(ev)
 	}
+	if !m.dirty && ev.Ack != nil && m.ackInert(ev.From, *ev.Ack) {
+		return true, nil // the view is unchanged; see ackInert
+	}
 	m.dirty = true
 	return true, nil
+}
+
+// ackInert reports whether the view, which is current for the set before
+// from's ack a was added, is also the view of the set with it. Acks enter
+// the view only through equivocation evidence and certification, so the
+// view is unchanged unless from cast another ack for a's slot and term
+// naming another commit (the evidence may change), or a could complete a
+// certificate: its slot is certified, its commit is a child of the slot
+// not yet certified in a term at or below a's, and a quorum of the slot's
+// electorate has now acked it in a's term.
+// TestIncrementalViewMatchesReference checks this shortcut.
+func (m *Machine) ackInert(from ServerID, a Ack) bool {
+	if _, ok := m.set.conflicts[voteKey{EvidenceAck, from, a.Slot, a.Term}]; ok {
+		return false
+	}
+	v := m.v
+	e := v.elect[a.Slot]
+	if e == nil || !v.isCertified(a.Slot, m.cfg.Root) {
+		return true
+	}
+	if r, ok := m.set.commits[a.Commit]; !ok || r.Parent != a.Slot || v.elect[a.Commit] == nil {
+		return true
+	}
+	if t, ok := v.certified[a.Commit]; ok && t <= a.Term {
+		return true
+	}
+	n := 0
+	for _, x := range m.set.ackVoters[ackKey{a.Slot, a.Commit, a.Term}] {
+		if e.servers[x.from] && !v.isAckExcluded(x.from, a.Term) {
+			n++
+		}
+	}
+	return n < e.quorum
 }
 
 // Restore loads persisted events into a fresh machine without acting on
@@ -328,13 +364,12 @@ func (m *Machine) ack(out []Action) []Action {
 	v, self := m.v, m.cfg.Self
 	// Only the certified frontier can be acked: a hub seal needs a
 	// certified slot, and every other certified slot is closed.
-	for _, hs := range v.hubSeals[v.frontier] {
-		s := hs.seal
-		k := slotTerm{s.Slot, s.Term}
-		if !v.elect[s.Slot].servers[self] || m.closed(s.Slot) {
+	for _, s := range v.hubSeals[v.frontier] {
+		k := slotTerm{s.slot, s.term}
+		if !v.elect[s.slot].servers[self] || m.closed(s.slot) {
 			continue
 		}
-		if m.promised && s.Term <= m.promise {
+		if m.promised && s.term <= m.promise {
 			continue // A2: the Paxos promise
 		}
 		if _, done := m.ownAcks[k]; done {
@@ -343,10 +378,10 @@ func (m *Machine) ack(out []Action) []Action {
 		if len(v.sealed[k]) > 1 {
 			continue // A3: the hub equivocated in this slot and term
 		}
-		if top, ok := m.ackTop[s.Slot]; ok && top.Term > s.Term {
+		if top, ok := m.ackTop[s.slot]; ok && top.Term > s.term {
 			continue // A4: never ack below an earlier ack
 		}
-		a := Ack{Slot: s.Slot, Commit: s.Commit, Term: s.Term}
+		a := Ack{Slot: s.slot, Commit: s.commit, Term: s.term}
 		m.recordAck(a)
 		out = append(out, SendAck{Ack: a})
 	}

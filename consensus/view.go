@@ -57,10 +57,10 @@ type ackKey struct {
 }
 
 type sealRef struct {
-	id     EventID
-	from   ServerID
-	seal   Seal
-	commit EventID
+	id           EventID
+	from         ServerID
+	slot, commit EventID
+	term         uint64
 }
 
 // view is everything derived from an event set. It is a pure function of
@@ -107,34 +107,51 @@ func (v *view) isCertified(id EventID, root EventID) bool {
 	return ok
 }
 
-// evaluate derives the view of set. It runs in O(events log events).
+// evaluate derives the view of set. It reads the set's indexes, so it runs
+// in time linear in the commits, seals, distinct ack keys and suspects, with
+// no per-vote allocation. referenceEvaluate (in a test) is the plain
+// version it must equal.
 func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *view {
 	v := &view{
 		excluded:    map[ServerID]uint64{},
 		ackExcluded: map[ServerID]uint64{},
-		elect:       map[EventID]*electorate{},
-		children:    map[EventID][]EventID{},
-		certified:   map[EventID]uint64{},
-		best:        map[EventID]sealKey{},
-		sealed:      map[slotTerm][]EventID{},
+		elect:       make(map[EventID]*electorate, len(set.commits)+1),
+		children:    make(map[EventID][]EventID, len(set.byParent)),
+		certified:   make(map[EventID]uint64, len(set.commits)),
+		best:        make(map[EventID]sealKey, len(set.commits)),
+		sealed:      make(map[slotTerm][]EventID, len(set.commits)),
 		hubSeals:    map[EventID][]sealRef{},
-		suspects:    map[uint64]map[ServerID]EventID{},
+		suspects:    make(map[uint64]map[ServerID]EventID, len(set.suspectsBy)),
 	}
 	v.findEquivocation(set)
 
 	// The commit tree reachable from the root, with each slot's electorate.
 	byParent := set.byParent
-	v.elect[root] = newElectorate(room, initial)
-	order := []EventID{root}
+	if set.rootElect == nil {
+		set.rootElect = newElectorate(room, initial)
+	}
+	v.elect[root] = set.rootElect
+	order := make([]EventID, 1, len(set.commits)+1)
+	order[0] = root
 	for i := 0; i < len(order); i++ {
 		p := order[i]
-		for _, c := range byParent[p] {
+		kids := byParent[p]
+		for j, c := range kids {
 			if _, seen := v.elect[c]; seen {
-				continue
+				// Only the root can be met twice (a commit claiming its ID).
+				kids = slices.Delete(slices.Clone(kids), j, j+1)
+				break
 			}
-			v.children[p] = append(v.children[p], c)
-			if m := set.commits[c].Membership; m != nil {
-				v.elect[c] = newElectorate(room, m)
+		}
+		if len(kids) > 0 {
+			v.children[p] = kids
+		}
+		for _, c := range kids {
+			if r := set.commits[c]; r.Membership != nil {
+				if r.elect == nil {
+					r.elect = newElectorate(room, r.Membership)
+				}
+				v.elect[c] = r.elect
 			} else {
 				v.elect[c] = v.elect[p]
 			}
@@ -144,33 +161,16 @@ func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *vi
 
 	// Certification: a quorum of the slot's electorate acked the commit in
 	// one term, and its parent is certified (the root is).
-	votes := map[ackKey]map[ServerID]bool{}
-	terms := map[[2]EventID][]uint64{}
-	for _, id := range set.ackIDs {
-		a := set.acks[id]
-		if v.isAckExcluded(a.from, a.v.Term) {
-			continue
-		}
-		k := ackKey{a.v.Slot, a.v.Commit, a.v.Term}
-		if votes[k] == nil {
-			votes[k] = map[ServerID]bool{}
-			pc := [2]EventID{a.v.Slot, a.v.Commit}
-			terms[pc] = append(terms[pc], a.v.Term)
-		}
-		votes[k][a.from] = true
-	}
 	for _, p := range order {
 		if !v.isCertified(p, root) {
 			continue
 		}
 		e := v.elect[p]
 		for _, c := range v.children[p] {
-			ts := terms[[2]EventID{p, c}]
-			slices.Sort(ts)
-			for _, t := range ts {
+			for _, t := range set.ackTerms[[2]EventID{p, c}] {
 				n := 0
-				for s := range votes[ackKey{p, c, t}] {
-					if e.servers[s] {
+				for _, a := range set.ackVoters[ackKey{p, c, t}] {
+					if e.servers[a.from] && !v.isAckExcluded(a.from, t) {
 						n++
 					}
 				}
@@ -182,17 +182,18 @@ func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *vi
 		}
 	}
 
-	// Suspect votes per term, one per server.
-	for _, id := range set.suspectIDs {
-		s := set.suspects[id]
-		if v.isExcluded(s.from, s.v.Term) {
-			continue
-		}
-		if v.suspects[s.v.Term] == nil {
-			v.suspects[s.v.Term] = map[ServerID]EventID{}
-		}
-		if _, dup := v.suspects[s.v.Term][s.from]; !dup {
-			v.suspects[s.v.Term][s.from] = id
+	// Suspect votes per term, one per server (its lowest event ID).
+	for t, vs := range set.suspectsBy {
+		for _, s := range vs {
+			if v.isExcluded(s.from, t) {
+				continue
+			}
+			if v.suspects[t] == nil {
+				v.suspects[t] = map[ServerID]EventID{}
+			}
+			if old, dup := v.suspects[t][s.from]; !dup || s.id < old {
+				v.suspects[t][s.from] = s.id
+			}
 		}
 	}
 
@@ -212,7 +213,7 @@ func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *vi
 			v.sealed[st] = append(v.sealed[st], s.v.Commit)
 		}
 		if !s.v.Tentative {
-			v.hubSeals[s.v.Slot] = append(v.hubSeals[s.v.Slot], sealRef{id: id, from: s.from, seal: s.v, commit: s.v.Commit})
+			v.hubSeals[s.v.Slot] = append(v.hubSeals[s.v.Slot], sealRef{id: id, from: s.from, slot: s.v.Slot, commit: s.v.Commit, term: s.v.Term})
 		}
 		maxSealTerm = max(maxSealTerm, s.v.Term)
 	}
@@ -240,44 +241,56 @@ func evaluate(room []byte, root EventID, initial *Membership, set *eventSet) *vi
 	return v
 }
 
-// findEquivocation records two seals or two acks by one server for one slot
-// and term that name different commits.
+// findEquivocation records, for every (server, slot, term) where one server
+// cast two seals or two acks naming different commits, one piece of
+// evidence: the key's lowest-ID vote and the lowest-ID vote naming another
+// commit. Seal evidence comes first, each kind ordered by the second vote's
+// ID.
 func (v *view) findEquivocation(set *eventSet) {
-	type key struct {
-		from ServerID
-		slot EventID
-		term uint64
+	if len(set.conflicts) == 0 {
+		return
 	}
-	type first struct{ id, commit EventID }
-	note := func(kind EvidenceKind, seen map[key]first, from ServerID, id EventID, slot, commit EventID, term uint64) {
-		k := key{from, slot, term}
-		f, ok := seen[k]
-		if !ok {
-			seen[k] = first{id, commit}
-			return
+	var seals, acks []Evidence
+	for k := range set.conflicts {
+		idx := set.sealVotes
+		if k.kind == EvidenceAck {
+			idx = set.ackVotes
 		}
-		if f.commit == commit || f.id == "" {
-			return
+		vs := idx[k]
+		first := slices.MinFunc(vs, func(a, b voter) int { return cmpID(a.id, b.id) })
+		var second EventID
+		for _, x := range vs {
+			if x.commit != first.commit && (second == "" || x.id < second) {
+				second = x.id
+			}
 		}
-		v.evidence = append(v.evidence, Evidence{Server: from, Kind: kind, Slot: slot, Term: term, First: f.id, Second: id})
-		seen[k] = first{} // one piece of evidence per key is enough
-		if t, ok := v.excluded[from]; !ok || term < t {
-			v.excluded[from] = term
+		e := Evidence{Server: k.from, Kind: k.kind, Slot: k.slot, Term: k.term, First: first.id, Second: second}
+		if k.kind == EvidenceAck {
+			acks = append(acks, e)
+		} else {
+			seals = append(seals, e)
 		}
-		if t, ok := v.ackExcluded[from]; kind == EvidenceAck && (!ok || term < t) {
-			v.ackExcluded[from] = term
+		if t, ok := v.excluded[k.from]; !ok || k.term < t {
+			v.excluded[k.from] = k.term
+		}
+		if t, ok := v.ackExcluded[k.from]; k.kind == EvidenceAck && (!ok || k.term < t) {
+			v.ackExcluded[k.from] = k.term
 		}
 	}
-	seals := map[key]first{}
-	for _, id := range set.sealIDs {
-		s := set.seals[id]
-		note(EvidenceSeal, seals, s.from, id, s.v.Slot, s.v.Commit, s.v.Term)
+	bySecond := func(a, b Evidence) int { return cmpID(a.Second, b.Second) }
+	slices.SortFunc(seals, bySecond)
+	slices.SortFunc(acks, bySecond)
+	v.evidence = append(seals, acks...)
+}
+
+func cmpID(a, b EventID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
 	}
-	acks := map[key]first{}
-	for _, id := range set.ackIDs {
-		a := set.acks[id]
-		note(EvidenceAck, acks, a.from, id, a.v.Slot, a.v.Commit, a.v.Term)
-	}
+	return 0
 }
 
 // sealValid applies rules S1-S5 of docs/consensus.md to one seal.
@@ -314,14 +327,17 @@ func (v *view) justify(set *eventSet, e *electorate, term uint64, ids []EventID)
 	if term == 0 {
 		return nil, len(ids) == 0
 	}
-	seen := map[ServerID]bool{}
-	var reports [][]AckReport
+	if len(ids) > len(e.servers) {
+		return nil, false // some server would be listed twice
+	}
+	seen := make([]ServerID, 0, len(ids))
+	reports := make([][]AckReport, 0, len(ids))
 	for _, id := range ids {
 		s, ok := set.suspects[id]
-		if !ok || s.v.Term != term-1 || !e.servers[s.from] || seen[s.from] {
+		if !ok || s.v.Term != term-1 || !e.servers[s.from] || slices.Contains(seen, s.from) {
 			return nil, false
 		}
-		seen[s.from] = true
+		seen = append(seen, s.from)
 		if !v.isExcluded(s.from, s.v.Term) {
 			reports = append(reports, s.v.Reports)
 		}

@@ -25,6 +25,9 @@ type client struct {
 	nextMsgAt    uint64
 	sentMsgs     int
 	msgs         []*message
+	// checkedVer is the home server's chain version at the last check of
+	// every message's epoch; while it holds, every epoch is still canonical.
+	checkedVer int
 }
 
 type change struct {
@@ -95,12 +98,16 @@ func (c *client) tick() {
 	// Re-send, in the canonical epoch and under the same message ID, every
 	// message whose epoch fell off the home server's canonical chain.
 	_, onChain = s.chain() // a proposal above may have extended it
+	if c.checkedVer == s.chainVer {
+		return // new messages went to the tip; no epoch left the chain
+	}
 	for _, m := range c.msgs {
 		if !onChain[m.epoch] {
 			w.rep.MessagesResent++
 			c.send(m)
 		}
 	}
+	c.checkedVer = s.chainVer
 }
 
 // lost reports whether a change's commit can no longer become canonical

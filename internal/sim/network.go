@@ -9,9 +9,10 @@ import (
 // listing what the requester has.
 type packet struct {
 	events []*event
-	// syncFrom >= 0 marks a pull request; have lists the requester's IDs.
+	// syncFrom >= 0 marks a pull request; have is the length of the
+	// requester's event log when it asked (it holds those events).
 	syncFrom int
-	have     map[string]bool
+	have     int
 }
 
 type delivery struct {

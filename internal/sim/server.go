@@ -21,7 +21,9 @@ type server struct {
 
 	events   map[consensus.EventID]*event
 	log      []consensus.EventID
-	certSeen map[consensus.EventID]bool // finality this server reported (persisted)
+	pos      map[consensus.EventID]int      // index of each event in log
+	copies   map[string][]consensus.EventID // message ID -> epochs of its copies
+	certSeen map[consensus.EventID]bool     // finality this server reported (persisted)
 
 	// retained are the losing branches whose secrets this server keeps,
 	// with their deadlines (persisted by the node, so they survive crashes;
@@ -36,6 +38,7 @@ type server struct {
 	chainCache []consensus.EventID
 	chainSet   map[consensus.EventID]bool
 	chainOK    bool
+	chainVer   int // bumped whenever the canonical chain changes
 }
 
 func (s *server) config() consensus.Config {
@@ -79,10 +82,13 @@ func (s *server) crash() {
 // persisted event (the chain is a function of the event set).
 func (s *server) chain() ([]consensus.EventID, map[consensus.EventID]bool) {
 	if !s.chainOK {
-		s.chainCache = s.m.Canonical()
-		s.chainSet = map[consensus.EventID]bool{s.w.root: true}
-		for _, c := range s.chainCache {
-			s.chainSet[c] = true
+		if c := s.m.Canonical(); s.chainSet == nil || !slices.Equal(c, s.chainCache) {
+			s.chainCache = c
+			s.chainSet = map[consensus.EventID]bool{s.w.root: true}
+			for _, c := range s.chainCache {
+				s.chainSet[c] = true
+			}
+			s.chainVer++
 		}
 		s.chainOK = true
 	}
@@ -99,7 +105,13 @@ func (s *server) tip() consensus.EventID {
 
 func (s *server) persist(ev *event) {
 	s.events[ev.ID] = ev
+	s.pos[ev.ID] = len(s.log)
 	s.log = append(s.log, ev.ID)
+	if ev.Kind == kindMessage {
+		msg, _, _ := cutAttempt(ev.Payload)
+		s.copies[msg] = append(s.copies[msg], ev.Parent)
+		return // messages do not change the chain
+	}
 	s.chainOK = false
 }
 
@@ -322,20 +334,19 @@ func (s *server) release() {
 	}
 }
 
-// pull asks one peer for the events this server lacks.
+// pull asks one peer for the events this server lacks. The request stands
+// for the set of events it holds now: the first len(log) entries of its
+// append-only log.
 func (s *server) pull(peer int) {
-	have := make(map[string]bool, len(s.events))
-	for id := range s.events {
-		have[string(id)] = true
-	}
-	s.sendTo(peer, packet{syncFrom: s.idx, have: have})
+	s.sendTo(peer, packet{syncFrom: s.idx, have: len(s.log)})
 }
 
 // serve answers a pull request with the missing events in arrival order.
 func (s *server) serve(p packet) {
+	req := s.w.servers[p.syncFrom]
 	var missing []*event
 	for _, id := range s.log {
-		if !p.have[string(id)] {
+		if i, ok := req.pos[id]; !ok || i >= p.have {
 			missing = append(missing, s.events[id])
 		}
 	}
@@ -345,17 +356,7 @@ func (s *server) serve(p packet) {
 }
 
 // messageCopies returns, per message ID, the epochs of this server's copies.
-func (s *server) messageCopies() map[string][]consensus.EventID {
-	out := map[string][]consensus.EventID{}
-	for _, id := range s.log {
-		ev := s.events[id]
-		if ev.Kind == kindMessage {
-			msg, _, _ := cutAttempt(ev.Payload)
-			out[msg] = append(out[msg], ev.Parent)
-		}
-	}
-	return out
-}
+func (s *server) messageCopies() map[string][]consensus.EventID { return s.copies }
 
 func cutAttempt(payload []byte) (string, string, bool) {
 	i := slices.Index(payload, '#')

@@ -148,6 +148,7 @@ func run(sc Scenario, seed uint64) *world {
 		w.servers = append(w.servers, &server{
 			w: w, idx: i, id: id, secret: secret,
 			events: map[consensus.EventID]*event{}, certSeen: map[consensus.EventID]bool{},
+			pos: map[consensus.EventID]int{}, copies: map[string][]consensus.EventID{},
 		})
 	}
 	w.membership.Seed = []byte(roomSeed)
