@@ -6,12 +6,17 @@ import (
 	"github.com/rhizome-chat/rhizome/dag"
 )
 
+// metaCacheSize is the number of recently stored events whose metadata the
+// store caches.
+const metaCacheSize = 1 << 16
+
 // metaCache remembers the metadata of the most recently stored events. New
 // events name recent events as parents, so validation and Put find most
 // parents here instead of in badger. Only the writer adds entries, right
-// after inserting an event into its transaction; if that transaction is
-// discarded the writer clears the cache. Readers may therefore see an event
-// between its commit and its fsync, as they may through badger itself.
+// after the transaction that inserted the events committed, so the cache
+// holds only committed events (stored events are never deleted). Readers may
+// therefore see an event between its commit and its fsync, as they may
+// through badger itself.
 type metaCache struct {
 	mu   sync.RWMutex
 	m    map[dag.EventID]dag.Meta
@@ -30,21 +35,22 @@ func (c *metaCache) get(id dag.EventID) (dag.Meta, bool) {
 	return m, ok
 }
 
-func (c *metaCache) add(id dag.EventID, m dag.Meta) {
-	c.mu.Lock()
-	if old := c.ring[c.next]; !old.IsZero() {
-		delete(c.m, old)
-	}
-	c.ring[c.next] = id
-	c.next = (c.next + 1) % len(c.ring)
-	c.m[id] = m
-	c.mu.Unlock()
+// cachedMeta is one entry to add to a metaCache.
+type cachedMeta struct {
+	id dag.EventID
+	m  dag.Meta
 }
 
-func (c *metaCache) clear() {
+// addAll adds entries, evicting the oldest ones.
+func (c *metaCache) addAll(entries []cachedMeta) {
 	c.mu.Lock()
-	clear(c.m)
-	clear(c.ring)
-	c.next = 0
+	for _, e := range entries {
+		if old := c.ring[c.next]; !old.IsZero() {
+			delete(c.m, old)
+		}
+		c.ring[c.next] = e.id
+		c.next = (c.next + 1) % len(c.ring)
+		c.m[e.id] = e.m
+	}
 	c.mu.Unlock()
 }

@@ -124,6 +124,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		max:    opts.MaxBatch,
 		chunk:  checkpointBytes(bo.MemTableSize),
 		seqs:   map[dag.RoomID]uint64{},
+		metas:  newMetaCache(metaCacheSize),
 	}
 	if s.counts, err = loadPendingCounts(db); err != nil {
 		db.Close()
@@ -193,14 +194,13 @@ func (s *Store) commit(batch []*request) {
 		}
 	}
 	if fatal == nil {
-		fatal = t.txn.Commit()
+		fatal = t.commit()
 	} else {
 		t.txn.Discard()
 	}
 	if fatal != nil {
 		// The discarded writes may have advanced cached counters.
 		clear(s.seqs)
-		s.metas.clear()
 		if counts, err := loadPendingCounts(s.db); err == nil {
 			s.counts = counts
 		} else {

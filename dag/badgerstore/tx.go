@@ -33,6 +33,9 @@ type btx struct {
 	seqs map[dag.RoomID]uint64
 	// metas, if set, caches recent events' metadata (see metaCache).
 	metas *metaCache
+	// fresh holds the metadata of events inserted in txn, published to metas
+	// once txn is committed.
+	fresh []cachedMeta
 	// counts holds the writer's pending-event counters.
 	counts *pendingCounts
 }
@@ -294,7 +297,7 @@ func (t *btx) Insert(e *dag.Event, depth uint64) error {
 	}
 	t.seqs[room] = seq
 	if t.metas != nil {
-		t.metas.add(id, dag.Meta{Room: room, Depth: depth, Seq: seq})
+		t.fresh = append(t.fresh, cachedMeta{id, dag.Meta{Room: room, Depth: depth, Seq: seq}})
 	}
 	return nil
 }
@@ -333,11 +336,25 @@ func (t *btx) Checkpoint() error {
 	if t.db == nil || t.written < t.limit {
 		return nil
 	}
-	if err := t.txn.Commit(); err != nil {
+	if err := t.commit(); err != nil {
 		return fmt.Errorf("badgerstore: checkpoint commit: %w", err)
 	}
 	t.txn = t.db.NewTransaction(true)
 	t.written = 0
+	return nil
+}
+
+// commit commits txn and publishes the metadata of the events it inserted
+// to the cache: the cache never holds an event that is not committed.
+func (t *btx) commit() error {
+	if err := t.txn.Commit(); err != nil {
+		t.fresh = t.fresh[:0]
+		return err
+	}
+	if t.metas != nil {
+		t.metas.addAll(t.fresh)
+	}
+	t.fresh = t.fresh[:0]
 	return nil
 }
 
