@@ -1,12 +1,17 @@
 package node
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rhizome-chat/rhizome/consensus"
+	"github.com/rhizome-chat/rhizome/dag"
 )
 
 // TestOrderConcurrentCommits submits two commits for the same parent on two
@@ -100,9 +105,18 @@ func TestOrderConcurrentCommits(t *testing.T) {
 		t.Fatalf("commit on a stale parent: %d %v", status, body)
 	}
 	// On the tip it goes through and is certified everywhere.
-	c2 := str(must(t, 201)(cl.commit(t, 2, winner, "mimi://c.test/u/frank"))["event"])
-	if got := cl.waitSameOrder(t, 15*time.Second, 2, 0, 1, 2); got.Tip != c2 {
+	resp := must(t, 201)(cl.commit(t, 2, winner, "mimi://c.test/u/frank"))
+	c2 := str(resp["event"])
+	got := cl.waitSameOrder(t, 15*time.Second, 2, 0, 1, 2)
+	if got.Tip != c2 {
 		t.Fatalf("chain after the second commit = %+v, want tip %s", got, c2)
+	}
+	// The answer's cursor is the commit's own line, before the order line
+	// that applies it, so resuming from it shows that line.
+	lines := streams[2].waitReplayed(t, 10*time.Second, got)
+	at := slices.IndexFunc(lines, func(l orderLine) bool { return slices.Contains(l.Applied, c2) })
+	if cur, _ := resp["cursor"].(float64); at < 0 || cur == 0 || uint64(cur) >= lines[at].Cursor {
+		t.Fatalf("submission cursor %v, order line applying it %+v", resp["cursor"], lines)
 	}
 	t.Logf("took %v", time.Since(t0).Round(time.Millisecond))
 }
@@ -199,4 +213,79 @@ func TestOrderRestart(t *testing.T) {
 		}
 	}
 	t.Logf("took %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// TestOrderBadVotes feeds a node votes from another server of the room: a
+// vote whose content does not decode is refused and counted, never a panic;
+// a vote from a server outside the room is refused by the room check; the
+// room goes on ordering commits.
+func TestOrderBadVotes(t *testing.T) {
+	n := startOrderNode(t, t.TempDir(), "a.test")
+	alice := register(t, n, "alice", "phone")
+	otherKey, other, err := dag.GenerateServerKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outsiderKey, _, err := dag.GenerateServerKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Votes",
+		"servers": []jsonObj{{"server_id": other.String(), "domain": "b.test"}}}))
+	room := mustRoomID(t, str(created["room"]))
+	create := mustEventID(t, str(created["event"]))
+	inject := func(key ed25519.PrivateKey, kind dag.Kind, content []byte) {
+		t.Helper()
+		tips, err := n.store.Tips(room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := dag.NewSigned(key, room, kind, tips, time.Now().UnixMilli(), content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.store.Put(ev); err != nil {
+			t.Fatal(err)
+		}
+		n.rooms.pokeRoom(room)
+	}
+	rejected := func(reason string) float64 {
+		fams, err := n.metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() != "rhizome_events_rejected_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "reason" && l.GetValue() == reason {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	}
+	for _, kind := range []dag.Kind{dag.KindSeal, dag.KindAck, dag.KindSuspect} {
+		inject(otherKey, kind, []byte{0xff, 0x01})
+	}
+	ack, err := (&consensus.Ack{Slot: cid(create), Commit: cid(create), Term: 0}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inject(outsiderKey, dag.KindAck, ack)
+	eventually(t, 10*time.Second, "bad votes counted", func() string {
+		if m, o := rejected("malformed-vote"), rejected("not-a-room-server"); m != 3 || o != 1 {
+			return fmt.Sprintf("malformed-vote %v, not-a-room-server %v", m, o)
+		}
+		return ""
+	})
+	// Two servers, so a commit needs the absent server's ack to be
+	// certified; this node is hub or not, but the room still answers.
+	body := must(t, 200)(alice.get("/v1/rooms/" + room.String() + "/order"))
+	if body["tip"] != create.String() || len(body["canonical"].([]any)) != 0 {
+		t.Fatalf("order after bad votes = %v", body)
+	}
 }

@@ -65,6 +65,11 @@ type rooms struct {
 	outbox  []*dag.Event // durable events waiting for gossip, in order
 	outWake chan struct{}
 	pubMu   sync.Mutex // one flusher at a time keeps the gossip order
+
+	// watch is the event a local submission waits for, and watchSeq its
+	// feed position once processed (both under writeMu).
+	watch    dag.EventID
+	watchSeq uint64
 }
 
 func newRooms(log *slog.Logger, store dag.Store, db *localDB, key ed25519.PrivateKey, m *Metrics) *rooms {
@@ -320,9 +325,15 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 			feed = append(feed, out...)
 		}
 		last := entries[len(entries)-1].Seq
-		if _, err := rs.db.appendFeed(room, last, feed); err != nil {
+		top, err := rs.db.appendFeed(room, last, feed)
+		if err != nil {
 			rs.reloadLocked(room)
 			return err
+		}
+		for i, fe := range feed {
+			if fe.Order == nil && fe.Event == rs.watch {
+				rs.watchSeq = top - uint64(len(feed)-1-i)
+			}
 		}
 		for _, r := range rejected {
 			rs.metrics.EventsRejected.WithLabelValues(r).Inc()
@@ -419,17 +430,16 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 		return nil, 0, fmt.Errorf("node: store event %v: status %v", ev.ID(), res.Status)
 	}
 	rs.queuePublish(ev)
+	rs.watch, rs.watchSeq = ev.ID(), 0
 	if err := rs.processLocked(ev.RoomID()); err != nil {
 		// Durable but not yet in the feed: the background loop retries.
 		rs.log.Error("process after submit", "room", ev.RoomID(), "err", err)
 		rs.pokeRoom(ev.RoomID())
 		return ev, 0, nil
 	}
-	cursor, err := rs.db.feedSeq()
-	if err != nil {
-		return ev, 0, nil // durable; the cursor is only a convenience
-	}
-	return ev, cursor, nil
+	// The event's own feed position, not that of the order line it may
+	// have caused: a client resuming from it must still see that line.
+	return ev, rs.watchSeq, nil
 }
 
 // joinLocal records a room this node creates (no via servers).
