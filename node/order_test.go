@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
 // TestOrderConcurrentCommits submits two commits for the same parent on two
@@ -287,5 +290,72 @@ func TestOrderBadVotes(t *testing.T) {
 	body := must(t, 200)(alice.get("/v1/rooms/" + room.String() + "/order"))
 	if body["tip"] != create.String() || len(body["canonical"].([]any)) != 0 {
 		t.Fatalf("order after bad votes = %v", body)
+	}
+}
+
+// TestOrderMembershipChange adds a second server to a one-server room with
+// a commit that carries the servers change (rule M1). From the next slot on
+// the new server votes: the next commit is certified only with its ack, and
+// while it is stopped a further commit stays uncertified.
+func TestOrderMembershipChange(t *testing.T) {
+	a := startOrderNode(t, t.TempDir(), "a.test")
+	b := startOrderNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
+	alice := register(t, a, "alice", "phone")
+	bob := register(t, b, "bob", "phone")
+	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Grow"}))
+	room, create := str(created["room"]), str(created["event"])
+	roomID := mustRoomID(t, room)
+	g := alice.group(a, room)
+	enc := base64.StdEncoding.EncodeToString
+	commit := func(parent string, ops ...roomstate.Op) string {
+		t.Helper()
+		pc, err := g.Commit(rand.Reader, &mls.CommitOptions{ForcePath: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := pc.Message.Marshal()
+		st, _ := a.rooms.state(roomID)
+		var changes []jsonObj
+		for _, op := range ops {
+			comp, update, err := roomstate.EncodeOp(st, op)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changes = append(changes, jsonObj{"component": uint16(comp), "update": enc(update)})
+		}
+		return str(must(t, 201)(alice.post("/v1/rooms/"+room+"/commits", jsonObj{"parent": parent, "commit": enc(raw), "changes": changes}))["event"])
+	}
+	orderOf := func(c *apiClient) jsonObj { return must(t, 200)(c.get("/v1/rooms/" + room + "/order")) }
+
+	c1 := commit(create,
+		&roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(b.ServerID()), Domain: "b.test"}}},
+		&roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://b.test/u/bob", Role: roomstate.RoleMember}}})
+	if o := orderOf(alice); o["certified"] != c1 {
+		t.Fatalf("one-server room: commit not certified at once: %v", o)
+	}
+	must(t, 202)(bob.post("/v1/rooms/"+room+"/join", jsonObj{"via": []string{a.ServerID().String()}}))
+	eventually(t, 10*time.Second, "b has the room", func() string {
+		if status, body := bob.get("/v1/rooms/" + room + "/order"); status != 200 || body["certified"] != c1 {
+			return fmt.Sprint(status, body)
+		}
+		return ""
+	})
+	c2 := commit(c1, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://a.test/u/carl", Role: roomstate.RoleMember}}})
+	eventually(t, 10*time.Second, "c2 certified on both", func() string {
+		for _, c := range []*apiClient{alice, bob} {
+			if o := orderOf(c); o["certified"] != c2 {
+				return fmt.Sprint(o)
+			}
+		}
+		return ""
+	})
+	if votes := ownVotes(t, b, roomID); votes[voteKey{dag.KindAck, fmt.Sprintf("%x", cid(mustEventID(t, c1))), 0}] != 1 {
+		t.Fatalf("b's votes %v lack its ack in slot c1", votes)
+	}
+	stopNode(t, b)
+	c3 := commit(c2, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://a.test/u/cora", Role: roomstate.RoleMember}}})
+	time.Sleep(400 * testTick) // well past SealTimeout (150 ticks): a lone server would have certified by now
+	if o := orderOf(alice); o["certified"] != c2 {
+		t.Fatalf("with b down, a alone certified %v (c3 %s): b does not vote", o, c3)
 	}
 }
