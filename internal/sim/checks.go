@@ -23,26 +23,92 @@ func conflicting(a, b []consensus.EventID) bool {
 	return !slices.Equal(a[:n], b[:n])
 }
 
-// observe tracks, once every fault has ended, the last tick at which two
-// honest servers' chains conflicted.
+// observe runs at the end of every tick. It splits the run into healthy
+// periods (no partition, crash, flapping link, withheld sending or
+// equivocating seal) and measures, for each period that follows a fault,
+// how long honest servers' chains kept conflicting (property 3; property 5
+// for the periods after an equivocating seal).
 func (w *world) observe() {
-	if w.faulty {
+	if w.faulty || (w.rep.EquivocatingSeals > 0 && w.equivAt == w.now) {
+		w.closePeriod()
+		w.afterFault = true
 		return
 	}
+	if !w.inPeriod {
+		w.inPeriod, w.periodStart, w.periodSplit = true, w.now, false
+	}
+	if w.chainsConflict() {
+		w.lastSplit, w.periodSplit = w.now, true
+	}
+}
+
+// closePeriod ends the current healthy period and records its convergence
+// time if it followed a fault. A period cut short by the next fault while
+// still split records its length, a lower bound.
+func (w *world) closePeriod() {
+	if !w.inPeriod {
+		return
+	}
+	w.inPeriod = false
+	if !w.afterFault {
+		return
+	}
+	w.rep.Heals++
+	if w.periodSplit {
+		w.rep.ConvergeTicks = max(w.rep.ConvergeTicks, w.lastSplit+1-w.periodStart)
+	}
+}
+
+// chainsConflict reports whether two honest servers' chains disagree on
+// some slot: some chain is not a prefix of the longest one.
+func (w *world) chainsConflict() bool {
 	hs := w.honest()
-	for i := range hs {
-		if !hs[i].up {
-			return
+	var longest []consensus.EventID
+	for _, s := range hs {
+		if !s.up {
+			continue
+		}
+		if c, _ := s.chain(); len(c) > len(longest) {
+			longest = c
 		}
 	}
-	for i := 1; i < len(hs); i++ {
-		a, _ := hs[0].chain()
-		b, _ := hs[i].chain()
-		if conflicting(a, b) {
-			w.lastSplit = w.now
-			w.split = true
-			return
+	for _, s := range hs {
+		if !s.up {
+			continue
 		}
+		if c, _ := s.chain(); !slices.Equal(c, longest[:len(c)]) {
+			return true
+		}
+	}
+	return false
+}
+
+// connectedMajority marks the servers that belong to a connected majority
+// this tick: up, not withholding, without an active flapping link, and in
+// a partition group holding a quorum of such servers (property 4).
+func (w *world) connectedMajority() {
+	n := len(w.servers)
+	flapped := make([]bool, n)
+	for _, f := range w.net.flaps {
+		if w.now < f.until {
+			flapped[f.a], flapped[f.b] = true, true
+		}
+	}
+	ok := func(i int) bool {
+		s := w.servers[i]
+		return s.up && s.withholdUntil <= w.now && !flapped[i]
+	}
+	size := map[int]int{}
+	for i := range n {
+		if ok(i) {
+			size[w.net.group[i]]++
+		}
+	}
+	if w.connected == nil {
+		w.connected = make([]bool, n)
+	}
+	for i := range n {
+		w.connected[i] = ok(i) && size[w.net.group[i]] >= n/2+1
 	}
 }
 
@@ -128,6 +194,9 @@ func (w *world) certified(s *server, c consensus.EventID) {
 }
 
 func (w *world) changeDone(ch *change) {
+	if ch.connOn {
+		w.rep.MaxCertifyConnected = max(w.rep.MaxCertifyConnected, w.now-ch.connSince)
+	}
 	w.rep.ChangesCertified++
 	w.rep.MaxCertifyTicks = max(w.rep.MaxCertifyTicks, w.now-ch.proposed)
 	w.rep.LastCertifiedAt = w.now
@@ -143,9 +212,7 @@ func (w *world) finish() {
 	w.rep.FinalChainLen = len(ref)
 	w.rep.FinalTerm = hs[0].m.Term()
 	w.rep.Converged = w.quiescent()
-	if w.split && w.lastSplit >= w.rep.HealAt {
-		w.rep.ConvergeTicks = w.lastSplit + 1 - w.rep.HealAt
-	}
+	w.closePeriod()
 	w.rep.PacketsSent, w.rep.PacketsDropped, w.rep.PacketsDuplicated = w.net.sent, w.net.dropped, w.net.duplicated
 
 	// Agreement and liveness at quiescence.
@@ -210,6 +277,11 @@ func (w *world) finish() {
 	for _, commits := range sealed {
 		if len(commits) > 1 {
 			w.rep.Forks++
+		}
+	}
+	for _, e := range w.sc.Expect {
+		if ok, v := e.Holds(w.rep); !e.Some && !ok {
+			w.violate("scenario expectation %q failed: %s = %d", e.String(), e.Key, v)
 		}
 	}
 }

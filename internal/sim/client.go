@@ -36,6 +36,21 @@ type change struct {
 	commit   consensus.EventID
 	parent   consensus.EventID
 	proposed uint64
+	// connOn says the home server has been in a connected majority since
+	// tick connSince without a break (property 4's clock).
+	connOn    bool
+	connSince uint64
+}
+
+// trackConnected starts or stops each pending change's property-4 clock.
+func (c *client) trackConnected() {
+	on := c.w.connected[c.home]
+	for _, ch := range c.changes {
+		if on && !ch.connOn {
+			ch.connSince = c.w.now
+		}
+		ch.connOn = on
+	}
 }
 
 type message struct {
@@ -81,7 +96,8 @@ func (c *client) tick() {
 	c.changes = kept
 	if !unsealed && c.changesLeft > 0 && w.loadOn() && w.now >= c.nextCommitAt {
 		c.changesLeft--
-		ch := &change{id: fmt.Sprintf("change-%d-%d", c.idx, c.changesLeft), proposed: w.now}
+		ch := &change{id: fmt.Sprintf("change-%d-%d", c.idx, c.changesLeft), proposed: w.now,
+			connOn: w.connected[c.home], connSince: w.now}
 		c.changes = append(c.changes, ch)
 		w.rep.Changes++
 		c.propose(ch)

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,6 +44,91 @@ type Scenario struct {
 	NoBounds bool             `json:"no_bounds"`
 	Params   consensus.Params `json:"params"`
 	Steps    []Step           `json:"steps"`
+	// Expect lists what the scenario exists to show, checked on its
+	// reports (see [Expectation]).
+	Expect []Expectation `json:"expect,omitempty"`
+}
+
+// Expectation is a scenario's claim about a numeric [Report] field, named
+// by its JSON key: "expect KEY OP VALUE" must hold in every run (Run adds
+// a violation otherwise), "expect-some KEY OP VALUE" in at least one run
+// of a seed set ([CheckSome]). They keep a scenario from silently losing
+// its point, for example a partition that no longer causes a reorg.
+type Expectation struct {
+	Key   string `json:"key"`
+	Op    string `json:"op"`
+	Value int64  `json:"value"`
+	Some  bool   `json:"some,omitempty"`
+}
+
+// String renders the expectation as its scenario-file directive.
+func (e Expectation) String() string {
+	d := "expect"
+	if e.Some {
+		d = "expect-some"
+	}
+	return fmt.Sprintf("%s %s %s %d", d, e.Key, e.Op, e.Value)
+}
+
+// Holds reports whether r satisfies the expectation, and the field's value.
+func (e Expectation) Holds(r Report) (bool, int64) {
+	v := reportFields(r)[e.Key]
+	switch e.Op {
+	case ">=":
+		return v >= e.Value, v
+	case "<=":
+		return v <= e.Value, v
+	case ">":
+		return v > e.Value, v
+	case "<":
+		return v < e.Value, v
+	}
+	return v == e.Value, v
+}
+
+// reportFields returns the report's numeric and boolean fields by JSON key
+// (booleans as 0 or 1).
+func reportFields(r Report) map[string]int64 {
+	out := map[string]int64{}
+	v := reflect.ValueOf(r)
+	for i := range v.NumField() {
+		key, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Int:
+			out[key] = f.Int()
+		case reflect.Uint64:
+			out[key] = int64(f.Uint())
+		case reflect.Bool:
+			if f.Bool() {
+				out[key] = 1
+			} else {
+				out[key] = 0
+			}
+		}
+	}
+	return out
+}
+
+// CheckSome returns the scenario's expect-some claims that no report in
+// reports satisfies, one message each.
+func CheckSome(sc Scenario, reports []Report) []string {
+	var out []string
+	for _, e := range sc.Expect {
+		if !e.Some {
+			continue
+		}
+		ok := false
+		for _, r := range reports {
+			if h, _ := e.Holds(r); h {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			out = append(out, fmt.Sprintf("scenario %s: %q held in none of %d runs", sc.Name, e.String(), len(reports)))
+		}
+	}
+	return out
 }
 
 // Op is a scripted fault.
@@ -149,6 +236,19 @@ func (sc *Scenario) directive(f []string, hub *[]int) error {
 	switch {
 	case key == "bounds" && len(f) == 2 && f[1] == "off":
 		sc.NoBounds = true
+		return nil
+	case (key == "expect" || key == "expect-some") && len(f) == 4:
+		v, err := strconv.ParseInt(f[3], 10, 64)
+		if err != nil {
+			return err
+		}
+		if _, ok := reportFields(Report{})[f[1]]; !ok {
+			return fmt.Errorf("%s: unknown report field %q", key, f[1])
+		}
+		if !slices.Contains([]string{">=", "<=", "==", ">", "<"}, f[2]) {
+			return fmt.Errorf("%s: unknown operator %q", key, f[2])
+		}
+		sc.Expect = append(sc.Expect, Expectation{Key: f[1], Op: f[2], Value: v, Some: key == "expect-some"})
 		return nil
 	case key == "name" && len(f) == 2:
 		sc.Name = f[1]

@@ -300,6 +300,7 @@ func (s *server) equivocateOn(real consensus.Seal) {
 	}
 	sealB := newEvent(kindSeal, s.id, s.secret, "", payload)
 	s.w.rep.EquivocatingSeals++
+	s.w.equivAt = s.w.now
 	for j := range s.w.servers {
 		if j != s.idx && j%2 == 1 {
 			s.sendTo(j, packet{events: []*event{sealB}, syncFrom: -1})

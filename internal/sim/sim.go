@@ -32,9 +32,13 @@ type Report struct {
 	EndTick uint64 `json:"end_tick"`
 	HealAt  uint64 `json:"heal_at"`
 	// Converged says whether all honest servers ended with one chain, all
-	// certified; ConvergeTicks is the time from HealAt until their chains
-	// last stopped conflicting (one a prefix of the other).
+	// certified. Heals counts the healthy periods that followed a fault (a
+	// partition, crash, flapping link, withheld sending or equivocating
+	// seal ended); ConvergeTicks is the longest time, over those periods,
+	// from the period's start until the honest servers' chains last
+	// conflicted (some chain not a prefix of another), 0 if they never did.
 	Converged     bool   `json:"converged"`
+	Heals         int    `json:"heals"`
 	ConvergeTicks uint64 `json:"converge_ticks"`
 	FinalChainLen int    `json:"final_chain_len"`
 	FinalTerm     uint64 `json:"final_term"`
@@ -56,6 +60,12 @@ type Report struct {
 	// from its proposal or the last heal, whichever is later, among changes
 	// certified while no fault was active.
 	MaxCertifyAfterHeal uint64 `json:"max_certify_after_heal"`
+	// MaxCertifyConnected is the slowest certification of a change counted
+	// only while its client's home server was in a connected majority (up,
+	// sending, no flapping link, in a partition group with a quorum of such
+	// servers): the clock starts when the change is proposed or the server
+	// joins such a majority, and restarts if it leaves it.
+	MaxCertifyConnected uint64 `json:"max_certify_connected"`
 	// Application messages: sent, re-sent in the canonical epoch after
 	// their epoch lost, and lost (some honest server has no copy in a
 	// canonical epoch at the end; must be zero).
@@ -97,8 +107,15 @@ type world struct {
 	commitChange map[consensus.EventID]string
 	certBySlot   map[consensus.EventID]consensus.EventID
 	faulty       bool
-	lastSplit    uint64
-	split        bool
+	connected    []bool // servers in a connected majority this tick
+
+	// Healthy-period tracking for convergence (see observe).
+	equivAt     uint64 // tick of the latest equivocating seal
+	afterFault  bool
+	inPeriod    bool
+	periodStart uint64
+	periodSplit bool
+	lastSplit   uint64
 }
 
 func serverKey(i int) (consensus.ServerID, []byte) {
@@ -180,6 +197,10 @@ func (w *world) loop() {
 	stable := uint64(0)
 	for w.now = 1; w.now <= w.sc.Ticks+w.sc.Settle; w.now++ {
 		w.script()
+		w.connectedMajority()
+		for _, c := range w.clients {
+			c.trackConnected()
+		}
 		for {
 			d, ok := w.net.due(w.now)
 			if !ok {

@@ -1,52 +1,54 @@
 package sim
 
 import (
-	crand "crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rhizome-chat/rhizome/consensus"
 )
 
 var (
 	seedFlag  = flag.Uint64("seed", 0, "replay only this seed (every scenario unless -scenario is set)")
-	seedsFlag = flag.Int("seeds", 0, "long run: this many seeds per scenario (starting at 1) instead of the fixed set")
+	seedsFlag = flag.Int("seeds", fixedSeeds, "fixed seeds per scenario: 1..N (plus two fresh seeds unless -seed is set)")
 	scenFlag  = flag.String("scenario", "", "run only the scenario file with this name")
 )
 
-// fixedSeeds run on every `go test`; two fresh seeds are added and printed.
-var fixedSeeds = []uint64{1, 2, 3, 4, 5, 6}
+// fixedSeeds is how many fixed seeds (1..fixedSeeds) every scenario runs on
+// each `go test`; two fresh seeds derived from the clock are added and
+// printed. The issue's bar is at least 500 per scenario.
+const fixedSeeds = 500
 
-func seeds(t *testing.T) []uint64 {
-	switch {
-	case *seedFlag != 0:
-		return []uint64{*seedFlag}
-	case *seedsFlag > 0:
-		out := make([]uint64, *seedsFlag)
-		for i := range out {
-			out[i] = uint64(i + 1)
-		}
-		return out
-	}
-	out := slices.Clone(fixedSeeds)
-	var b [16]byte
-	if _, err := crand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2 {
-		s := binary.LittleEndian.Uint64(b[8*i:]) | 1<<40
-		t.Logf("fresh seed %d (replay with -seed=%d)", s, s)
-		out = append(out, s)
+// freshSeeds returns two new seeds for this test run, derived from the
+// clock (the test, not the simulator, reads it).
+var freshSeeds = func() [2]uint64 {
+	n := uint64(time.Now().UnixNano())
+	var out [2]uint64
+	for i := range out {
+		n = n*6364136223846793005 + 1442695040888963407
+		out[i] = n>>20 | 1<<40
 	}
 	return out
+}()
+
+func seeds() []uint64 {
+	if *seedFlag != 0 {
+		return []uint64{*seedFlag}
+	}
+	out := make([]uint64, 0, *seedsFlag+2)
+	for i := range *seedsFlag {
+		out = append(out, uint64(i+1))
+	}
+	return append(out, freshSeeds[0], freshSeeds[1])
 }
 
 func loadScenarios(t *testing.T) []Scenario {
@@ -65,6 +67,9 @@ func loadScenarios(t *testing.T) []Scenario {
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+		if want := strings.TrimSuffix(filepath.Base(f), ".txt"); sc.Name != want {
+			t.Fatalf("%s: scenario name %q, want the file name %q (replay commands use it)", f, sc.Name, want)
+		}
 		if *scenFlag == "" || *scenFlag == sc.Name {
 			out = append(out, sc)
 		}
@@ -76,99 +81,130 @@ func loadScenarios(t *testing.T) []Scenario {
 // a round every live server pulls once from some peer.
 func round(sc Scenario) uint64 { return sc.SyncEvery + sc.LatencyMax }
 
-// Bounds asserted by the property tests, in rounds (see docs/consensus.md).
+// Bounds asserted by the property checks (docs/consensus.md, G4 and G5).
 const (
-	convergeRounds = 20 // property 3: conflicting chains after the last heal
-	certifyRounds  = 10 // property 4: extra rounds after the timeouts
+	// convergeRounds bounds property 3 (and 5): after a fault ends, honest
+	// servers' chains stop conflicting within this many rounds.
+	convergeRounds = 20
+	// certifyRounds is the slack of property 4's bound, in rounds.
+	certifyRounds = 10
 )
 
+// certifyBound is property 4's bound in ticks: with a connected majority a
+// change is certified within (f+1) seal timeouts, where f = n - quorum is
+// the most hub candidates that can be outside the majority (each costs one
+// term change), plus one tentative timeout (a change stuck on a tentative
+// branch is re-proposed once the branch is undone) and certifyRounds
+// rounds of message delay.
 func certifyBound(sc Scenario) uint64 {
 	p := sc.Params
-	return 2*p.SealTimeout + p.TentativeTimeout + certifyRounds*round(sc)
+	f := uint64(sc.Servers - (sc.Servers/2 + 1))
+	return (f+1)*p.SealTimeout + p.TentativeTimeout + certifyRounds*round(sc)
 }
 
 // alwaysConnected names scenarios where every server is reachable and up the
 // whole time, so property 4 applies to every change from its proposal on.
 var alwaysConnected = map[string]bool{"steady": true, "forged": true}
 
-// TestScenarios runs every scenario file over the seed set and checks the
-// invariants and properties 2 to 5 of docs/consensus.md.
+// TestScenarios runs every scenario file (internal/sim/testdata/*.txt) over
+// seeds 1..500 plus two fresh seeds, scenarios in parallel. Each run checks
+// the invariants inside the simulator (property 2: no certified commit
+// undone, one certificate per slot, every certificate canonical at the
+// end; agreement; every change certified; no message lost; each machine
+// equal to ForkChoice over its events) and, in checkReport, the bounds of
+// properties 3, 4 and 5 and the scenario's expectations. A failing seed
+// prints the commands that replay it.
 func TestScenarios(t *testing.T) {
 	scs := loadScenarios(t)
-	ss := seeds(t)
-	type agg struct {
-		runs, forks, reorgs, maxDepth, beyond, resent, extra, msgs, changes, lost int
-		terms                                                                     uint64
-		maxConverge, maxCertify                                                   uint64
+	ss := seeds()
+	if *seedFlag == 0 {
+		t.Logf("fresh seeds this run: %d %d (replay: go test ./internal/sim -run 'TestScenarios/NAME$' -seed=N)", freshSeeds[0], freshSeeds[1])
 	}
+	defer debug.SetGCPercent(debug.SetGCPercent(400)) // short-lived garbage; halves GC time
 	for _, sc := range scs {
 		t.Run(sc.Name, func(t *testing.T) {
-			var a agg
+			t.Parallel()
+			reports := make([]Report, 0, len(ss))
+			failures := 0
 			for _, seed := range ss {
 				r := Run(sc, seed)
-				checkReport(t, sc, r)
-				a.runs++
-				a.forks += r.Forks
-				a.reorgs += r.Reorgs
-				a.maxDepth = max(a.maxDepth, r.MaxReorgDepth)
-				a.beyond += r.BeyondHorizon
-				a.msgs += r.MessagesSent
-				a.lost += r.MessagesLost
-				a.changes += r.Changes
-				a.terms = max(a.terms, r.FinalTerm)
-				a.resent += r.MessagesResent
-				a.extra += r.ExtraCommits
-				a.maxConverge = max(a.maxConverge, r.ConvergeTicks)
-				a.maxCertify = max(a.maxCertify, r.MaxCertifyAfterHeal)
+				reports = append(reports, r)
+				if !checkReport(t, sc, r) {
+					failures++
+					if failures >= 5 {
+						t.Fatalf("stopping %s after %d failing seeds", sc.Name, failures)
+					}
+				}
 			}
-			t.Logf("%s: %d seeds, forks %d, reorgs %d, max reorg depth %d (beyond horizon %d), max converge %d ticks, max certify-after-heal %d ticks, changes %d (+%d extra commits), messages %d (re-sent %d, lost %d), max final term %d",
-				sc.Name, a.runs, a.forks, a.reorgs, a.maxDepth, a.beyond, a.maxConverge, a.maxCertify, a.changes, a.extra, a.msgs, a.resent, a.lost, a.terms)
+			if *seedFlag == 0 {
+				for _, msg := range CheckSome(sc, reports) {
+					t.Errorf("%s (the scenario lost its point)", msg)
+				}
+			}
+			t.Log(summarize(sc, reports))
 		})
 	}
 }
 
-func checkReport(t *testing.T, sc Scenario, r Report) {
+// summarize renders one line of aggregate figures for a scenario.
+func summarize(sc Scenario, rs []Report) string {
+	var forks, reorgs, depth, resent, lost, changes, extra int
+	var conv, cert, term uint64
+	for _, r := range rs {
+		forks += r.Forks
+		reorgs += r.Reorgs
+		depth = max(depth, r.MaxReorgDepth)
+		resent += r.MessagesResent
+		lost += r.MessagesLost
+		changes += r.Changes
+		extra += r.ExtraCommits
+		conv = max(conv, r.ConvergeTicks)
+		cert = max(cert, r.MaxCertifyConnected)
+		term = max(term, r.FinalTerm)
+	}
+	return fmt.Sprintf("%s: %d runs; max converge-after-heal %d ticks (bound %d); max certify-with-majority %d ticks (bound %d); forks %d, reorgs %d, max reorg depth %d; changes %d (+%d extra commits); messages re-sent %d, lost %d; max final term %d",
+		sc.Name, len(rs), conv, convergeRounds*round(sc), cert, certifyBound(sc), forks, reorgs, depth, changes, extra, resent, lost, term)
+}
+
+// checkReport checks one run's report and reports whether it passed.
+func checkReport(t *testing.T, sc Scenario, r Report) bool {
 	t.Helper()
+	ok := true
 	fail := func(format string, args ...any) {
 		t.Helper()
+		ok = false
 		j, _ := json.Marshal(r)
-		t.Errorf("scenario %s seed %d: "+format+"\nreplay: go test ./internal/sim -run 'TestScenarios/%s$' -seed=%d\nreport: %s",
-			append(append([]any{sc.Name, r.Seed}, args...), sc.Name, r.Seed, j)...)
+		t.Errorf("scenario %s seed %d: %s\nreplay: go test ./internal/sim -run 'TestScenarios/%s$' -seed=%d -v\n    or: go run ./cmd/rhizome sim --seed %d internal/sim/testdata/%s.txt\nreport: %s",
+			sc.Name, r.Seed, fmt.Sprintf(format, args...), sc.Name, r.Seed, r.Seed, sc.Name, j)
 	}
 	if len(r.Violations) > 0 {
-		fail("invariants broken: %s", strings.Join(r.Violations, "; "))
+		fail("invariants broken (property 2 and agreement checks): %s", strings.Join(r.Violations, "; "))
 	}
 	if r.MessagesLost != 0 {
 		fail("%d messages lost", r.MessagesLost)
 	}
-	if sc.NoBounds {
-		return
+	if r.EquivocatingSeals > 0 && r.EquivocationsDetected == 0 {
+		fail("property 5: %d equivocating seals, none detected", r.EquivocatingSeals)
 	}
-	if b := convergeRounds * round(sc); r.ConvergeTicks > b && !strings.Contains(sc.Name, "equivocat") {
-		fail("property 3: converged %d ticks after heal, bound %d", r.ConvergeTicks, b)
+	if sc.Name == "forged" && r.ForgedRejected+r.VotesRejected != r.ForgedInjected {
+		fail("forged votes: injected %d, rejected %d by signature and %d by consensus", r.ForgedInjected, r.ForgedRejected, r.VotesRejected)
+	}
+	if sc.NoBounds {
+		return ok
+	}
+	if b := convergeRounds * round(sc); r.ConvergeTicks > b {
+		fail("property 3/5: chains conflicted %d ticks after a fault ended, bound %d (%d rounds)", r.ConvergeTicks, b, convergeRounds)
+	}
+	if b := certifyBound(sc); r.MaxCertifyConnected > b {
+		fail("property 4: a change waited %d ticks with a connected majority, bound %d", r.MaxCertifyConnected, b)
 	}
 	if b := certifyBound(sc); r.MaxCertifyAfterHeal > b {
 		fail("property 4: a change was certified %d ticks after the later of its proposal and the heal, bound %d", r.MaxCertifyAfterHeal, b)
 	}
-	if alwaysConnected[sc.Name] {
-		if r.MaxCertifyTicks > certifyBound(sc) {
-			fail("property 4: a change took %d ticks to certify, bound %d", r.MaxCertifyTicks, certifyBound(sc))
-		}
-		if r.Reorgs != 0 {
-			fail("%d reorgs in a connected room", r.Reorgs)
-		}
+	if alwaysConnected[sc.Name] && r.MaxCertifyTicks > certifyBound(sc) {
+		fail("property 4: a change took %d ticks to certify, bound %d", r.MaxCertifyTicks, certifyBound(sc))
 	}
-	if sc.Name == "forged" {
-		if r.ForgedInjected == 0 || r.ForgedRejected+r.VotesRejected != r.ForgedInjected {
-			fail("forged votes: injected %d, rejected %d by signature and %d by consensus", r.ForgedInjected, r.ForgedRejected, r.VotesRejected)
-		}
-	}
-	if sc.Name == "deep-reorg" && (r.BeyondHorizon == 0 || r.MaxReorgDepth <= sc.Params.Horizon) {
-		fail("scenario lost its point: max reorg depth %d, %d beyond-horizon reorgs (horizon %d)", r.MaxReorgDepth, r.BeyondHorizon, sc.Params.Horizon)
-	}
-	if r.EquivocatingSeals > 0 && r.EquivocationsDetected == 0 {
-		fail("property 5: %d equivocating seals, none detected", r.EquivocatingSeals)
-	}
+	return ok
 }
 
 // TestDeterministic checks that a seed fully determines a run.
