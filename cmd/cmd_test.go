@@ -115,30 +115,3 @@ func TestMLSVectorsCommand(t *testing.T) {
 		t.Fatalf("corrupted file: exit %d\n%s", code, out)
 	}
 }
-
-func TestSimCommandDeterministic(t *testing.T) {
-	file := filepath.Join("..", "internal", "sim", "testdata", "three-way.txt")
-	code1, out1, err1 := run(t, "sim", "--format", "json", "--seed", "7", "--seeds", "2", file)
-	code2, out2, _ := run(t, "sim", "--format", "json", "--seed", "7", "--seeds", "2", file)
-	if code1 != 0 || code2 != 0 {
-		t.Fatalf("exit %d/%d: %s", code1, code2, err1)
-	}
-	if out1 != out2 {
-		t.Fatal("same scenario and seeds gave different reports")
-	}
-	lines := strings.Split(strings.TrimSpace(out1), "\n")
-	if len(lines) != 2 || !strings.Contains(lines[0], `"seed":7`) || !strings.Contains(lines[1], `"seed":8`) || !strings.Contains(lines[0], `"messages_lost":0`) {
-		t.Fatalf("unexpected json reports:\n%s", out1)
-	}
-	code, out, _ := run(t, "sim", "--format", "csv", file)
-	rows := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || len(rows) != 2 || !strings.HasPrefix(rows[0], "scenario,seed,converged") {
-		t.Fatalf("csv: exit %d\n%s", code, out)
-	}
-	if code, _, errOut := run(t, "sim", "--format", "xml"); code != 2 || !strings.Contains(errOut, "use text, json or csv") {
-		t.Fatalf("bad format: exit %d %s", code, errOut)
-	}
-	if code, _, errOut := run(t, "sim", "no-such.txt"); code != 1 || !strings.Contains(errOut, "no such file") {
-		t.Fatalf("missing file: exit %d %s", code, errOut)
-	}
-}

@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
+	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/rhizome-chat/rhizome/internal/sim"
@@ -18,20 +20,23 @@ import (
 
 func simCommand() *Command {
 	var seed uint64
-	var seeds int
-	var format string
+	var seeds, jobs int
+	var format, report string
 	return &Command{
 		Name:  "sim",
-		Usage: "sim [--seed N] [--seeds K] [--format text|json|csv] [SCENARIO_FILE...]",
+		Usage: "sim [--seed N] [--seeds K] [--format text|json|csv] [--report runs,summary] [--jobs J] [SCENARIO_FILE...]",
 		Short: "simulate rooms across partitions and report how they heal",
 		Long: `Runs the real ordering layer (hub election, sealing, certification, fork
 choice) on many simulated servers and clients in one process, over a seeded
-network with latency, loss, duplication, partitions and crashes, and checks
-the safety invariants at quiescence. The same scenario and seed always give
-the same result, so any reported failure replays exactly.
+network with latency, loss, duplication, partitions, flapping links,
+crashes, withheld branches, an equivocating hub and forged votes, and
+checks the safety invariants and the scenario's expectations. The same
+scenario and seed always give the same result, so any failure replays
+exactly with --seed N --seeds 1.
 
 Without a file it runs the built-in default scenario. Scenario files are
-line-based, for example:
+line-based ('#' starts a comment; hK is the server of rank K in the initial
+hub order):
 
   name two-sides
   servers 5
@@ -39,68 +44,84 @@ line-based, for example:
   commit-every 100
   at 200 partition h0 h1 | h2 h3 h4
   at 2500 heal
+  expect reorgs >= 1            # must hold in every run
+  expect-some forks >= 1        # must hold in at least one run
 
-(see internal/sim/testdata/ for every keyword in use). For each run it
-reports time to convergence after the heal, forks, reorgs and their depth,
-changes proposed and certified, extra commits, application messages sent,
-re-sent and lost (must be 0), packets, and branches retained past their
-deadline (must be 0). Times are in ticks.
+internal/sim/testdata/*.txt holds the scenarios CI runs (500+ seeds each);
+docs/consensus.md lists every keyword.
+
+Each run reports (times in ticks): time to convergence after a heal (the
+slowest heal of the run), forks, reorgs and the deepest one, the slowest
+certification while the client's server was in a connected majority,
+changes and extra commits, application messages sent, re-sent after their
+epoch lost, and lost (must be 0). With --report summary it also prints,
+per scenario, p50/p99/max over the seeds of convergence, certification,
+forks, reorg depth and re-sent messages, and the totals.
+
+Output: text prints the per-run table and the summary table; json prints
+one report object per run, then one {"summary": {...}} object per
+scenario; csv prints the per-run table, a blank line, then the summary
+table.
 
 Examples:
   rhizome sim
   rhizome sim --seeds 100 internal/sim/testdata/three-way.txt
+  rhizome sim --seeds 500 --report summary internal/sim/testdata/*.txt
   rhizome sim --format csv --seeds 500 internal/sim/testdata/*.txt > runs.csv
+  rhizome sim --seed 1234 internal/sim/testdata/hub-minority.txt   # replay one seed
 
-The exit status is 1 if any run broke an invariant or lost a message; the
-failing scenario and seed are printed so the run can be replayed.`,
+The exit status is 1 if any run broke an invariant, lost a message or
+failed an expectation; the failing scenario and seed are printed with the
+command that replays it.`,
 		Flags: func(fs *flag.FlagSet) {
 			fs.Uint64Var(&seed, "seed", 1, "first seed")
 			fs.IntVar(&seeds, "seeds", 1, "number of seeds to run per scenario (seed, seed+1, ...)")
-			fs.StringVar(&format, "format", "text", "output: text (a table), json (one report per line) or csv")
+			fs.StringVar(&format, "format", "text", "output: text (tables), json (one object per line) or csv")
+			fs.StringVar(&report, "report", "runs,summary", "what to print: runs, summary, or both (comma-separated)")
+			fs.IntVar(&jobs, "jobs", runtime.GOMAXPROCS(0), "runs to simulate in parallel")
 		},
 		Run: func(_ context.Context, env *Env, args []string) error {
+			usage := func(msg string) error { return &UsageError{Cmd: "rhizome sim", Msg: msg} }
 			if seeds < 1 {
-				return &UsageError{Cmd: "rhizome sim", Msg: "--seeds must be at least 1"}
+				return usage("--seeds must be at least 1")
+			}
+			if jobs < 1 {
+				return usage("--jobs must be at least 1")
 			}
 			if format != "text" && format != "json" && format != "csv" {
-				return &UsageError{Cmd: "rhizome sim", Msg: fmt.Sprintf("--format %q: use text, json or csv", format)}
+				return usage(fmt.Sprintf("--format %q: use text, json or csv", format))
 			}
-			scenarios, err := loadScenarios(args)
+			show := map[string]bool{}
+			for _, part := range strings.Split(report, ",") {
+				if part != "runs" && part != "summary" {
+					return usage(fmt.Sprintf("--report %q: use runs, summary or runs,summary", report))
+				}
+				show[part] = true
+			}
+			scenarios, files, err := loadScenarios(args)
 			if err != nil {
 				return err
 			}
-			out := newSimWriter(env.Stdout, format)
-			var failed []string
-			total := len(scenarios) * seeds
-			done := 0
-			for _, sc := range scenarios {
-				for i := range seeds {
-					s := seed + uint64(i)
-					rep := sim.Run(sc, s)
-					done++
-					if total > 1 && format != "text" {
-						fmt.Fprintf(env.Stderr, "\r%d/%d runs", done, total)
-					}
-					if err := out.add(rep); err != nil {
-						return err
-					}
-					if len(rep.Violations) > 0 || rep.MessagesLost > 0 || rep.HeldPastDeadline > 0 {
-						failed = append(failed, fmt.Sprintf("%s seed %d: %d violations, %d messages lost, %d branches held past deadline %v",
-							rep.Scenario, rep.Seed, len(rep.Violations), rep.MessagesLost, rep.HeldPastDeadline, rep.Violations))
-					}
-				}
-			}
-			if total > 1 && format != "text" {
-				fmt.Fprintln(env.Stderr)
-			}
-			if err := out.flush(); err != nil {
+			reports := runAll(env.Stderr, scenarios, seed, seeds, jobs, format != "text")
+			summaries := sim.Summarize(reports)
+			if err := writeSim(env.Stdout, format, show, reports, summaries); err != nil {
 				return err
 			}
-			for _, f := range failed {
-				fmt.Fprintf(env.Stderr, "FAIL %s\n", f)
+			failed := false
+			for i, r := range reports {
+				if r.Failed() {
+					failed = true
+					fmt.Fprintf(env.Stderr, "FAIL %s seed %d: %d violations, %d messages lost, %d branches held past deadline %v\n  replay: rhizome sim --seed %d %s\n",
+						r.Scenario, r.Seed, len(r.Violations), r.MessagesLost, r.HeldPastDeadline, r.Violations, r.Seed, files[i/seeds])
+				}
 			}
-			if len(failed) > 0 {
-				fmt.Fprintf(env.Stderr, "replay one with: rhizome sim --seed N FILE\n")
+			for i, sc := range scenarios {
+				for _, msg := range sim.CheckSome(sc, reports[i*seeds:(i+1)*seeds]) {
+					failed = true
+					fmt.Fprintf(env.Stderr, "FAIL %s (the scenario lost its point)\n", msg)
+				}
+			}
+			if failed {
 				return &ExitError{Code: 1}
 			}
 			return nil
@@ -108,105 +129,174 @@ failing scenario and seed are printed so the run can be replayed.`,
 	}
 }
 
-func loadScenarios(paths []string) ([]sim.Scenario, error) {
+// runAll simulates every scenario over seeds first..first+n-1 on jobs
+// workers and returns the reports in scenario, then seed, order.
+func runAll(progress io.Writer, scenarios []sim.Scenario, first uint64, n, jobs int, showProgress bool) []sim.Report {
+	total := len(scenarios) * n
+	reports := make([]sim.Report, total)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for range min(jobs, total) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				reports[i] = sim.Run(scenarios[i/n], first+uint64(i%n))
+				mu.Lock()
+				done++
+				if showProgress && total > 1 {
+					fmt.Fprintf(progress, "\r%d/%d runs", done, total)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range total {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if showProgress && total > 1 {
+		fmt.Fprintln(progress)
+	}
+	return reports
+}
+
+// loadScenarios parses the scenario files and returns them with the path
+// each came from (for replay commands).
+func loadScenarios(paths []string) ([]sim.Scenario, []string, error) {
 	if len(paths) == 0 {
-		return []sim.Scenario{sim.DefaultScenario()}, nil
+		return []sim.Scenario{sim.DefaultScenario()}, []string{"(default scenario: no file)"}, nil
 	}
 	var out []sim.Scenario
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sc, err := sim.ParseScenario(string(data))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", p, err)
+			return nil, nil, fmt.Errorf("%s: %w", p, err)
 		}
 		if sc.Name == "" {
 			sc.Name = filepath.Base(p)
 		}
 		out = append(out, sc)
 	}
-	return out, nil
-}
-
-// simWriter renders reports as a table, JSON lines or CSV.
-type simWriter struct {
-	w       io.Writer
-	format  string
-	reports []sim.Report
-	csv     *csv.Writer
-}
-
-func newSimWriter(w io.Writer, format string) *simWriter {
-	s := &simWriter{w: w, format: format}
-	if format == "csv" {
-		s.csv = csv.NewWriter(w)
-		s.csv.Write(simColumns)
-	}
-	return s
+	return out, paths, nil
 }
 
 var simColumns = []string{
-	"scenario", "seed", "converged", "converge_ticks", "forks", "reorgs", "max_reorg_depth",
-	"changes", "changes_certified", "extra_commits", "messages_sent", "messages_resent",
-	"messages_lost", "packets_sent", "held_past_deadline", "violations",
+	"scenario", "seed", "converged", "heals", "converge_ticks", "forks", "reorgs", "max_reorg_depth",
+	"beyond_horizon", "max_certify_connected", "changes", "changes_certified", "extra_commits",
+	"messages_sent", "messages_resent", "messages_lost", "packets_sent", "held_past_deadline", "violations",
 }
 
 func simRow(r sim.Report) []string {
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	i := strconv.Itoa
 	return []string{
-		r.Scenario, u(r.Seed), strconv.FormatBool(r.Converged), u(r.ConvergeTicks), i(r.Forks), i(r.Reorgs),
-		i(r.MaxReorgDepth), i(r.Changes), i(r.ChangesCertified), i(r.ExtraCommits), i(r.MessagesSent),
-		i(r.MessagesResent), i(r.MessagesLost), i(r.PacketsSent), i(r.HeldPastDeadline), i(len(r.Violations)),
+		r.Scenario, u(r.Seed), strconv.FormatBool(r.Converged), i(r.Heals), u(r.ConvergeTicks), i(r.Forks), i(r.Reorgs),
+		i(r.MaxReorgDepth), i(r.BeyondHorizon), u(r.MaxCertifyConnected), i(r.Changes), i(r.ChangesCertified),
+		i(r.ExtraCommits), i(r.MessagesSent), i(r.MessagesResent), i(r.MessagesLost), i(r.PacketsSent),
+		i(r.HeldPastDeadline), i(len(r.Violations)),
 	}
 }
 
-func (s *simWriter) add(r sim.Report) error {
-	switch s.format {
+var summaryColumns = []string{
+	"scenario", "runs", "failed", "heals",
+	"converge_p50", "converge_p99", "converge_max",
+	"certify_connected_p50", "certify_connected_p99", "certify_connected_max",
+	"forks_p50", "forks_p99", "forks_max", "forks_total", "reorgs_total",
+	"reorg_depth_p50", "reorg_depth_p99", "reorg_depth_max", "beyond_horizon_total",
+	"resent_p50", "resent_p99", "resent_max", "resent_total", "messages_sent_total", "messages_lost_total",
+	"changes_total", "extra_commits_total", "max_final_term",
+}
+
+func summaryRow(s sim.Summary) []string {
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	i := strconv.Itoa
+	d := func(x sim.Dist) []string { return []string{u(x.P50), u(x.P99), u(x.Max)} }
+	row := []string{s.Scenario, i(s.Runs), i(s.Failed), i(s.Heals)}
+	row = append(row, d(s.ConvergeTicks)...)
+	row = append(row, d(s.CertifyConnected)...)
+	row = append(row, d(s.Forks)...)
+	row = append(row, i(s.ForksTotal), i(s.ReorgsTotal))
+	row = append(row, d(s.MaxReorgDepth)...)
+	row = append(row, i(s.BeyondHorizon))
+	row = append(row, d(s.MessagesResent)...)
+	return append(row, i(s.MessagesResentTotal), i(s.MessagesSentTotal), i(s.MessagesLost),
+		i(s.ChangesTotal), i(s.ExtraCommitsTotal), u(s.MaxFinalTerm))
+}
+
+func writeSim(w io.Writer, format string, show map[string]bool, reports []sim.Report, summaries []sim.Summary) error {
+	switch format {
 	case "json":
-		b, err := json.Marshal(r)
-		if err != nil {
+		enc := json.NewEncoder(w)
+		if show["runs"] {
+			for _, r := range reports {
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			}
+		}
+		if show["summary"] {
+			for _, s := range summaries {
+				if err := enc.Encode(struct {
+					Summary sim.Summary `json:"summary"`
+				}{s}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	case "csv":
+		c := csv.NewWriter(w)
+		if show["runs"] {
+			c.Write(simColumns)
+			for _, r := range reports {
+				c.Write(simRow(r))
+			}
+		}
+		if show["summary"] {
+			if show["runs"] {
+				c.Write(nil)
+			}
+			c.Write(summaryColumns)
+			for _, s := range summaries {
+				c.Write(summaryRow(s))
+			}
+		}
+		c.Flush()
+		return c.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	if show["runs"] {
+		fmt.Fprintln(tw, "scenario\tseed\tconverged\theals\tconverge\tforks\treorgs\tmax depth\tcertify (majority)\tchanges certified\textra commits\tmsgs sent\tre-sent\tlost\tviolations\t")
+		for _, r := range reports {
+			fmt.Fprintf(tw, "%s\t%d\t%v\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%d\t%d\t%d\t%d\t%d\t\n", r.Scenario, r.Seed, r.Converged,
+				r.Heals, r.ConvergeTicks, r.Forks, r.Reorgs, r.MaxReorgDepth, r.MaxCertifyConnected, r.ChangesCertified, r.Changes,
+				r.ExtraCommits, r.MessagesSent, r.MessagesResent, r.MessagesLost, len(r.Violations))
+		}
+		if err := tw.Flush(); err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(s.w, "%s\n", b)
-		return err
-	case "csv":
-		return s.csv.Write(simRow(r))
 	}
-	s.reports = append(s.reports, r)
-	return nil
-}
-
-func (s *simWriter) flush() error {
-	switch s.format {
-	case "csv":
-		s.csv.Flush()
-		return s.csv.Error()
-	case "json":
-		return nil
-	}
-	tw := tabwriter.NewWriter(s.w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tseed\tconverged\tconverge ticks\tforks\treorgs\tmax depth\tchanges certified\textra commits\tmsgs sent\tre-sent\tlost\tviolations\t")
-	for _, r := range s.reports {
-		fmt.Fprintf(tw, "%s\t%d\t%v\t%d\t%d\t%d\t%d\t%d/%d\t%d\t%d\t%d\t%d\t%d\t\n", r.Scenario, r.Seed, r.Converged,
-			r.ConvergeTicks, r.Forks, r.Reorgs, r.MaxReorgDepth, r.ChangesCertified, r.Changes, r.ExtraCommits,
-			r.MessagesSent, r.MessagesResent, r.MessagesLost, len(r.Violations))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(s.reports) > 1 {
-		conv := make([]uint64, 0, len(s.reports))
-		lost := 0
-		for _, r := range s.reports {
-			conv = append(conv, r.ConvergeTicks)
-			lost += r.MessagesLost
+	if show["summary"] {
+		if show["runs"] {
+			fmt.Fprintln(w)
 		}
-		slices.Sort(conv)
-		fmt.Fprintf(s.w, "\n%d runs: convergence after heal min %d, median %d, max %d ticks; %d messages lost\n",
-			len(conv), conv[0], conv[len(conv)/2], conv[len(conv)-1], lost)
+		fmt.Fprintln(w, "Summary per scenario (ticks; p50/p99/max over runs):")
+		fmt.Fprintln(tw, "scenario\truns\tfailed\tconverge after heal\tcertify (majority)\tforks\treorgs\tmax reorg depth\tre-sent\tlost\t")
+		d := func(x sim.Dist) string { return fmt.Sprintf("%d/%d/%d", x.P50, x.P99, x.Max) }
+		for _, s := range summaries {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s (%d)\t%d\t%s\t%s (%d)\t%d\t\n", s.Scenario, s.Runs, s.Failed,
+				d(s.ConvergeTicks), d(s.CertifyConnected), d(s.Forks), s.ForksTotal, s.ReorgsTotal, d(s.MaxReorgDepth),
+				d(s.MessagesResent), s.MessagesResentTotal, s.MessagesLost)
+		}
+		return tw.Flush()
 	}
 	return nil
 }
