@@ -153,6 +153,12 @@ func (rs *rooms) ingest(info *roomInfo, ev *dag.Event) ([]feedEntry, error) {
 // the machine (whose further actions are performed too). It returns the
 // order record for the resulting change of the chain, if any.
 func (rs *rooms) perform(o *roomOrder, acts []consensus.Action) []feedEntry {
+	if len(acts) == 0 {
+		// The machine reports every change of its chain as an action, so
+		// without actions there is nothing to report (and no chain to copy
+		// for every message).
+		return nil
+	}
 	for len(acts) > 0 {
 		a := acts[0]
 		acts = acts[1:]

@@ -9,7 +9,8 @@ import (
 )
 
 // feedByRoom reads the whole delivery feed and returns each room's entries
-// in feed order (only room's when room is not zero). The feed is the record
+// that matter to state and order (create, state, commit, votes, order
+// records) in feed order (only room's when room is not zero). The feed is the record
 // of which events the node accepted and which order records it emitted, so
 // a restart rebuilds exactly the state it had.
 func (rs *rooms) feedByRoom(room dag.RoomID) (map[dag.RoomID][]feedEntry, error) {
@@ -24,6 +25,9 @@ func (rs *rooms) feedByRoom(room dag.RoomID) (map[dag.RoomID][]feedEntry, error)
 			return out, nil
 		}
 		for _, e := range entries {
+			if e.Order == nil && (e.Kind == dag.KindMessage || e.Kind == dag.KindProposal) {
+				continue // they change neither state nor order
+			}
 			if room.IsZero() || e.Room == room {
 				out[e.Room] = append(out[e.Room], e)
 			}
