@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
@@ -208,10 +210,45 @@ func (rs *rooms) perform(o *roomOrder, acts []consensus.Action) []feedEntry {
 		}
 		acts = append(acts, more...)
 	}
+	oldCert := o.certLen
 	if rec := o.report(); rec != nil {
+		if len(rec.Undone) > 0 {
+			rs.om.reorgs.Inc()
+			rs.om.undone.Add(float64(len(rec.Undone)))
+		}
+		if o.certLen > oldCert {
+			rs.om.certified.Add(float64(o.certLen - oldCert))
+		}
 		return []feedEntry{{Room: o.room, Order: rec}}
 	}
 	return nil
+}
+
+// orderMetrics are the ordering layer's Prometheus metrics.
+type orderMetrics struct {
+	votes     *prometheus.CounterVec
+	reorgs    prometheus.Counter
+	undone    prometheus.Counter
+	certified prometheus.Counter
+}
+
+func newOrderMetrics(reg *prometheus.Registry) *orderMetrics {
+	m := &orderMetrics{
+		votes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "rhizome", Name: "votes_cast_total", Help: "Ordering votes this server signed, by kind.",
+		}, []string{"kind"}),
+		reorgs: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "rhizome", Name: "order_reorgs_total", Help: "Changes of a canonical chain that undid commits.",
+		}),
+		undone: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "rhizome", Name: "order_undone_commits_total", Help: "Commits removed from canonical chains.",
+		}),
+		certified: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "rhizome", Name: "order_certified_commits_total", Help: "Commits certified (final).",
+		}),
+	}
+	reg.MustRegister(m.votes, m.reorgs, m.undone, m.certified)
+	return m
 }
 
 // castVote signs a vote event on the room's current tips and stores it
@@ -237,6 +274,7 @@ func (rs *rooms) castVote(room dag.RoomID, kind dag.Kind, content []byte) (*dag.
 		return nil, fmt.Errorf("node: store vote %v: status %v", ev.ID(), res.Status)
 	}
 	rs.metrics.EventsStored.WithLabelValues("vote").Inc()
+	rs.om.votes.WithLabelValues(kind.String()).Inc()
 	rs.queuePublish(ev)
 	rs.pokeRoom(room)
 	return ev, nil

@@ -168,6 +168,9 @@ func TestOrderPartitionHeal(t *testing.T) {
 	if lines[i].RetainUntilMS <= time.Now().UnixMilli() || !slices.Contains(lines[i].Applied, majority) {
 		t.Fatalf("undo line %+v: want the majority's commit applied and a future retention deadline", lines[i])
 	}
+	if v := metricValue(t, c, "rhizome_order_reorgs_total", "", ""); v < 1 {
+		t.Fatalf("cut-off node counts %v reorgs", v)
+	}
 	for n := range 3 {
 		m := cl.members(t, n)
 		if slices.Contains(m, "mimi://c.test/u/minnie") || !slices.Contains(m, "mimi://a.test/u/max") {
@@ -253,23 +256,7 @@ func TestOrderBadVotes(t *testing.T) {
 		n.rooms.pokeRoom(room)
 	}
 	rejected := func(reason string) float64 {
-		fams, err := n.metrics.Registry.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range fams {
-			if f.GetName() != "rhizome_events_rejected_total" {
-				continue
-			}
-			for _, m := range f.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "reason" && l.GetValue() == reason {
-						return m.GetCounter().GetValue()
-					}
-				}
-			}
-		}
-		return 0
+		return metricValue(t, n, "rhizome_events_rejected_total", "reason", reason)
 	}
 	for _, kind := range []dag.Kind{dag.KindSeal, dag.KindAck, dag.KindSuspect} {
 		inject(otherKey, kind, []byte{0xff, 0x01})

@@ -352,3 +352,29 @@ func ownVotes(t *testing.T, n *Node, room dag.RoomID) map[voteKey]int {
 		}
 	}
 }
+
+// metricValue reads a counter of n's metrics registry: the series whose
+// label (if given) has the value, 0 if absent.
+func metricValue(t *testing.T, n *Node, name, label, value string) float64 {
+	t.Helper()
+	fams, err := n.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if label == "" {
+				return m.GetCounter().GetValue()
+			}
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}

@@ -45,6 +45,7 @@ type rooms struct {
 	self    dag.ServerID
 	metrics *Metrics
 	mesh    *p2p.Mesh // set once the mesh is started
+	om      *orderMetrics
 
 	writeMu sync.Mutex
 
@@ -78,7 +79,7 @@ func newRooms(log *slog.Logger, store dag.Store, db *localDB, key ed25519.Privat
 		log: log.With("sys", "rooms"), store: store, db: db, key: key, self: self, metrics: m,
 		m: map[dag.RoomID]*roomInfo{}, dirty: map[dag.RoomID]bool{}, poke: make(chan struct{}, 1),
 		feedWake: make(chan struct{}), outWake: make(chan struct{}, 1),
-		params: consensus.DefaultParams(), tick: DefaultTick,
+		params: consensus.DefaultParams(), tick: DefaultTick, om: newOrderMetrics(m.Registry),
 	}
 }
 
