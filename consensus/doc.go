@@ -16,7 +16,7 @@
 // and [ServerID] types so that it depends on neither dag nor roomstate: the
 // node converts, and passes room membership in as a [Membership] value.
 //
-// The rules (numbered H, S, A, F, T, M), their guarantees and the
+// The rules (numbered H, S, A, C, E, T, F, M, R), their guarantees and the
 // parameters are in docs/consensus.md.
 //
 // # Imports

@@ -359,7 +359,7 @@ func (m *Machine) closed(slot EventID) bool {
 	return false
 }
 
-// ack votes for valid hub seals (rule A1-A4).
+// ack votes for valid hub seals (rules A1-A5).
 func (m *Machine) ack(out []Action) []Action {
 	v, self := m.v, m.cfg.Self
 	// Only the certified frontier can be acked: a hub seal needs a
@@ -389,7 +389,7 @@ func (m *Machine) ack(out []Action) []Action {
 }
 
 // suspect votes to end the current term when the frontier slot has waited
-// SealTimeout for a certificate, or at once if the hub equivocated.
+// SealTimeout for a certificate, or at once if the hub equivocated (rule H4).
 func (m *Machine) suspect(out []Action) []Action {
 	v, t := m.v, m.v.term
 	f := v.frontier
@@ -435,7 +435,7 @@ func (m *Machine) justification(e *electorate, t uint64) ([]EventID, [][]AckRepo
 }
 
 // hubSeal seals, as the term's hub, a commit for the certified frontier
-// (rules H1-H3): the commit the Paxos rule forces, else the canonical
+// (rules H5-H7): the commit the Paxos rule (S5) forces, else the canonical
 // child, else the first child seen.
 func (m *Machine) hubSeal(out []Action) []Action {
 	v, t, f := m.v, m.v.term, m.v.frontier
@@ -488,7 +488,7 @@ func (m *Machine) freeChoice(slot EventID) EventID {
 }
 
 // tentativeSeal seals the canonical tip's first child tentatively once the
-// tip has waited TentativeTimeout + rank*TentativeStep (rule T1-T3).
+// tip has waited TentativeTimeout + rank*TentativeStep (rules T1-T3).
 func (m *Machine) tentativeSeal(out []Action) []Action {
 	v, t := m.v, m.v.term
 	tip := m.cfg.Root

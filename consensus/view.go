@@ -27,15 +27,15 @@ type Evidence struct {
 	First, Second EventID
 }
 
-// sealKey ranks a commit's best valid seal (fork-choice rules 2 to 4).
+// sealKey ranks a commit's best valid seal (fork-choice rules F2 to F4).
 type sealKey struct {
 	term      uint64
 	tentative bool
 	rank      uint32
 }
 
-// beats reports whether a outranks b: the higher term (rule 2), then the
-// hub's seal over a tentative one (rule 3), then the lower rank (rule 4).
+// beats reports whether a outranks b: the higher term (rule F2), then the
+// hub's seal over a tentative one (F3), then the lower rank (F4).
 func (a sealKey) beats(b sealKey) bool {
 	if a.term != b.term {
 		return a.term > b.term
@@ -345,7 +345,7 @@ func (v *view) justify(set *eventSet, e *electorate, term uint64, ids []EventID)
 	return reports, len(reports) >= e.quorum
 }
 
-// constraint is the Paxos rule: given the suspect votes that started a
+// constraint is the Paxos rule (S5): given the suspect votes that started a
 // term, it returns the commit a hub must seal in slot, or free=true when
 // none is forced. ok=false means the votes cannot decide (only possible
 // after an equivocating hub) and more votes are needed.
