@@ -51,6 +51,12 @@ func JoinGroup(w *Welcome, kb *KeyPackageBundle, opts *JoinOptions) (*Group, err
 	if err != nil {
 		return nil, groupErr("group secrets", err)
 	}
+	if len(gs.JoinerSecret) != cs.Nh() {
+		return nil, groupErrf("group secrets", ErrBadWelcome, "joiner_secret of %d bytes, want %d", len(gs.JoinerSecret), cs.Nh())
+	}
+	if gs.PathSecret != nil && len(gs.PathSecret.PathSecret) != cs.Nh() {
+		return nil, groupErrf("group secrets", ErrBadWelcome, "path_secret of %d bytes, want %d", len(gs.PathSecret.PathSecret), cs.Nh())
+	}
 	g := &Group{cfg: opts.Config, cs: cs, sig: kb.SigningKey}
 	for i := range gs.PSKs {
 		if len(gs.PSKs[i].PSKNonce) != cs.Nh() {
