@@ -1,0 +1,614 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/roomstate"
+)
+
+// maxCommitAttempts bounds how often an own commit is rebuilt after losing
+// a race or meeting a stale parent.
+const maxCommitAttempts = 5
+
+// Server names a participating server of a room.
+type Server struct {
+	ID     string `json:"server_id"` // 64 hex digits
+	Domain string `json:"domain"`
+}
+
+// RoomInfo describes a room as the client sees it.
+type RoomInfo struct {
+	Room    string `json:"room"`
+	Name    string `json:"name"`
+	RoomURI string `json:"room_uri"`
+	Members int    `json:"members"`
+	Joined  bool   `json:"joined"` // this device holds the room's MLS group
+	Epoch   uint64 `json:"epoch"`
+	EpochID string `json:"epoch_id"`
+}
+
+// room returns the room by ID (with or without the '!').
+func (c *Client) room(id string) (*room, error) {
+	if c.id == nil {
+		return nil, ErrNotRegistered
+	}
+	if !strings.HasPrefix(id, "!") {
+		id = "!" + id
+	}
+	if _, err := dag.ParseRoomID(id); err != nil {
+		return nil, fmt.Errorf("%w: room ID %q: a room ID looks like !QmXy... (see rhizome rooms)", ErrBadInput, id)
+	}
+	r := c.rooms[id]
+	if r == nil {
+		return nil, fmt.Errorf("%w (%s)", ErrUnknownRoom, id)
+	}
+	return r, nil
+}
+
+func (c *Client) joinedRoom(id string) (*room, error) {
+	r, err := c.room(id)
+	if err != nil {
+		return nil, err
+	}
+	if r.left {
+		return nil, fmt.Errorf("%w (%s)", ErrLeft, r.info.Room)
+	}
+	if r.g == nil {
+		return nil, fmt.Errorf("%w (%s)", ErrNotJoined, r.info.Room)
+	}
+	return r, nil
+}
+
+// CreateRoom creates a room from a preset ("private-group" if empty) with
+// this node and servers as its servers, and creates its MLS group on this
+// device. It returns once the device holds the group.
+func (c *Client) CreateRoom(ctx context.Context, preset, name string, servers ...Server) (RoomInfo, error) {
+	c.mu.Lock()
+	if c.id == nil {
+		c.mu.Unlock()
+		return RoomInfo{}, ErrNotRegistered
+	}
+	a := c.api()
+	c.mu.Unlock()
+	if preset == "" {
+		preset = "private-group"
+	}
+	if _, ok := roomstate.ParsePreset(preset); !ok {
+		return RoomInfo{}, fmt.Errorf("%w: preset %q: use private-group, public-room, announcement-channel or direct-message", ErrBadInput, preset)
+	}
+	sj := make([]serverJSON, len(servers))
+	for i, s := range servers {
+		sj[i] = serverJSON{ServerID: s.ID, Domain: s.Domain}
+	}
+	var resp submitResp
+	if err := a.postJSON(ctx, "/v1/rooms", map[string]any{"preset": preset, "name": name, "servers": sj}, &resp); err != nil {
+		return RoomInfo{}, err
+	}
+	err := c.await(ctx, "the room's create event", func() bool {
+		r := c.rooms[resp.Room]
+		return r != nil && r.g != nil
+	})
+	if err != nil {
+		return RoomInfo{}, err
+	}
+	return c.roomInfo(resp.Room)
+}
+
+func (c *Client) roomInfo(id string) (RoomInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, err := c.room(id)
+	if err != nil {
+		return RoomInfo{}, err
+	}
+	return describeRoom(r), nil
+}
+
+func describeRoom(r *room) RoomInfo {
+	ri := RoomInfo{Room: r.info.Room, Joined: r.g != nil && !r.left, EpochID: r.epoch}
+	if r.state != nil {
+		ri.Name, ri.RoomURI, ri.Members = r.state.Metadata().Name, string(r.state.Metadata().RoomURI), len(r.state.Participants())
+	}
+	if r.g != nil {
+		ri.Epoch = r.g.Epoch()
+	}
+	return ri
+}
+
+// Rooms lists the rooms this device knows, in room ID order.
+func (c *Client) Rooms() ([]RoomInfo, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.id == nil {
+		return nil, ErrNotRegistered
+	}
+	var out []RoomInfo
+	for _, id := range sortedKeys(c.rooms) {
+		out = append(out, describeRoom(c.rooms[id]))
+	}
+	return out, nil
+}
+
+// Member is one participant of a room with the devices this client sees
+// in the room's MLS group.
+type Member struct {
+	User    string   `json:"user"`
+	Role    string   `json:"role"`
+	Devices []string `json:"devices"`
+}
+
+// Members lists the room's participants (from the room state this device
+// derived) and, for each, its devices in the MLS group.
+func (c *Client) Members(id string) ([]Member, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, err := c.room(id)
+	if err != nil {
+		return nil, err
+	}
+	devs := map[string][]string{}
+	if r.g != nil {
+		for _, l := range r.g.Members() {
+			if d, ok := leafDevice(r.g, l); ok {
+				devs[userOfDevice(d)] = append(devs[userOfDevice(d)], d)
+			}
+		}
+	}
+	var out []Member
+	for _, p := range r.state.Participants() {
+		name := fmt.Sprint(p.Role)
+		if role, ok := r.state.Role(p.Role); ok {
+			name = role.Name
+		}
+		out = append(out, Member{User: string(p.User), Role: name, Devices: devs[string(p.User)]})
+	}
+	return out, nil
+}
+
+// normalizeUser accepts a user URI or a bare name on this device's server.
+func (c *Client) normalizeUser(user string) (string, error) {
+	if !strings.Contains(user, "://") {
+		dom := roomstate.URI(c.id.UserURI).Domain()
+		user = "mimi://" + dom + "/u/" + user
+	}
+	if !roomstate.ValidUserURI(roomstate.URI(user)) {
+		return "", fmt.Errorf("%w: user %q: give a name on your server (bob) or a user URI (mimi://other.example/u/bob)", ErrBadInput, user)
+	}
+	return user, nil
+}
+
+// InviteOptions name the home server of a user whose domain is not yet
+// among the room's servers.
+type InviteOptions struct {
+	// ServerURL is the API URL of the user's home server; the client asks
+	// it for its server ID (GET /v1/server).
+	ServerURL string
+	// Server names the home server directly.
+	Server *Server
+}
+
+// Invite adds user to the room: it puts the user's home server in the
+// room if needed, claims a KeyPackage of each of the user's devices
+// (across the federation), and submits one commit adding all of them with
+// the participant add stapled and the Welcome. It returns the commit's
+// event ID once the commit is applied on this device.
+func (c *Client) Invite(ctx context.Context, roomID, user string, opts *InviteOptions) (string, error) {
+	c.mu.Lock()
+	r, err := c.joinedRoom(roomID)
+	if err != nil {
+		c.mu.Unlock()
+		return "", err
+	}
+	user, err = c.normalizeUser(user)
+	if err != nil {
+		c.mu.Unlock()
+		return "", err
+	}
+	if r.state.RoleOf(roomstate.URI(user)) >= roomstate.RoleMember {
+		c.mu.Unlock()
+		return "", fmt.Errorf("%w: %s is already a participant of %s", ErrBadInput, user, r.info.Room)
+	}
+	domain := roomstate.URI(user).Domain()
+	hasServer := false
+	for _, s := range r.state.Servers() {
+		hasServer = hasServer || s.Domain == domain
+	}
+	room := r.info.Room
+	a := c.api()
+	c.mu.Unlock()
+
+	if !hasServer {
+		srv, err := c.resolveServer(ctx, domain, opts)
+		if err != nil {
+			return "", err
+		}
+		if err := c.addServer(ctx, room, srv); err != nil {
+			return "", err
+		}
+	}
+	var claim claimResp
+	deadline := time.Now().Add(c.opts.WaitTimeout)
+	for {
+		err := a.postJSON(ctx, "/v1/keypackages/claim", map[string]any{"user": user, "room": room, "cipher_suites": []int{int(Suite)}}, &claim)
+		if err == nil {
+			break
+		}
+		if !(isCode(err, "unavailable") || isCode(err, "not_found")) || time.Now().After(deadline) {
+			return "", fmt.Errorf("claim KeyPackages of %s: %w", user, err)
+		}
+		select { // the other server may still be connecting
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	plan := &commitPlan{Add: []string{user}, Purpose: "invite"}
+	for _, cl := range claim.Clients {
+		if cl.Status == "success" && len(cl.KeyPackage) > 0 {
+			plan.KeyPackages = append(plan.KeyPackages, cl.KeyPackage)
+		}
+	}
+	if len(plan.KeyPackages) == 0 {
+		return "", fmt.Errorf("%w (%s: %s)", ErrNoKeyPackages, user, claim.Status)
+	}
+	return c.submitPlan(ctx, room, plan)
+}
+
+// resolveServer finds the server ID of a domain from the options.
+func (c *Client) resolveServer(ctx context.Context, domain string, opts *InviteOptions) (Server, error) {
+	if opts != nil && opts.Server != nil {
+		return *opts.Server, nil
+	}
+	if opts == nil || opts.ServerURL == "" {
+		return Server{}, fmt.Errorf("%w: the room has no server for %s yet: give the user's home server (rhizome invite --via http://host:port ...)", ErrBadInput, domain)
+	}
+	base, err := normalizeServer(opts.ServerURL)
+	if err != nil {
+		return Server{}, err
+	}
+	var info serverInfo
+	if err := (&api{base: base, http: c.http}).get(ctx, "/v1/server", &info); err != nil {
+		return Server{}, err
+	}
+	if info.ServerName != domain {
+		return Server{}, fmt.Errorf("%w: %s serves %q, not %q: give the home server of the user", ErrBadInput, base, info.ServerName, domain)
+	}
+	return Server{ID: info.ServerID, Domain: info.ServerName}, nil
+}
+
+// addServer puts a server in the room with a signed state change and waits
+// until this device has applied it.
+func (c *Client) addServer(ctx context.Context, room string, s Server) error {
+	raw, err := hex.DecodeString(s.ID)
+	var id roomstate.ServerID
+	if err != nil || len(raw) != len(id) {
+		return fmt.Errorf("%w: server ID %q is not 64 hex digits", ErrBadInput, s.ID)
+	}
+	copy(id[:], raw)
+	op := &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: id, Domain: s.Domain}}}
+	if err := c.postState(ctx, room, op); err != nil {
+		return err
+	}
+	return c.await(ctx, "the server change", func() bool {
+		r := c.rooms[room]
+		_, ok := r.state.Server(id)
+		return ok
+	})
+}
+
+// postState submits a room-state change signed by this device.
+func (c *Client) postState(ctx context.Context, room string, op roomstate.Op) error {
+	c.mu.Lock()
+	r, err := c.room(room)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	comp, update, err := roomstate.EncodeOp(r.state, op)
+	if err != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("client: encode change: %w", err)
+	}
+	if _, err := roomstate.ApplyUpdate(r.state, actorJSON{User: c.id.UserURI, Client: c.id.DeviceURI}.actor(), comp, update); err != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("%w: the room does not allow it: %v", ErrBadInput, err)
+	}
+	rid, _ := dag.ParseRoomID(room)
+	ev := &roomevent.State{Sender: roomevent.Sender{User: c.id.UserURI, Client: c.id.DeviceURI}, Changes: []roomevent.Change{{Component: uint16(comp), Update: update}}}
+	if err := ev.Sign(rid, ed25519.NewKeyFromSeed(c.sig.Bytes())); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	a := c.api()
+	c.mu.Unlock()
+	return a.postJSON(ctx, "/v1/rooms/"+url.PathEscape(room)+"/state", map[string]any{
+		"changes":   []changeJSON{{Component: uint16(comp), Update: update}},
+		"signature": ev.Signature,
+	}, nil)
+}
+
+// buildCommit makes the commit of plan on the room's current epoch with
+// seeded randomness, and the room-state changes stapled to it.
+func (c *Client) buildCommit(r *room, plan *commitPlan, seed []byte) (*mls.PendingCommit, []changeJSON, error) {
+	me := actorJSON{User: c.id.UserURI, Client: c.id.DeviceURI}
+	var changes []changeJSON
+	if len(plan.Add)+len(plan.Remove) > 0 {
+		up := &roomstate.ParticipantUpdate{}
+		for _, u := range plan.Remove {
+			up.Removed = append(up.Removed, roomstate.URI(u))
+		}
+		for _, u := range plan.Add {
+			up.Added = append(up.Added, roomstate.UserRole{User: roomstate.URI(u), Role: roomstate.RoleMember})
+		}
+		comp, update, err := roomstate.EncodeOp(r.state, up)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+		if _, err := roomstate.ApplyUpdate(r.state, me.actor(), comp, update); err != nil {
+			return nil, nil, fmt.Errorf("%w: the room does not allow it: %v", ErrBadInput, err)
+		}
+		changes = append(changes, changeJSON{Component: uint16(comp), Update: update})
+	}
+	inGroup := map[string]bool{}
+	for _, l := range r.g.Members() {
+		if d, ok := leafDevice(r.g, l); ok {
+			inGroup[d] = true
+		}
+	}
+	var props []mls.Proposal
+	for _, raw := range plan.KeyPackages {
+		m, err := mls.UnmarshalMLSMessage(raw)
+		if err != nil || m.KeyPackage == nil {
+			return nil, nil, fmt.Errorf("client: claimed KeyPackage does not decode: %v", err)
+		}
+		if inGroup[string(m.KeyPackage.LeafNode.Credential.Identity)] {
+			continue
+		}
+		props = append(props, &mls.AddProposal{KeyPackage: *m.KeyPackage})
+	}
+	for _, u := range plan.Remove {
+		for _, l := range r.g.Members() {
+			if d, ok := leafDevice(r.g, l); ok && userOfDevice(d) == u {
+				props = append(props, &mls.RemoveProposal{Removed: l})
+			}
+		}
+	}
+	if len(props) == 0 && !plan.ByReference {
+		return nil, nil, fmt.Errorf("%w: nothing to commit", ErrBadInput)
+	}
+	pc, err := r.g.Commit(newSeededRand(seed), &mls.CommitOptions{Proposals: props, NoPending: !plan.ByReference})
+	if err != nil {
+		return nil, nil, fmt.Errorf("client: build commit: %w", err)
+	}
+	return pc, changes, nil
+}
+
+// submitPlan builds, submits and follows one own commit until it is
+// applied, rebuilding it on the new tip when it loses a race.
+func (c *Client) submitPlan(ctx context.Context, room string, plan *commitPlan) (string, error) {
+	for attempt := 0; attempt < maxCommitAttempts; attempt++ {
+		c.mu.Lock()
+		r, err := c.joinedRoom(room)
+		if err != nil {
+			c.mu.Unlock()
+			return "", err
+		}
+		seed := make([]byte, 32)
+		if _, err := c.rand.Read(seed); err != nil {
+			c.mu.Unlock()
+			return "", err
+		}
+		pc, changes, err := c.buildCommit(r, plan, seed)
+		if err != nil {
+			c.mu.Unlock()
+			return "", err
+		}
+		req := commitReq{Parent: r.epoch, Changes: changes}
+		if req.Commit, err = pc.Message.Marshal(); err != nil {
+			c.mu.Unlock()
+			return "", err
+		}
+		if pc.Welcome != nil {
+			req.Welcome, err = (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatWelcome, Welcome: pc.Welcome}).Marshal()
+			if err != nil {
+				c.mu.Unlock()
+				return "", err
+			}
+		}
+		hash := commitHash(req.Commit)
+		p := &pendingCommit{Parent: r.epoch, Seed: seed, Plan: plan}
+		b := newBatch()
+		b.putJSON(keyPending(room, hash), p)
+		if err := c.st.commit(b); err != nil { // before submitting: the commit must be mergeable after a crash
+			c.mu.Unlock()
+			return "", err
+		}
+		r.pending[hash] = p
+		a := c.api()
+		c.mu.Unlock()
+
+		var resp submitResp
+		err = a.postJSON(ctx, "/v1/rooms/"+url.PathEscape(room)+"/commits", req, &resp)
+		if err != nil {
+			c.dropPending(room, hash)
+			if isCode(err, "stale_parent") {
+				if err := c.catchUp(ctx, room); err != nil {
+					return "", err
+				}
+				continue
+			}
+			return "", err
+		}
+		var lost bool
+		err = c.await(ctx, "the commit to be applied", func() bool {
+			rr := c.rooms[room]
+			lost = p.Lost
+			return containsStr(rr.chain, resp.Event) || lost || rr.left
+		})
+		if err != nil {
+			return "", err
+		}
+		if !lost {
+			return resp.Event, nil
+		}
+		c.mu.Lock()
+		r.repropose = removePending(r.repropose, p) // rebuilt here, not in the background
+		c.mu.Unlock()
+	}
+	return "", ErrCommitLost
+}
+
+func removePending(xs []*pendingCommit, p *pendingCommit) []*pendingCommit {
+	out := xs[:0]
+	for _, x := range xs {
+		if x != p {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (c *Client) dropPending(room, hash string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.rooms[room]; r != nil {
+		delete(r.pending, hash)
+	}
+	b := newBatch()
+	b.del(keyPending(room, hash))
+	_ = c.st.commit(b)
+}
+
+// catchUp waits until this device has applied the room's canonical tip as
+// the node reports it (GET /v1/rooms/{room}/order).
+func (c *Client) catchUp(ctx context.Context, room string) error {
+	c.mu.Lock()
+	a := c.api()
+	c.mu.Unlock()
+	var o orderJSON
+	if err := a.get(ctx, "/v1/rooms/"+url.PathEscape(room)+"/order", &o); err != nil {
+		return err
+	}
+	return c.await(ctx, "the canonical tip "+o.Tip, func() bool {
+		r := c.rooms[room]
+		return r.epoch == o.Tip || containsStr(r.chain, o.Tip)
+	})
+}
+
+// Remove removes user from the room: all of the user's clients leave the
+// MLS group and the user leaves the participant list in one commit.
+func (c *Client) Remove(ctx context.Context, roomID, user string) (string, error) {
+	c.mu.Lock()
+	r, err := c.joinedRoom(roomID)
+	if err == nil {
+		user, err = c.normalizeUser(user)
+	}
+	if err == nil && r.state.RoleOf(roomstate.URI(user)) == roomstate.RoleNone {
+		err = fmt.Errorf("%w: %s is not a participant of %s (see rhizome members)", ErrBadInput, user, r.info.Room)
+	}
+	if err == nil && user == c.id.UserURI {
+		err = fmt.Errorf("%w: to remove yourself use rhizome leave", ErrBadInput)
+	}
+	room := ""
+	if r != nil {
+		room = r.info.Room
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	return c.submitPlan(ctx, room, &commitPlan{Remove: []string{user}, Purpose: "remove"})
+}
+
+// Leave leaves the room: the device proposes its own removal (SelfRemove,
+// committed by a remaining member), and its user leaves the participant
+// list with a signed state change.
+func (c *Client) Leave(ctx context.Context, roomID string) error {
+	c.mu.Lock()
+	r, err := c.joinedRoom(roomID)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	room, epoch := r.info.Room, r.epoch
+	prop, err := r.g.Propose(c.rand, &mls.SelfRemoveProposal{})
+	if err != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("client: self-remove proposal: %w", err)
+	}
+	raw, err := prop.Marshal()
+	a := c.api()
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := a.do(ctx, "POST", "/v1/rooms/"+url.PathEscape(room)+"/proposals?epoch="+epoch, "application/octet-stream", raw, nil); err != nil {
+		return err
+	}
+	if err := c.postState(ctx, room, &roomstate.ParticipantUpdate{Removed: []roomstate.URI{roomstate.URI(c.id.UserURI)}}); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := newBatch()
+	if err := c.logAndApply(b, r, &logEntry{Op: "leave", AtMS: c.now().UnixMilli()}); err != nil {
+		return err
+	}
+	return c.st.commit(b)
+}
+
+// hasWork reports whether background work (re-sends, re-proposals) waits.
+func (c *Client) hasWork() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.rooms {
+		if len(r.repropose) > 0 || len(r.resend) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// flush re-sends own messages from undone epochs and re-proposes own
+// commits that lost (dropping those no longer valid).
+func (c *Client) flush(ctx context.Context) error {
+	c.mu.Lock()
+	type work struct {
+		room   string
+		plans  []*pendingCommit
+		resend []string
+	}
+	var ws []work
+	for _, id := range sortedKeys(c.rooms) {
+		r := c.rooms[id]
+		if len(r.repropose)+len(r.resend) > 0 {
+			ws = append(ws, work{id, r.repropose, r.resend})
+			r.repropose, r.resend = nil, nil
+		}
+	}
+	c.mu.Unlock()
+	var first error
+	for _, w := range ws {
+		for _, mid := range w.resend {
+			if err := c.resend(ctx, w.room, mid); err != nil && first == nil {
+				first = err
+			}
+		}
+		for _, p := range w.plans {
+			if _, err := c.submitPlan(ctx, w.room, p.Plan); err != nil && !errors.Is(err, ErrBadInput) && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}

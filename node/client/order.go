@@ -1,0 +1,135 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sort"
+)
+
+// processOrder follows the canonical order of a room as the node's
+// ordering layer reports it (stream line of type "order"): it moves the
+// group back to the fork point if epochs were undone, keeping their
+// secrets until retain_until_ms for late messages, applies the canonical
+// commits in order, queues the re-send of own messages sent in undone
+// epochs (same MIMI message ID) and the re-proposal of own undone commits.
+// Once a room has seen an order line, its commits are applied only by
+// order lines.
+func (c *Client) processOrder(ctx context.Context, b *batch, l *streamLine) error {
+	r := c.rooms[l.Room]
+	if r == nil {
+		return c.adoptRoom(ctx, b, l.Room, l.Cursor)
+	}
+	if r.left {
+		return nil
+	}
+	if !r.ordered {
+		r.ordered, r.info.Ordered = true, true
+		b.putJSON(keyRoomInfo(r.info.Room), &r.info)
+	}
+	now := c.now()
+	retain := l.RetainUntilMS
+	if retain <= now.UnixMilli() {
+		retain = now.Add(c.opts.RetainFor).UnixMilli()
+	}
+	var undone []string
+	if len(l.Undone) > 0 {
+		// The oldest undone commit is last; its parent is the fork point.
+		oldest := l.Undone[len(l.Undone)-1]
+		if s, ok := r.snaps[oldest]; ok {
+			undone = append(undone, r.chain[slices.Index(r.chain, s.parent)+1:]...)
+			if err := c.moveTo(b, r, s.parent, retain); err != nil {
+				c.skipf("room %s: order line %d: %v", r.info.Room, l.Cursor, err)
+				return nil
+			}
+		}
+	}
+	for _, id := range l.Applied {
+		if containsStr(r.chain, id) && id != r.epoch {
+			// Applied by us on another path: move to it first.
+			if err := c.moveTo(b, r, id, retain); err != nil {
+				c.skipf("room %s: order line %d: %v", r.info.Room, l.Cursor, err)
+				return nil
+			}
+			continue
+		}
+		if id == r.epoch {
+			continue
+		}
+		ce := r.commits[id]
+		if ce == nil {
+			c.skipf("room %s: order line %d applies unknown commit %s", r.info.Room, l.Cursor, id)
+			return nil
+		}
+		if ce.Parent != r.epoch && containsStr(r.chain, ce.Parent) {
+			undone = append(undone, r.chain[slices.Index(r.chain, ce.Parent)+1:]...)
+			if err := c.moveTo(b, r, ce.Parent, retain); err != nil {
+				c.skipf("room %s: order line %d: %v", r.info.Room, l.Cursor, err)
+				return nil
+			}
+		}
+		// A commit with a Welcome for us in a room we know but have not
+		// joined is handled by tryCommit's join path.
+		if err := c.applyCanonical(b, r, ce); err != nil {
+			return err
+		}
+	}
+	if len(undone) == 0 {
+		return nil
+	}
+	// Own commits among the undone epochs are re-proposed on the new tip.
+	for _, id := range undone {
+		if containsStr(r.chain, id) {
+			continue // re-applied on the winning branch
+		}
+		if ce := r.commits[id]; ce != nil && ce.Actor.Client == c.id.DeviceURI {
+			if p := c.planOf(r, id); p != nil {
+				r.repropose = append(r.repropose, &pendingCommit{Plan: p})
+			}
+		}
+		for _, p := range r.pending {
+			if p.Event == id {
+				p.Lost = true
+			}
+		}
+	}
+	ids, err := c.sentInEpochs(r.info.Room, undone)
+	if err != nil {
+		return err
+	}
+	sort.Strings(ids)
+	r.resend = append(r.resend, ids...)
+	return nil
+}
+
+// moveTo undoes the room's epochs after target (a fork point on its chain).
+func (c *Client) moveTo(b *batch, r *room, target string, retainMS int64) error {
+	if target == r.epoch {
+		return nil
+	}
+	return c.logAndApply(b, r, &logEntry{Op: "undo", Parent: target, RetainMS: retainMS, AtMS: c.now().UnixMilli()})
+}
+
+// planOf finds the plan of an own applied commit in the room's log.
+func (c *Client) planOf(r *room, event string) *commitPlan {
+	var plan *commitPlan
+	_ = c.st.scan(roomPrefix(r.info.Room)+"log/", func(_, v []byte) error {
+		var e logEntry
+		if json.Unmarshal(v, &e) == nil && e.Op == "commit" && e.Event == event && e.Plan != nil {
+			plan = e.Plan
+		}
+		return nil
+	})
+	return plan
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
