@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"errors"
 	"sync"
 	"testing"
 )
@@ -86,6 +87,14 @@ func FuzzProcessMessage(f *testing.F) {
 		}
 		g := fuzzReceiver(t)
 		before := fingerprint(t, g)
+		// InspectCommit authenticates the same bytes and must never
+		// change the group, whatever it returns.
+		if _, _, err := g.InspectCommit(m); err != nil && RejectReason(err) == ReasonNone && !errors.Is(err, ErrOwnMessage) {
+			t.Fatalf("InspectCommit error without a reject reason: %v", err)
+		}
+		if after := fingerprint(t, g); after != before {
+			t.Fatalf("InspectCommit changed the state:\n%s\n%s", before, after)
+		}
 		_, err = g.ProcessMessage(m, nil)
 		checkRejection(t, g, before, err)
 	})
