@@ -54,9 +54,10 @@ Each run reports (times in ticks): time to convergence after a heal (the
 slowest heal of the run), forks, reorgs and the deepest one, the slowest
 certification while the client's server was in a connected majority,
 changes and extra commits, application messages sent, re-sent after their
-epoch lost, and lost (must be 0). With --report summary it also prints,
-per scenario, p50/p99/max over the seeds of convergence, certification,
-forks, reorg depth and re-sent messages, and the totals.
+epoch lost, and lost (must be 0). The summary gives, per scenario,
+p50/p99/max over the seeds of convergence, certification, forks, reorg
+depth and re-sent messages, and the totals. --report picks runs, summary
+or both (the default).
 
 Output: text prints the per-run table and the summary table; json prints
 one report object per run, then one {"summary": {...}} object per
