@@ -42,6 +42,8 @@ var (
 	// ErrNoKeyPackages means an invited user has no device with a usable
 	// KeyPackage.
 	ErrNoKeyPackages = errors.New("client: the user has no KeyPackages: they must register a device first")
+	// ErrUnknownUser means the invited user does not exist on its server.
+	ErrUnknownUser = errors.New("client: no such user: check the name (users register with rhizome register)")
 	// ErrUnknownMessage means a reply, reaction, edit or delete names a
 	// message this device has not seen.
 	ErrUnknownMessage = errors.New("client: unknown message ID: pick one from rhizome tail --json")

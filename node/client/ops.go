@@ -258,6 +258,9 @@ func (c *Client) Invite(ctx context.Context, roomID, user string, opts *InviteOp
 			plan.KeyPackages = append(plan.KeyPackages, cl.KeyPackage)
 		}
 	}
+	if claim.Status == "userUnknown" {
+		return "", fmt.Errorf("%w (%s)", ErrUnknownUser, user)
+	}
 	if len(plan.KeyPackages) == 0 {
 		return "", fmt.Errorf("%w (%s: %s)", ErrNoKeyPackages, user, claim.Status)
 	}
