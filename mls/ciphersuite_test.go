@@ -394,6 +394,8 @@ func BenchmarkExpandWithLabel(b *testing.B) {
 	secret := make([]byte, 32)
 	ctx := make([]byte, 32)
 	b.ReportAllocs()
+	cpu0 := processCPUTime()
+	defer func() { reportCPUMicros(b, cpu0) }()
 	for b.Loop() {
 		if _, err := cs.ExpandWithLabel(secret, "application", ctx, 32); err != nil {
 			b.Fatal(err)

@@ -319,6 +319,8 @@ func BenchmarkSecretTreeGeneration(b *testing.B) {
 			st := newTestSecretTree(b, members, SecretTreeLimits{})
 			leaf := LeafIndex(members - 1)
 			b.ReportAllocs()
+			cpu0 := processCPUTime()
+			defer func() { reportCPUMicros(b, cpu0) }()
 			for b.Loop() {
 				if _, _, _, err := st.Next(leaf, RatchetApplication); err != nil {
 					b.Fatal(err)
