@@ -22,10 +22,3 @@ func (b badgerLogger) Errorf(format string, args ...any)   { b.log(slog.LevelErr
 func (b badgerLogger) Warningf(format string, args ...any) { b.log(slog.LevelWarn, format, args...) }
 func (badgerLogger) Infof(string, ...any)                  {}
 func (badgerLogger) Debugf(string, ...any)                 {}
-
-// Warn logs a store-level warning.
-func (b badgerLogger) Warn(msg string, args ...any) {
-	if b.l != nil {
-		b.l.Warn(msg, args...)
-	}
-}

@@ -42,11 +42,6 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheMiB sizes badger's memtables and block cache (default 64).
 	CacheMiB int
-	// GCInterval is how often the store reclaims value-log space held by
-	// released pending events (default 10 minutes; negative: never).
-	GCInterval time.Duration
-
-	tune func(badger.Options) badger.Options // tests only: adjusts badger's options
 }
 
 // Store is a [dag.Store] on a badger database in one directory.
@@ -67,10 +62,6 @@ type Store struct {
 	seqs   map[dag.RoomID]uint64 // owned by the writer; see btx.seqs
 	counts *pendingCounts        // owned by the writer
 	metas  *metaCache
-
-	log    badgerLogger
-	gcStop chan struct{} // closed by Close to stop gcLoop
-	gcDone chan struct{} // closed when gcLoop exits
 }
 
 // Stats counts the store's work since Open, for metrics and benchmarks.
@@ -108,9 +99,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 64
 	}
-	if opts.GCInterval == 0 {
-		opts.GCInterval = 10 * time.Minute
-	}
 	mib := int64(opts.CacheMiB) << 20
 	bo := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{opts.Logger}).
@@ -121,12 +109,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithBlockCacheSize(mib / 2).
 		WithIndexCacheSize(mib / 4).
 		WithNumCompactors(2).
-		WithValueThreshold(valueThreshold). // event encodings go to the value log, see gc.go
-		WithValueLogFileSize(valueLogFileSize).
+		WithValueThreshold(1 << 20).  // events (<= 64 KiB) stay in the LSM tree
 		WithCompression(options.None) // content is mostly ciphertext: not compressible
-	if opts.tune != nil {
-		bo = opts.tune(bo)
-	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
@@ -141,9 +125,6 @@ func Open(dir string, opts Options) (*Store, error) {
 		chunk:  checkpointBytes(bo.MemTableSize),
 		seqs:   map[dag.RoomID]uint64{},
 		metas:  newMetaCache(metaCacheSize),
-		log:    badgerLogger{opts.Logger},
-		gcStop: make(chan struct{}),
-		gcDone: make(chan struct{}),
 	}
 	if s.counts, err = loadPendingCounts(db); err != nil {
 		db.Close()
@@ -151,11 +132,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	go s.writer()
 	go s.syncer()
-	if opts.GCInterval > 0 {
-		go s.gcLoop(opts.GCInterval, s.gcStop)
-	} else {
-		close(s.gcDone)
-	}
 	return s, nil
 }
 
@@ -285,10 +261,8 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.reqs)
-	close(s.gcStop)
 	s.mu.Unlock()
 	<-s.done
-	<-s.gcDone
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}
