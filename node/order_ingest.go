@@ -82,72 +82,94 @@ func (rs *rooms) commitEvent(o *roomOrder, ev *dag.Event) (consensus.Event, stat
 
 // ingest accepts one stored event of a room, in arrival order: it
 // authorizes it against the room state (a commit against the state of its
-// parent's epoch), feeds commits and votes to the ordering machine, performs
-// the actions that causes, and returns the feed entries: the event itself,
-// then an order record if the canonical chain or its certified prefix
-// changed. An *AuthError means the event is not accepted. The caller holds
-// writeMu.
-func (rs *rooms) ingest(info *roomInfo, ev *dag.Event) ([]feedEntry, error) {
+// parent's epoch) and returns its feed entry and, for a commit or a vote,
+// the machine input, which the caller steps with the rest of its run
+// (stepRun). An *AuthError means the event is not accepted. The caller
+// holds writeMu and has stepped every earlier commit and vote before it
+// ingests any other kind, whose authorization depends on the canonical
+// state.
+func (rs *rooms) ingest(info *roomInfo, ev *dag.Event) ([]feedEntry, *consensus.Event, error) {
 	room := ev.RoomID()
 	out := []feedEntry{{Room: room, Event: ev.ID(), Kind: ev.Kind}}
 	if ev.Kind == dag.KindCreate {
 		st, err := authorize(nil, ev, rs.store)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if info.ord != nil {
-			return nil, authErr("duplicate-create", "room %v already has its create event", room)
+			return nil, nil, authErr("duplicate-create", "room %v already has its create event", room)
 		}
 		o, err := newRoomOrder(room, ev, st, rs.self, rs.params)
 		if err != nil {
-			return nil, &AuthError{Reason: "roomstate", Err: err}
+			return nil, nil, &AuthError{Reason: "roomstate", Err: err}
 		}
 		info.ord = o
-		return out, nil
+		return out, nil, nil
 	}
 	o := info.ord
 	if o == nil {
-		return nil, authErr("no-state", "room %v has no create event processed", room)
+		return nil, nil, authErr("no-state", "room %v has no create event processed", room)
 	}
-	var acts []consensus.Action
 	switch ev.Kind {
 	case dag.KindCommit:
 		cev, entry, err := rs.commitEvent(o, ev)
 		if err != nil {
-			return nil, err
-		}
-		if acts, err = o.m.Step(cev); err != nil {
-			return nil, &AuthError{Reason: "malformed-commit", Err: err}
+			return nil, nil, err
 		}
 		o.appendEntry(entry)
+		return out, &cev, nil
 	case dag.KindState:
 		if _, err := authorize(o.current(), ev, rs.store); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		c, _ := roomevent.DecodeState(ev.Content) // authorize decoded it
 		o.appendEntry(stateEntry{id: ev.ID(), kind: dag.KindState, actor: actorOf(ev, c.Sender), changes: c.Changes})
 	case dag.KindSeal, dag.KindAck, dag.KindSuspect:
 		if _, err := authorize(o.current(), ev, rs.store); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cev, err := voteEvent(ev)
 		if err != nil {
-			return nil, &AuthError{Reason: "malformed-vote", Err: err}
+			return nil, nil, &AuthError{Reason: "malformed-vote", Err: err}
 		}
-		if acts, err = o.m.Step(cev); err != nil {
-			reason := "vote-rejected"
-			var re *consensus.RejectError
-			if errors.As(err, &re) {
-				reason = "vote-" + re.Reason.String()
-			}
-			return nil, &AuthError{Reason: reason, Err: err}
-		}
+		return out, &cev, nil
 	default:
 		if _, err := authorize(o.current(), ev, rs.store); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return append(out, rs.perform(o, acts)...), nil
+	return out, nil, nil
+}
+
+// stepRun hands a run of consecutive commits and votes to the machine at
+// once (StepBatch: one evaluation, no votes on intermediate states, which
+// matters when sync delivers a long history) and performs the actions. It
+// returns the run's feed entries without the events the machine refused,
+// followed by the order record of the change, and the refusal reasons.
+func (rs *rooms) stepRun(o *roomOrder, run []consensus.Event, runFeed []feedEntry) ([]feedEntry, []string) {
+	if len(run) == 0 {
+		return runFeed, nil
+	}
+	acts, errs := o.m.StepBatch(run)
+	var reasons []string
+	bad := map[dag.EventID]bool{}
+	for _, err := range errs {
+		reason := "vote-rejected"
+		var re *consensus.RejectError
+		if errors.As(err, &re) {
+			reason = "vote-" + re.Reason.String()
+			bad[did(re.ID)] = true
+		}
+		reasons = append(reasons, reason)
+		rs.log.Info("event not accepted", "room", o.room, "reason", reason, "err", err)
+	}
+	var feed []feedEntry
+	for _, fe := range runFeed {
+		if !bad[fe.Event] {
+			feed = append(feed, fe)
+		}
+	}
+	return append(feed, rs.perform(o, acts)...), reasons
 }
 
 // perform carries out the machine's actions: each vote becomes a signed DAG

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -240,7 +241,7 @@ func TestOrderBadVotes(t *testing.T) {
 		"servers": []jsonObj{{"server_id": other.String(), "domain": "b.test"}}}))
 	room := mustRoomID(t, str(created["room"]))
 	create := mustEventID(t, str(created["event"]))
-	inject := func(key ed25519.PrivateKey, kind dag.Kind, content []byte) {
+	inject := func(key ed25519.PrivateKey, kind dag.Kind, content []byte) *dag.Event {
 		t.Helper()
 		tips, err := n.store.Tips(room)
 		if err != nil {
@@ -254,6 +255,7 @@ func TestOrderBadVotes(t *testing.T) {
 			t.Fatal(err)
 		}
 		n.rooms.pokeRoom(room)
+		return ev
 	}
 	rejected := func(reason string) float64 {
 		return metricValue(t, n, "rhizome_events_rejected_total", "reason", reason)
@@ -266,12 +268,46 @@ func TestOrderBadVotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	inject(outsiderKey, dag.KindAck, ack)
+	// A server added by a state event alone replicates the room but does
+	// not vote: the machine refuses its ack (rule M3).
+	lateKey, late, err := dag.GenerateServerKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := n.rooms.state(room)
+	comp, update, err := roomstate.EncodeOp(st, &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(late), Domain: "c.test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sev := &roomevent.State{
+		Sender:  roomevent.Sender{User: alice.userURI(n), Client: alice.deviceURI(n)},
+		Changes: []roomevent.Change{{Component: uint16(comp), Update: update}},
+	}
+	if err := sev.Sign(room, ed25519.NewKeyFromSeed(alice.sig.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.StdEncoding.EncodeToString
+	must(t, 201)(alice.post("/v1/rooms/"+room.String()+"/state", jsonObj{
+		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}}, "signature": enc(sev.Signature),
+	}))
+	refused := inject(lateKey, dag.KindAck, ack)
 	eventually(t, 10*time.Second, "bad votes counted", func() string {
-		if m, o := rejected("malformed-vote"), rejected("not-a-room-server"); m != 3 || o != 1 {
-			return fmt.Sprintf("malformed-vote %v, not-a-room-server %v", m, o)
+		m, o, u := rejected("malformed-vote"), rejected("not-a-room-server"), rejected("vote-unauthorized")
+		if m != 3 || o != 1 || u != 1 {
+			return fmt.Sprintf("malformed-vote %v, not-a-room-server %v, vote-unauthorized %v", m, o, u)
 		}
 		return ""
 	})
+	// Refused votes are not in the feed, which records what was accepted.
+	feeds, err := n.rooms.feedByRoom(room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fe := range feeds[room] {
+		if fe.Event == refused.ID() || isVote(fe.Kind) {
+			t.Fatalf("feed holds a refused vote: %+v", fe)
+		}
+	}
 	// Two servers, so a commit needs the absent server's ack to be
 	// certified; this node is hub or not, but the room still answers.
 	body := must(t, 200)(alice.get("/v1/rooms/" + room.String() + "/order"))

@@ -304,13 +304,27 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 		}
 		var feed []feedEntry
 		var rejected []string
+		// A run of commits and votes is stepped at once, before the next
+		// event whose authorization reads the canonical state.
+		var run []consensus.Event
+		var runFeed []feedEntry
+		flush := func() {
+			if info.ord != nil {
+				out, reasons := rs.stepRun(info.ord, run, runFeed)
+				feed, rejected = append(feed, out...), append(rejected, reasons...)
+			}
+			run, runFeed = nil, nil
+		}
 		for _, e := range entries {
 			ev, err := rs.store.Get(e.ID)
 			if err != nil {
 				rs.reloadLocked(room)
 				return fmt.Errorf("node: read event %v: %w", e.ID, err)
 			}
-			out, err := rs.ingest(info, ev)
+			if ev.Kind != dag.KindCommit && !isVote(ev.Kind) {
+				flush()
+			}
+			out, cev, err := rs.ingest(info, ev)
 			if err != nil {
 				var ae *AuthError
 				if !errors.As(err, &ae) {
@@ -323,8 +337,13 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 				rs.log.Info("event not accepted", "room", room, "event", e.ID, "kind", ev.Kind, "origin", ev.Origin, "err", err)
 				continue
 			}
+			if cev != nil {
+				run, runFeed = append(run, *cev), append(runFeed, out...)
+				continue
+			}
 			feed = append(feed, out...)
 		}
+		flush()
 		last := entries[len(entries)-1].Seq
 		top, err := rs.db.appendFeed(room, last, feed)
 		if err != nil {
