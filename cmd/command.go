@@ -75,13 +75,13 @@ keeps messages end-to-end encrypted, and a deterministic ordering layer
 keeps rooms usable across network partitions and heals them afterwards.
 
 Run "rhizome help COMMAND" or "rhizome COMMAND --help" for details.`,
-		Sub: []*Command{
+		Sub: append([]*Command{
 			versionCommand(),
 			nodeCommand(),
 			configCommand(),
 			mlsVectorsCommand(),
 			simCommand(),
-		},
+		}, clientCommands()...),
 	}
 }
 

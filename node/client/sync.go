@@ -84,7 +84,7 @@ func (c *Client) drainSignal() {
 
 // drain hands every queued delivery to fn, oldest first, and removes it
 // from the queue once fn returned.
-func (c *Client) drain(fn func(Delivery)) error {
+func (c *Client) drain(ctx context.Context, fn func(Delivery)) error {
 	type item struct {
 		key []byte
 		d   Delivery
@@ -108,6 +108,9 @@ func (c *Client) drain(fn func(Delivery)) error {
 		return err
 	}
 	for _, it := range items {
+		if ctx.Err() != nil {
+			return nil // the rest stays queued for the next Sync
+		}
 		fn(it.d)
 		b := newBatch()
 		b.del(it.key)
@@ -176,7 +179,7 @@ func (c *Client) Sync(ctx context.Context, fn func(Delivery)) error {
 	}
 	backoff := 200 * time.Millisecond
 	for {
-		if err := c.drain(fn); err != nil {
+		if err := c.drain(ctx, fn); err != nil {
 			return err
 		}
 		if err := c.flush(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrCommitLost) {
@@ -191,7 +194,7 @@ func (c *Client) Sync(ctx context.Context, fn func(Delivery)) error {
 			if err := c.processLine(ctx, l); err != nil {
 				return err
 			}
-			if err := c.drain(fn); err != nil {
+			if err := c.drain(ctx, fn); err != nil {
 				return err
 			}
 			if c.hasWork() {
@@ -200,7 +203,6 @@ func (c *Client) Sync(ctx context.Context, fn func(Delivery)) error {
 			return nil
 		})
 		if ctx.Err() != nil {
-			_ = c.drain(fn)
 			return ctx.Err()
 		}
 		if errors.Is(err, errFlush) {
@@ -275,3 +277,35 @@ func marshalComponents(comps []roomstate.ComponentData) ([]byte, error) {
 }
 
 func roomstateURI(s string) roomstate.URI { return roomstate.URI(s) }
+
+// CatchUp processes the stream from the stored cursor until it has been
+// quiet for idle (the node sends its backlog at once, so a quiet stream is
+// caught up), or ctx is done. Command-line tools call it before acting, so
+// that they act on the room's current epoch. Deliveries it processes stay
+// queued for the next Sync.
+func (c *Client) CatchUp(ctx context.Context, idle time.Duration) error {
+	c.mu.Lock()
+	if c.id == nil {
+		c.mu.Unlock()
+		return ErrNotRegistered
+	}
+	since, a := c.cursor, c.api()
+	c.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timer := time.AfterFunc(idle, cancel)
+	defer timer.Stop()
+	err := c.readStream(ctx, a, "?since="+strconv.FormatUint(since, 10), func(l *streamLine) error {
+		timer.Stop()
+		err := c.processLine(ctx, l)
+		timer.Reset(idle)
+		return err
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	if err == nil {
+		return nil
+	}
+	return err
+}
