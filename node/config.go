@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/multiformats/go-multiaddr"
 	"github.com/tailscale/hujson"
@@ -41,6 +42,18 @@ type Config struct {
 	Metrics ListenConfig `json:"metrics"`
 	// Log configures structured logging.
 	Log LogConfig `json:"log"`
+	// Ordering configures the ordering layer.
+	Ordering OrderingConfig `json:"ordering"`
+}
+
+// OrderingConfig configures the ordering layer (docs/consensus.md).
+type OrderingConfig struct {
+	// TickMS is the length of one consensus tick in milliseconds (0 means
+	// the default, 10). The ordering timeouts are counted in ticks: a hub
+	// is suspected after 150 ticks, a side without a majority seals
+	// tentatively after 400 to 800, a losing branch is retained for 3000
+	// (docs/consensus.md, section 5).
+	TickMS int `json:"tick_ms"`
 }
 
 // P2PConfig configures the libp2p host.
@@ -76,9 +89,10 @@ func DefaultConfig() Config {
 			Listen:    []string{"/ip4/127.0.0.1/tcp/4601", "/ip4/127.0.0.1/udp/4601/quic-v1"},
 			Bootstrap: []string{},
 		},
-		API:     ListenConfig{Listen: "127.0.0.1:8600"},
-		Metrics: ListenConfig{Listen: "127.0.0.1:8601"},
-		Log:     LogConfig{Level: "info", Format: "text"},
+		API:      ListenConfig{Listen: "127.0.0.1:8600"},
+		Metrics:  ListenConfig{Listen: "127.0.0.1:8601"},
+		Log:      LogConfig{Level: "info", Format: "text"},
+		Ordering: OrderingConfig{TickMS: int(DefaultTick / time.Millisecond)},
 	}
 }
 
@@ -211,6 +225,9 @@ func (c Config) Validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return bad("log.format", "must be \"text\" or \"json\", got %q", c.Log.Format)
+	}
+	if c.Ordering.TickMS < 0 || c.Ordering.TickMS > 1000 {
+		return bad("ordering.tick_ms", "must be 1 to 1000 milliseconds (default 10), got %d", c.Ordering.TickMS)
 	}
 	return nil
 }

@@ -62,6 +62,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, metrics: NewMetrics(), tick: DefaultTick, orderParams: consensus.DefaultParams()}
 	n.lc.log = log
+	if cfg.Ordering.TickMS > 0 {
+		n.tick = time.Duration(cfg.Ordering.TickMS) * time.Millisecond
+	}
 	return n, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -380,5 +381,30 @@ func TestOrderMembershipChange(t *testing.T) {
 	time.Sleep(400 * testTick) // well past SealTimeout (150 ticks): a lone server would have certified by now
 	if o := orderOf(alice); o["certified"] != c2 {
 		t.Fatalf("with b down, a alone certified %v (c3 %s): b does not vote", o, c3)
+	}
+}
+
+// TestOrderingTickConfig reads ordering.tick_ms and refuses values outside
+// 1 to 1000 ms.
+func TestOrderingTickConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"version": 1, "ordering": {"tick_ms": 20}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.tick != 20*time.Millisecond {
+		t.Fatalf("tick = %v, want 20ms", n.tick)
+	}
+	if d, _ := New(DefaultConfig(), nil); d.tick != DefaultTick {
+		t.Fatalf("default tick = %v, want %v", d.tick, DefaultTick)
+	}
+	for _, bad := range []string{`-1`, `5000`} {
+		_, err := ParseConfig([]byte(`{"version": 1, "ordering": {"tick_ms": ` + bad + `}}`))
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "ordering.tick_ms") {
+			t.Fatalf("tick_ms %s: err = %v", bad, err)
+		}
 	}
 }
