@@ -108,6 +108,11 @@ func (rs *rooms) load() error {
 		if info.processed, err = rs.db.processed(id); err != nil {
 			return err
 		}
+		if info.processed > 0 {
+			if at, err := rs.store.Log(id, info.processed-1, 1); err != nil || len(at) == 0 || at[0].Seq != info.processed {
+				return fmt.Errorf("node: room %v: the store's arrival log does not reach position %d processed before (%v): the events folder does not match the local folder", id, info.processed, err)
+			}
+		}
 		recsOut, err := rs.restoreRoom(info, id, feeds[id])
 		if err != nil {
 			return err
