@@ -116,6 +116,7 @@ type eventSet struct {
 	sealVotes  map[voteKey][]voter      // seals per (server, slot, term)
 	ackVotes   map[voteKey][]voter      // acks per (server, slot, term)
 	conflicts  map[voteKey]EvidenceKind // keys whose votes name two commits
+	sealsFor   map[EventID]int          // seals naming each commit
 
 	// rootElect caches the initial membership's electorate: a set belongs
 	// to one machine or ForkChoice call, so to one room and root.
@@ -156,6 +157,7 @@ func newEventSet() *eventSet {
 		sealVotes:  map[voteKey][]voter{},
 		ackVotes:   map[voteKey][]voter{},
 		conflicts:  map[voteKey]EvidenceKind{},
+		sealsFor:   map[EventID]int{},
 	}
 }
 
@@ -189,6 +191,7 @@ func (s *eventSet) add(ev Event) bool {
 		s.seals[ev.ID] = voteRec[Seal]{ev.From, *ev.Seal}
 		s.sealIDs = insertSorted(s.sealIDs, ev.ID)
 		s.noteVote(s.sealVotes, voteKey{EvidenceSeal, ev.From, ev.Seal.Slot, ev.Seal.Term}, voter{ev.ID, ev.From, ev.Seal.Commit})
+		s.sealsFor[ev.Seal.Commit]++
 	case ev.Ack != nil:
 		a := *ev.Ack
 		s.acks[ev.ID] = voteRec[Ack]{ev.From, a}

@@ -171,8 +171,37 @@ func (m *Machine) record(ev Event) (bool, error) {
 	if !m.dirty && ev.Ack != nil && m.ackInert(ev.From, *ev.Ack) {
 		return true, nil // the view is unchanged; see ackInert
 	}
+	if !m.dirty && ev.Commit != nil && m.commitFresh(ev.ID, *ev.Commit) {
+		return true, nil // the view was extended in place; see commitFresh
+	}
 	m.dirty = true
 	return true, nil
+}
+
+// commitFresh handles a commit that nothing in the set refers to yet (no
+// seal names it, no ack for it in its slot, no child) and that installs no
+// membership: it cannot be eligible in fork choice, so the view changes
+// only by the new leaf in the commit tree, which commitFresh adds in place
+// (nothing at all if its parent is unreachable). It reports false, leaving
+// the view to a full evaluation, for any other commit.
+// TestIncrementalViewMatchesReference checks this shortcut.
+func (m *Machine) commitFresh(id EventID, c Commit) bool {
+	set, v := m.set, m.v
+	if c.Membership != nil || id == m.cfg.Root || set.sealsFor[id] > 0 || len(set.byParent[id]) > 0 ||
+		len(set.ackTerms[[2]EventID{c.Parent, id}]) > 0 {
+		return false
+	}
+	e, ok := v.elect[c.Parent]
+	if !ok {
+		return true // unreachable: not in the view at all
+	}
+	kids := set.byParent[c.Parent]
+	if slices.Contains(kids, m.cfg.Root) {
+		return false // a commit claiming the root's ID: leave it to evaluate
+	}
+	v.children[c.Parent] = kids
+	v.elect[id] = e
+	return true
 }
 
 // ackInert reports whether the view, which is current for the set before

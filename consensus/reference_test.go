@@ -243,11 +243,12 @@ func TestEvaluateMatchesReference(t *testing.T) {
 
 // TestIncrementalViewMatchesReference steps generated events one by one
 // into a Machine, which skips re-evaluation for acks that cannot change
-// the view (Machine.ackInert), and checks after every step that its view
+// the view (Machine.ackInert) and for fresh commits (Machine.commitFresh),
+// and checks after every step that its view
 // equals referenceEvaluate over the events stepped so far.
 func TestIncrementalViewMatchesReference(t *testing.T) {
 	k := newKit(5)
-	skipped := 0
+	skipped, fresh := 0, 0
 	for seed := range uint64(40) {
 		rng := rand.New(rand.NewPCG(seed, 12))
 		events := randomEvents(k, rng)
@@ -276,16 +277,19 @@ func TestIncrementalViewMatchesReference(t *testing.T) {
 			if m.v == before && ev.Ack != nil {
 				skipped++
 			}
+			if m.v == before && ev.Commit != nil {
+				fresh++
+			}
 			if want := referenceEvaluate(k.room, k.root, &k.mem, m.set); !reflect.DeepEqual(m.v, want) {
 				t.Fatalf("seed %d: after step %d (%s) the view differs from the reference in %v",
 					seed, i, k.name(ev.ID), viewDiff(m.v, want))
 			}
 		}
 	}
-	if skipped < 500 {
-		t.Fatalf("only %d acks took the shortcut: the test does not exercise it", skipped)
+	if skipped < 500 || fresh < 40 {
+		t.Fatalf("only %d acks and %d commits took the shortcuts: the test does not exercise them", skipped, fresh)
 	}
-	t.Logf("%d acks skipped re-evaluation", skipped)
+	t.Logf("%d acks and %d commits skipped re-evaluation", skipped, fresh)
 }
 
 // viewDiff names the fields in which two views differ.
