@@ -42,6 +42,8 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheMiB sizes badger's memtables and block cache (default 64).
 	CacheMiB int
+
+	tune func(badger.Options) badger.Options // tests only: adjusts badger's options
 }
 
 // Store is a [dag.Store] on a badger database in one directory.
@@ -62,6 +64,8 @@ type Store struct {
 	seqs   map[dag.RoomID]uint64 // owned by the writer; see btx.seqs
 	counts *pendingCounts        // owned by the writer
 	metas  *metaCache
+	wal    *walTracker // owned by the syncer
+	nWALs  atomic.Uint64
 }
 
 // Stats counts the store's work since Open, for metrics and benchmarks.
@@ -69,6 +73,7 @@ type Stats struct {
 	Puts     uint64        // Put requests answered
 	Batches  uint64        // badger transactions committed by the writer
 	Syncs    uint64        // fsyncs (DB.Sync calls); Puts/Syncs is the group-commit factor
+	WALSyncs uint64        // extra fsyncs of memtable WALs that badger had rotated (see walTracker)
 	SyncTime time.Duration // total time spent in DB.Sync
 }
 
@@ -78,6 +83,7 @@ func (s *Store) Stats() Stats {
 		Puts:     s.nPuts.Load(),
 		Batches:  s.nBatches.Load(),
 		Syncs:    s.nSyncs.Load(),
+		WALSyncs: s.nWALs.Load(),
 		SyncTime: time.Duration(s.syncNanos.Load()),
 	}
 }
@@ -111,6 +117,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithNumCompactors(2).
 		WithValueThreshold(1 << 20).  // events (<= 64 KiB) stay in the LSM tree
 		WithCompression(options.None) // content is mostly ciphertext: not compressible
+	if opts.tune != nil {
+		bo = opts.tune(bo)
+	}
 	db, err := badger.Open(bo)
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
@@ -127,6 +136,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		metas:  newMetaCache(metaCacheSize),
 	}
 	if s.counts, err = loadPendingCounts(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
+	}
+	if s.wal, err = newWALTracker(dir); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
@@ -237,6 +250,11 @@ func (s *Store) syncer() {
 		}
 		start := time.Now()
 		err := s.db.Sync()
+		if err == nil {
+			var n int
+			n, err = s.wal.syncRotated()
+			s.nWALs.Add(uint64(n))
+		}
 		s.syncNanos.Add(uint64(time.Since(start)))
 		s.nSyncs.Add(1)
 		for _, batch := range waiting {
