@@ -92,8 +92,8 @@ type Client struct {
 	qseq uint64
 	wake chan struct{}
 	// Counters for Stats.
-	delivered, resent int
-	skipped           []string
+	delivered, resent, reorgs int
+	skipped                   []string
 }
 
 // identity is the registered device, persisted under m/ident.
@@ -261,11 +261,12 @@ type Stats struct {
 	Delivered int `json:"delivered"` // messages delivered (after dedup)
 	Resent    int `json:"resent"`    // own messages re-sent after a branch move
 	Skipped   int `json:"skipped"`   // stream events not usable (see Skipped)
+	Reorgs    int `json:"reorgs"`    // branch moves: epochs undone by the canonical order
 }
 
 // Stats returns the counters.
 func (c *Client) Stats() Stats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return Stats{Delivered: c.delivered, Resent: c.resent, Skipped: len(c.skipped)}
+	return Stats{Delivered: c.delivered, Resent: c.resent, Skipped: len(c.skipped), Reorgs: c.reorgs}
 }

@@ -386,10 +386,10 @@ func (c *Client) buildCommit(r *room, plan *commitPlan, seed []byte) (*mls.Pendi
 			}
 		}
 	}
-	if len(props) == 0 && !plan.ByReference {
+	if len(props) == 0 && !plan.ByReference && !plan.Update {
 		return nil, nil, fmt.Errorf("%w: nothing to commit", ErrBadInput)
 	}
-	pc, err := r.g.Commit(newSeededRand(seed), &mls.CommitOptions{Proposals: props, NoPending: !plan.ByReference})
+	pc, err := r.g.Commit(newSeededRand(seed), &mls.CommitOptions{Proposals: props, NoPending: !plan.ByReference, ForcePath: plan.Update})
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: build commit: %w", err)
 	}
@@ -608,10 +608,39 @@ func (c *Client) flush(ctx context.Context) error {
 			}
 		}
 		for _, p := range w.plans {
-			if _, err := c.submitPlan(ctx, w.room, p.Plan); err != nil && !errors.Is(err, ErrBadInput) && first == nil {
+			if err := c.repropose(ctx, w.room, p.Plan); err != nil && !errors.Is(err, ErrBadInput) && first == nil {
 				first = err
 			}
 		}
 	}
 	return first
+}
+
+// Update rotates this device's keys in the room with a commit carrying a
+// fresh UpdatePath (post-compromise security, RFC 9420, Section 12.4.2).
+func (c *Client) Update(ctx context.Context, roomID string) (string, error) {
+	c.mu.Lock()
+	r, err := c.joinedRoom(roomID)
+	c.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
+	return c.submitPlan(ctx, r.info.Room, &commitPlan{Update: true, Purpose: "update"})
+}
+
+// repropose makes an own undone commit again on the new tip: an invite
+// claims fresh KeyPackages (the old ones may be spent), a removal is
+// rebuilt; one that is no longer valid (the user was added or removed on
+// the winning branch) is dropped with ErrBadInput.
+func (c *Client) repropose(ctx context.Context, room string, plan *commitPlan) error {
+	var err error
+	switch {
+	case plan.Purpose == "invite" && len(plan.Add) == 1:
+		_, err = c.Invite(ctx, room, plan.Add[0], nil)
+	case plan.Purpose == "remove" && len(plan.Remove) == 1:
+		_, err = c.Remove(ctx, room, plan.Remove[0])
+	default:
+		_, err = c.submitPlan(ctx, room, plan)
+	}
+	return err
 }

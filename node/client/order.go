@@ -107,6 +107,7 @@ func (c *Client) moveTo(b *batch, r *room, target string, retainMS int64) error 
 	if target == r.epoch {
 		return nil
 	}
+	c.reorgs++
 	return c.logAndApply(b, r, &logEntry{Op: "undo", Parent: target, RetainMS: retainMS, AtMS: c.now().UnixMilli()})
 }
 

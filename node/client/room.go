@@ -71,6 +71,7 @@ type commitPlan struct {
 	KeyPackages [][]byte `json:"key_packages,omitempty"` // their devices' KeyPackages
 	Remove      []string `json:"remove,omitempty"`       // users removed with all their clients
 	ByReference bool     `json:"by_reference,omitempty"` // commit cached proposals (e.g. SelfRemove)
+	Update      bool     `json:"update,omitempty"`       // a fresh UpdatePath (key rotation)
 	Purpose     string   `json:"purpose"`                // invite, remove, leave
 }
 
