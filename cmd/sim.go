@@ -81,7 +81,7 @@ command that replays it.`,
 			fs.StringVar(&report, "report", "runs,summary", "what to print: runs, summary, or both (comma-separated)")
 			fs.IntVar(&jobs, "jobs", runtime.GOMAXPROCS(0), "runs to simulate in parallel")
 		},
-		Run: func(_ context.Context, env *Env, args []string) error {
+		Run: func(ctx context.Context, env *Env, args []string) error {
 			usage := func(msg string) error { return &UsageError{Cmd: "rhizome sim", Msg: msg} }
 			if seeds < 1 {
 				return usage("--seeds must be at least 1")
@@ -103,7 +103,10 @@ command that replays it.`,
 			if err != nil {
 				return err
 			}
-			reports := runAll(env.Stderr, scenarios, seed, seeds, jobs, format != "text")
+			reports, err := runAll(ctx, env.Stderr, scenarios, seed, seeds, jobs, format != "text")
+			if err != nil {
+				return err
+			}
 			summaries := sim.Summarize(reports)
 			if err := writeSim(env.Stdout, format, show, reports, summaries); err != nil {
 				return err
@@ -131,8 +134,9 @@ command that replays it.`,
 }
 
 // runAll simulates every scenario over seeds first..first+n-1 on jobs
-// workers and returns the reports in scenario, then seed, order.
-func runAll(progress io.Writer, scenarios []sim.Scenario, first uint64, n, jobs int, showProgress bool) []sim.Report {
+// workers and returns the reports in scenario, then seed, order. It stops
+// handing out runs when ctx is cancelled (Ctrl-C) and returns its error.
+func runAll(ctx context.Context, progress io.Writer, scenarios []sim.Scenario, first uint64, n, jobs int, showProgress bool) ([]sim.Report, error) {
 	total := len(scenarios) * n
 	reports := make([]sim.Report, total)
 	next := make(chan int)
@@ -154,15 +158,24 @@ func runAll(progress io.Writer, scenarios []sim.Scenario, first uint64, n, jobs 
 			}
 		}()
 	}
+	var err error
 	for i := range total {
-		next <- i
+		if ctx.Err() == nil {
+			select {
+			case next <- i:
+				continue
+			case <-ctx.Done():
+			}
+		}
+		err = fmt.Errorf("rhizome sim: interrupted after %d of %d runs: %w", i, total, ctx.Err())
+		break
 	}
 	close(next)
 	wg.Wait()
 	if showProgress && total > 1 {
 		fmt.Fprintln(progress)
 	}
-	return reports
+	return reports, err
 }
 
 // loadScenarios parses the scenario files and returns them with the path

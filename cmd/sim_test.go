@@ -1,7 +1,10 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +84,16 @@ func TestSimCommandFailsLostPoint(t *testing.T) {
 	code, _, errOut := run(t, "sim", "--seed", "5", file)
 	if code != 1 || !strings.Contains(errOut, "FAIL calm seed 5") || !strings.Contains(errOut, "replay: rhizome sim --seed 5 "+file) {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
+// TestSimRunAllStopsOnCancel checks that an interrupt stops handing out
+// runs instead of finishing thousands of them.
+func TestSimRunAllStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	sc := sim.DefaultScenario()
+	if _, err := runAll(ctx, io.Discard, []sim.Scenario{sc}, 1, 1000, 2, false); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
