@@ -81,6 +81,7 @@ Run "rhizome help COMMAND" or "rhizome COMMAND --help" for details.`,
 			configCommand(),
 			mlsVectorsCommand(),
 			simCommand(),
+			demoCommand(),
 		}, clientCommands()...),
 	}
 }
