@@ -260,23 +260,32 @@ func TestRemovedMemberRejected(t *testing.T) {
 	if _, err := tr.bob.ProcessMessage(roundTrip(t, m), nil); !errors.Is(err, ErrWrongEpoch) {
 		t.Fatalf("got %v, want ErrWrongEpoch", err)
 	}
-	// Even with the new epoch's keys, her leaf is blank: invalid sender.
-	content := FramedContent{GroupID: tr.bob.ctx.GroupID, Epoch: tr.bob.ctx.Epoch, Sender: MemberSender(2),
-		AuthenticatedData: []byte{}, ContentType: ContentTypeProposal, Proposal: &RemoveProposal{Removed: 1}}
-	ac, err := SignFramedContent(tr.bob.cs, WireFormatPublicMessage, &content, tr.bob.ctxBytes, tr.carolSign)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm, err := NewPublicMessage(tr.bob.cs, ac, tr.bob.secrets.MembershipKey, tr.bob.ctxBytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = tr.bob.ProcessMessage(&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPublicMessage, PublicMessage: pm}, nil)
-	if !errors.Is(err, ErrInvalidMessage) || RejectReason(err) != ReasonInvalid {
-		t.Fatalf("got %v, want an invalid-message rejection", err)
-	}
-	if fingerprint(t, tr.bob) != before {
-		t.Fatal("state changed")
+	// Even with the new epoch's keys, her leaf is blank: invalid sender,
+	// for a proposal and for a commit alike.
+	for _, content := range []FramedContent{
+		{GroupID: tr.bob.ctx.GroupID, Epoch: tr.bob.ctx.Epoch, Sender: MemberSender(2),
+			AuthenticatedData: []byte{}, ContentType: ContentTypeProposal, Proposal: &RemoveProposal{Removed: 1}},
+		{GroupID: tr.bob.ctx.GroupID, Epoch: tr.bob.ctx.Epoch, Sender: MemberSender(2),
+			AuthenticatedData: []byte{}, ContentType: ContentTypeCommit, Commit: &Commit{Proposals: []ProposalOrRef{{Proposal: &RemoveProposal{Removed: 1}}}}},
+	} {
+		ac, err := SignFramedContent(tr.bob.cs, WireFormatPublicMessage, &content, tr.bob.ctxBytes, tr.carolSign)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if content.ContentType == ContentTypeCommit {
+			ac.Auth.ConfirmationTag = make([]byte, tr.bob.cs.Nh())
+		}
+		pm, err := NewPublicMessage(tr.bob.cs, ac, tr.bob.secrets.MembershipKey, tr.bob.ctxBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tr.bob.ProcessMessage(roundTrip(t, &MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPublicMessage, PublicMessage: pm}), nil)
+		if !errors.Is(err, ErrInvalidMessage) || RejectReason(err) != ReasonInvalid {
+			t.Fatalf("content type %d: got %v, want an invalid-message rejection", content.ContentType, err)
+		}
+		if fingerprint(t, tr.bob) != before {
+			t.Fatal("state changed")
+		}
 	}
 	// A removed member can no longer act.
 	if _, err := tr.carol.Send(tr.rand, nil, []byte("x")); !errors.Is(err, ErrGroupInactive) {
