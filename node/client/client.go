@@ -248,7 +248,7 @@ func (c *Client) Register(ctx context.Context, server, user, device string) (Dev
 		return Device{}, err
 	}
 	if _, err := c.uploadKeyPackages(ctx, DefaultKeyPackages); err != nil {
-		return Device{}, fmt.Errorf("registered, but uploading KeyPackages failed (retry with rhizome keypackages): %w", err)
+		return Device{}, fmt.Errorf("registered, but uploading KeyPackages failed, so nobody can invite this device yet (Client.UploadKeyPackages retries): %w", err)
 	}
 	return Device{Server: id.Server, User: id.User, Device: id.Device, UserURI: id.UserURI, DeviceURI: id.DeviceURI}, nil
 }

@@ -60,6 +60,18 @@ func TestRestartResendAndDedup(t *testing.T) {
 	if fi, err := os.Stat(bobDir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("client dir mode = %v, %v", fi.Mode(), err)
 	}
+	err = filepath.WalkDir(bobDir, func(p string, de os.DirEntry, err error) error {
+		if err != nil || de.IsDir() || de.Name() == "LOCK" { // LOCK holds only badger's pid
+			return err
+		}
+		if fi, err := de.Info(); err != nil || fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is readable by others: %v", p, fi.Mode())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	bob2 := openDevice(t, bobDir)
 	if who, err := bob2.c.Whoami(); err != nil || who.UserURI != "mimi://a.test/u/bob" {
 		t.Fatalf("whoami after restart = %+v, %v", who, err)

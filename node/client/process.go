@@ -36,6 +36,9 @@ func (c *Client) processLine(ctx context.Context, l *streamLine) error {
 	if err := c.handle(ctx, b, l); err != nil {
 		return err
 	}
+	if r := c.rooms[l.Room]; r != nil && r.g != nil {
+		r.g.Expire(c.now()) // retained epochs past their deadline are erased
+	}
 	b.setCursor(l.Cursor)
 	if err := c.st.commit(b); err != nil {
 		return err
@@ -90,6 +93,10 @@ func (c *Client) processEvent(ctx context.Context, b *batch, l *streamLine) erro
 	case dag.KindState:
 		st, err := roomevent.DecodeState(ev.Content)
 		if err != nil || r == nil {
+			return nil
+		}
+		if err := st.Verify(ev.RoomID()); err != nil {
+			c.skip(l, "state change signature: "+err.Error())
 			return nil
 		}
 		e := &logEntry{Op: "state", Event: l.Event, Changes: toChangeJSON(st.Changes), Actor: actorJSON{User: st.Sender.User, Client: st.Sender.Client, Origin: origin}, AtMS: now.UnixMilli()}
