@@ -125,9 +125,11 @@ func (rs *rooms) ingest(info *roomInfo, ev *dag.Event) ([]feedEntry, *consensus.
 		c, _ := roomevent.DecodeState(ev.Content) // authorize decoded it
 		o.appendEntry(stateEntry{id: ev.ID(), kind: dag.KindState, actor: actorOf(ev, c.Sender), changes: c.Changes})
 	case dag.KindSeal, dag.KindAck, dag.KindSuspect:
-		if _, err := authorize(o.current(), ev, rs.store); err != nil {
-			return nil, nil, err
-		}
+		// Who may vote is the machine's to decide (rule M3: the servers of
+		// any membership it has seen), not the current room state: a
+		// server added by a commit votes on the next slot, and its votes
+		// can arrive in the same sync batch as the commit, before the
+		// commit is canonical here.
 		cev, err := voteEvent(ev)
 		if err != nil {
 			return nil, nil, &AuthError{Reason: "malformed-vote", Err: err}

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/dag/badgerstore"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -377,4 +378,35 @@ func metricValue(t *testing.T, n *Node, name, label, value string) float64 {
 		}
 	}
 	return 0
+}
+
+// copyRoomLog copies the room's events from running node n into the stopped
+// node's event store at dir, in n's arrival order (parents first).
+func copyRoomLog(t *testing.T, n *Node, room dag.RoomID, dir string) {
+	t.Helper()
+	st, err := badgerstore.Open(dir, badgerstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var after uint64
+	for {
+		entries, err := n.store.Log(room, after, 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) == 0 {
+			return
+		}
+		for _, e := range entries {
+			after = e.Seq
+			ev, err := n.store.Get(e.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res, err := st.Put(ev); err != nil || (res.Status != dag.StatusStored && res.Status != dag.StatusDuplicate) {
+				t.Fatalf("copy %v: %v %v", e.ID, res.Status, err)
+			}
+		}
+	}
 }
