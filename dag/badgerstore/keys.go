@@ -47,12 +47,41 @@ func key(tag byte, parts ...[]byte) []byte {
 	return k
 }
 
+// arena hands out consecutive, non-overlapping pieces of one allocation, so
+// that the keys and values of one insert cost one allocation. A piece's
+// capacity ends where it ends, so appending to it never overwrites the next.
+type arena struct{ buf []byte }
+
+func newArena(size int) *arena { return &arena{buf: make([]byte, 0, size)} }
+
+// next returns an empty slice at the arena's end, to append one piece to.
+func (a *arena) next() []byte { return a.buf[len(a.buf):len(a.buf)] }
+
+// bytes appends parts to piece (which must come from next and may already
+// hold a prefix) and returns the finished piece. The piece started with the
+// arena's free capacity, so append moved it elsewhere exactly when it
+// outgrew that; only a piece still in the arena advances it.
+func (a *arena) bytes(piece []byte, parts ...[]byte) []byte {
+	for _, p := range parts {
+		piece = append(piece, p...)
+	}
+	if n := len(a.buf) + len(piece); n <= cap(a.buf) {
+		a.buf = a.buf[:n]
+	}
+	return piece[:len(piece):len(piece)]
+}
+
+// key returns a key of tag and parts cut from the arena.
+func (a *arena) key(tag byte, parts ...[]byte) []byte {
+	return a.bytes(append(a.next(), tag), parts...)
+}
+
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
-func encodeMeta(m dag.Meta) []byte {
-	b := make([]byte, 0, metaLen)
+// encodeMeta appends m to b.
+func encodeMeta(b []byte, m dag.Meta) []byte {
 	b = append(b, m.Room[:]...)
 	b = binary.BigEndian.AppendUint64(b, m.Depth)
 	return binary.BigEndian.AppendUint64(b, m.Seq)

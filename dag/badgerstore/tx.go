@@ -276,11 +276,19 @@ func (t *btx) Insert(e *dag.Event, depth uint64) error {
 		return err
 	}
 	seq++
-	sets := []struct{ k, v []byte }{
-		{key(tagEvent, id[:]), append(encodeMeta(dag.Meta{Room: room, Depth: depth, Seq: seq}), e.Bytes()...)},
-		{key(tagLog, room[:], u64(seq)), id[:]},
-		{key(tagTopo, room[:], u64(depth), id[:]), nil},
-		{key(tagTip, room[:], id[:]), nil},
+	m := dag.Meta{Room: room, Depth: depth, Seq: seq}
+	// Every key and value of the insert are cut from one buffer: badger
+	// keeps the slices until the commit, and nothing here writes to them
+	// afterwards.
+	raw := e.Bytes()
+	const idKey = 1 + dag.IDLen
+	b := newArena(metaLen + len(raw) + idKey + dag.IDLen + (idKey + uint64Len) + (idKey + uint64Len + dag.IDLen) +
+		(1+2*dag.IDLen)*(1+2*len(e.Prev)))
+	sets := [...]struct{ k, v []byte }{
+		{b.key(tagEvent, id[:]), b.bytes(encodeMeta(b.next(), m), raw)},
+		{b.key(tagLog, room[:], u64(seq)), b.bytes(b.next(), id[:])},
+		{b.key(tagTopo, room[:], u64(depth), id[:]), nil},
+		{b.key(tagTip, room[:], id[:]), nil},
 	}
 	for _, s := range sets {
 		if err := t.set(s.k, s.v); err != nil {
@@ -288,16 +296,16 @@ func (t *btx) Insert(e *dag.Event, depth uint64) error {
 		}
 	}
 	for _, p := range e.Prev {
-		if err := t.set(key(tagChild, p[:], id[:]), nil); err != nil {
+		if err := t.set(b.key(tagChild, p[:], id[:]), nil); err != nil {
 			return err
 		}
-		if err := t.del(key(tagTip, room[:], p[:])); err != nil {
+		if err := t.del(b.key(tagTip, room[:], p[:])); err != nil {
 			return err
 		}
 	}
 	t.seqs[room] = seq
 	if t.metas != nil {
-		t.fresh = append(t.fresh, cachedMeta{id, dag.Meta{Room: room, Depth: depth, Seq: seq}})
+		t.fresh = append(t.fresh, cachedMeta{id, m})
 	}
 	return nil
 }
