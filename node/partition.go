@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 )
 
 // isolationBlock is how long the gater refuses a peer during an isolation;
@@ -129,7 +130,7 @@ func (iso *Isolation) Heal(ctx context.Context) error {
 			continue // met inbound only: it dials us
 		}
 		wg.Go(func() {
-			if err := h.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
+			if err := iso.reconnect(ctx, p); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("reconnect %s: %w", p.ShortString(), err))
 				mu.Unlock()
@@ -139,4 +140,30 @@ func (iso *Isolation) Heal(ctx context.Context) error {
 	wg.Wait()
 	n.log.Warn("rejoined the federation", "peers", len(peers), "failed", len(errs))
 	return errors.Join(errs...)
+}
+
+// reconnectAttempts bounds the dials of one peer in Heal.
+const reconnectAttempts = 5
+
+// reconnect dials p, first clearing the dial backoff the swarm recorded
+// for the dials the gater refused during the isolation (without that, the
+// swarm answers "dial backoff" for up to a minute). It retries a few
+// times: the peer's own gater may still be settling.
+func (iso *Isolation) reconnect(ctx context.Context, p peer.ID) error {
+	h := iso.n.mesh.Host()
+	var err error
+	for i := range reconnectAttempts {
+		if sw, ok := h.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+			sw.Backoff().Clear(p)
+		}
+		if err = h.Connect(ctx, peer.AddrInfo{ID: p}); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(i+1) * 100 * time.Millisecond):
+		}
+	}
+	return err
 }

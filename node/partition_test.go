@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 )
 
 // waitUntil polls cond every 20 ms until it holds, failing after timeout.
@@ -71,10 +72,19 @@ func TestIsolateAndHeal(t *testing.T) {
 		t.Fatalf("B is connected to %v while isolated", b.mesh.Host().Network().Peers())
 	}
 
+	// A failed dial while A was unreachable (A restarting, say) leaves a
+	// dial backoff in B's swarm; the heal must not wait it out.
+	sw := b.mesh.Host().Network().(*swarm.Swarm)
+	for _, addr := range a.mesh.Host().Addrs() {
+		sw.Backoff().AddBackoff(pa, addr)
+	}
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := iso.Heal(ctx); err != nil {
 		t.Fatalf("heal: %v", err)
+	}
+	if b.mesh.Host().Network().Connectedness(pa) != network.Connected {
+		t.Fatal("B is not connected to A right after the heal")
 	}
 	if b.gater.Blocked(pa) {
 		t.Fatal("A is still blocked on B after the heal")
