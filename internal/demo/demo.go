@@ -129,9 +129,12 @@ func Run(ctx context.Context, opts Options) (Report, error) {
 	}
 	rep.DurationMS = time.Since(r.t0).Milliseconds()
 	if runErr != nil {
-		rep.Failures = append(rep.Failures, runErr.Error())
+		rep.Failures = append([]string{runErr.Error()}, rep.Failures...)
 		rep.Passed = false
 		r.logf("FAILED: %v", runErr)
+		if len(rep.Devices) > 0 {
+			r.printSummary(rep)
+		}
 		return rep, fmt.Errorf("%w: %v", ErrScenario, runErr)
 	}
 	r.printTranscripts(rep)

@@ -100,7 +100,7 @@ func (r *runner) partitionPhase(ctx context.Context) error {
 	}
 	r.logf("both sides talk: %d messages so far", len(r.sent))
 	// The majority side changes the membership: alice adds dave.
-	r.logf("majority side: alice adds dave (needs a certified commit: alpha+beta are 2 of 3 servers)")
+	r.logf("majority side changes the membership: alice adds dave (alpha+beta are 2 of 3 servers, a majority)")
 	if err := r.invite(ctx, "dave"); err != nil {
 		return err
 	}
