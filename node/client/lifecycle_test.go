@@ -61,7 +61,7 @@ func TestRestartResendAndDedup(t *testing.T) {
 		t.Fatalf("client dir mode = %v, %v", fi.Mode(), err)
 	}
 	err = filepath.WalkDir(bobDir, func(p string, de os.DirEntry, err error) error {
-		if err != nil || de.IsDir() || de.Name() == "LOCK" { // LOCK holds only badger's pid
+		if err != nil || de.IsDir() {
 			return err
 		}
 		if fi, err := de.Info(); err != nil || fi.Mode().Perm()&0o077 != 0 {

@@ -40,7 +40,8 @@ func keyDelivered(room, id string) []byte { return []byte("d/" + room + "/" + id
 // store is the device's local state: a badger database in a directory only
 // the device's user may read.
 type store struct {
-	db *badger.DB
+	db  *badger.DB
+	dir string
 }
 
 func openStore(dir string) (*store, error) {
@@ -63,10 +64,32 @@ func openStore(dir string) (*store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: open %s (is another rhizome client using it?): %v", ErrStore, dir, err)
 	}
-	return &store{db: db}, nil
+	st := &store{db: db, dir: dir}
+	st.tighten()
+	return st, nil
 }
 
-func (s *store) close() error { return s.db.Close() }
+// tighten makes every file of the store private (0600). badger creates
+// some files 0644; the directory's 0700 already keeps others out, and this
+// keeps the files private too when the directory is copied or its mode
+// loosened. Run at open and close.
+func (s *store) tighten() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			_ = os.Chmod(filepath.Join(s.dir, e.Name()), 0o600)
+		}
+	}
+}
+
+func (s *store) close() error {
+	err := s.db.Close()
+	s.tighten()
+	return err
+}
 
 // getJSON reads key into v; found is false when the key is absent.
 func (s *store) getJSON(key []byte, v any) (found bool, err error) {
