@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -136,10 +137,12 @@ func TestOrderConcurrentCommits(t *testing.T) {
 func TestOrderPartitionHeal(t *testing.T) {
 	t0 := time.Now()
 	cl := newOrderCluster(t)
-	a, b, c := cl.nodes[0], cl.nodes[1], cl.nodes[2]
+	c := cl.nodes[2]
 	cs := cl.users[2].openOrderStream(t, "?since=0&room="+cl.room)
-	cut(t, a, c)
-	cut(t, b, c)
+	iso, err := c.Isolate()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	minority := str(must(t, 201)(cl.commit(t, 2, cl.create, "mimi://c.test/u/minnie"))["event"])
 	majority := str(must(t, 201)(cl.commit(t, 0, cl.create, "mimi://a.test/u/max"))["event"])
@@ -157,8 +160,11 @@ func TestOrderPartitionHeal(t *testing.T) {
 		t.Fatalf("minority members %v lack its tentative add", m)
 	}
 
-	heal(t, a, c)
-	heal(t, b, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := iso.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
 	final := cl.waitSameOrder(t, 20*time.Second, 1, 0, 1, 2)
 	if final.Tip != majority {
 		t.Fatalf("converged on %+v, want the majority's %s", final, majority)

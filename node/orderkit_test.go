@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
@@ -285,29 +283,6 @@ func (s *orderStream) waitReplayed(t *testing.T, timeout time.Duration, want ord
 		case <-deadline:
 			t.Fatalf("order lines %+v do not replay to %+v within %v", s.got, want, timeout)
 		}
-	}
-}
-
-// cut blocks the links between nodes a and b and closes their connections.
-func cut(t *testing.T, a, b *Node) {
-	t.Helper()
-	pa, pb := a.mesh.Host().ID(), b.mesh.Host().ID()
-	a.gater.Block(pb, time.Hour)
-	b.gater.Block(pa, time.Hour)
-	_ = a.mesh.Host().Network().ClosePeer(pb)
-	_ = b.mesh.Host().Network().ClosePeer(pa)
-}
-
-// heal lifts the block between a and b and reconnects them.
-func heal(t *testing.T, a, b *Node) {
-	t.Helper()
-	pa, pb := a.mesh.Host().ID(), b.mesh.Host().ID()
-	a.gater.Block(pb, -time.Second)
-	b.gater.Block(pa, -time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := a.mesh.Host().Connect(ctx, peer.AddrInfo{ID: pb, Addrs: b.mesh.Host().Addrs()}); err != nil {
-		t.Fatalf("reconnect: %v", err)
 	}
 }
 
