@@ -12,12 +12,22 @@ import (
 // pollInterval is how often the demo looks at the devices while waiting.
 const pollInterval = 50 * time.Millisecond
 
-// restartPhase stops beta (bob's two devices lose their server), lets
-// alice and carol talk meanwhile, starts beta again on the same data
-// folder and addresses, and has bob's devices answer.
+// restartPhase has bob send a message and stops beta right after it was
+// acknowledged (bob's two devices lose their server), lets alice and carol
+// talk meanwhile, starts beta again on the same data folder and addresses,
+// and has bob's devices answer.
 func (r *runner) restartPhase(ctx context.Context) error {
 	s := r.servers[restartServer]
-	r.logf("stopping server %s (%s lose their server)", s.name, joinDevices(r.serverDevices(s)))
+	// A message acknowledged just before the stop must survive it.
+	for _, d := range r.joined() {
+		if d.srv == s {
+			if err := r.send(ctx, d, "restart", d.user+": sent just before my server stops"); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	r.logf("stopping server %s right after it acknowledged a message (%s lose their server)", s.name, joinDevices(r.serverDevices(s)))
 	if err := s.stop(); err != nil {
 		return err
 	}
