@@ -52,8 +52,14 @@ func (n *Node) Isolate() (*Isolation, error) {
 	iso.notifee = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			p := c.RemotePeer()
-			iso.block(p)
-			go func() { _ = h.Network().ClosePeer(p) }() // not inside the notification
+			if !iso.block(p) {
+				return
+			}
+			go func() { // not inside the notification
+				if !iso.isHealed() {
+					_ = h.Network().ClosePeer(p)
+				}
+			}()
 		},
 	}
 	h.Network().Notify(iso.notifee)
@@ -74,18 +80,25 @@ func (n *Node) Isolate() (*Isolation, error) {
 }
 
 // block makes the gater refuse p for the isolation, unless p was already
-// blocked (for misbehaviour): that block is left as it was.
-func (iso *Isolation) block(p peer.ID) {
+// blocked (for misbehaviour): that block is left as it was. It reports
+// whether p is to be kept off (false once healed).
+func (iso *Isolation) block(p peer.ID) bool {
 	iso.mu.Lock()
 	defer iso.mu.Unlock()
-	if iso.healed || iso.blocked[p] {
-		return
+	if iso.healed {
+		return false
 	}
-	if iso.n.gater.Blocked(p) {
-		return
+	if !iso.blocked[p] && !iso.n.gater.Blocked(p) {
+		iso.n.gater.Block(p, isolationBlock)
+		iso.blocked[p] = true
 	}
-	iso.n.gater.Block(p, isolationBlock)
-	iso.blocked[p] = true
+	return true
+}
+
+func (iso *Isolation) isHealed() bool {
+	iso.mu.Lock()
+	defer iso.mu.Unlock()
+	return iso.healed
 }
 
 func (iso *Isolation) peers() []peer.ID {
