@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/rhizome-chat/rhizome/consensus"
@@ -37,6 +38,7 @@ type Node struct {
 	mesh     *p2p.Mesh
 	streams  *streamHub
 
+	addrMu  sync.Mutex // guards opsAddr and apiAddr: Run sets them while callers poll
 	opsAddr string
 	apiAddr string
 
@@ -154,7 +156,9 @@ func (n *Node) start(_ context.Context) error {
 	if n.cfg.API.Listen != "" {
 		if err := n.lc.start("api", func() (func(context.Context) error, error) {
 			addr, stop, err := serveHTTP(n.log, "api", n.cfg.API.Listen, n.apiHandler())
+			n.addrMu.Lock()
 			n.apiAddr = addr
+			n.addrMu.Unlock()
 			if err != nil {
 				return nil, err
 			}
@@ -169,7 +173,9 @@ func (n *Node) start(_ context.Context) error {
 	if n.cfg.Metrics.Listen != "" {
 		if err := n.lc.start("ops", func() (func(context.Context) error, error) {
 			addr, stop, err := serveHTTP(n.log, "ops", n.cfg.Metrics.Listen, opsHandler(n.metrics, &n.lc))
+			n.addrMu.Lock()
 			n.opsAddr = addr
+			n.addrMu.Unlock()
 			return stop, err
 		}); err != nil {
 			return err
@@ -196,10 +202,18 @@ func (n *Node) Run(ctx context.Context) error {
 
 // OpsAddr is the bound address of the operations endpoints (/metrics,
 // /healthz, /readyz), or "" when disabled.
-func (n *Node) OpsAddr() string { return n.opsAddr }
+func (n *Node) OpsAddr() string {
+	n.addrMu.Lock()
+	defer n.addrMu.Unlock()
+	return n.opsAddr
+}
 
 // APIAddr is the bound address of the client API, or "" when disabled.
-func (n *Node) APIAddr() string { return n.apiAddr }
+func (n *Node) APIAddr() string {
+	n.addrMu.Lock()
+	defer n.addrMu.Unlock()
+	return n.apiAddr
+}
 
 // ServerID is the node's identity as rooms name it.
 func (n *Node) ServerID() dag.ServerID {
