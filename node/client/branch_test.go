@@ -140,3 +140,82 @@ func epochOf(c *Client, room string) string {
 	}
 	return ""
 }
+
+// TestRejoinAfterUndoneJoin: alice, cut off on C, invites dave (also on C),
+// who joins on the minority branch. The majority's commit wins; dave's join
+// is undone, so his client starts the room over from its history, and
+// alice's client re-proposes the invitation on the winning branch with
+// fresh KeyPackages: dave joins again and reads the majority's messages.
+func TestRejoinAfterUndoneJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("partition test takes ~20 s; skipped in -short mode")
+	}
+	ctx := context.Background()
+	a := startNode(t, t.TempDir(), "a.test")
+	b := startNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
+	c := startNode(t, t.TempDir(), "c.test", a.PeerAddrs()[0], b.PeerAddrs()[0])
+	bob := newDevice(t, a, "bob", "phone")
+	alice := newDevice(t, c, "alice", "phone")
+	dave := newDevice(t, c, "dave", "phone")
+	for _, d := range []*device{alice, bob, dave} {
+		d.start()
+	}
+	srv := func(n *node.Node, dom string) Server { return Server{ID: n.ServerID().String(), Domain: dom} }
+	ri, err := alice.c.CreateRoom(ctx, "private-group", "Rejoin", srv(a, "a.test"), srv(b, "b.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := ri.Room
+	if _, err := alice.c.Invite(ctx, room, "mimi://a.test/u/bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitJoined(room)
+
+	iso, err := c.Isolate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	minority, err := alice.c.Invite(ctx, room, "dave", nil)
+	if err != nil {
+		t.Fatalf("minority invite: %v", err)
+	}
+	dave.waitEpoch(room, minority)
+	majority, err := bob.c.Update(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := iso.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Dave ends in the group on the winning branch, with everyone's keys.
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		ea, eb, ed := authenticatorOK(alice.c, room), authenticatorOK(bob.c, room), authenticatorOK(dave.c, room)
+		if ed != nil && bytes.Equal(ea, eb) && bytes.Equal(eb, ed) && epochOf(dave.c, room) != minority {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dave did not rejoin: epochs alice %s bob %s dave %s; dave skipped %v", epochOf(alice.c, room), epochOf(bob.c, room), epochOf(dave.c, room), dave.c.Skipped())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := bob.c.Send(ctx, room, "welcome back dave"); err != nil {
+		t.Fatal(err)
+	}
+	dave.waitText("welcome back dave")
+	ms, _ := bob.c.Members(room)
+	if len(ms) != 3 {
+		t.Fatalf("members = %+v", ms)
+	}
+	// Which side wins is the ordering layer's call (normally the majority's
+	// certified commit; if the minority's seal got through first, bob's
+	// update is the one undone and re-proposed). Either way dave is in.
+	t.Logf("dave %+v, bob %+v (minority %s, majority %s)", dave.c.Stats(), bob.c.Stats(), minority, majority)
+	// Dave's restarted client rebuilds the rejoined room from its log.
+	dir := dave.dir
+	dave.close()
+	d2 := openDevice(t, dir)
+	if !bytes.Equal(authenticatorOK(d2.c, room), authenticatorOK(bob.c, room)) {
+		t.Fatal("dave's state after restart differs")
+	}
+}

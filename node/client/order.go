@@ -3,6 +3,9 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
 	"slices"
 	"sort"
 )
@@ -36,7 +39,13 @@ func (c *Client) processOrder(ctx context.Context, b *batch, l *streamLine) erro
 	if len(l.Undone) > 0 {
 		// The oldest undone commit is last; its parent is the fork point.
 		oldest := l.Undone[len(l.Undone)-1]
-		if s, ok := r.snaps[oldest]; ok {
+		if s, ok := r.snaps[oldest]; ok && r.g != nil {
+			if _, back := r.snaps[s.parent]; !back {
+				// We joined on the undone branch (or it is beyond our
+				// rewind horizon): start the room over from its history;
+				// the re-proposed invitation brings a new Welcome.
+				return c.rejoin(ctx, b, r, l.Cursor)
+			}
 			undone = append(undone, r.chain[slices.Index(r.chain, s.parent)+1:]...)
 			if err := c.moveTo(b, r, s.parent, retain); err != nil {
 				c.skipf("room %s: order line %d: %v", r.info.Room, l.Cursor, err)
@@ -45,6 +54,21 @@ func (c *Client) processOrder(ctx context.Context, b *batch, l *streamLine) erro
 		}
 	}
 	for _, id := range l.Applied {
+		if r.commits[id] == nil {
+			// Its event line was not streamed to us (we were not a
+			// participant when it arrived): read it from the history.
+			if err := c.fetchCommits(ctx, b, r, l.Cursor); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	for _, id := range l.Applied {
+		if ce := r.commits[id]; ce != nil && r.g != nil && ce.Parent != r.epoch && !containsStr(r.chain, ce.Parent) && !containsStr(r.chain, id) {
+			// The canonical chain continues from an epoch we never had
+			// (our join was undone while we were not told): start over.
+			return c.rejoin(ctx, b, r, l.Cursor)
+		}
 		if containsStr(r.chain, id) && id != r.epoch {
 			// Applied by us on another path: move to it first.
 			if err := c.moveTo(b, r, id, retain); err != nil {
@@ -133,4 +157,62 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// rejoin forgets the room's group and replay log and reads the room's
+// history again (adoptRoom): the device follows the room state and joins
+// from the next Welcome for one of its KeyPackages. Its sent log and the
+// delivered-message index stay, so nothing is delivered twice.
+func (c *Client) rejoin(ctx context.Context, b *batch, r *room, upto uint64) error {
+	room := r.info.Room
+	for _, pfx := range []string{"log/", "ce/", "pend/"} {
+		err := c.st.scan(roomPrefix(room)+pfx, func(k, _ []byte) error {
+			b.del(k)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	b.del(keyRoomInfo(room))
+	for _, s := range r.snaps {
+		s.snap.Erase()
+	}
+	delete(c.rooms, room)
+	c.reorgs++
+	if err := c.adoptRoom(ctx, b, room, upto); err != nil {
+		c.rooms[room] = r // the line is retried; memory as before
+		return err
+	}
+	if nr := c.rooms[room]; nr != nil {
+		b.putJSON(keyRoomInfo(room), &nr.info)
+	}
+	return nil
+}
+
+// fetchCommits reads the room's history up to the line at cursor upto and
+// records every commit event in it.
+func (c *Client) fetchCommits(ctx context.Context, b *batch, r *room, upto uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.WaitTimeout)
+	defer cancel()
+	errDone := errors.New("done")
+	err := c.readStream(ctx, c.api(), "?since=0&room="+url.QueryEscape(r.info.Room), func(l *streamLine) error {
+		if l.Cursor >= upto {
+			return errDone
+		}
+		if l.Type == "event" && l.Kind == "commit" {
+			if ce := commitFromLine(l); ce != nil && r.commits[ce.ID] == nil {
+				r.commits[ce.ID] = ce
+				b.putJSON(keyCommitEvent(r.info.Room, ce.ID), ce)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errDone) {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("stream ended")
+	}
+	return fmt.Errorf("client: commits of room %s: %w", r.info.Room, err)
 }

@@ -104,12 +104,10 @@ func (c *Client) processEvent(ctx context.Context, b *batch, l *streamLine) erro
 			c.skip(l, err.Error())
 		}
 	case dag.KindCommit:
-		cm, err := roomevent.DecodeCommit(ev.Content)
-		if err != nil {
+		ce := commitOf(ev, l.Event, origin)
+		if ce == nil {
 			return nil
 		}
-		ce := &commitEvent{ID: l.Event, Parent: cm.Parent.String(), MLS: cm.Commit, Changes: toChangeJSON(cm.Changes), Welcome: cm.Welcome,
-			Actor: actorJSON{User: cm.Sender.User, Client: cm.Sender.Client, Origin: origin}}
 		if r == nil {
 			// Its earlier events were not streamed to us (we were not a
 			// participant yet): read the room's history.
@@ -389,3 +387,22 @@ func containsStr(xs []string, s string) bool {
 
 // now is used in timestamps of log entries.
 var _ = time.Now
+
+// commitOf decodes a verified commit event.
+func commitOf(ev *dag.Event, id, origin string) *commitEvent {
+	cm, err := roomevent.DecodeCommit(ev.Content)
+	if err != nil {
+		return nil
+	}
+	return &commitEvent{ID: id, Parent: cm.Parent.String(), MLS: cm.Commit, Changes: toChangeJSON(cm.Changes), Welcome: cm.Welcome,
+		Actor: actorJSON{User: cm.Sender.User, Client: cm.Sender.Client, Origin: origin}}
+}
+
+// commitFromLine verifies a commit event line and decodes it.
+func commitFromLine(l *streamLine) *commitEvent {
+	ev, err := dag.Decode(l.Raw)
+	if err != nil || ev.Verify() != nil || ev.ID().String() != l.Event || ev.Kind != dag.KindCommit {
+		return nil
+	}
+	return commitOf(ev, l.Event, hex.EncodeToString(ev.Origin[:]))
+}
