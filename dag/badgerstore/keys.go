@@ -16,7 +16,8 @@ import (
 //	'l' room seq           -> id                  arrival log
 //	't' room depth id      -> ()                  topological index
 //	'c' parent child       -> ()                  child edges
-//	'x' room id            -> ()                  tips (forward extremities)
+//	'y' room               -> tip ids (34 each)   tips (forward extremities), ascending
+//	'v'                    -> layout version (1 byte, layoutVersion)
 //	'p' id                 -> event encoding      pending event
 //	'q' room id            -> ()                  pending events by room
 //	'w' parent             -> child ids (34 each) pending children waiting for parent, ascending
@@ -25,7 +26,9 @@ const (
 	tagLog         = 'l'
 	tagTopo        = 't'
 	tagChild       = 'c'
-	tagTip         = 'x'
+	tagTips        = 'y'
+	tagVersion     = 'v'
+	tagOldTip      = 'x' // layout 1: 'x' room id -> (), one key per tip
 	tagPending     = 'p'
 	tagPendingRoom = 'q'
 	tagWait        = 'w'

@@ -61,8 +61,9 @@ type Store struct {
 
 	nPuts, nBatches, nSyncs, syncNanos atomic.Uint64
 
-	seqs   map[dag.RoomID]uint64 // owned by the writer; see btx.seqs
-	counts *pendingCounts        // owned by the writer
+	seqs   map[dag.RoomID]uint64        // owned by the writer; see btx.seqs
+	tips   map[dag.RoomID][]dag.EventID // owned by the writer; see btx.tips
+	counts *pendingCounts               // owned by the writer
 	metas  *metaCache
 	wal    *walTracker // owned by the syncer
 	nWALs  atomic.Uint64
@@ -124,6 +125,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
+	if err := checkLayout(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
+	}
 	s := &Store{
 		db:     db,
 		lim:    opts.Limits.WithDefaults(),
@@ -133,6 +138,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		max:    opts.MaxBatch,
 		chunk:  checkpointBytes(bo.MemTableSize),
 		seqs:   map[dag.RoomID]uint64{},
+		tips:   map[dag.RoomID][]dag.EventID{},
 		metas:  newMetaCache(metaCacheSize),
 	}
 	if s.counts, err = loadPendingCounts(db); err != nil {
@@ -197,7 +203,7 @@ func isEventError(err error) bool {
 // commit applies a batch in one transaction (split at checkpoints if it
 // grows large) and hands it to the syncer.
 func (s *Store) commit(batch []*request) {
-	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, metas: s.metas, counts: s.counts}
+	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, tips: s.tips, metas: s.metas, counts: s.counts}
 	var fatal error
 	for _, r := range batch {
 		r.res, r.err = dag.PutTx(t, r.ev, s.lim)
@@ -214,6 +220,7 @@ func (s *Store) commit(batch []*request) {
 	if fatal != nil {
 		// The discarded writes may have advanced cached counters.
 		clear(s.seqs)
+		clear(s.tips)
 		if counts, err := loadPendingCounts(s.db); err == nil {
 			s.counts = counts
 		} else {
@@ -347,7 +354,10 @@ func (s *Store) Meta(id dag.EventID) (dag.Meta, error) {
 func (s *Store) Tips(room dag.RoomID) ([]dag.EventID, error) {
 	var ids []dag.EventID
 	err := s.view(func(t *btx) (err error) {
-		ids, err = t.ids(key(tagTip, room[:]))
+		v, _, err := t.get(key(tagTips, room[:]))
+		if err == nil {
+			ids, err = decodeIDs(v)
+		}
 		return err
 	})
 	return ids, err

@@ -31,6 +31,9 @@ type btx struct {
 	// seqs caches the last arrival-log seq of each room for the writer; a
 	// room missing from it is looked up in the committed log.
 	seqs map[dag.RoomID]uint64
+	// tips caches the tips of rooms the writer inserted into; a room
+	// missing from it is read from txn.
+	tips map[dag.RoomID][]dag.EventID
 	// metas, if set, caches recent events' metadata (see metaCache).
 	metas *metaCache
 	// fresh holds the metadata of events inserted in txn, published to metas
@@ -283,12 +286,24 @@ func (t *btx) Insert(e *dag.Event, depth uint64) error {
 	raw := e.Bytes()
 	const idKey = 1 + dag.IDLen
 	b := newArena(metaLen + len(raw) + idKey + dag.IDLen + (idKey + uint64Len) + (idKey + uint64Len + dag.IDLen) +
-		(1+2*dag.IDLen)*(1+2*len(e.Prev)))
+		idKey + (1+2*dag.IDLen)*len(e.Prev))
+	tips, err := t.roomTips(room)
+	if err != nil {
+		return err
+	}
+	for _, p := range e.Prev {
+		if i, ok := slices.BinarySearchFunc(tips, p, dag.EventID.Compare); ok {
+			tips = slices.Delete(tips, i, i+1)
+		}
+	}
+	if i, ok := slices.BinarySearchFunc(tips, id, dag.EventID.Compare); !ok {
+		tips = slices.Insert(tips, i, id)
+	}
 	sets := [...]struct{ k, v []byte }{
 		{b.key(tagEvent, id[:]), b.bytes(encodeMeta(b.next(), m), raw)},
 		{b.key(tagLog, room[:], u64(seq)), b.bytes(b.next(), id[:])},
 		{b.key(tagTopo, room[:], u64(depth), id[:]), nil},
-		{b.key(tagTip, room[:], id[:]), nil},
+		{b.key(tagTips, room[:]), encodeIDs(tips)},
 	}
 	for _, s := range sets {
 		if err := t.set(s.k, s.v); err != nil {
@@ -299,15 +314,26 @@ func (t *btx) Insert(e *dag.Event, depth uint64) error {
 		if err := t.set(b.key(tagChild, p[:], id[:]), nil); err != nil {
 			return err
 		}
-		if err := t.del(b.key(tagTip, room[:], p[:])); err != nil {
-			return err
-		}
 	}
+	t.tips[room] = tips
 	t.seqs[room] = seq
 	if t.metas != nil {
 		t.fresh = append(t.fresh, cachedMeta{id, m})
 	}
 	return nil
+}
+
+// roomTips returns the current tips of room (the caller may modify the
+// slice and must store it back in t.tips).
+func (t *btx) roomTips(room dag.RoomID) ([]dag.EventID, error) {
+	if tips, ok := t.tips[room]; ok {
+		return tips, nil
+	}
+	v, _, err := t.get(key(tagTips, room[:]))
+	if err != nil {
+		return nil, err
+	}
+	return decodeIDs(v)
 }
 
 // lastSeq returns the last arrival-log seq of room. The writer caches it;
