@@ -48,6 +48,7 @@ func TestRestartResendAndDedup(t *testing.T) {
 		t.Fatal(err)
 	}
 	alice.waitText("before restart")
+	bob.waitText("before restart") // own messages are delivered to the sender too
 
 	// Bob's device goes away; alice talks meanwhile.
 	bobDir := bob.dir
