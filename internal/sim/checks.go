@@ -182,8 +182,8 @@ func (w *world) reorg(s *server, r consensus.Reorg) {
 
 func (w *world) certified(s *server, c consensus.EventID) {
 	s.certSeen[c] = true
-	ev, ok := s.events[c]
-	if !ok {
+	ev := s.lookup(toDagID(c))
+	if ev == nil {
 		w.violate("server %d: certified unknown commit", s.idx)
 		return
 	}
@@ -245,11 +245,9 @@ func (w *world) finish() {
 	// Each machine's state is the pure function of its persisted events.
 	for _, s := range w.servers {
 		var own []consensus.Event
-		for _, id := range s.log {
-			if ev := s.events[id]; ev.Kind != kindMessage {
-				in, _ := ev.toInput()
-				own = append(own, in)
-			}
+		for _, ev := range s.ordering() {
+			in, _ := ev.toInput()
+			own = append(own, in)
 		}
 		o, _ := consensus.ForkChoice([]byte(roomID), w.root, w.membership, own)
 		if c, _ := s.chain(); !slices.Equal(o.Chain, c) {
@@ -290,10 +288,8 @@ func (w *world) finish() {
 func (w *world) union() []consensus.Event {
 	seen := map[consensus.EventID]*event{}
 	for _, s := range w.servers {
-		for _, id := range s.log {
-			if ev := s.events[id]; ev.Kind != kindMessage {
-				seen[id] = ev
-			}
+		for _, ev := range s.ordering() {
+			seen[ev.ID] = ev
 		}
 	}
 	var out []consensus.Event

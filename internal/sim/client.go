@@ -146,7 +146,7 @@ func (c *client) lost(ch *change, chain []consensus.EventID, onChain map[consens
 func (c *client) propose(ch *change) {
 	s := c.w.servers[c.home]
 	ch.parent = s.tip()
-	ev := newEvent(kindCommit, s.id, s.secret, ch.parent, fmt.Appendf(nil, "%s#%d", ch.id, ch.attempt))
+	ev := c.w.newEvent(kindCommit, s, s.key, ch.parent, fmt.Appendf(nil, "%s#%d", ch.id, ch.attempt))
 	ch.commit = ev.ID
 	c.w.commitChange[ev.ID] = ch.id
 	s.receive(ev)
@@ -157,7 +157,7 @@ func (c *client) send(m *message) {
 	s := c.w.servers[c.home]
 	m.sends++
 	m.epoch = s.tip()
-	ev := newEvent(kindMessage, s.id, s.secret, m.epoch, fmt.Appendf(nil, "%s#%d", m.id, m.sends))
+	ev := c.w.newEvent(kindMessage, s, s.key, m.epoch, fmt.Appendf(nil, "%s#%d", m.id, m.sends))
 	s.receive(ev)
 	s.broadcast(ev)
 }

@@ -1,65 +1,104 @@
 package sim
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/rhizome-chat/rhizome/consensus"
+	"github.com/rhizome-chat/rhizome/dag"
 )
 
-// kind is an event kind, mirroring package dag's.
-type kind uint8
+// kind is a simulated event's kind; its values are package dag's.
+type kind = dag.Kind
 
 const (
-	kindCommit kind = iota + 1
-	kindSeal
-	kindAck
-	kindSuspect
-	kindMessage
+	kindCommit  = dag.KindCommit
+	kindSeal    = dag.KindSeal
+	kindAck     = dag.KindAck
+	kindSuspect = dag.KindSuspect
+	kindMessage = dag.KindMessage
 )
 
-// event is the simulator's minimal stand-in for a dag.Event: an origin, a
-// kind, an opaque payload (the consensus wire encoding for votes), an ID
-// that hashes all of it, and an abstract signature.
+// event is a real signed dag.Event plus the fields the simulator reads
+// from its content, decoded once. The content is
 //
-// Package dag had not landed when the simulator was written, so each server
-// keeps its event set in a map plus an arrival log (its "persisted" store).
+//	uvarint(len(parent)) || parent || payload
+//
+// where parent is the commit's slot or the message's epoch commit (empty
+// for votes) and payload is the consensus wire encoding of a vote, or the
+// change or message ID (with its attempt) of a commit or message.
 type event struct {
+	ev      *dag.Event
 	ID      consensus.EventID
 	Kind    kind
 	Origin  consensus.ServerID
-	Parent  consensus.EventID // commit: the slot; message: its epoch commit
-	Payload []byte            // vote: consensus encoding; commit/message: change or message ID
-	Sig     [32]byte
+	Parent  consensus.EventID
+	Payload []byte
 }
 
-func (e *event) digest() consensus.EventID {
-	h := sha256.New()
-	h.Write([]byte{byte(e.Kind)})
-	h.Write(e.Origin[:])
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(e.Parent)))
-	h.Write(n[:])
-	h.Write([]byte(e.Parent))
-	h.Write(e.Payload)
-	return consensus.EventID(h.Sum(nil))
+// simLimits bounds each simulated store's pending events. Partitions and
+// lost packets leave many events waiting for parents until the next sync,
+// so the bounds are far above dag.DefaultLimits: the simulator must not
+// drop honest events the scenarios count on.
+var simLimits = dag.Limits{PendingPerRoom: 1 << 20, PendingPerOrigin: 1 << 20}
+
+// serverKey derives server i's Ed25519 key deterministically from i (i = -1
+// is the outsider that forges votes); the seed of the run does not change
+// the keys, so hub order is a function of the server count alone.
+func serverKey(i int) (consensus.ServerID, ed25519.PrivateKey) {
+	seed := sha256.Sum256(fmt.Appendf(nil, "sim-secret/%d", i))
+	priv := ed25519.NewKeyFromSeed(seed[:])
+	var id consensus.ServerID
+	copy(id[:], priv.Public().(ed25519.PublicKey))
+	return id, priv
 }
 
-// sign models an Ed25519 signature abstractly: a MAC under the origin's
-// secret. The simulator's key table plays the role of public keys.
-func sign(secret []byte, id consensus.EventID) [32]byte {
-	h := sha256.New()
-	h.Write(secret)
-	h.Write([]byte(id))
-	var s [32]byte
-	copy(s[:], h.Sum(nil))
-	return s
+func toDagID(id consensus.EventID) dag.EventID {
+	var d dag.EventID
+	copy(d[:], id)
+	return d
 }
 
-func newEvent(k kind, origin consensus.ServerID, secret []byte, parent consensus.EventID, payload []byte) *event {
-	e := &event{Kind: k, Origin: origin, Parent: parent, Payload: payload}
-	e.ID = e.digest()
-	e.Sig = sign(secret, e.ID)
+func fromDagID(id dag.EventID) consensus.EventID { return consensus.EventID(id[:]) }
+
+// newEvent signs a real event of kind k in the world's room, with prev the
+// origin's current tips (at most dag.MaxParents) and the tick as timestamp.
+func (w *world) newEvent(k kind, origin *server, key ed25519.PrivateKey, parent consensus.EventID, payload []byte) *event {
+	var prev []dag.EventID
+	if origin != nil {
+		tips, err := origin.store.Tips(w.room)
+		if err != nil {
+			panic(fmt.Sprintf("sim: tips: %v", err)) // MemStore fails only when closed
+		}
+		prev = tips[:min(len(tips), dag.MaxParents)]
+	} else {
+		prev = []dag.EventID{toDagID(w.root)}
+	}
+	content := binary.AppendUvarint(nil, uint64(len(parent)))
+	content = append(append(content, parent...), payload...)
+	ev, err := dag.NewSigned(key, w.room, k, prev, int64(w.now), content)
+	if err != nil {
+		panic(fmt.Sprintf("sim: sign event: %v", err)) // programmer error: the sim builds the event
+	}
+	return w.wrap(ev)
+}
+
+// wrap returns the decoded view of a stored event, cached by ID (events are
+// immutable, so every server shares one view).
+func (w *world) wrap(ev *dag.Event) *event {
+	id := ev.ID()
+	if e, ok := w.decoded[id]; ok {
+		return e
+	}
+	e := &event{ev: ev, ID: fromDagID(id), Kind: ev.Kind, Origin: consensus.ServerID(ev.Origin)}
+	n, k := binary.Uvarint(ev.Content)
+	if k > 0 && uint64(len(ev.Content)-k) >= n {
+		e.Parent = consensus.EventID(ev.Content[k : k+int(n)])
+		e.Payload = ev.Content[k+int(n):]
+	}
+	w.decoded[id] = e
 	return e
 }
 

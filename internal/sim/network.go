@@ -10,9 +10,9 @@ import (
 type packet struct {
 	events []*event
 	// syncFrom >= 0 marks a pull request; have is the length of the
-	// requester's event log when it asked (it holds those events).
+	// requester's store log when it asked (it holds those events).
 	syncFrom int
-	have     int
+	have     uint64
 }
 
 type delivery struct {

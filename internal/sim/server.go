@@ -1,27 +1,34 @@
 package sim
 
 import (
+	"cmp"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/rhizome-chat/rhizome/consensus"
+	"github.com/rhizome-chat/rhizome/dag"
 )
 
 // server is one simulated node: a real consensus.Machine, its persisted
-// event set (a map plus arrival log, which survives crashes), and the
-// faults the script gives it.
+// events in a real dag.MemStore (which survives crashes: the machine is
+// rebuilt from the store's arrival log), and the faults the script gives it.
 type server struct {
-	w      *world
-	idx    int
-	id     consensus.ServerID
-	secret []byte
-	up     bool
-	m      *consensus.Machine
+	w     *world
+	idx   int
+	id    consensus.ServerID
+	key   ed25519.PrivateKey
+	up    bool
+	m     *consensus.Machine
+	store *dag.MemStore
+	// stored counts the events in store's arrival log (its last Seq).
+	stored uint64
+	// votes holds the payloads of this server's stored votes, rebuilt
+	// from the store at start.
+	votes map[string]bool
 
-	events   map[consensus.EventID]*event
-	log      []consensus.EventID
-	pos      map[consensus.EventID]int      // index of each event in log
 	copies   map[string][]consensus.EventID // message ID -> epochs of its copies
 	certSeen map[consensus.EventID]bool     // finality this server reported (persisted)
 
@@ -55,11 +62,14 @@ func (s *server) start() {
 	}
 	s.m, s.up, s.chainOK = m, true, false
 	s.incarnation++
+	// Everything the machine and the vote index know is rebuilt from the
+	// store's arrival log, the only state that survives the crash.
 	var inputs []consensus.Event
-	for _, id := range s.log {
-		ev := s.events[id]
-		if ev.Kind == kindMessage {
-			continue
+	clear(s.votes)
+	s.stored = uint64(len(s.log()))
+	for _, ev := range s.ordering() {
+		if ev.Origin == s.id && ev.Kind != kindCommit {
+			s.votes[voteKey(ev.Kind, ev.Payload)] = true
 		}
 		in, err := ev.toInput()
 		if err != nil {
@@ -103,10 +113,65 @@ func (s *server) tip() consensus.EventID {
 	return c[len(c)-1]
 }
 
-func (s *server) persist(ev *event) {
-	s.events[ev.ID] = ev
-	s.pos[ev.ID] = len(s.log)
-	s.log = append(s.log, ev.ID)
+// ordering returns the stored ordering events (not the create event, not
+// messages) in arrival order, read from the store's log.
+func (s *server) ordering() []*event {
+	var out []*event
+	for _, le := range s.log() {
+		ev := s.lookup(le.ID)
+		if ev.Kind != kindMessage && ev.Kind != dag.KindCreate {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// log returns the store's whole arrival log of the room.
+func (s *server) log() []dag.LogEntry {
+	log, err := s.store.Log(s.w.room, 0, math.MaxInt)
+	if err != nil {
+		panic(fmt.Sprintf("sim: log: %v", err)) // MemStore fails only when closed
+	}
+	return log
+}
+
+// lookup returns a stored event, or nil if the store does not hold it.
+func (s *server) lookup(id dag.EventID) *event {
+	ev, err := s.store.Get(id)
+	if err != nil {
+		return nil
+	}
+	return s.w.wrap(ev)
+}
+
+func (s *server) has(id consensus.EventID) bool {
+	ok, _ := s.store.Has(toDagID(id))
+	return ok
+}
+
+// put stores ev and returns the events stored by this call in store order:
+// ev itself unless it waits for parents (or was stored before), then the
+// pending events it released. Events whose parents have not arrived wait
+// in the store, which releases them when the parents come.
+func (s *server) put(ev *event) []*event {
+	res, err := s.store.Put(ev.ev)
+	if err != nil {
+		s.w.violate("server %d: store rejected event %v: %v", s.idx, res.ID, err)
+		return nil
+	}
+	var out []*event
+	if res.Status == dag.StatusStored {
+		out = append(out, ev)
+	}
+	for _, id := range res.Released {
+		out = append(out, s.lookup(id))
+	}
+	s.stored += uint64(len(out))
+	return out
+}
+
+// note updates the bookkeeping for a newly stored event.
+func (s *server) note(ev *event) {
 	if ev.Kind == kindMessage {
 		msg, _, _ := cutAttempt(ev.Payload)
 		s.copies[msg] = append(s.copies[msg], ev.Parent)
@@ -115,76 +180,86 @@ func (s *server) persist(ev *event) {
 	s.chainOK = false
 }
 
-// receiveAll verifies, records and steps a batch of events from the
-// network: messages and rejected events are handled one by one, the
-// ordering events that pass verification are stepped as one batch.
-func (s *server) receiveAll(evs []*event) {
-	if len(evs) == 1 {
-		s.receive(evs[0])
-		return
-	}
+// receiveAll stores a batch of events from the network and steps the
+// ordering events the store now holds as one batch: an event whose parents
+// have not arrived waits in the store until they do, and is stepped in the
+// batch that releases it.
+//
+// Honest deliveries are not signature-checked here: every event on the
+// simulated network was signed by its origin's real key through
+// newEvent, and one Ed25519 verification per delivery (most events reach
+// every server, many twice through sync) would cost more CPU than the rest
+// of the sweep. Forged events only enter through receiveForged, which
+// verifies them as a node must.
+//
+// from is the sending server, or -1 for a local event. When an event must
+// wait for parents, the server asks the sender for what it lacks at once,
+// as a node fetches an event's missing parents from the peer that sent it.
+func (s *server) receiveAll(evs []*event, from int) {
 	var batch []consensus.Event
-	var keep []*event
+	waiting := false
 	for _, ev := range evs {
-		if !s.verify(ev) {
+		if s.has(ev.ID) {
 			continue
 		}
-		if ev.Kind == kindMessage {
-			s.persist(ev)
-			continue
+		stored := s.put(ev)
+		waiting = waiting || len(stored) == 0
+		for _, e := range stored {
+			s.note(e)
+			if e.Kind == kindMessage {
+				continue
+			}
+			in, err := e.toInput()
+			if err != nil {
+				s.w.violate("server %d: stored event does not decode: %v", s.idx, err)
+				continue
+			}
+			batch = append(batch, in)
 		}
-		in, err := ev.toInput()
-		if err != nil {
-			s.w.rep.VotesRejected++
-			continue
-		}
-		batch = append(batch, in)
-		keep = append(keep, ev)
 	}
-	if len(batch) == 0 {
+	if waiting && from >= 0 {
+		s.pull(from)
+	}
+	var acts []consensus.Action
+	var errs []error
+	switch len(batch) {
+	case 0:
 		return
+	case 1:
+		a, err := s.m.Step(batch[0])
+		acts = a
+		if err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		acts, errs = s.m.StepBatch(batch)
 	}
-	acts, errs := s.m.StepBatch(batch)
-	rejected := map[consensus.EventID]bool{}
 	for _, err := range errs {
 		var rej *consensus.RejectError
 		if !errors.As(err, &rej) {
 			s.w.violate("server %d: untyped Step error: %v", s.idx, err)
 			continue
 		}
-		rejected[rej.ID] = true
+		// Honest events never break the stateless rules the machine
+		// checks; a rejected stored event would break restart.
+		s.w.violate("server %d: machine rejected a stored event: %v", s.idx, err)
 		s.w.rep.VotesRejected++
-	}
-	for _, ev := range keep {
-		if _, dup := s.events[ev.ID]; !dup && !rejected[ev.ID] {
-			s.persist(ev)
-		}
 	}
 	s.handle(acts)
 }
 
-// verify checks an event's ID and signature and reports false for a
-// duplicate or a forgery.
-func (s *server) verify(ev *event) bool {
-	if _, dup := s.events[ev.ID]; dup {
-		return false
-	}
-	secret, ok := s.w.keys[ev.Origin]
-	if !ok || ev.digest() != ev.ID || sign(secret, ev.ID) != ev.Sig {
-		s.w.rep.ForgedRejected++
-		return false
-	}
-	return true
-}
+// receive stores and steps one event from the network or a local client.
+func (s *server) receive(ev *event) { s.receiveAll([]*event{ev}, -1) }
 
-// receive verifies, records and steps one event from the network or from a
-// local client.
-func (s *server) receive(ev *event) {
-	if !s.verify(ev) {
+// receiveForged is the attacker's path: it validates the event as a node
+// does (dag.Validate: fields, real Ed25519 signature, room context), lets
+// the machine judge it, and stores it only if both accept.
+func (s *server) receiveForged(ev *event) {
+	if s.has(ev.ID) {
 		return
 	}
-	if ev.Kind == kindMessage {
-		s.persist(ev)
+	if err := dag.Validate(ev.ev, s.store); err != nil {
+		s.w.rep.ForgedRejected++
 		return
 	}
 	in, err := ev.toInput()
@@ -201,7 +276,9 @@ func (s *server) receive(ev *event) {
 		s.w.rep.VotesRejected++
 		return
 	}
-	s.persist(ev)
+	for _, e := range s.put(ev) {
+		s.note(e)
+	}
 	s.handle(acts)
 }
 
@@ -270,25 +347,33 @@ func (s *server) vote(k kind, marshal func() ([]byte, error)) []consensus.Action
 		s.w.violate("server %d: machine produced an unencodable vote: %v", s.idx, err)
 		return nil
 	}
-	ev := newEvent(k, s.id, s.secret, "", payload)
-	if _, dup := s.events[ev.ID]; dup {
+	// A vote is a function of its payload: one the machine repeats (after
+	// a restart, say) is the event already stored, not a new one.
+	vk := voteKey(k, payload)
+	if s.votes[vk] {
 		return nil
 	}
+	ev := s.w.newEvent(k, s, s.key, "", payload)
 	in, _ := ev.toInput()
 	acts, err := s.m.Step(in)
 	if err != nil {
 		s.w.violate("server %d: own vote rejected: %v", s.idx, err)
 		return nil
 	}
-	s.persist(ev)
+	s.votes[vk] = true
+	for _, e := range s.put(ev) {
+		s.note(e)
+	}
 	s.broadcast(ev)
 	return acts
 }
 
+func voteKey(k kind, payload []byte) string { return string(append([]byte{byte(k)}, payload...)) }
+
 // equivocateOn makes a Byzantine hub seal a second commit for the same slot
 // and term, sending each seal to a different half of the servers.
 func (s *server) equivocateOn(real consensus.Seal) {
-	twin := newEvent(kindCommit, s.id, s.secret, real.Slot, fmt.Appendf(nil, "byz/%d/%x", s.w.now, real.Commit))
+	twin := s.w.newEvent(kindCommit, s, s.key, real.Slot, fmt.Appendf(nil, "byz/%d/%x", s.w.now, real.Commit))
 	s.receive(twin)
 	s.broadcast(twin)
 	fake := real
@@ -298,7 +383,7 @@ func (s *server) equivocateOn(real consensus.Seal) {
 		s.w.violate("server %d: twin seal: %v", s.idx, err)
 		return
 	}
-	sealB := newEvent(kindSeal, s.id, s.secret, "", payload)
+	sealB := s.w.newEvent(kindSeal, s, s.key, "", payload)
 	s.w.rep.EquivocatingSeals++
 	s.w.equivAt = s.w.now
 	for j := range s.w.servers {
@@ -336,24 +421,63 @@ func (s *server) release() {
 }
 
 // pull asks one peer for the events this server lacks. The request stands
-// for the set of events it holds now: the first len(log) entries of its
-// append-only log.
+// for the set of events it has stored now: the first `stored` entries of
+// its store's append-only arrival log.
 func (s *server) pull(peer int) {
-	s.sendTo(peer, packet{syncFrom: s.idx, have: len(s.log)})
+	s.sendTo(peer, packet{syncFrom: s.idx, have: s.stored})
 }
 
-// serve answers a pull request with the missing events in arrival order.
+// serve answers a pull request with the events the requester had not
+// stored when it asked, in this store's arrival order (parents before
+// children). It walks back from this store's tips and stops at events the
+// requester holds: a store holds an event only with all its ancestors, so
+// the walk costs the missing events plus their frontier, not the whole
+// log. Reading the requester's store stands in for the request listing
+// its heads.
 func (s *server) serve(p packet) {
 	req := s.w.servers[p.syncFrom]
-	var missing []*event
-	for _, id := range s.log {
-		if i, ok := req.pos[id]; !ok || i >= p.have {
-			missing = append(missing, s.events[id])
+	held := func(id dag.EventID) bool {
+		// Has first: Meta's not-found error formats the ID, which costs
+		// more than the lookup.
+		if ok, _ := req.store.Has(id); !ok {
+			return false
 		}
+		m, err := req.store.Meta(id)
+		return err == nil && m.Seq <= p.have
 	}
-	if len(missing) > 0 {
-		s.sendTo(p.syncFrom, packet{events: missing, syncFrom: -1})
+	stack, err := s.store.Tips(s.w.room)
+	if err != nil {
+		panic(fmt.Sprintf("sim: tips: %v", err)) // MemStore fails only when closed
 	}
+	seen := map[dag.EventID]bool{}
+	var missing []dag.LogEntry
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[id] || held(id) {
+			continue
+		}
+		seen[id] = true
+		m, err := s.store.Meta(id)
+		if err != nil {
+			panic(fmt.Sprintf("sim: meta of a stored event: %v", err))
+		}
+		missing = append(missing, dag.LogEntry{Seq: m.Seq, ID: id})
+		parents, err := s.store.Parents(id)
+		if err != nil {
+			panic(fmt.Sprintf("sim: parents of a stored event: %v", err))
+		}
+		stack = append(stack, parents...)
+	}
+	if len(missing) == 0 {
+		return
+	}
+	slices.SortFunc(missing, func(a, b dag.LogEntry) int { return cmp.Compare(a.Seq, b.Seq) })
+	evs := make([]*event, len(missing))
+	for i, le := range missing {
+		evs[i] = s.lookup(le.ID)
+	}
+	s.sendTo(p.syncFrom, packet{events: evs, syncFrom: -1})
 }
 
 // messageCopies returns, per message ID, the epochs of this server's copies.

@@ -10,12 +10,13 @@
 package sim
 
 import (
-	"crypto/sha256"
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 
 	"github.com/rhizome-chat/rhizome/consensus"
+	"github.com/rhizome-chat/rhizome/dag"
 )
 
 const (
@@ -99,8 +100,10 @@ type world struct {
 	now        uint64
 	servers    []*server
 	clients    []*client
-	keys       map[consensus.ServerID][]byte
-	root       consensus.EventID
+	room       dag.RoomID
+	root       consensus.EventID // the room's create event
+	create     *event
+	decoded    map[dag.EventID]*event // decoded views of signed events, by ID
 	membership consensus.Membership
 	rep        Report
 
@@ -116,12 +119,6 @@ type world struct {
 	periodStart uint64
 	periodSplit bool
 	lastSplit   uint64
-}
-
-func serverKey(i int) (consensus.ServerID, []byte) {
-	id := sha256.Sum256(fmt.Appendf(nil, "sim-server/%d", i))
-	secret := sha256.Sum256(fmt.Appendf(nil, "sim-secret/%d", i))
-	return id, secret[:]
 }
 
 // HubOrder returns the server indices of an n-server simulated room in
@@ -145,7 +142,7 @@ func run(sc Scenario, seed uint64) *world {
 	w := &world{
 		sc:           sc,
 		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		keys:         map[consensus.ServerID][]byte{},
+		decoded:      map[dag.EventID]*event{},
 		commitChange: map[consensus.EventID]string{},
 		certBySlot:   map[consensus.EventID]consensus.EventID{},
 		rep:          Report{Scenario: sc.Name, Seed: seed},
@@ -156,21 +153,27 @@ func run(sc Scenario, seed uint64) *world {
 		latMin: sc.LatencyMin, latMax: sc.LatencyMax,
 		loss: sc.LossPermille, dup: sc.DupPermille,
 	}
-	root := sha256.Sum256([]byte("sim-create/" + roomID))
-	w.root = consensus.EventID(root[:])
+	_, creator := serverKey(0)
+	create, err := dag.NewSigned(creator, dag.RoomID{}, dag.KindCreate, nil, 0, []byte(roomID))
+	if err != nil {
+		panic(fmt.Sprintf("sim: create event: %v", err)) // programmer error: the sim builds it
+	}
+	w.create = w.wrap(create)
+	w.room, w.root = create.RoomID(), w.create.ID
 	for i := range sc.Servers {
-		id, secret := serverKey(i)
-		w.keys[id] = secret
+		id, key := serverKey(i)
 		w.membership.Servers = append(w.membership.Servers, id)
-		w.servers = append(w.servers, &server{
-			w: w, idx: i, id: id, secret: secret,
-			events: map[consensus.EventID]*event{}, certSeen: map[consensus.EventID]bool{},
-			pos: map[consensus.EventID]int{}, copies: map[string][]consensus.EventID{},
-		})
+		s := &server{
+			w: w, idx: i, id: id, key: key, store: dag.NewMemStore(simLimits),
+			votes: map[string]bool{}, certSeen: map[consensus.EventID]bool{},
+			copies: map[string][]consensus.EventID{},
+		}
+		if len(s.put(w.create)) != 1 {
+			panic("sim: store did not take the create event")
+		}
+		w.servers = append(w.servers, s)
 	}
 	w.membership.Seed = []byte(roomSeed)
-	outsider, outsiderSecret := serverKey(-1)
-	w.keys[outsider] = outsiderSecret // a valid key, but not a room server
 	for i := range sc.Clients {
 		c := &client{w: w, idx: i, home: i % sc.Servers, changesLeft: sc.MaxChanges}
 		c.nextCommitAt = 1 + c.gap(sc.CommitEvery)
@@ -252,7 +255,7 @@ func (w *world) deliver(d delivery) {
 		s.serve(d.p)
 		return
 	}
-	s.receiveAll(d.p.events)
+	s.receiveAll(d.p.events, d.from)
 }
 
 // script applies the steps due now, the forced heal at the end of the
@@ -326,28 +329,46 @@ func (w *world) apply(st Step) {
 }
 
 // forge injects votes that every server must reject: validly signed by a
-// key outside the room, and claiming a member's origin with a bad
-// signature.
+// key outside the room (the machine rejects them), and claiming a member's
+// origin under the outsider's signature (dag.Validate rejects them).
 func (w *world) forge() {
-	outsider, outsiderSecret := serverKey(-1)
+	_, outsiderKey := serverKey(-1)
 	ack, _ := (&consensus.Ack{Slot: w.root, Commit: w.root, Term: 0}).Marshal()
 	sus, _ := (&consensus.Suspect{Term: 0}).Marshal()
 	member := w.servers[0]
 	forged := []*event{
-		newEvent(kindAck, outsider, outsiderSecret, "", ack),
-		newEvent(kindSuspect, outsider, outsiderSecret, "", sus),
-		newEvent(kindSuspect, member.id, outsiderSecret, "", fmt.Appendf(sus, "")),
+		w.newEvent(kindAck, nil, outsiderKey, "", ack),
+		w.newEvent(kindSuspect, nil, outsiderKey, "", sus),
+		w.impersonate(w.newEvent(kindSuspect, nil, outsiderKey, "", sus), member.id, false),
+		w.impersonate(w.newEvent(kindAck, nil, outsiderKey, "", ack), member.id, true),
 	}
-	bad := newEvent(kindAck, member.id, outsiderSecret, "", ack)
-	bad.Sig[0] ^= 1
-	forged = append(forged, bad)
 	for _, s := range w.servers {
 		if !s.up {
 			continue
 		}
 		for _, ev := range forged {
 			w.rep.ForgedInjected++
-			s.receive(ev)
+			s.receiveForged(ev)
 		}
 	}
+}
+
+// impersonate rewrites the origin of ev's encoding to origin, keeping the
+// outsider's signature (and flipping one of its bits if flip), and decodes
+// the result with the real decoder: a forgery only Verify can catch.
+func (w *world) impersonate(ev *event, origin consensus.ServerID, flip bool) *event {
+	raw := bytes.Clone(ev.ev.Bytes())
+	i := bytes.Index(raw, ev.ev.Origin[:])
+	if i < 0 {
+		panic("sim: origin not found in encoding")
+	}
+	copy(raw[i:], origin[:])
+	if flip {
+		raw[len(raw)-1] ^= 1
+	}
+	d, err := dag.Decode(raw)
+	if err != nil {
+		panic(fmt.Sprintf("sim: decode forgery: %v", err))
+	}
+	return w.wrap(d)
 }
