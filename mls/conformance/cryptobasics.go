@@ -62,6 +62,36 @@ func suiteSkipReason(cs mls.CipherSuite) string {
 	return fmt.Sprintf("cipher suite 0x%04x not supported", uint16(cs))
 }
 
+// runSuiteCases is the loop every per-suite vector file shares: decode the
+// JSON array of cases, skip (with the reason) those whose cipher suite this
+// build lacks, check the others one by one, and count the outcome. suite
+// returns a case's cipher_suite field.
+func runSuiteCases[T any](data []byte, r *Result, suite func(*T) uint16, check func(i int, cs mls.CipherSuite, c *T) error) error {
+	var cases []T
+	if err := json.Unmarshal(data, &cases); err != nil {
+		return err
+	}
+	for i := range cases {
+		c := &cases[i]
+		cs := mls.CipherSuite(suite(c))
+		if reason := suiteSkipReason(cs); reason != "" {
+			r.Skip(reason)
+			continue
+		}
+		if err := check(i, cs, c); err != nil {
+			r.Fail("case %d (suite 0x%04x): %v", i, suite(c), err)
+			continue
+		}
+		r.Pass()
+	}
+	return nil
+}
+
+// anyIndex adapts a check that does not need the case's index.
+func anyIndex[T any](check func(mls.CipherSuite, *T) error) func(int, mls.CipherSuite, *T) error {
+	return func(_ int, cs mls.CipherSuite, c *T) error { return check(cs, c) }
+}
+
 // vectorRand is a deterministic byte source for the encrypt side of
 // round-trip checks.
 type vectorRand struct{ n byte }
@@ -75,23 +105,7 @@ func (r *vectorRand) Read(p []byte) (int, error) {
 }
 
 func runCryptoBasics(data []byte, r *Result) error {
-	var cases []cryptoBasicsCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		return err
-	}
-	for i, c := range cases {
-		cs := mls.CipherSuite(c.CipherSuite)
-		if reason := suiteSkipReason(cs); reason != "" {
-			r.Skip(reason)
-			continue
-		}
-		if err := checkCryptoBasics(cs, &c); err != nil {
-			r.Fail("case %d (suite 0x%04x): %v", i, c.CipherSuite, err)
-			continue
-		}
-		r.Pass()
-	}
-	return nil
+	return runSuiteCases(data, r, func(c *cryptoBasicsCase) uint16 { return c.CipherSuite }, anyIndex(checkCryptoBasics))
 }
 
 func checkCryptoBasics(cs mls.CipherSuite, c *cryptoBasicsCase) error {

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/rhizome-chat/rhizome/mls"
@@ -47,23 +46,7 @@ type keyScheduleCase struct {
 }
 
 func runKeySchedule(data []byte, r *Result) error {
-	var cases []keyScheduleCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		return err
-	}
-	for i, c := range cases {
-		cs := mls.CipherSuite(c.CipherSuite)
-		if reason := suiteSkipReason(cs); reason != "" {
-			r.Skip(reason)
-			continue
-		}
-		if err := checkKeySchedule(cs, &c); err != nil {
-			r.Fail("case %d (suite 0x%04x): %v", i, c.CipherSuite, err)
-			continue
-		}
-		r.Pass()
-	}
-	return nil
+	return runSuiteCases(data, r, func(c *keyScheduleCase) uint16 { return c.CipherSuite }, anyIndex(checkKeySchedule))
 }
 
 func checkKeySchedule(cs mls.CipherSuite, c *keyScheduleCase) error {

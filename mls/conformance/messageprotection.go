@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -43,24 +42,7 @@ const (
 )
 
 func runMessageProtection(data []byte, r *Result) error {
-	var cases []messageProtectionCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		return err
-	}
-	for i := range cases {
-		c := &cases[i]
-		cs := mls.CipherSuite(c.CipherSuite)
-		if reason := suiteSkipReason(cs); reason != "" {
-			r.Skip(reason)
-			continue
-		}
-		if err := checkMessageProtection(cs, c); err != nil {
-			r.Fail("case %d (suite 0x%04x): %v", i, c.CipherSuite, err)
-			continue
-		}
-		r.Pass()
-	}
-	return nil
+	return runSuiteCases(data, r, func(c *messageProtectionCase) uint16 { return c.CipherSuite }, anyIndex(checkMessageProtection))
 }
 
 // newProtector returns a protector over a fresh secret tree of the case.

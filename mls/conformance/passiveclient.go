@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/rhizome-chat/rhizome/mls"
@@ -36,24 +35,7 @@ type passiveClientCase struct {
 }
 
 func runPassiveClient(data []byte, r *Result) error {
-	var cases []passiveClientCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		return err
-	}
-	for i := range cases {
-		c := &cases[i]
-		cs := mls.CipherSuite(c.CipherSuite)
-		if reason := suiteSkipReason(cs); reason != "" {
-			r.Skip(reason)
-			continue
-		}
-		if err := checkPassiveClient(cs, c); err != nil {
-			r.Fail("case %d (suite 0x%04x): %v", i, c.CipherSuite, err)
-			continue
-		}
-		r.Pass()
-	}
-	return nil
+	return runSuiteCases(data, r, func(c *passiveClientCase) uint16 { return c.CipherSuite }, anyIndex(checkPassiveClient))
 }
 
 func checkPassiveClient(cs mls.CipherSuite, c *passiveClientCase) error {

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/rhizome-chat/rhizome/mls"
@@ -29,23 +28,12 @@ type secretTreeCase struct {
 }
 
 func runSecretTree(data []byte, r *Result) error {
-	var cases []secretTreeCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		return err
-	}
-	for i, c := range cases {
-		cs := mls.CipherSuite(c.CipherSuite)
-		if reason := suiteSkipReason(cs); reason != "" {
-			r.Skip(reason)
-			continue
+	return runSuiteCases(data, r, func(c *secretTreeCase) uint16 { return c.CipherSuite }, func(_ int, cs mls.CipherSuite, c *secretTreeCase) error {
+		if err := checkSecretTree(cs, c); err != nil {
+			return fmt.Errorf("%d leaves: %w", len(c.Leaves), err)
 		}
-		if err := checkSecretTree(cs, &c); err != nil {
-			r.Fail("case %d (suite 0x%04x, %d leaves): %v", i, c.CipherSuite, len(c.Leaves), err)
-			continue
-		}
-		r.Pass()
-	}
-	return nil
+		return nil
+	})
 }
 
 func checkSecretTree(cs mls.CipherSuite, c *secretTreeCase) error {

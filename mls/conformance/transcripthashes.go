@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/rhizome-chat/rhizome/mls"
@@ -22,24 +21,7 @@ type transcriptHashesCase struct {
 }
 
 func runTranscriptHashes(data []byte, r *Result) error {
-	var cases []transcriptHashesCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		return err
-	}
-	for i := range cases {
-		c := &cases[i]
-		cs := mls.CipherSuite(c.CipherSuite)
-		if reason := suiteSkipReason(cs); reason != "" {
-			r.Skip(reason)
-			continue
-		}
-		if err := checkTranscriptHashes(cs, c); err != nil {
-			r.Fail("case %d (suite 0x%04x): %v", i, c.CipherSuite, err)
-			continue
-		}
-		r.Pass()
-	}
-	return nil
+	return runSuiteCases(data, r, func(c *transcriptHashesCase) uint16 { return c.CipherSuite }, anyIndex(checkTranscriptHashes))
 }
 
 func checkTranscriptHashes(cs mls.CipherSuite, c *transcriptHashesCase) error {

@@ -3,7 +3,6 @@ package conformance
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -38,23 +37,7 @@ type treeKEMCase struct {
 }
 
 func runTreeKEM(data []byte, r *Result) error {
-	var cases []treeKEMCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		return err
-	}
-	for i, c := range cases {
-		cs := mls.CipherSuite(c.CipherSuite)
-		if !cs.Supported() {
-			r.Skip(fmt.Sprintf("cipher suite 0x%04x not supported", c.CipherSuite))
-			continue
-		}
-		if err := checkTreeKEM(cs, i, &c); err != nil {
-			r.Fail("case %d (suite 0x%04x): %v", i, c.CipherSuite, err)
-			continue
-		}
-		r.Pass()
-	}
-	return nil
+	return runSuiteCases(data, r, func(c *treeKEMCase) uint16 { return c.CipherSuite }, func(i int, cs mls.CipherSuite, c *treeKEMCase) error { return checkTreeKEM(cs, i, c) })
 }
 
 // checkTreeKEM follows test-vectors.md: private state consistency, every

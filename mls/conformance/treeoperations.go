@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/rhizome-chat/rhizome/mls"
@@ -20,23 +19,7 @@ type treeOperationsCase struct {
 }
 
 func runTreeOperations(data []byte, r *Result) error {
-	var cases []treeOperationsCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		return err
-	}
-	for i, c := range cases {
-		cs := mls.CipherSuite(c.CipherSuite)
-		if !cs.Supported() {
-			r.Skip(fmt.Sprintf("cipher suite 0x%04x not supported", c.CipherSuite))
-			continue
-		}
-		if err := checkTreeOperation(cs, &c); err != nil {
-			r.Fail("case %d (suite 0x%04x): %v", i, c.CipherSuite, err)
-			continue
-		}
-		r.Pass()
-	}
-	return nil
+	return runSuiteCases(data, r, func(c *treeOperationsCase) uint16 { return c.CipherSuite }, anyIndex(checkTreeOperation))
 }
 
 // checkTreeOperation applies the proposal to tree_before as RFC 9420,

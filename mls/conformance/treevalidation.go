@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -19,23 +18,7 @@ type treeValidationCase struct {
 }
 
 func runTreeValidation(data []byte, r *Result) error {
-	var cases []treeValidationCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		return err
-	}
-	for i, c := range cases {
-		cs := mls.CipherSuite(c.CipherSuite)
-		if !cs.Supported() {
-			r.Skip(fmt.Sprintf("cipher suite 0x%04x not supported", c.CipherSuite))
-			continue
-		}
-		if err := checkTreeValidation(cs, &c); err != nil {
-			r.Fail("case %d (suite 0x%04x): %v", i, c.CipherSuite, err)
-			continue
-		}
-		r.Pass()
-	}
-	return nil
+	return runSuiteCases(data, r, func(c *treeValidationCase) uint16 { return c.CipherSuite }, anyIndex(checkTreeValidation))
 }
 
 // checkTreeValidation checks the resolution and tree hash of every node and

@@ -1,7 +1,6 @@
 package conformance
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/rhizome-chat/rhizome/mls"
@@ -20,24 +19,7 @@ type welcomeCase struct {
 }
 
 func runWelcome(data []byte, r *Result) error {
-	var cases []welcomeCase
-	if err := json.Unmarshal(data, &cases); err != nil {
-		return err
-	}
-	for i := range cases {
-		c := &cases[i]
-		cs := mls.CipherSuite(c.CipherSuite)
-		if reason := suiteSkipReason(cs); reason != "" {
-			r.Skip(reason)
-			continue
-		}
-		if err := checkWelcome(cs, c); err != nil {
-			r.Fail("case %d (suite 0x%04x): %v", i, c.CipherSuite, err)
-			continue
-		}
-		r.Pass()
-	}
-	return nil
+	return runSuiteCases(data, r, func(c *welcomeCase) uint16 { return c.CipherSuite }, anyIndex(checkWelcome))
 }
 
 func checkWelcome(cs mls.CipherSuite, c *welcomeCase) error {
