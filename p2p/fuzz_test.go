@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/rhizome-chat/rhizome/dag"
@@ -24,102 +26,54 @@ func seedEvent(f *testing.F) []byte {
 	return create.Bytes()
 }
 
-func FuzzSyncRequest(f *testing.F) {
-	for _, r := range syncRequests() {
-		enc, err := r.Marshal()
+// wireMessage is what every request and response type of the protocols is.
+type wireMessage interface{ Marshal() ([]byte, error) }
+
+// fuzzRoundTrip seeds f with the encodings of seeds (in name order) and of
+// extra, and checks decode on arbitrary bytes: a failure wraps
+// ErrMalformedMessage, a success re-encodes to exactly the input.
+func fuzzRoundTrip[M wireMessage](f *testing.F, seeds map[string]M, extra []M, decode func([]byte) (M, error)) {
+	f.Helper()
+	for _, name := range slices.Sorted(maps.Keys(seeds)) {
+		extra = append(extra, seeds[name])
+	}
+	for _, m := range extra {
+		enc, err := m.Marshal()
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(enc)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := UnmarshalSyncRequest(data)
+		m, err := decode(data)
 		if err != nil {
 			if !errors.Is(err, ErrMalformedMessage) {
 				t.Fatalf("untyped error %v", err)
 			}
 			return
 		}
-		enc, err := r.Marshal()
+		enc, err := m.Marshal()
 		if err != nil || !bytes.Equal(enc, data) {
 			t.Fatalf("re-encoding differs (err %v)", err)
 		}
 	})
+}
+
+func FuzzSyncRequest(f *testing.F) {
+	fuzzRoundTrip(f, syncRequests(), nil, UnmarshalSyncRequest)
 }
 
 func FuzzSyncResponse(f *testing.F) {
-	for _, r := range syncResponses() {
-		enc, err := r.Marshal()
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(enc)
-	}
 	real := &SyncResponse{Kind: SyncGetMissing, Events: [][]byte{seedEvent(f)}, Complete: true}
-	enc, err := real.Marshal()
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Add(enc)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := UnmarshalSyncResponse(data)
-		if err != nil {
-			if !errors.Is(err, ErrMalformedMessage) {
-				t.Fatalf("untyped error %v", err)
-			}
-			return
-		}
-		enc, err := r.Marshal()
-		if err != nil || !bytes.Equal(enc, data) {
-			t.Fatalf("re-encoding differs (err %v)", err)
-		}
-	})
+	fuzzRoundTrip(f, syncResponses(), []*SyncResponse{real}, UnmarshalSyncResponse)
 }
 
 func FuzzKeyPackageRequest(f *testing.F) {
-	for _, r := range keyPackageRequests() {
-		enc, err := r.Marshal()
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(enc)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := UnmarshalKeyPackageRequest(data)
-		if err != nil {
-			if !errors.Is(err, ErrMalformedMessage) {
-				t.Fatalf("untyped error %v", err)
-			}
-			return
-		}
-		enc, err := r.Marshal()
-		if err != nil || !bytes.Equal(enc, data) {
-			t.Fatalf("re-encoding differs (err %v)", err)
-		}
-	})
+	fuzzRoundTrip(f, keyPackageRequests(), nil, UnmarshalKeyPackageRequest)
 }
 
 func FuzzKeyPackageResponse(f *testing.F) {
-	for _, r := range keyPackageResponses() {
-		enc, err := r.Marshal()
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(enc)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := UnmarshalKeyPackageResponse(data)
-		if err != nil {
-			if !errors.Is(err, ErrMalformedMessage) {
-				t.Fatalf("untyped error %v", err)
-			}
-			return
-		}
-		enc, err := r.Marshal()
-		if err != nil || !bytes.Equal(enc, data) {
-			t.Fatalf("re-encoding differs (err %v)", err)
-		}
-	})
+	fuzzRoundTrip(f, keyPackageResponses(), nil, UnmarshalKeyPackageResponse)
 }
 
 func FuzzFrame(f *testing.F) {
