@@ -40,17 +40,5 @@ func (c *Client) AddDevice(ctx context.Context, existing *Client, device string)
 		}
 		return Device{}, err
 	}
-	id := &identity{Server: a.base, User: resp.User, Device: resp.Device, UserURI: resp.UserURI, DeviceURI: resp.DeviceURI, Token: resp.Token, Signature: sig.Bytes()}
-	b := newBatch()
-	b.putJSON([]byte(keyIdent), id)
-	if err := c.st.commit(b); err != nil {
-		return Device{}, err
-	}
-	if err := c.setIdentity(id); err != nil {
-		return Device{}, err
-	}
-	if _, err := c.uploadKeyPackages(ctx, DefaultKeyPackages); err != nil {
-		return Device{}, fmt.Errorf("device added, but uploading KeyPackages failed (retry with rhizome keypackages): %w", err)
-	}
-	return Device{Server: id.Server, User: id.User, Device: id.Device, UserURI: id.UserURI, DeviceURI: id.DeviceURI}, nil
+	return c.adopt(ctx, a.base, resp, sig, "device added, but uploading KeyPackages failed, so nobody can invite it yet (Client.UploadKeyPackages retries)")
 }

@@ -238,6 +238,14 @@ func (c *Client) Register(ctx context.Context, server, user, device string) (Dev
 		}
 		return Device{}, err
 	}
+	return c.adopt(ctx, base, resp, sig, "registered, but uploading KeyPackages failed, so nobody can invite this device yet (Client.UploadKeyPackages retries)")
+}
+
+// adopt stores the identity the server issued (resp) with the device's
+// signature key sig as this store's device, then uploads its KeyPackages.
+// If the upload fails the device exists; uploadFailed says what that means.
+// c.mu is held.
+func (c *Client) adopt(ctx context.Context, base string, resp registerResp, sig mls.SignaturePrivateKey, uploadFailed string) (Device, error) {
 	id := &identity{Server: base, User: resp.User, Device: resp.Device, UserURI: resp.UserURI, DeviceURI: resp.DeviceURI, Token: resp.Token, Signature: sig.Bytes()}
 	b := newBatch()
 	b.putJSON([]byte(keyIdent), id)
@@ -248,7 +256,7 @@ func (c *Client) Register(ctx context.Context, server, user, device string) (Dev
 		return Device{}, err
 	}
 	if _, err := c.uploadKeyPackages(ctx, DefaultKeyPackages); err != nil {
-		return Device{}, fmt.Errorf("registered, but uploading KeyPackages failed, so nobody can invite this device yet (Client.UploadKeyPackages retries): %w", err)
+		return Device{}, fmt.Errorf("%s: %w", uploadFailed, err)
 	}
 	return Device{Server: id.Server, User: id.User, Device: id.Device, UserURI: id.UserURI, DeviceURI: id.DeviceURI}, nil
 }
