@@ -15,14 +15,7 @@ import (
 // the API on loopback) for the client command tests.
 func startClientTestNode(t *testing.T, name string, bootstrap ...string) *node.Node {
 	t.Helper()
-	cfg := node.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.ServerName = name
-	cfg.API.Listen = "127.0.0.1:0"
-	cfg.Metrics.Listen = "127.0.0.1:0"
-	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.P2P.Bootstrap = bootstrap
-	n, err := node.New(cfg, nil)
+	n, err := node.New(node.LoopbackConfig(t.TempDir(), name, bootstrap...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,14 +30,7 @@ const streamWait = 5 * time.Second
 // libp2p host on loopback TCP and the API on a loopback port.
 func startTestNode(t *testing.T, dir, serverName string, bootstrap ...string) *Node {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.DataDir = dir
-	cfg.ServerName = serverName
-	cfg.API.Listen = "127.0.0.1:0"
-	cfg.Metrics.Listen = "127.0.0.1:0"
-	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.P2P.Bootstrap = bootstrap
-	n, err := New(cfg, nil)
+	n, err := New(LoopbackConfig(dir, serverName, bootstrap...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,6 +96,22 @@ func DefaultConfig() Config {
 	}
 }
 
+// LoopbackConfig is DefaultConfig for a node that shares the machine with
+// others (tests, the demo): data in dir, users at serverName, libp2p on
+// loopback TCP and the API and metrics on loopback, all on ports the
+// system picks (read them back with APIAddr, OpsAddr and PeerAddrs), and
+// the given bootstrap peers.
+func LoopbackConfig(dir, serverName string, bootstrap ...string) Config {
+	cfg := DefaultConfig()
+	cfg.DataDir = dir
+	cfg.ServerName = serverName
+	cfg.API.Listen = "127.0.0.1:0"
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.P2P.Bootstrap = bootstrap
+	return cfg
+}
+
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("config")
 

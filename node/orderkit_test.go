@@ -29,13 +29,8 @@ const testTick = 5 * time.Millisecond
 // ticks and a fast heads exchange.
 func startOrderNode(t *testing.T, dir, serverName string, bootstrap ...string) *Node {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.DataDir = dir
-	cfg.ServerName = serverName
-	cfg.API.Listen = "127.0.0.1:0"
+	cfg := LoopbackConfig(dir, serverName, bootstrap...)
 	cfg.Metrics.Listen = ""
-	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.P2P.Bootstrap = bootstrap
 	n, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -39,13 +39,8 @@ func (s *server) apiURL() string { return "http://" + s.n.APIAddr() }
 // badger, libp2p on loopback TCP with an ephemeral port, the API on an
 // ephemeral loopback port, bootstrapped to the given peers.
 func newServer(ctx context.Context, dir, name string, log *slog.Logger, bootstrap []string) (*server, error) {
-	cfg := node.DefaultConfig()
-	cfg.DataDir = filepath.Join(dir, "servers", name)
-	cfg.ServerName = name + ".test"
-	cfg.API.Listen = "127.0.0.1:0"
+	cfg := node.LoopbackConfig(filepath.Join(dir, "servers", name), name+".test", bootstrap...)
 	cfg.Metrics.Listen = ""
-	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.P2P.Bootstrap = bootstrap
 	s := &server{name: name, cfg: cfg, log: log.With("server", name)}
 	if err := s.start(ctx); err != nil {
 		return nil, err

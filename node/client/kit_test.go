@@ -13,14 +13,7 @@ import (
 // TCP, the API on a loopback port.
 func startNode(t *testing.T, dir, name string, bootstrap ...string) *node.Node {
 	t.Helper()
-	cfg := node.DefaultConfig()
-	cfg.DataDir = dir
-	cfg.ServerName = name
-	cfg.API.Listen = "127.0.0.1:0"
-	cfg.Metrics.Listen = "127.0.0.1:0"
-	cfg.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	cfg.P2P.Bootstrap = bootstrap
-	n, err := node.New(cfg, nil)
+	n, err := node.New(node.LoopbackConfig(dir, name, bootstrap...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
