@@ -173,6 +173,16 @@ func (h *readyHeap) Pop() any {
 	return it
 }
 
+// ReleaseTx inserts every pending event that stored (a stored event)
+// completes, as PutTx does after inserting stored. A store that commits a
+// long release in several transactions (see Tx.Checkpoint) calls it after a
+// crash to finish a release that stopped between two of them.
+func ReleaseTx(tx Tx, stored EventID) (PutResult, error) {
+	res := PutResult{ID: stored, Status: StatusStored}
+	err := release(tx, stored, &res)
+	return res, err
+}
+
 // release inserts, in (depth, ID) order, every pending event whose parents
 // are all stored once stored has been stored, and so on transitively.
 func release(tx Tx, stored EventID, res *PutResult) error {

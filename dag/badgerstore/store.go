@@ -145,6 +145,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
+	if err := s.resumeReleases(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
+	}
 	if s.wal, err = newWALTracker(dir); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
@@ -476,4 +480,58 @@ func (s *Store) Pending(room dag.RoomID) ([]dag.EventID, error) {
 		return err
 	})
 	return ids, err
+}
+
+// resumeReleases finishes releases a crash interrupted. A long release is
+// committed in several transactions (dag.Tx.Checkpoint), so a crash between
+// two of them leaves pending events whose parents are all stored; no later
+// parent will arrive to release them. Open releases them from one of their
+// stored parents and syncs before the store is used.
+func (s *Store) resumeReleases() error {
+	var from []dag.EventID
+	err := s.db.View(func(txn *badger.Txn) error {
+		has := func(id dag.EventID) (bool, error) {
+			_, err := txn.Get(key(tagEvent, id[:]))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		}
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte{tagPending}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var e *dag.Event
+			if err := it.Item().Value(func(v []byte) (err error) { e, err = dag.Decode(v); return err }); err != nil {
+				return fmt.Errorf("pending event: %w: %w", errCorrupt, err)
+			}
+			complete := len(e.Prev) > 0
+			for _, p := range e.Prev {
+				ok, err := has(p)
+				if err != nil {
+					return err
+				}
+				complete = complete && ok
+			}
+			if complete {
+				from = append(from, e.Prev[0])
+			}
+		}
+		return nil
+	})
+	if err != nil || len(from) == 0 {
+		return err
+	}
+	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, tips: s.tips, metas: s.metas, counts: s.counts}
+	for _, p := range from {
+		if _, err := dag.ReleaseTx(t, p); err != nil {
+			t.txn.Discard()
+			return fmt.Errorf("resume release: %w", err)
+		}
+	}
+	if err := t.commit(); err != nil {
+		return fmt.Errorf("resume release: %w", err)
+	}
+	return s.db.Sync()
 }
