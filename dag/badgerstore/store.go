@@ -21,6 +21,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,6 +107,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 64
+	}
+	if err := removeEmptyMemtables(dir); err != nil {
+		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
 	mib := int64(opts.CacheMiB) << 20
 	bo := badger.DefaultOptions(dir).
@@ -534,4 +539,27 @@ func (s *Store) resumeReleases() error {
 		return fmt.Errorf("resume release: %w", err)
 	}
 	return s.db.Sync()
+}
+
+// removeEmptyMemtables deletes zero-length memtable files. Badger creates a
+// memtable file and then sizes it; a process killed between the two leaves
+// an empty file, which holds no entries but makes badger's next Open fail
+// ("Create a new file"). The kill -9 test hits this window.
+func removeEmptyMemtables(dir string) error {
+	names, err := filepath.Glob(filepath.Join(dir, "*.mem"))
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		fi, err := os.Stat(name)
+		if err != nil {
+			return err
+		}
+		if fi.Size() == 0 {
+			if err := os.Remove(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
