@@ -1,14 +1,21 @@
 package dag
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
+	"runtime"
+	"sync/atomic"
 	"testing"
 )
 
 // benchEvents returns n signed 1 KiB-content events of one room.
 func benchEvents(b *testing.B, n int) []*Event {
+	return benchEventsFrom(b, testKey(30), n)
+}
+
+// benchEventsFrom returns n signed 1 KiB-content events of one room by priv.
+func benchEventsFrom(b *testing.B, priv ed25519.PrivateKey, n int) []*Event {
 	b.Helper()
-	priv := testKey(30)
 	create := mustSign(b, priv, RoomID{}, KindCreate, nil, "bench")
 	content := make([]byte, 1024)
 	events := []*Event{create}
@@ -56,4 +63,34 @@ func BenchmarkDecodeEvent(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkVerifyEventBatch measures VerifyBatch on chunks of 64 decoded
+// 1 KiB events from two origins, on every core: the signature-bound ceiling
+// of a receive path that verifies in batches (sync answers, ingest).
+func BenchmarkVerifyEventBatch(b *testing.B) {
+	events := benchEvents(b, 256)
+	other := benchEventsFrom(b, testKey(31), 256)
+	mixed := make([]*Event, 0, 512)
+	for i := range events {
+		mixed = append(mixed, events[i], other[i])
+	}
+	const chunk = 64
+	b.ReportAllocs()
+	b.ResetTimer()
+	var total atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			start := (i * chunk) % len(mixed)
+			if k, err := VerifyBatch(mixed[start : start+chunk]); k >= 0 {
+				b.Error(err)
+				return
+			}
+			total.Add(chunk)
+			i++
+		}
+	})
+	b.ReportMetric(float64(total.Load())/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total.Load())/1000*float64(runtime.GOMAXPROCS(0)), "core-µs/event")
 }

@@ -189,8 +189,10 @@ func (e *Event) Bytes() []byte { return e.raw }
 // Size returns the length of the encoding.
 func (e *Event) Size() int { return len(e.raw) }
 
-// Verify checks the origin's signature over the event ID. It fails with a
-// [*RejectError] of reason [ReasonBadSignature].
+// Verify checks the origin's signature over the event ID, by the rule of
+// docs/events.md section 1.4 (cofactored Ed25519 with canonical encodings;
+// see [VerifyBatch] for many events). It fails with a [*RejectError] of
+// reason [ReasonBadSignature].
 func (e *Event) Verify() error {
 	if e.raw == nil {
 		return reject(ReasonBadSignature, "event %v was never signed", e.ID())
@@ -198,7 +200,11 @@ func (e *Event) Verify() error {
 	if len(e.Signature) != SignatureSize {
 		return reject(ReasonBadSignature, "signature of %d bytes", len(e.Signature))
 	}
-	if !ed25519.Verify(ed25519.PublicKey(e.Origin[:]), signedMessage(e.id), e.Signature) {
+	in, ok := e.signatureInput()
+	if !ok {
+		return reject(ReasonBadSignature, "event %v from %v: non-canonical signature or key", e.id, e.Origin)
+	}
+	if !verifyOne(in) {
 		return reject(ReasonBadSignature, "event %v from %v", e.id, e.Origin)
 	}
 	return nil
