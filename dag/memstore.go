@@ -154,6 +154,21 @@ func (s *MemStore) Put(e *Event) (PutResult, error) {
 	return PutTx(memTx{s}, e, s.lim)
 }
 
+// PutAll implements [Store].
+func (s *MemStore) PutAll(evs []*Event) ([]PutResult, []error) {
+	res, errs := make([]PutResult, len(evs)), make([]error, len(evs))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, e := range evs {
+		if s.closed {
+			errs[i] = ErrClosed
+			continue
+		}
+		res[i], errs[i] = PutTx(memTx{s}, e, s.lim)
+	}
+	return res, errs
+}
+
 // Room implements [Store] and [Lookup].
 func (s *MemStore) Room(id EventID) (RoomID, bool, error) {
 	s.mu.RLock()

@@ -154,6 +154,12 @@ type Store interface {
 	// signature: callers run [Validate] or [Event.Verify] first. A store that
 	// persists returns only once the outcome would survive a crash.
 	Put(e *Event) (PutResult, error)
+	// PutAll puts evs in order, exactly as len(evs) calls of Put would, and
+	// returns each outcome: res[i] and errs[i] are what Put(evs[i]) would
+	// have returned. A store that persists makes them durable together and
+	// returns once all are, so a caller with many events (a sync answer, a
+	// backfill) waits for one group commit instead of one per event.
+	PutAll(evs []*Event) (res []PutResult, errs []error)
 	// Get returns a stored event, or an error wrapping [ErrNotFound].
 	Get(id EventID) (*Event, error)
 	// Has reports whether an event is stored.

@@ -178,21 +178,30 @@ func (m *Mesh) checkFrom(p peer.ID, room dag.RoomID, raw []byte, expected map[da
 	return ev, nil
 }
 
-// firstBadSignature verifies the signatures of evs on all CPUs and returns
-// the index of the first event whose signature fails, or -1.
+// firstBadSignature verifies the signatures of evs in batches
+// (dag.VerifyBatch), one contiguous share per CPU, and returns the index of
+// the first event whose signature fails, or -1.
 func firstBadSignature(evs []*dag.Event) int {
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(evs)/32))
-	bad := make([]bool, len(evs))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(evs)/64))
+	share := (len(evs) + workers - 1) / max(workers, 1)
+	bad := make([]int, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			for i := w; i < len(evs); i += workers {
-				bad[i] = evs[i].Verify() != nil
+			start := min(w*share, len(evs))
+			bad[w], _ = dag.VerifyBatch(evs[start:min(start+share, len(evs))])
+			if bad[w] >= 0 {
+				bad[w] += start
 			}
 		})
 	}
 	wg.Wait()
-	return slices.Index(bad, true)
+	for _, k := range bad {
+		if k >= 0 {
+			return k
+		}
+	}
+	return -1
 }
 
 // checkAnswer runs the per-event checks on a get_missing answer in order
@@ -386,16 +395,11 @@ func (m *Mesh) flush(room dag.RoomID, b *pullBatch) {
 		}
 	}
 	dag.SortIDs(ready)
+	order := make([]*dag.Event, 0, len(b.events))
 	for len(ready) > 0 {
 		id := ready[0]
 		ready = ready[1:]
-		ev := b.events[id]
-		res, err := m.cfg.Store.Put(ev)
-		if err != nil {
-			m.log.Info("pulled event not stored", "room", room, "event", id, "err", err)
-		} else {
-			m.stored(room, res)
-		}
+		order = append(order, b.events[id])
 		var next []dag.EventID
 		for _, c := range children[id] {
 			if indeg[c]--; indeg[c] == 0 {
@@ -403,6 +407,16 @@ func (m *Mesh) flush(room dag.RoomID, b *pullBatch) {
 			}
 		}
 		ready = append(ready, dag.SortIDs(next)...)
+	}
+	// One call, so the store makes the whole batch durable with one group
+	// commit rather than one per event.
+	res, errs := m.cfg.Store.PutAll(order)
+	for i, ev := range order {
+		if errs[i] != nil {
+			m.log.Info("pulled event not stored", "room", room, "event", ev.ID(), "err", errs[i])
+		} else {
+			m.stored(room, res[i])
+		}
 	}
 	clear(b.events)
 	clear(b.frontier)

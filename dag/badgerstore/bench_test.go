@@ -1,9 +1,11 @@
 package badgerstore
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -47,9 +49,11 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// verifyRate measures pure parallel signature verification of the same kind
-// of events, in events per second, for comparison in the same run.
-func verifyRate(b *testing.B, wire [][]byte) (rate float64, cpuPerEvent time.Duration) {
+// verifyRates measures pure parallel signature verification of the same
+// events, in events per second and CPU time per event, for comparison in
+// the same run: one at a time (Event.Verify) and in chunks of batchSize
+// (dag.VerifyBatch).
+func verifyRates(b *testing.B, wire [][]byte) (single, batch rate) {
 	n := min(len(wire), 20000)
 	events := make([]*dag.Event, n)
 	for i := range events {
@@ -59,47 +63,77 @@ func verifyRate(b *testing.B, wire [][]byte) (rate float64, cpuPerEvent time.Dur
 		}
 		events[i] = e
 	}
-	var next atomic.Int64
-	done := make(chan struct{})
-	start, cpu0 := time.Now(), cpuTime()
-	for range runtime.GOMAXPROCS(0) {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(n) {
-					return
-				}
-				if err := events[i].Verify(); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	for range runtime.GOMAXPROCS(0) {
-		<-done
-	}
-	return float64(n) / time.Since(start).Seconds(), (cpuTime() - cpu0) / time.Duration(n)
+	single = parallelRate(n, 1, func(lo, hi int) {
+		if err := events[lo].Verify(); err != nil {
+			b.Error(err)
+		}
+	})
+	batch = parallelRate(n, batchSize, func(lo, hi int) {
+		if k, err := dag.VerifyBatch(events[lo:hi]); k >= 0 {
+			b.Error(err)
+		}
+	})
+	return single, batch
 }
 
+// rate is a throughput: events per second and CPU time per event.
+type rate struct {
+	perSecond float64
+	cpu       time.Duration
+}
+
+// parallelRate runs work over n items in chunks of chunk on every core and
+// measures the rate.
+func parallelRate(n, chunk int, work func(lo, hi int)) rate {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start, cpu0 := time.Now(), cpuTime()
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(int64(chunk))) - chunk
+				if lo >= n {
+					return
+				}
+				work(lo, min(lo+chunk, n))
+			}
+		})
+	}
+	wg.Wait()
+	return rate{float64(n) / time.Since(start).Seconds(), (cpuTime() - cpu0) / time.Duration(n)}
+}
+
+// batchSize is the number of events a producer handles at once in batch
+// mode: one sync answer's worth, and VerifyBatch's chunk.
+const batchSize = 64
+
 // BenchmarkIngest measures the whole receive path for 1 KiB events: decode,
-// validate (structure, signature, room and parents against the store), and a
-// durable Put (group commit, fsync before return), with 256 parallel
-// producers. It reports events/s, the pure verification rate measured in the
-// same run, and their ratio (target: >= 20,000 events/s and >= 0.6), and CPU
-// time per event, which is steadier than rates on a shared machine.
+// verify, and a durable Put, which checks the structural and room rules
+// atomically with the write (group commit, fsync before return). It reports
+// events/s, CPU time per event, and the pure verification rates measured in
+// the same run, with the ratios ingest/verify (target: >= 20,000 events/s,
+// and >= 0.6 of the verification rate).
+//
+// mode=batch is the sync path: 16 producers each take 64 events at a time,
+// verify them with dag.VerifyBatch and store them with one PutAll. Its
+// ratios are given against both verification rates: ingest/verify against
+// one-at-a-time verification (BenchmarkVerifyEvent's ceiling) and
+// ingest/verify-batch against batch verification, the ceiling of this path.
+// mode=single is the gossip path: 256 producers each take one event,
+// verify it with Event.Verify and Put it.
 //
 // With 4 rooms, consecutive events are parent and child, so concurrent
 // producers deliver many children before their parents (pending churn); with
 // 256 rooms, as on a server with many rooms, few events wait.
 func BenchmarkIngest(b *testing.B) {
-	for _, rooms := range []int{4, 256} {
-		b.Run(fmt.Sprintf("rooms=%d", rooms), func(b *testing.B) { benchIngest(b, rooms) })
+	for _, mode := range []string{"batch", "single"} {
+		for _, rooms := range []int{256, 4} {
+			b.Run(fmt.Sprintf("mode=%s/rooms=%d", mode, rooms), func(b *testing.B) { benchIngest(b, mode == "batch", rooms) })
+		}
 	}
 }
 
-func benchIngest(b *testing.B, rooms int) {
+func benchIngest(b *testing.B, batched bool, rooms int) {
 	creates, wire := benchRooms(b, b.N, rooms)
 	s, err := Open(b.TempDir(), Options{Limits: dag.Limits{PendingPerRoom: b.N + 1, PendingPerOrigin: b.N + 1}})
 	if err != nil {
@@ -111,46 +145,100 @@ func benchIngest(b *testing.B, rooms int) {
 			b.Fatal(err)
 		}
 	}
-	verify, verifyCPU := verifyRate(b, wire)
-	var next, pending atomic.Int64
-	b.SetParallelism(128) // Puts block on fsync; many producers fill each group commit
+	single, batch := verifyRates(b, wire)
+	var pending atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := cpuTime()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			raw := wire[next.Add(1)-1]
-			e, err := dag.Decode(raw)
-			if err != nil {
-				b.Error(err)
-				return
+	if batched {
+		r := parallelProducers(16, b.N, batchSize, func(lo, hi int) error {
+			evs := make([]*dag.Event, hi-lo)
+			for i, raw := range wire[lo:hi] {
+				e, err := dag.Decode(raw)
+				if err != nil {
+					return err
+				}
+				evs[i] = e
 			}
-			if err := dag.Validate(e, s); err != nil {
-				b.Error(err)
-				return
+			if k, err := dag.VerifyBatch(evs); k >= 0 {
+				return err
+			}
+			res, errs := s.PutAll(evs)
+			for i := range res {
+				if errs[i] != nil {
+					return errs[i]
+				}
+				if res[i].Status == dag.StatusPending {
+					pending.Add(1)
+				}
+			}
+			return nil
+		})
+		if r != nil {
+			b.Fatal(r)
+		}
+	} else {
+		r := parallelProducers(256, b.N, 1, func(lo, _ int) error {
+			e, err := dag.Decode(wire[lo])
+			if err != nil {
+				return err
+			}
+			if err := e.Verify(); err != nil {
+				return err
 			}
 			res, err := s.Put(e)
 			if err != nil {
-				b.Error(err)
-				return
+				return err
 			}
 			if res.Status == dag.StatusPending {
 				pending.Add(1)
 			}
+			return nil
+		})
+		if r != nil {
+			b.Fatal(r)
 		}
-	})
+	}
 	b.StopTimer()
 	b.ReportMetric(float64(pending.Load())/float64(b.N), "pending/event")
 	cpu := (cpuTime() - cpu0) / time.Duration(b.N)
-	rate := float64(b.N) / b.Elapsed().Seconds()
+	ingest := float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(float64(cpu.Microseconds()), "cpu-µs/event")
-	b.ReportMetric(float64(verifyCPU.Microseconds()), "verify-cpu-µs/event")
-	b.ReportMetric(rate, "events/s")
-	b.ReportMetric(verify, "verify-events/s")
-	b.ReportMetric(rate/verify, "ingest/verify")
+	b.ReportMetric(ingest, "events/s")
+	b.ReportMetric(single.perSecond, "verify-events/s")
+	b.ReportMetric(float64(single.cpu.Microseconds()), "verify-cpu-µs/event")
+	b.ReportMetric(ingest/single.perSecond, "ingest/verify")
+	if batched {
+		b.ReportMetric(batch.perSecond, "verify-batch-events/s")
+		b.ReportMetric(ingest/batch.perSecond, "ingest/verify-batch")
+	}
 	st := s.Stats()
 	b.ReportMetric(float64(st.Puts)/float64(max(st.Syncs, 1)), "puts/fsync")
 	b.ReportMetric(float64(st.SyncTime.Microseconds())/float64(max(st.Syncs, 1)), "µs/fsync")
+}
+
+// parallelProducers runs work over n items, chunk items at a time, on the
+// given number of goroutines, and returns the first error.
+func parallelProducers(producers, n, chunk int, work func(lo, hi int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, producers)
+	for p := range producers {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(int64(chunk))) - chunk
+				if lo >= n {
+					return
+				}
+				if err := work(lo, min(lo+chunk, n)); err != nil {
+					errs[p] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // BenchmarkPut measures the store alone: durable Puts of decoded 1 KiB

@@ -180,6 +180,37 @@ func (s *Store) Put(e *dag.Event) (dag.PutResult, error) {
 	return r.res, r.err
 }
 
+// PutAll implements [dag.Store]. The events join the writer's queue in
+// order, so they are applied in order (other callers' Puts may come
+// between them), and it returns once every outcome is durable.
+func (s *Store) PutAll(evs []*dag.Event) ([]dag.PutResult, []error) {
+	res, errs := make([]dag.PutResult, len(evs)), make([]error, len(evs))
+	reqs := make([]request, len(evs))
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		for i := range errs {
+			errs[i] = dag.ErrClosed
+		}
+		return res, errs
+	}
+	for i, e := range evs {
+		reqs[i] = request{ev: e, ok: make(chan struct{})}
+		if e.Bytes() == nil {
+			reqs[i].err = dag.ErrNotEncoded
+			close(reqs[i].ok)
+			continue
+		}
+		s.reqs <- &reqs[i]
+	}
+	s.mu.RUnlock()
+	for i := range reqs {
+		<-reqs[i].ok
+		res[i], errs[i] = reqs[i].res, reqs[i].err
+	}
+	return res, errs
+}
+
 // writer applies Put requests in batches until reqs is closed.
 func (s *Store) writer() {
 	defer close(s.synced)

@@ -50,6 +50,7 @@ func RunStoreTests(t *testing.T, newStore NewStore) {
 	t.Run("RandomPermutations", func(t *testing.T) { testRandom(t, open) })
 	t.Run("RandomWithheld", func(t *testing.T) { testWithheld(t, open) })
 	t.Run("ConcurrentPuts", func(t *testing.T) { testConcurrent(t, open(t, dag.Limits{})) })
+	t.Run("PutAll", func(t *testing.T) { testPutAll(t, open) })
 	t.Run("Closed", func(t *testing.T) {
 		s := newStore(t, dag.Limits{})
 		if err := s.Close(); err != nil {
@@ -58,6 +59,9 @@ func RunStoreTests(t *testing.T, newStore NewStore) {
 		f := Build(t, "A -> B")
 		if _, err := s.Put(f.E("A")); !errors.Is(err, dag.ErrClosed) {
 			t.Fatalf("Put after Close = %v, want ErrClosed", err)
+		}
+		if _, errs := s.PutAll([]*dag.Event{f.E("A"), f.E("B")}); len(errs) != 2 || !errors.Is(errs[0], dag.ErrClosed) || !errors.Is(errs[1], dag.ErrClosed) {
+			t.Fatalf("PutAll after Close = %v, want ErrClosed twice", errs)
 		}
 	})
 }
