@@ -28,16 +28,20 @@ const (
 
 const (
 	killRooms        = 3
-	killEventsInRoom = 400
+	killEventsInRoom = 700
 	killContentSize  = 512
 	killRounds       = 20
 	killProducers    = 8
+	killJournalBytes = 512 << 10 // the child checkpoints every ~900 events
 )
 
-// killEvents derives the test's rooms from seed; parent and child derive the
-// same events.
-func killEvents(seed uint64) ([][]*dag.Event, error) {
-	rng := rand.New(rand.NewPCG(seed, 42))
+// killEvents derives the rooms a round brings from seed; parent and child
+// derive the same events. Round r puts its own rooms and round r-1's again,
+// so every round is heavy ingest of new events, and it completes (with
+// duplicates and releases of events left pending) the rooms the previous
+// kill cut short.
+func killEvents(seed uint64, round int) ([][]*dag.Event, error) {
+	rng := rand.New(rand.NewPCG(seed, 42+uint64(round)))
 	var rooms [][]*dag.Event
 	for r := range killRooms {
 		keys := []ed25519Key{dagtest.Key(byte(40 + r)), dagtest.Key(byte(50 + r)), dagtest.Key(byte(60 + r))}
@@ -50,7 +54,21 @@ func killEvents(seed uint64) ([][]*dag.Event, error) {
 	return rooms, nil
 }
 
-var killLimits = dag.Limits{PendingPerRoom: killEventsInRoom, PendingPerOrigin: killRooms * killEventsInRoom}
+// killRoundRooms returns the rooms round puts: the previous round's, then
+// its own.
+func killRoundRooms(seed uint64, round int) ([][]*dag.Event, error) {
+	var rooms [][]*dag.Event
+	for r := max(1, round-1); r <= round; r++ {
+		rs, err := killEvents(seed, r)
+		if err != nil {
+			return nil, err
+		}
+		rooms = append(rooms, rs...)
+	}
+	return rooms, nil
+}
+
+var killLimits = dag.Limits{PendingPerRoom: killEventsInRoom, PendingPerOrigin: 2 * killRooms * killEventsInRoom}
 
 // TestMain runs the ingest child when the kill test re-executes the binary.
 func TestMain(m *testing.M) {
@@ -76,11 +94,11 @@ func killChild(dir string) error {
 	if err != nil {
 		return err
 	}
-	rooms, err := killEvents(seed)
+	rooms, err := killRoundRooms(seed, int(round))
 	if err != nil {
 		return err
 	}
-	s, err := Open(dir, Options{Limits: killLimits, CacheMiB: 16})
+	s, err := Open(dir, Options{Limits: killLimits, CacheMiB: 16, journalBytes: killJournalBytes})
 	if err != nil {
 		return err
 	}
@@ -144,10 +162,6 @@ func TestKillDuringIngest(t *testing.T) {
 		t.Skip("skipped in -short mode: re-executes the test binary 20 times")
 	}
 	seed := dagtest.Seed(t)
-	rooms, err := killEvents(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(seed, 99))
 	dir := t.TempDir()
 	start := time.Now()
@@ -163,6 +177,10 @@ func TestKillDuringIngest(t *testing.T) {
 			kills++
 		}
 		totalAcked += len(acked)
+		rooms, err := killRoundRooms(seed, round)
+		if err != nil {
+			t.Fatal(err)
+		}
 
 		s, err := Open(dir, Options{Limits: killLimits, CacheMiB: 16})
 		if err != nil {

@@ -5,22 +5,26 @@
 //
 // One writer goroutine applies every Put. It takes all requests waiting at
 // that moment (up to [Options.MaxBatch]), applies them in one badger
-// transaction and commits it. A second goroutine, the syncer, takes every
-// committed batch waiting for it, calls DB.Sync once (fsync of the
-// write-ahead log and value log) and only then answers their callers. While
-// one fsync runs, the writer goes on committing the next batches, so the
-// cost of an fsync is shared by every Put that arrived during the previous
-// one (group commit), and a Put that returned survives kill -9 and power
-// loss. Readers see an event once its Put has returned; they may see it
+// transaction, commits it without a sync, and hands the batch with the
+// events it changed to a second goroutine, the syncer. The syncer takes
+// every batch waiting for it, appends their events to the store's journal
+// with one write and one fdatasync, and only then answers their callers.
+// While one fsync runs, the writer goes on committing the next batches, so
+// the cost of an fsync is shared by every Put that arrived during the
+// previous one (group commit), and a Put that returned survives kill -9 and
+// power loss. Every [Options.JournalMiB] of journal, the syncer makes badger
+// durable and deletes the journal behind it; Open replays whatever journal
+// is left. Readers see an event once its Put has returned; they may see it
 // slightly earlier, between commit and fsync.
 //
-// The key layout and the reasoning are in docs/events.md.
+// The key layout, the journal and the reasoning are in docs/events.md.
 package badgerstore
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -44,8 +48,12 @@ type Options struct {
 	Logger *slog.Logger
 	// CacheMiB sizes badger's memtables and block cache (default 64).
 	CacheMiB int
+	// JournalMiB is the journal size after which badger is synced and the
+	// journal truncated (default 32). Open replays at most about this much.
+	JournalMiB int
 
-	tune func(badger.Options) badger.Options // tests only: adjusts badger's options
+	tune         func(badger.Options) badger.Options // tests only: adjusts badger's options
+	journalBytes int64                               // tests only: overrides JournalMiB
 }
 
 // Store is a [dag.Store] on a badger database in one directory.
@@ -56,38 +64,49 @@ type Store struct {
 	mu     sync.RWMutex // guards closed and sends on reqs
 	closed bool
 	reqs   chan *request
-	synced chan []*request // committed batches waiting for an fsync
-	done   chan struct{}   // closed when the syncer exits
+	synced chan committed        // committed batches waiting for an fsync
+	done   chan struct{}         // closed when the syncer exits
+	broken atomic.Pointer[error] // set when the journal failed; every later Put fails
 	max    int
 	chunk  int // checkpoint size, see checkpointBytes
 
-	nPuts, nBatches, nSyncs, syncNanos atomic.Uint64
+	nPuts, nBatches, nSyncs, syncNanos, nCheckpoints atomic.Uint64
 
-	seqs   map[dag.RoomID]uint64        // owned by the writer; see btx.seqs
-	tips   map[dag.RoomID][]dag.EventID // owned by the writer; see btx.tips
-	counts *pendingCounts               // owned by the writer
-	metas  *metaCache
-	wal    *walTracker // owned by the syncer
-	nWALs  atomic.Uint64
+	seqs    map[dag.RoomID]uint64        // owned by the writer; see btx.seqs
+	tips    map[dag.RoomID][]dag.EventID // owned by the writer; see btx.tips
+	counts  *pendingCounts               // owned by the writer
+	metas   *metaCache
+	wal     *walTracker // owned by the syncer
+	journal *journal    // owned by the syncer
+	nWALs   atomic.Uint64
+}
+
+// committed is a batch the writer committed to badger, with the journal
+// records of the events it changed.
+type committed struct {
+	reqs    []*request
+	records []byte
 }
 
 // Stats counts the store's work since Open, for metrics and benchmarks.
 type Stats struct {
-	Puts     uint64        // Put requests answered
-	Batches  uint64        // badger transactions committed by the writer
-	Syncs    uint64        // fsyncs (DB.Sync calls); Puts/Syncs is the group-commit factor
-	WALSyncs uint64        // extra fsyncs of memtable WALs that badger had rotated (see walTracker)
-	SyncTime time.Duration // total time spent in DB.Sync
+	Puts        uint64        // Put requests answered
+	Batches     uint64        // batches committed by the writer
+	Syncs       uint64        // journal writes with fdatasync; Puts/Syncs is the group-commit factor
+	SyncTime    time.Duration // total time spent writing and syncing the journal
+	Checkpoints uint64        // badger syncs that let the journal be truncated
+	WALSyncs    uint64        // fsyncs of memtable WALs that badger had rotated (see walTracker)
 }
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Puts:     s.nPuts.Load(),
-		Batches:  s.nBatches.Load(),
-		Syncs:    s.nSyncs.Load(),
-		WALSyncs: s.nWALs.Load(),
-		SyncTime: time.Duration(s.syncNanos.Load()),
+		Puts:        s.nPuts.Load(),
+		Batches:     s.nBatches.Load(),
+		Syncs:       s.nSyncs.Load(),
+		SyncTime:    time.Duration(s.syncNanos.Load()),
+		Checkpoints: s.nCheckpoints.Load(),
+		WALSyncs:    s.nWALs.Load(),
 	}
 }
 
@@ -108,13 +127,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 64
 	}
+	if opts.JournalMiB <= 0 {
+		opts.JournalMiB = 32
+	}
 	if err := removeEmptyMemtables(dir); err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
 	mib := int64(opts.CacheMiB) << 20
 	bo := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{opts.Logger}).
-		WithSyncWrites(false).      // we Sync once per batch instead
+		WithSyncWrites(false).      // the journal makes Puts durable
 		WithDetectConflicts(false). // one writer goroutine
 		WithMemTableSize(mib / 2).
 		WithNumMemtables(3).
@@ -130,31 +152,23 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
-	if err := checkLayout(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
-	}
 	s := &Store{
 		db:     db,
 		lim:    opts.Limits.WithDefaults(),
 		reqs:   make(chan *request, opts.MaxBatch),
 		done:   make(chan struct{}),
-		synced: make(chan []*request, 64),
+		synced: make(chan committed, 64),
 		max:    opts.MaxBatch,
 		chunk:  checkpointBytes(bo.MemTableSize),
 		seqs:   map[dag.RoomID]uint64{},
 		tips:   map[dag.RoomID][]dag.EventID{},
 		metas:  newMetaCache(metaCacheSize),
 	}
-	if s.counts, err = loadPendingCounts(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
+	journalBytes := int64(opts.JournalMiB) << 20
+	if opts.journalBytes > 0 {
+		journalBytes = opts.journalBytes
 	}
-	if err := s.resumeReleases(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
-	}
-	if s.wal, err = newWALTracker(dir); err != nil {
+	if err := s.recover(dir, journalBytes); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
@@ -163,10 +177,83 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// recover brings the store to the state of the last acknowledged Put:
+// layout check, pending counters, replay of the journal, releases a crash
+// cut short, then a checkpoint and a fresh journal segment.
+func (s *Store) recover(dir string, journalBytes int64) error {
+	if err := checkLayout(s.db); err != nil {
+		return err
+	}
+	var err error
+	if s.counts, err = loadPendingCounts(s.db); err != nil {
+		return err
+	}
+	// Badger's newest memtable log right after Open; replay may rotate it.
+	if s.wal, err = newWALTracker(dir); err != nil {
+		return err
+	}
+	jdir := filepath.Join(dir, journalDir)
+	if err := os.MkdirAll(jdir, 0o700); err != nil {
+		return err
+	}
+	events, seqs, err := readJournal(jdir)
+	if err != nil {
+		return err
+	}
+	if err := s.replay(events); err != nil {
+		return err
+	}
+	if err := s.resumeReleases(); err != nil {
+		return err
+	}
+	if err := s.db.Sync(); err != nil {
+		return err
+	}
+	if _, err := s.wal.syncRotated(); err != nil {
+		return err
+	}
+	// Badger now holds every journaled event durably.
+	if s.journal, err = openJournal(jdir, seqs, journalBytes); err != nil {
+		return err
+	}
+	return removeSegmentsBefore(jdir, s.journal.seq)
+}
+
+// replay applies journaled events in their original order. They were all
+// accepted once, so pending limits do not apply (they may have been lowered
+// since); any other failure means the journal or the database is damaged.
+func (s *Store) replay(events [][]byte) error {
+	lim := s.lim
+	s.lim = dag.Limits{PendingPerRoom: math.MaxInt, PendingPerOrigin: math.MaxInt}
+	defer func() { s.lim = lim }()
+	for start := 0; start < len(events); start += s.max {
+		batch := make([]*request, 0, s.max)
+		for _, raw := range events[start:min(start+s.max, len(events))] {
+			e, err := dag.Decode(raw)
+			if err != nil {
+				return fmt.Errorf("%w: event: %w", errJournalCorrupt, err)
+			}
+			batch = append(batch, &request{ev: e})
+		}
+		if _, err := s.apply(batch); err != nil {
+			return fmt.Errorf("replay journal: %w", err)
+		}
+		for _, r := range batch {
+			if r.err != nil {
+				return fmt.Errorf("replay journal: event %v: %w", r.ev.ID(), r.err)
+			}
+		}
+	}
+	return nil
+}
+
 // Put implements [dag.Store]. It returns once the outcome is durable.
 func (s *Store) Put(e *dag.Event) (dag.PutResult, error) {
 	if e.Bytes() == nil {
 		return dag.PutResult{}, dag.ErrNotEncoded
+	}
+	if err := s.brokenErr(); err != nil {
+		return dag.PutResult{}, err
 	}
 	r := &request{ev: e, ok: make(chan struct{})}
 	s.mu.RLock()
@@ -187,10 +274,13 @@ func (s *Store) PutAll(evs []*dag.Event) ([]dag.PutResult, []error) {
 	res, errs := make([]dag.PutResult, len(evs)), make([]error, len(evs))
 	reqs := make([]request, len(evs))
 	s.mu.RLock()
-	if s.closed {
+	if err := s.brokenErr(); err != nil || s.closed {
 		s.mu.RUnlock()
+		if err == nil {
+			err = dag.ErrClosed
+		}
 		for i := range errs {
-			errs[i] = dag.ErrClosed
+			errs[i] = err
 		}
 		return res, errs
 	}
@@ -229,7 +319,15 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
-		s.commit(batch)
+		records, err := s.apply(batch)
+		if err != nil {
+			for _, r := range batch {
+				close(r.ok)
+			}
+			continue
+		}
+		s.nBatches.Add(1)
+		s.synced <- committed{reqs: batch, records: records}
 	}
 }
 
@@ -240,17 +338,22 @@ func isEventError(err error) bool {
 	return reject || errors.Is(err, dag.ErrPendingFull) || errors.Is(err, dag.ErrNotEncoded)
 }
 
-// commit applies a batch in one transaction (split at checkpoints if it
-// grows large) and hands it to the syncer.
-func (s *Store) commit(batch []*request) {
+// apply applies a batch in one transaction (split at checkpoints if it
+// grows large) and commits it, without a sync. It returns the journal
+// records of the events the batch changed (stored or newly pending). On a
+// failure that is not one event's fault, nothing of the batch is kept and
+// every request carries the error, which apply also returns.
+func (s *Store) apply(batch []*request) ([]byte, error) {
 	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, tips: s.tips, metas: s.metas, counts: s.counts}
 	var fatal error
+	size := 0
 	for _, r := range batch {
 		r.res, r.err = dag.PutTx(t, r.ev, s.lim)
 		if r.err != nil && !isEventError(r.err) {
 			fatal = r.err
 			break
 		}
+		size += recordHeader + r.ev.Size()
 	}
 	if fatal == nil {
 		fatal = t.commit()
@@ -268,52 +371,96 @@ func (s *Store) commit(batch []*request) {
 		}
 		for _, r := range batch {
 			r.res, r.err = dag.PutResult{}, fmt.Errorf("badgerstore: put %v: %w", r.ev.ID(), fatal)
-			close(r.ok)
 		}
-		return
+		return nil, fatal
 	}
-	s.nBatches.Add(1)
-	s.synced <- batch
+	records := make([]byte, 0, size)
+	for _, r := range batch {
+		if r.err == nil && (r.res.Status == dag.StatusStored || r.res.Status == dag.StatusPending) {
+			records = appendRecord(records, r.ev.Bytes())
+		}
+	}
+	return records, nil
 }
 
-// syncer makes committed batches durable, one fsync for all batches waiting,
-// and answers their requests.
+// syncer makes committed batches durable, one journal write and fdatasync
+// for all batches waiting, and answers their requests; every JournalMiB it
+// checkpoints.
 func (s *Store) syncer() {
 	defer close(s.done)
-	var waiting [][]*request
-	for b := range s.synced {
-		waiting = append(waiting[:0], b)
+	var waiting []committed
+	var buf []byte
+	for c := range s.synced {
+		waiting = append(waiting[:0], c)
 	drain:
 		for {
 			select {
-			case b, ok := <-s.synced:
+			case c, ok := <-s.synced:
 				if !ok {
 					break drain
 				}
-				waiting = append(waiting, b)
+				waiting = append(waiting, c)
 			default:
 				break drain
 			}
 		}
-		start := time.Now()
-		err := s.db.Sync()
+		err := s.brokenErr()
 		if err == nil {
-			var n int
-			n, err = s.wal.syncRotated()
-			s.nWALs.Add(uint64(n))
+			buf = buf[:0]
+			for _, c := range waiting {
+				buf = append(buf, c.records...)
+			}
+			if len(buf) > 0 {
+				start := time.Now()
+				err = s.journal.append(buf)
+				s.syncNanos.Add(uint64(time.Since(start)))
+				s.nSyncs.Add(1)
+			}
+			if err == nil && s.journal.full() {
+				err = s.checkpoint()
+			}
+			if err != nil {
+				// A failed write or fsync leaves the journal's state
+				// unknown (an fsync error may have dropped dirty pages):
+				// no later Put can be acknowledged. Reopening recovers.
+				err = fmt.Errorf("badgerstore: store failed, reopen it: %w", err)
+				s.broken.Store(&err)
+			}
 		}
-		s.syncNanos.Add(uint64(time.Since(start)))
-		s.nSyncs.Add(1)
-		for _, batch := range waiting {
-			s.nPuts.Add(uint64(len(batch)))
-			for _, r := range batch {
+		for _, c := range waiting {
+			s.nPuts.Add(uint64(len(c.reqs)))
+			for _, r := range c.reqs {
 				if err != nil {
-					r.res, r.err = dag.PutResult{}, fmt.Errorf("badgerstore: sync after put %v: %w", r.ev.ID(), err)
+					r.res, r.err = dag.PutResult{}, fmt.Errorf("put %v: %w", r.ev.ID(), err)
 				}
 				close(r.ok)
 			}
 		}
 	}
+}
+
+// checkpoint makes badger durable (its current write-ahead log and any it
+// rotated past) and truncates the journal, whose events badger now holds:
+// the writer commits a batch before handing it to the syncer.
+func (s *Store) checkpoint() error {
+	if err := s.db.Sync(); err != nil {
+		return err
+	}
+	n, err := s.wal.syncRotated()
+	s.nWALs.Add(uint64(n))
+	if err != nil {
+		return err
+	}
+	s.nCheckpoints.Add(1)
+	return s.journal.rotate()
+}
+
+// brokenErr returns the error that broke the store, if any.
+func (s *Store) brokenErr() error {
+	if p := s.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Close stops the writer after the Puts already accepted and closes the
@@ -328,7 +475,14 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
-	if err := s.db.Close(); err != nil {
+	// A checkpoint leaves Open nothing to replay; without one (a broken
+	// store), Open replays the journal.
+	var err error
+	if s.brokenErr() == nil {
+		err = s.checkpoint()
+	}
+	err = errors.Join(err, s.journal.close(), s.db.Close())
+	if err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}
 	return nil
@@ -522,7 +676,7 @@ func (s *Store) Pending(room dag.RoomID) ([]dag.EventID, error) {
 // committed in several transactions (dag.Tx.Checkpoint), so a crash between
 // two of them leaves pending events whose parents are all stored; no later
 // parent will arrive to release them. Open releases them from one of their
-// stored parents and syncs before the store is used.
+// stored parents (and syncs before the store is used).
 func (s *Store) resumeReleases() error {
 	var from []dag.EventID
 	err := s.db.View(func(txn *badger.Txn) error {
@@ -569,7 +723,7 @@ func (s *Store) resumeReleases() error {
 	if err := t.commit(); err != nil {
 		return fmt.Errorf("resume release: %w", err)
 	}
-	return s.db.Sync()
+	return nil // recover syncs
 }
 
 // removeEmptyMemtables deletes zero-length memtable files. Badger creates a
