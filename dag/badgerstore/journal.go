@@ -51,11 +51,24 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // crash.
 var errJournalCorrupt = errors.New("badgerstore: corrupt journal")
 
-// appendRecord appends one record holding payload to b.
-func appendRecord(b, payload []byte) []byte {
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(payload)))
-	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(payload, crcTable))
-	return append(b, payload...)
+// maxRecord is the largest record payload: a key ('e' or 'p' and an ID),
+// event metadata and an event.
+const maxRecord = 1 + dag.IDLen + metaLen + dag.MaxEventSize
+
+// appendRecord appends one record, whose payload is the concatenation of
+// parts, to b.
+func appendRecord(b []byte, parts ...[]byte) []byte {
+	n, sum := 0, uint32(0)
+	for _, p := range parts {
+		n += len(p)
+		sum = crc32.Update(sum, crcTable, p)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	b = binary.LittleEndian.AppendUint32(b, sum)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
 }
 
 // parseRecords splits a segment into record payloads. It stops at the first
@@ -65,7 +78,7 @@ func parseRecords(b []byte) (payloads [][]byte, good int, clean bool) {
 	for len(b)-good >= recordHeader {
 		n := int(binary.LittleEndian.Uint32(b[good:]))
 		sum := binary.LittleEndian.Uint32(b[good+4:])
-		if n == 0 || n > dag.MaxEventSize || len(b)-good-recordHeader < n {
+		if n == 0 || n > maxRecord || len(b)-good-recordHeader < n {
 			return payloads, good, false
 		}
 		p := b[good+recordHeader : good+recordHeader+n]

@@ -70,7 +70,7 @@ type Store struct {
 	max    int
 	chunk  int // checkpoint size, see checkpointBytes
 
-	nPuts, nBatches, nSyncs, syncNanos, nCheckpoints atomic.Uint64
+	nPuts, nBatches, nSyncs, syncNanos, nCheckpoints, nRepaired atomic.Uint64
 
 	seqs    map[dag.RoomID]uint64        // owned by the writer; see btx.seqs
 	tips    map[dag.RoomID][]dag.EventID // owned by the writer; see btx.tips
@@ -80,6 +80,14 @@ type Store struct {
 	journal *journal    // owned by the syncer
 	nWALs   atomic.Uint64
 }
+
+// valueThreshold is the size from which badger keeps a value in its value
+// log rather than in the LSM tree. Events of 1 KiB and more go there and are
+// written once; compactions then move small value pointers instead of the
+// events, which on the reference machine halves the CPU time of ingest
+// (docs/performance.md). Index values stay in the tree: the tips and waiter
+// lists up to 30 IDs (docs/events.md 4.1).
+const valueThreshold = 1 << 10
 
 // committed is a batch the writer committed to badger, with the journal
 // records of the events it changed.
@@ -95,7 +103,8 @@ type Stats struct {
 	Syncs       uint64        // journal writes with fdatasync; Puts/Syncs is the group-commit factor
 	SyncTime    time.Duration // total time spent writing and syncing the journal
 	Checkpoints uint64        // badger syncs that let the journal be truncated
-	WALSyncs    uint64        // fsyncs of memtable WALs that badger had rotated (see walTracker)
+	WALSyncs    uint64        // fsyncs of memtable logs and value-log files badger had rotated (see walTracker)
+	Repaired    uint64        // event values Open rewrote from the journal (see Store.replay)
 }
 
 // Stats returns the counters.
@@ -107,6 +116,7 @@ func (s *Store) Stats() Stats {
 		SyncTime:    time.Duration(s.syncNanos.Load()),
 		Checkpoints: s.nCheckpoints.Load(),
 		WALSyncs:    s.nWALs.Load(),
+		Repaired:    s.nRepaired.Load(),
 	}
 }
 
@@ -143,8 +153,9 @@ func Open(dir string, opts Options) (*Store, error) {
 		WithBlockCacheSize(mib / 2).
 		WithIndexCacheSize(mib / 4).
 		WithNumCompactors(2).
-		WithValueThreshold(1 << 20).  // events (<= 64 KiB) stay in the LSM tree
-		WithCompression(options.None) // content is mostly ciphertext: not compressible
+		WithValueThreshold(valueThreshold).
+		WithVerifyValueChecksum(true). // a value lost to a crash reads as an error (see replay)
+		WithCompression(options.None)  // content is mostly ciphertext: not compressible
 	if opts.tune != nil {
 		bo = opts.tune(bo)
 	}
@@ -219,23 +230,93 @@ func (s *Store) recover(dir string, journalBytes int64) error {
 	return removeSegmentsBefore(jdir, s.journal.seq)
 }
 
-// replay applies journaled events in their original order. They were all
+// replay brings badger up to the journal, whose records (payloads) hold the
+// key and value of every event value written since the last checkpoint.
+//
+// First it repairs values: badger keeps large values in its value log, and
+// after a power loss a table or log that badger had made durable may point
+// into value-log pages that were not (badger syncs neither before a
+// memtable flush when SyncWrites is off). A key that exists but whose value
+// cannot be read back gets the journal's value again; keys 'e' and 'p' are
+// written once per event with one value, so the journal's is the one the
+// key had. A value that reads back but is not the event of its key (a lost
+// page may read as zeros) is repaired too; a valid value that differs from
+// the journal's (a replay before a second crash may have stored the event
+// afresh, with another arrival seq) is kept, as the indexes agree with it.
+//
+// Then it applies the journaled events in their original order, through the
+// same code as Put: events badger already has are duplicates. They were all
 // accepted once, so pending limits do not apply (they may have been lowered
 // since); any other failure means the journal or the database is damaged.
-func (s *Store) replay(events [][]byte) error {
+func (s *Store) replay(payloads [][]byte) error {
+	type kv struct{ k, v []byte }
+	records := make([]kv, len(payloads))
+	for i, p := range payloads {
+		const keyLen = 1 + dag.IDLen
+		if len(p) <= keyLen || (p[0] != tagEvent && p[0] != tagPending) {
+			return fmt.Errorf("%w: record %d: key %x", errJournalCorrupt, i, p[:min(len(p), keyLen)])
+		}
+		records[i] = kv{p[:keyLen], p[keyLen:]}
+	}
+	if len(records) == 0 {
+		return nil
+	}
+	var repair []kv
+	err := s.db.View(func(txn *badger.Txn) error {
+		for _, r := range records {
+			item, err := txn.Get(r.k)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if v, err := item.ValueCopy(nil); err != nil || !validEventValue(r.k, v) {
+				repair = append(repair, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replay journal: %w", err)
+	}
+	if len(repair) > 0 {
+		wb := s.db.NewWriteBatch()
+		for _, r := range repair {
+			if err := wb.Set(r.k, r.v); err != nil {
+				wb.Cancel()
+				return fmt.Errorf("replay journal: repair %x: %w", r.k, err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			return fmt.Errorf("replay journal: repair: %w", err)
+		}
+		s.nRepaired.Add(uint64(len(repair)))
+	}
+
 	lim := s.lim
 	s.lim = dag.Limits{PendingPerRoom: math.MaxInt, PendingPerOrigin: math.MaxInt}
 	defer func() { s.lim = lim }()
-	for start := 0; start < len(events); start += s.max {
+	for start := 0; start < len(records); start += s.max {
 		batch := make([]*request, 0, s.max)
-		for _, raw := range events[start:min(start+s.max, len(events))] {
+		for _, r := range records[start:min(start+s.max, len(records))] {
+			raw := r.v
+			if r.k[0] == tagEvent {
+				if len(raw) < metaLen {
+					return fmt.Errorf("%w: stored event %x without metadata", errJournalCorrupt, r.k)
+				}
+				raw = raw[metaLen:]
+			}
 			e, err := dag.Decode(raw)
 			if err != nil {
 				return fmt.Errorf("%w: event: %w", errJournalCorrupt, err)
 			}
+			if e.ID() != dag.EventID(r.k[1:]) {
+				return fmt.Errorf("%w: record for %x holds event %v", errJournalCorrupt, r.k, e.ID())
+			}
 			batch = append(batch, &request{ev: e})
 		}
-		if _, err := s.apply(batch); err != nil {
+		if _, err := s.apply(batch, false); err != nil {
 			return fmt.Errorf("replay journal: %w", err)
 		}
 		for _, r := range batch {
@@ -245,6 +326,19 @@ func (s *Store) replay(events [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// validEventValue reports whether v is a well-formed value of key k: for
+// 'e' the metadata and the event, for 'p' the event, whose ID is the key's.
+func validEventValue(k, v []byte) bool {
+	if k[0] == tagEvent {
+		if _, err := decodeMeta(v); err != nil {
+			return false
+		}
+		v = v[metaLen:]
+	}
+	e, err := dag.Decode(v)
+	return err == nil && e.ID() == dag.EventID(k[1:])
 }
 
 // Put implements [dag.Store]. It returns once the outcome is durable.
@@ -319,7 +413,7 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
-		records, err := s.apply(batch)
+		records, err := s.apply(batch, true)
 		if err != nil {
 			for _, r := range batch {
 				close(r.ok)
@@ -339,21 +433,20 @@ func isEventError(err error) bool {
 }
 
 // apply applies a batch in one transaction (split at checkpoints if it
-// grows large) and commits it, without a sync. It returns the journal
-// records of the events the batch changed (stored or newly pending). On a
-// failure that is not one event's fault, nothing of the batch is kept and
-// every request carries the error, which apply also returns.
-func (s *Store) apply(batch []*request) ([]byte, error) {
-	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, tips: s.tips, metas: s.metas, counts: s.counts}
+// grows large) and commits it, without a sync. With journal set it returns
+// the journal records of the batch: every event value it wrote (a new
+// event, stored or pending, and an event released from pending), key and
+// value. On a failure that is not one event's fault, nothing of the batch
+// is kept and every request carries the error, which apply also returns.
+func (s *Store) apply(batch []*request, journal bool) ([]byte, error) {
+	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, tips: s.tips, metas: s.metas, counts: s.counts, journal: journal}
 	var fatal error
-	size := 0
 	for _, r := range batch {
 		r.res, r.err = dag.PutTx(t, r.ev, s.lim)
 		if r.err != nil && !isEventError(r.err) {
 			fatal = r.err
 			break
 		}
-		size += recordHeader + r.ev.Size()
 	}
 	if fatal == nil {
 		fatal = t.commit()
@@ -374,13 +467,7 @@ func (s *Store) apply(batch []*request) ([]byte, error) {
 		}
 		return nil, fatal
 	}
-	records := make([]byte, 0, size)
-	for _, r := range batch {
-		if r.err == nil && (r.res.Status == dag.StatusStored || r.res.Status == dag.StatusPending) {
-			records = appendRecord(records, r.ev.Bytes())
-		}
-	}
-	return records, nil
+	return t.records, nil
 }
 
 // syncer makes committed batches durable, one journal write and fdatasync

@@ -41,6 +41,10 @@ type btx struct {
 	fresh []cachedMeta
 	// counts holds the writer's pending-event counters.
 	counts *pendingCounts
+	// journal, if set, makes set record every event value it writes (keys
+	// 'e' and 'p') in records, for the store's journal.
+	journal bool
+	records []byte
 }
 
 // pendingCounts counts pending events per room and per origin, and knows
@@ -122,6 +126,9 @@ func (t *btx) has(k []byte) (bool, error) {
 
 func (t *btx) set(k, v []byte) error {
 	t.written += len(k) + len(v) + 16
+	if t.journal && (k[0] == tagEvent || k[0] == tagPending) {
+		t.records = appendRecord(t.records, k, v)
+	}
 	return t.txn.Set(k, v)
 }
 

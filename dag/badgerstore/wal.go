@@ -10,70 +10,86 @@ import (
 	"strings"
 )
 
-// walTracker closes a gap in badger's DB.Sync. DB.Sync msyncs the write-ahead
-// log of the current memtable only. When the writer's commit of batch n+1
-// fills the memtable, badger starts a new memtable (and a new WAL file,
-// NNNNN.mem) before the syncer's DB.Sync for batch n; that DB.Sync then
-// covers the new WAL, and batch n, in the old WAL, would be acknowledged
-// without an fsync until badger has flushed the old memtable into a table.
-// After each DB.Sync the syncer therefore looks for WAL files newer than the
-// one it last knew and fsyncs every WAL file it passes, before answering.
+// walTracker closes a gap in badger's DB.Sync. DB.Sync syncs the write-ahead
+// log of the current memtable and the current value-log file only. Badger
+// starts a new memtable log (NNNNN.mem) whenever a memtable fills, and a new
+// value-log file (NNNNNN.vlog) every ValueLogFileSize, without syncing the
+// old one when SyncWrites is off. A checkpoint that called DB.Sync alone
+// would truncate the journal while writes in a rotated file were still
+// only in the page cache. After DB.Sync the checkpoint therefore looks for
+// files newer than the ones it last knew and fsyncs every file it passes.
 //
 // An fsync through a separate descriptor writes back the pages dirtied
-// through badger's mapping: the page cache is per file. A WAL file that is
-// already gone was flushed into a table, which badger syncs before it deletes
-// the WAL.
+// through badger's mapping: the page cache is per file. A memtable log that
+// is already gone was flushed into a table, which badger syncs before it
+// deletes the log.
 type walTracker struct {
-	dir string
-	fid int // the newest WAL file known to the syncer
+	dir   string
+	kinds []*fileSeq
 }
 
-// memFileExt is badger's suffix of memtable WAL files (badger/v4 memtable.go).
-const memFileExt = ".mem"
+// fileSeq follows one kind of numbered badger file.
+type fileSeq struct {
+	ext    string // badger's suffix: memFileExt or vlogFileExt
+	format string // badger's name format for a number
+	fid    int    // the newest file known
+}
 
-// newWALTracker finds the newest WAL file in dir, badger's current memtable
-// right after Open.
+// Badger's file names (badger/v4 memtable.go and value.go).
+const (
+	memFileExt  = ".mem"
+	vlogFileExt = ".vlog"
+)
+
+// newWALTracker finds the newest memtable log and value-log file in dir,
+// the current ones right after Open.
 func newWALTracker(dir string) (*walTracker, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	w := &walTracker{dir: dir, fid: -1}
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), memFileExt)
-		if !ok {
-			continue
+	w := &walTracker{dir: dir, kinds: []*fileSeq{
+		{ext: memFileExt, format: "%05d" + memFileExt, fid: -1},
+		{ext: vlogFileExt, format: "%06d" + vlogFileExt, fid: -1},
+	}}
+	for _, k := range w.kinds {
+		for _, e := range entries {
+			name, ok := strings.CutSuffix(e.Name(), k.ext)
+			if !ok {
+				continue
+			}
+			if fid, err := strconv.Atoi(name); err == nil {
+				k.fid = max(k.fid, fid)
+			}
 		}
-		if fid, err := strconv.Atoi(name); err == nil {
-			w.fid = max(w.fid, fid)
+		if k.fid < 0 {
+			return nil, fmt.Errorf("badgerstore: no badger log file (*%s) in %s", k.ext, dir)
 		}
-	}
-	if w.fid < 0 {
-		return nil, fmt.Errorf("badgerstore: no memtable WAL (*%s) in %s", memFileExt, dir)
 	}
 	return w, nil
 }
 
-func (w *walTracker) path(fid int) string {
-	return filepath.Join(w.dir, fmt.Sprintf("%05d%s", fid, memFileExt))
-}
-
-// syncRotated fsyncs every WAL file older than the newest one, from the
-// last known one on, and returns how many it synced. Call it after DB.Sync.
+// syncRotated fsyncs every memtable log and value-log file older than the
+// newest of its kind, from the last known one on, and returns how many it
+// synced. Call it after DB.Sync.
 func (w *walTracker) syncRotated() (int, error) {
 	n := 0
-	for {
-		if _, err := os.Stat(w.path(w.fid + 1)); errors.Is(err, fs.ErrNotExist) {
-			return n, nil
-		} else if err != nil {
-			return n, err
+	for _, k := range w.kinds {
+		for {
+			path := func(fid int) string { return filepath.Join(w.dir, fmt.Sprintf(k.format, fid)) }
+			if _, err := os.Stat(path(k.fid + 1)); errors.Is(err, fs.ErrNotExist) {
+				break
+			} else if err != nil {
+				return n, err
+			}
+			if err := syncFile(path(k.fid)); err != nil {
+				return n, err
+			}
+			k.fid++
+			n++
 		}
-		if err := syncFile(w.path(w.fid)); err != nil {
-			return n, err
-		}
-		w.fid++
-		n++
 	}
+	return n, nil
 }
 
 // syncFile fsyncs the file at path; a file that no longer exists needs
