@@ -104,7 +104,7 @@ type Stats struct {
 	SyncTime    time.Duration // total time spent writing and syncing the journal
 	Checkpoints uint64        // badger syncs that let the journal be truncated
 	WALSyncs    uint64        // fsyncs of memtable logs and value-log files badger had rotated (see walTracker)
-	Repaired    uint64        // event values Open rewrote from the journal (see Store.replay)
+	Repaired    uint64        // event values and lists Open rewrote after a power loss (repair.go)
 }
 
 // Stats returns the counters.
@@ -195,11 +195,8 @@ func (s *Store) recover(dir string, journalBytes int64) error {
 	if err := checkLayout(s.db); err != nil {
 		return err
 	}
-	var err error
-	if s.counts, err = loadPendingCounts(s.db); err != nil {
-		return err
-	}
 	// Badger's newest memtable log right after Open; replay may rotate it.
+	var err error
 	if s.wal, err = newWALTracker(dir); err != nil {
 		return err
 	}
@@ -207,8 +204,15 @@ func (s *Store) recover(dir string, journalBytes int64) error {
 	if err := os.MkdirAll(jdir, 0o700); err != nil {
 		return err
 	}
-	events, seqs, err := readJournal(jdir)
+	payloads, seqs, err := readJournal(jdir)
 	if err != nil {
+		return err
+	}
+	events, err := s.repair(payloads)
+	if err != nil {
+		return err
+	}
+	if s.counts, err = loadPendingCounts(s.db); err != nil {
 		return err
 	}
 	if err := s.replay(events); err != nil {
@@ -230,90 +234,58 @@ func (s *Store) recover(dir string, journalBytes int64) error {
 	return removeSegmentsBefore(jdir, s.journal.seq)
 }
 
-// replay brings badger up to the journal, whose records (payloads) hold the
-// key and value of every event value written since the last checkpoint.
-//
-// First it repairs values: badger keeps large values in its value log, and
-// after a power loss a table or log that badger had made durable may point
-// into value-log pages that were not (badger syncs neither before a
-// memtable flush when SyncWrites is off). A key that exists but whose value
-// cannot be read back gets the journal's value again; keys 'e' and 'p' are
-// written once per event with one value, so the journal's is the one the
-// key had. A value that reads back but is not the event of its key (a lost
-// page may read as zeros) is repaired too; a valid value that differs from
-// the journal's (a replay before a second crash may have stored the event
-// afresh, with another arrival seq) is kept, as the indexes agree with it.
-//
-// Then it applies the journaled events in their original order, through the
-// same code as Put: events badger already has are duplicates. They were all
-// accepted once, so pending limits do not apply (they may have been lowered
-// since); any other failure means the journal or the database is damaged.
-func (s *Store) replay(payloads [][]byte) error {
-	type kv struct{ k, v []byte }
-	records := make([]kv, len(payloads))
+// repair decodes the journal's records (payloads: the key and value of
+// every event value written since the last checkpoint) and repairs what a
+// power loss may have cut from badger's value log (repair.go). It returns
+// the journaled events in order.
+func (s *Store) repair(payloads [][]byte) ([]*dag.Event, error) {
+	records := make([]journalRecord, len(payloads))
+	events := make([]*dag.Event, len(payloads))
 	for i, p := range payloads {
 		const keyLen = 1 + dag.IDLen
 		if len(p) <= keyLen || (p[0] != tagEvent && p[0] != tagPending) {
-			return fmt.Errorf("%w: record %d: key %x", errJournalCorrupt, i, p[:min(len(p), keyLen)])
+			return nil, fmt.Errorf("%w: record %d: key %x", errJournalCorrupt, i, p[:min(len(p), keyLen)])
 		}
-		records[i] = kv{p[:keyLen], p[keyLen:]}
-	}
-	if len(records) == 0 {
-		return nil
-	}
-	var repair []kv
-	err := s.db.View(func(txn *badger.Txn) error {
-		for _, r := range records {
-			item, err := txn.Get(r.k)
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				continue
+		r := journalRecord{p[:keyLen], p[keyLen:]}
+		raw := r.v
+		if r.k[0] == tagEvent {
+			if len(raw) < metaLen {
+				return nil, fmt.Errorf("%w: stored event %x without metadata", errJournalCorrupt, r.k)
 			}
-			if err != nil {
-				return err
-			}
-			if v, err := item.ValueCopy(nil); err != nil || !validEventValue(r.k, v) {
-				repair = append(repair, r)
-			}
+			raw = raw[metaLen:]
 		}
-		return nil
-	})
+		e, err := dag.Decode(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: event: %w", errJournalCorrupt, err)
+		}
+		if e.ID() != dag.EventID(r.k[1:]) {
+			return nil, fmt.Errorf("%w: record for %x holds event %v", errJournalCorrupt, r.k, e.ID())
+		}
+		records[i], events[i] = r, e
+	}
+	n, err := repairValues(s.db, records)
 	if err != nil {
-		return fmt.Errorf("replay journal: %w", err)
+		return nil, fmt.Errorf("repair from journal: %w", err)
 	}
-	if len(repair) > 0 {
-		wb := s.db.NewWriteBatch()
-		for _, r := range repair {
-			if err := wb.Set(r.k, r.v); err != nil {
-				wb.Cancel()
-				return fmt.Errorf("replay journal: repair %x: %w", r.k, err)
-			}
-		}
-		if err := wb.Flush(); err != nil {
-			return fmt.Errorf("replay journal: repair: %w", err)
-		}
-		s.nRepaired.Add(uint64(len(repair)))
+	m, err := repairLists(s.db, events)
+	if err != nil {
+		return nil, fmt.Errorf("repair from journal: %w", err)
 	}
+	s.nRepaired.Add(uint64(n + m))
+	return events, nil
+}
 
+// replay applies the journaled events in their original order, through the
+// same code as Put: events badger already has are duplicates. They were all
+// accepted once, so pending limits do not apply (they may have been lowered
+// since); any other failure means the journal or the database is damaged.
+func (s *Store) replay(events []*dag.Event) error {
 	lim := s.lim
 	s.lim = dag.Limits{PendingPerRoom: math.MaxInt, PendingPerOrigin: math.MaxInt}
 	defer func() { s.lim = lim }()
-	for start := 0; start < len(records); start += s.max {
-		batch := make([]*request, 0, s.max)
-		for _, r := range records[start:min(start+s.max, len(records))] {
-			raw := r.v
-			if r.k[0] == tagEvent {
-				if len(raw) < metaLen {
-					return fmt.Errorf("%w: stored event %x without metadata", errJournalCorrupt, r.k)
-				}
-				raw = raw[metaLen:]
-			}
-			e, err := dag.Decode(raw)
-			if err != nil {
-				return fmt.Errorf("%w: event: %w", errJournalCorrupt, err)
-			}
-			if e.ID() != dag.EventID(r.k[1:]) {
-				return fmt.Errorf("%w: record for %x holds event %v", errJournalCorrupt, r.k, e.ID())
-			}
+	for start := 0; start < len(events); start += s.max {
+		var batch []*request
+		for _, e := range events[start:min(start+s.max, len(events))] {
 			batch = append(batch, &request{ev: e})
 		}
 		if _, err := s.apply(batch, false); err != nil {
@@ -326,19 +298,6 @@ func (s *Store) replay(payloads [][]byte) error {
 		}
 	}
 	return nil
-}
-
-// validEventValue reports whether v is a well-formed value of key k: for
-// 'e' the metadata and the event, for 'p' the event, whose ID is the key's.
-func validEventValue(k, v []byte) bool {
-	if k[0] == tagEvent {
-		if _, err := decodeMeta(v); err != nil {
-			return false
-		}
-		v = v[metaLen:]
-	}
-	e, err := dag.Decode(v)
-	return err == nil && e.ID() == dag.EventID(k[1:])
 }
 
 // Put implements [dag.Store]. It returns once the outcome is durable.

@@ -1,0 +1,250 @@
+package badgerstore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/rhizome-chat/rhizome/dag"
+)
+
+// After a power loss, a table or write-ahead log that badger made durable
+// may point into value-log pages that were not: badger syncs neither before
+// a memtable flush when SyncWrites is off. Values of valueThreshold bytes
+// and more live there: events, and tips and waiter lists of more than 30
+// IDs. Open checks every such value written since the last checkpoint (the
+// journal says which) before it replays the journal, and rewrites those that
+// do not read back (docs/events.md 4.2).
+
+// journalRecord is one journal record: an event value's key and value.
+type journalRecord struct{ k, v []byte }
+
+// repairValues rewrites the event values (keys 'e' and 'p') that exist but
+// cannot be read back, from the journal. Each of these keys gets one value
+// per event, so the journal's value is the one the key had. A value that
+// reads back but is not the event of its key (a lost page may read as zeros)
+// is repaired too; a valid value that differs from the journal's (a replay
+// before a second crash may have stored the event afresh, with another
+// arrival seq) is kept, as the indexes agree with it. It returns how many
+// values it rewrote.
+func repairValues(db *badger.DB, records []journalRecord) (int, error) {
+	var repair []journalRecord
+	err := db.View(func(txn *badger.Txn) error {
+		for _, r := range records {
+			item, err := txn.Get(r.k)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if v, err := item.ValueCopy(nil); err != nil || !validEventValue(r.k, v) {
+				repair = append(repair, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(repair), writeAll(db, repair)
+}
+
+// validEventValue reports whether v is a well-formed value of key k: for
+// 'e' the metadata and the event, for 'p' the event, whose ID is the key's.
+func validEventValue(k, v []byte) bool {
+	if k[0] == tagEvent {
+		if _, err := decodeMeta(v); err != nil {
+			return false
+		}
+		v = v[metaLen:]
+	}
+	e, err := dag.Decode(v)
+	return err == nil && e.ID() == dag.EventID(k[1:])
+}
+
+// repairLists rebuilds the tips list of every room and the waiter list of
+// every parent that the journaled events touched, where the stored list does
+// not read back as a valid list: non-empty (an empty list is deleted, never
+// stored) and naming only events in the right state. A lost page cannot
+// make a list look valid: it reads as an error or as zeros. It returns how
+// many lists it rewrote.
+func repairLists(db *badger.DB, events []*dag.Event) (int, error) {
+	rooms := map[dag.RoomID]bool{}
+	parents := map[dag.EventID]dag.RoomID{}
+	for _, e := range events {
+		rooms[e.RoomID()] = true
+		for _, p := range e.Prev {
+			parents[p] = e.RoomID()
+		}
+	}
+	var fixes []journalRecord
+	err := db.View(func(txn *badger.Txn) error {
+		t := &btx{txn: txn}
+		for _, room := range sortedKeys(rooms, func(r dag.RoomID) []byte { return r[:] }) {
+			k := key(tagTips, room[:])
+			v, ok, err := t.get(k)
+			if err == nil && !ok {
+				continue
+			}
+			if err == nil && validTips(t, room, v) {
+				continue
+			}
+			tips, err := recomputeTips(t, room)
+			if err != nil {
+				return fmt.Errorf("rebuild tips of %v: %w", room, err)
+			}
+			fixes = append(fixes, journalRecord{k, encodeIDs(tips)})
+		}
+		for _, parent := range sortedKeys(parents, func(id dag.EventID) []byte { return id[:] }) {
+			k := key(tagWait, parent[:])
+			v, ok, err := t.get(k)
+			if err == nil && !ok {
+				continue
+			}
+			if err == nil && validWaiters(t, parent, v) {
+				continue
+			}
+			waiters, err := recomputeWaiters(t, parent, parents[parent])
+			if err != nil {
+				return fmt.Errorf("rebuild waiters of %v: %w", parent, err)
+			}
+			fixes = append(fixes, journalRecord{k, encodeIDs(waiters)})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(fixes), writeAll(db, fixes)
+}
+
+// validTips reports whether v lists, in ascending order, events of room
+// that are stored and have no stored child.
+func validTips(t *btx, room dag.RoomID, v []byte) bool {
+	ids, err := decodeIDs(v)
+	if err != nil || len(ids) == 0 || !slices.IsSortedFunc(ids, dag.EventID.Compare) {
+		return false
+	}
+	for _, id := range ids {
+		m, ok, err := t.Meta(id)
+		if err != nil || !ok || m.Room != room {
+			return false
+		}
+		if has, err := hasPrefix(t, key(tagChild, id[:])); err != nil || has {
+			return false
+		}
+	}
+	return true
+}
+
+// recomputeTips walks the room's topological index for stored events
+// without a stored child.
+func recomputeTips(t *btx, room dag.RoomID) ([]dag.EventID, error) {
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues = false
+	opts.Prefix = key(tagTopo, room[:])
+	it := t.txn.NewIterator(opts)
+	defer it.Close()
+	var tips []dag.EventID
+	for it.Rewind(); it.Valid(); it.Next() {
+		id, err := idAt(it.Item().Key(), len(opts.Prefix)+uint64Len)
+		if err != nil {
+			return nil, err
+		}
+		if has, err := hasPrefix(t, key(tagChild, id[:])); err != nil {
+			return nil, err
+		} else if !has {
+			tips = append(tips, id)
+		}
+	}
+	slices.SortFunc(tips, dag.EventID.Compare)
+	return tips, nil
+}
+
+// validWaiters reports whether v lists, in ascending order, pending events
+// that name parent, while parent is not stored.
+func validWaiters(t *btx, parent dag.EventID, v []byte) bool {
+	ids, err := decodeIDs(v)
+	if err != nil || len(ids) == 0 || !slices.IsSortedFunc(ids, dag.EventID.Compare) {
+		return false
+	}
+	if stored, err := t.has(key(tagEvent, parent[:])); err != nil || stored {
+		return false
+	}
+	for _, id := range ids {
+		e, ok, err := t.PendingEvent(id)
+		if err != nil || !ok || !slices.Contains(e.Prev, parent) {
+			return false
+		}
+	}
+	return true
+}
+
+// recomputeWaiters lists the room's pending events that name parent, or
+// none if parent is stored.
+func recomputeWaiters(t *btx, parent dag.EventID, room dag.RoomID) ([]dag.EventID, error) {
+	if stored, err := t.has(key(tagEvent, parent[:])); err != nil || stored {
+		return nil, err
+	}
+	pending, err := t.ids(key(tagPendingRoom, room[:]))
+	if err != nil {
+		return nil, err
+	}
+	var waiters []dag.EventID
+	for _, id := range pending {
+		e, ok, err := t.PendingEvent(id)
+		if err != nil {
+			return nil, err
+		}
+		if ok && slices.Contains(e.Prev, parent) {
+			waiters = append(waiters, id)
+		}
+	}
+	return waiters, nil
+}
+
+// hasPrefix reports whether any key starts with prefix.
+func hasPrefix(t *btx, prefix []byte) (bool, error) {
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues = false
+	opts.Prefix = prefix
+	it := t.txn.NewIterator(opts)
+	defer it.Close()
+	it.Rewind()
+	return it.Valid(), nil
+}
+
+// writeAll writes records, deleting keys whose value is empty.
+func writeAll(db *badger.DB, records []journalRecord) error {
+	if len(records) == 0 {
+		return nil
+	}
+	wb := db.NewWriteBatch()
+	for _, r := range records {
+		var err error
+		if len(r.v) == 0 {
+			err = wb.Delete(r.k)
+		} else {
+			err = wb.Set(r.k, r.v)
+		}
+		if err != nil {
+			wb.Cancel()
+			return fmt.Errorf("repair %x: %w", r.k, err)
+		}
+	}
+	return wb.Flush()
+}
+
+// sortedKeys returns the keys of m in byte order.
+func sortedKeys[K comparable, V any](m map[K]V, b func(K) []byte) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y K) int { return bytes.Compare(b(x), b(y)) })
+	return keys
+}
