@@ -219,19 +219,28 @@ func TestJournalControl(t *testing.T) {
 	}
 }
 
+// journalFixture returns a store directory whose badger files hold A of
+// "A -> B -> C -> D" and whose journal holds B and C (lostBadgerWrites), and
+// the path of its last journal segment.
+func journalFixture(t *testing.T) (f *dagtest.Fixture, lim dag.Limits, dir, last string) {
+	t.Helper()
+	f = dagtest.Build(t, "A -> B -> C -> D")
+	lim = dag.Limits{PendingPerRoom: 10, PendingPerOrigin: 10}
+	dir = lostBadgerWrites(t, []*dag.Event{f.E("A")}, []*dag.Event{f.E("B"), f.E("C")}, lim)
+	jdir := filepath.Join(dir, journalDir)
+	segs, err := segments(jdir)
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("journal segments %v, %v", segs, err)
+	}
+	return f, lim, dir, filepath.Join(jdir, segmentName(segs[len(segs)-1]))
+}
+
 // TestJournalTornTail: a record cut short at the end of the last segment was
 // never acknowledged; Open ignores it and keeps everything before it.
 func TestJournalTornTail(t *testing.T) {
-	f := dagtest.Build(t, "A -> B -> C -> D")
-	lim := dag.Limits{PendingPerRoom: 10, PendingPerOrigin: 10}
-	lost := lostBadgerWrites(t, []*dag.Event{f.E("A")}, []*dag.Event{f.E("B"), f.E("C")}, lim)
-	jdir := filepath.Join(lost, journalDir)
-	segs, err := segments(jdir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := filepath.Join(jdir, segmentName(segs[len(segs)-1]))
-	torn := appendRecord(nil, f.E("D").Bytes())
+	f, lim, lost, last := journalFixture(t)
+	d := f.ID("D")
+	torn := appendRecord(nil, key(tagPending, d[:]), f.E("D").Bytes())
 	fh, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -254,15 +263,7 @@ func TestJournalTornTail(t *testing.T) {
 // segment is not a crash artefact; Open refuses with a clear error rather
 // than silently dropping acknowledged events.
 func TestJournalCorruptSegment(t *testing.T) {
-	f := dagtest.Build(t, "A -> B -> C -> D")
-	lim := dag.Limits{PendingPerRoom: 10, PendingPerOrigin: 10}
-	lost := lostBadgerWrites(t, []*dag.Event{f.E("A")}, []*dag.Event{f.E("B"), f.E("C")}, lim)
-	jdir := filepath.Join(lost, journalDir)
-	segs, err := segments(jdir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := filepath.Join(jdir, segmentName(segs[len(segs)-1]))
+	_, lim, lost, name := journalFixture(t)
 	b, err := os.ReadFile(name)
 	if err != nil || len(b) < 20 {
 		t.Fatalf("segment of %d bytes: %v", len(b), err)
@@ -272,7 +273,11 @@ func TestJournalCorruptSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A later segment makes the damaged one a middle segment.
-	if err := os.WriteFile(filepath.Join(jdir, segmentName(segs[len(segs)-1]+1)), nil, 0o600); err != nil {
+	segs, err := segments(filepath.Dir(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(name), segmentName(segs[len(segs)-1]+1)), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(lost, Options{Limits: lim, CacheMiB: 16})
