@@ -399,6 +399,15 @@ func isEventError(err error) bool {
 // is kept and every request carries the error, which apply also returns.
 func (s *Store) apply(batch []*request, journal bool) ([]byte, error) {
 	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, tips: s.tips, metas: s.metas, counts: s.counts, journal: journal}
+	if journal {
+		// Room for a record per event (events released from pending add
+		// more), so that the records rarely grow by copying.
+		size := 0
+		for _, r := range batch {
+			size += recordHeader + 1 + dag.IDLen + metaLen + r.ev.Size()
+		}
+		t.records = make([]byte, 0, size)
+	}
 	var fatal error
 	for _, r := range batch {
 		r.res, r.err = dag.PutTx(t, r.ev, s.lim)
@@ -452,13 +461,17 @@ func (s *Store) syncer() {
 		}
 		err := s.brokenErr()
 		if err == nil {
-			buf = buf[:0]
-			for _, c := range waiting {
-				buf = append(buf, c.records...)
+			records := waiting[0].records
+			if len(waiting) > 1 {
+				buf = buf[:0]
+				for _, c := range waiting {
+					buf = append(buf, c.records...)
+				}
+				records = buf
 			}
-			if len(buf) > 0 {
+			if len(records) > 0 {
 				start := time.Now()
-				err = s.journal.append(buf)
+				err = s.journal.append(records)
 				s.syncNanos.Add(uint64(time.Since(start)))
 				s.nSyncs.Add(1)
 			}
