@@ -3,6 +3,7 @@ package badgerstore
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -83,8 +84,9 @@ func TestMain(m *testing.M) {
 }
 
 // killChild ingests every event in an order drawn from the seed and round,
-// with parallel producers, and prints "ack <room> <index> <status>" after
-// each Put returned. The parent kills it at a random moment.
+// with parallel producers (half with Put, half with PutAll), and prints
+// "ack <room> <index> <status>" after each Put or PutAll returned. The
+// parent kills it at a random moment.
 func killChild(dir string) error {
 	seed, err := strconv.ParseUint(os.Getenv(envKillSeed), 10, 64)
 	if err != nil {
@@ -119,21 +121,46 @@ func killChild(dir string) error {
 	out := bufio.NewWriter(os.Stdout)
 	var wg sync.WaitGroup
 	errs := make(chan error, killProducers)
+	ack := func(js []job, res []dag.PutResult) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, j := range js {
+			fmt.Fprintf(out, "ack %d %d %s\n", j.room, j.idx, res[i].Status)
+		}
+		return out.Flush() // the acks are visible to the parent only after Put returned
+	}
 	for p := range killProducers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var mine []job
 			for i := p; i < len(jobs); i += killProducers {
-				j := jobs[i]
-				res, err := s.Put(rooms[j.room][j.idx])
-				if err != nil {
-					errs <- err
-					return
+				mine = append(mine, jobs[i])
+			}
+			// Even producers Put one event at a time (the gossip path), odd
+			// ones PutAll up to 16 (the sync path).
+			chunk := 1 + 15*(p%2)
+			for len(mine) > 0 {
+				js := mine[:min(chunk, len(mine))]
+				mine = mine[len(js):]
+				evs := make([]*dag.Event, len(js))
+				for i, j := range js {
+					evs[i] = rooms[j.room][j.idx]
 				}
-				mu.Lock()
-				fmt.Fprintf(out, "ack %d %d %s\n", j.room, j.idx, res.Status)
-				err = out.Flush() // the ack is visible to the parent only after Put returned
-				mu.Unlock()
+				var res []dag.PutResult
+				var err error
+				if chunk == 1 {
+					var r dag.PutResult
+					r, err = s.Put(evs[0])
+					res = []dag.PutResult{r}
+				} else {
+					var errs []error
+					res, errs = s.PutAll(evs)
+					err = errors.Join(errs...)
+				}
+				if err == nil {
+					err = ack(js, res)
+				}
 				if err != nil {
 					errs <- err
 					return
