@@ -328,3 +328,58 @@ func FuzzVerifyBatch(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifier checks that concurrent requests through a Verifier get
+// exactly Verify's outcome each, good and bad mixed, and that it still
+// verifies after Close.
+func TestVerifier(t *testing.T) {
+	kinds := make([]byte, 300)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range kinds {
+		if rng.IntN(10) == 0 {
+			kinds[i] = byte(1 + rng.IntN(3))
+		}
+	}
+	evs := batchCase(t, kinds)
+	v := NewVerifier(2)
+	errs := make([]error, len(evs))
+	done := make(chan struct{})
+	for w := range 16 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := w; i < len(evs); i += 16 {
+				errs[i] = v.Verify(evs[i])
+			}
+		}()
+	}
+	for range 16 {
+		<-done
+	}
+	for i, e := range evs {
+		want := e.Verify()
+		if (errs[i] == nil) != (want == nil) {
+			t.Fatalf("event %d (kind %d): Verifier says %v, Verify says %v", i, kinds[i], errs[i], want)
+		}
+		if errs[i] != nil && !errors.Is(errs[i], ErrBadSignature) {
+			t.Fatalf("event %d: error %v is not a bad signature", i, errs[i])
+		}
+	}
+	v.Close()
+	v.Close() // idempotent
+	if err := v.Verify(evs[0]); (err == nil) != (evs[0].Verify() == nil) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// TestVerifyEach: a batch with several bad events gives each event Verify's
+// outcome.
+func TestVerifyEach(t *testing.T) {
+	kinds := []byte{0, 1, 0, 0, 3, 1, 2, 0, 1, 1, 0, 2, 3}
+	evs := batchCase(t, kinds)
+	errs := verifyEach(evs)
+	for i, e := range evs {
+		if want := e.Verify(); (errs[i] == nil) != (want == nil) {
+			t.Fatalf("event %d (kind %d): %v, Verify says %v", i, kinds[i], errs[i], want)
+		}
+	}
+}

@@ -113,7 +113,7 @@ func FuzzGossipCheck(f *testing.F) {
 			t.Fatal(err)
 		}
 		room := parsed.RoomID()
-		got, off, err := checkGossip(room, data)
+		got, off, err := checkGossip(room, data, (*dag.Event).Verify)
 		if err != nil {
 			if off == 0 {
 				t.Fatalf("rejection %v without an offense", err)

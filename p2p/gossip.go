@@ -139,7 +139,7 @@ func (r *room) stop() {
 // can at worst be ignored.
 func (m *Mesh) validator(id dag.RoomID) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-		ev, off, err := checkGossip(id, msg.Data)
+		ev, off, err := checkGossip(id, msg.Data, m.verifier.Verify)
 		if err != nil {
 			if from != m.h.ID() {
 				m.offend(msg.ReceivedFrom, off, err)
@@ -151,8 +151,10 @@ func (m *Mesh) validator(id dag.RoomID) pubsub.ValidatorEx {
 	}
 }
 
-// checkGossip runs the stateless checks on a gossip payload.
-func checkGossip(room dag.RoomID, data []byte) (*dag.Event, Offense, error) {
+// checkGossip runs the stateless checks on a gossip payload, with verify
+// checking the signature (Event.Verify, or a dag.Verifier's Verify, which
+// batches the checks of concurrent validators).
+func checkGossip(room dag.RoomID, data []byte, verify func(*dag.Event) error) (*dag.Event, Offense, error) {
 	if len(data) > dag.MaxEventSize {
 		return nil, OffenseOversize, fmt.Errorf("p2p: gossip message of %d bytes", len(data))
 	}
@@ -164,7 +166,7 @@ func checkGossip(room dag.RoomID, data []byte) (*dag.Event, Offense, error) {
 	if ev.RoomID() != room {
 		return nil, OffenseUnsolicited, fmt.Errorf("%w: %v on the topic of %v", ErrWrongRoom, ev.RoomID(), room)
 	}
-	if err := ev.Verify(); err != nil {
+	if err := verify(ev); err != nil {
 		return nil, OffenseBadSignature, err
 	}
 	return ev, 0, nil

@@ -136,6 +136,9 @@ type Mesh struct {
 	ledger *ledger
 	pulls  *puller
 	dial   *dialer
+	// verifier batches the signature checks of concurrent gossip
+	// validators (dag.Verifier).
+	verifier *dag.Verifier
 
 	syncLimit *peerLimiter
 	dirLimit  *peerLimiter
@@ -194,10 +197,12 @@ func New(cfg Config) (*Mesh, error) {
 		joining:   make(map[dag.RoomID]bool),
 		topics:    make(map[string]dag.RoomID),
 		scores:    make(map[peer.ID]float64),
+		verifier:  dag.NewVerifier(0),
 	}
 	m.ps, err = m.newPubSub(ctx)
 	if err != nil {
 		cancel()
+		m.verifier.Close()
 		return nil, err
 	}
 	// Subscribe to connection events before anything can connect, so no
@@ -205,6 +210,7 @@ func New(cfg Config) (*Mesh, error) {
 	sub, err := m.h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {
 		cancel()
+		m.verifier.Close()
 		return nil, fmt.Errorf("p2p: subscribe to connection events: %w", err)
 	}
 	m.pulls = newPuller(m, cfg.PullWorkers)
@@ -257,6 +263,7 @@ func (m *Mesh) Close() error {
 	}
 	m.cancel()
 	m.wg.Wait()
+	m.verifier.Close() // a validator still running verifies on its own goroutine
 	return nil
 }
 

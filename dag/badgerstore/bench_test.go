@@ -118,7 +118,8 @@ const batchSize = 64
 // take 64 events at a time, verify them with dag.VerifyBatch and store them
 // with one PutAll. mode=gossip is the path of gossip: 256 producers (p2p
 // stores each room's gossip from its own goroutine) each take one event,
-// verify it with Event.Verify and Put it. The ratios are given against both verification rates:
+// verify it through a shared dag.Verifier (as p2p's gossip validators do)
+// and Put it. The ratios are given against both verification rates:
 // ingest/verify against one-at-a-time verification (BenchmarkVerifyEvent's
 // ceiling) and ingest/verify-batch against batch verification.
 //
@@ -178,12 +179,14 @@ func benchIngest(b *testing.B, batched bool, rooms int) {
 			b.Fatal(r)
 		}
 	} else {
+		v := dag.NewVerifier(0)
+		defer v.Close()
 		r := parallelProducers(256, b.N, 1, func(lo, _ int) error {
 			e, err := dag.Decode(wire[lo])
 			if err != nil {
 				return err
 			}
-			if err := e.Verify(); err != nil {
+			if err := v.Verify(e); err != nil {
 				return err
 			}
 			res, err := s.Put(e)
