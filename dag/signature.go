@@ -24,9 +24,11 @@ import (
 //  3. S is canonical (S < L);
 //  4. [8](S·B − R − k·A) is the identity, with k = SHA-512(R ‖ A ‖ M) mod L.
 //
-// A signature made by any RFC 8032 signer passes; the rule only differs from
-// Go's crypto/ed25519 on signatures crafted with small-order components,
-// which it accepts and crypto/ed25519 rejects (TestCraftedTorsionSignature).
+// A signature made by any RFC 8032 signer with an honestly generated key
+// passes. The rule differs from Go's crypto/ed25519 only on crafted inputs,
+// both ways: it accepts signatures with small-order components, which
+// crypto/ed25519 rejects (TestCraftedTorsionSignature), and it rejects
+// non-canonical or small-order keys A, which crypto/ed25519 accepts.
 
 // batchChunk is the largest number of signatures checked in one multiscalar
 // multiplication; beyond it the cost per signature hardly falls.

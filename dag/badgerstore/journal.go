@@ -22,16 +22,22 @@ import (
 // costs a few. So the store keeps its own append-only journal of the events
 // each batch changed (stored or newly pending), fsyncs it once per group
 // commit and answers Puts after that; badger runs without syncs in between.
-// Every SegmentMiB of journal the syncer makes badger durable (DB.Sync and
+// Every JournalMiB of journal the syncer makes badger durable (DB.Sync and
 // the rotated memtable logs), starts a new segment and deletes the old ones,
 // whose events badger now holds.
 //
-// After a crash badger holds some prefix of the committed batches, at least
-// everything up to the last checkpoint, and the journal holds every
-// acknowledged batch since then. Open replays the journal through the same
-// code as Put: events badger already has are duplicates, the rest are
-// applied in their original order, so the state is the one the batches
-// produced (Put is deterministic given the state and the event).
+// After a crash badger holds everything up to the last checkpoint and some
+// of the batches committed since, and the journal holds every acknowledged
+// batch since then. Open replays the journal through the same code as Put:
+// events badger already has are duplicates, the rest are applied in their
+// original order (Put is deterministic given the state and the event).
+// After kill -9 badger holds a prefix of the batches, and replay rebuilds
+// exactly the state they produced. After a power loss it may not: badger
+// replays each memtable log up to its first torn entry, so a rotated log
+// can lose its tail while a newer one survived. Then an event can be back
+// without its parent; replay stores the parent after it, Open checks the
+// tips again and rebuilds them, and the one trace left is the arrival log,
+// where that parent comes after its child (docs/events.md 4.2).
 
 // journalDir is the journal's directory inside the store's directory.
 const journalDir = "journal"
@@ -124,27 +130,54 @@ func segments(dir string) ([]uint64, error) {
 	return seqs, nil
 }
 
-// readJournal returns the events of every segment in dir, oldest first, and
-// the segments' sequence numbers. A torn record at the end of the last
-// segment ends the journal (its Put was never acknowledged); a bad record
-// anywhere else is corruption.
-func readJournal(dir string) (events [][]byte, seqs []uint64, err error) {
+// readJournal returns the records of every segment in dir, oldest first,
+// and the segments' sequence numbers. A torn record at the end of the last
+// segment ends the journal (its Put was never acknowledged), and
+// readJournal truncates the segment before it (fsynced), so that the
+// segment reads clean once newer ones follow it; a bad record anywhere else
+// is corruption.
+func readJournal(dir string) (records [][]byte, seqs []uint64, err error) {
 	seqs, err = segments(dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	for i, seq := range seqs {
-		b, err := os.ReadFile(filepath.Join(dir, segmentName(seq)))
+		name := filepath.Join(dir, segmentName(seq))
+		b, err := os.ReadFile(name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("badgerstore: read journal: %w", err)
 		}
 		payloads, good, clean := parseRecords(b)
-		if !clean && i != len(seqs)-1 {
-			return nil, nil, fmt.Errorf("%w: segment %s: bad record at offset %d of %d", errJournalCorrupt, segmentName(seq), good, len(b))
+		if !clean {
+			if i != len(seqs)-1 {
+				return nil, nil, fmt.Errorf("%w: segment %s: bad record at offset %d of %d", errJournalCorrupt, segmentName(seq), good, len(b))
+			}
+			if err := truncateFile(name, int64(good)); err != nil {
+				return nil, nil, err
+			}
 		}
-		events = append(events, payloads...)
+		records = append(records, payloads...)
 	}
-	return events, seqs, nil
+	return records, seqs, nil
+}
+
+// truncateFile cuts the file at name to size and fsyncs it.
+func truncateFile(name string, size int64) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("badgerstore: journal: %w", err)
+	}
+	err = f.Truncate(size)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("badgerstore: truncate torn journal tail: %w", err)
+	}
+	return nil
 }
 
 // openJournal starts a new segment after the given ones.

@@ -442,3 +442,39 @@ func TestJournalRepairsLostLists(t *testing.T) {
 		t.Fatalf("after M: %v", err)
 	}
 }
+
+// TestJournalTornTailThenCrash: Open truncates a torn tail before it starts
+// a new segment, so a crash between the two (the new segment exists, the
+// old one is not deleted yet) leaves a journal the next Open reads.
+func TestJournalTornTailThenCrash(t *testing.T) {
+	f, lim, lost, last := journalFixture(t)
+	fh, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fh.Write([]byte{0x40, 0, 0, 0, 1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	// The first Open's reading of the journal, then the crash window: a
+	// new, empty segment after the torn one.
+	jdir := filepath.Dir(last)
+	if _, _, err := readJournal(jdir); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := segments(jdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(jdir, segmentName(segs[len(segs)-1]+1)), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(lost, Options{Limits: lim, CacheMiB: 16})
+	if err != nil {
+		t.Fatalf("reopen after a crash during recovery: %v", err)
+	}
+	defer s.Close()
+	if err := dagtest.Check(s, f.Room, dagtest.NewOracle([]*dag.Event{f.E("A"), f.E("B"), f.E("C")})); err != nil {
+		t.Fatal(err)
+	}
+}

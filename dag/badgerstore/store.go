@@ -218,13 +218,26 @@ func (s *Store) recover(dir string, journalBytes int64) error {
 	if err := s.replay(events); err != nil {
 		return err
 	}
+	// After a power loss badger may hold a rotated memtable log's head but
+	// not its tail while a newer log survived whole: an event can be back
+	// before its parent, which replay then stores after it. Its tips are
+	// checked again (the parent must not be a tip), and rebuilt if wrong.
+	if n, err := repairLists(s.db, events); err != nil {
+		return fmt.Errorf("repair after replay: %w", err)
+	} else if n > 0 {
+		s.nRepaired.Add(uint64(n))
+		clear(s.tips)
+	}
 	if err := s.resumeReleases(); err != nil {
 		return err
 	}
 	if err := s.db.Sync(); err != nil {
 		return err
 	}
-	if _, err := s.wal.syncRotated(); err != nil {
+	if err := syncBadgerFiles(dir); err != nil {
+		return err
+	}
+	if s.wal, err = newWALTracker(dir); err != nil {
 		return err
 	}
 	// Badger now holds every journaled event durably.
@@ -374,6 +387,11 @@ func (s *Store) writer() {
 		}
 		records, err := s.apply(batch, true)
 		if err != nil {
+			// A large batch may have committed part of itself before the
+			// failure (dag.Tx.Checkpoint) without journal records: no later
+			// Put may be acknowledged on top of it. Reopening recovers.
+			err = fmt.Errorf("badgerstore: store failed, reopen it: %w", err)
+			s.broken.CompareAndSwap(nil, &err)
 			for _, r := range batch {
 				close(r.ok)
 			}
@@ -395,8 +413,10 @@ func isEventError(err error) bool {
 // grows large) and commits it, without a sync. With journal set it returns
 // the journal records of the batch: every event value it wrote (a new
 // event, stored or pending, and an event released from pending), key and
-// value. On a failure that is not one event's fault, nothing of the batch
-// is kept and every request carries the error, which apply also returns.
+// value. On a failure that is not one event's fault, every request carries
+// the error, which apply also returns; the part of a large batch committed
+// at a checkpoint before the failure stays in badger (the writer then stops
+// the store).
 func (s *Store) apply(batch []*request, journal bool) ([]byte, error) {
 	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, tips: s.tips, metas: s.metas, counts: s.counts, journal: journal}
 	if journal {
@@ -475,15 +495,12 @@ func (s *Store) syncer() {
 				s.syncNanos.Add(uint64(time.Since(start)))
 				s.nSyncs.Add(1)
 			}
-			if err == nil && s.journal.full() {
-				err = s.checkpoint()
-			}
 			if err != nil {
 				// A failed write or fsync leaves the journal's state
 				// unknown (an fsync error may have dropped dirty pages):
 				// no later Put can be acknowledged. Reopening recovers.
 				err = fmt.Errorf("badgerstore: store failed, reopen it: %w", err)
-				s.broken.Store(&err)
+				s.broken.CompareAndSwap(nil, &err)
 			}
 		}
 		for _, c := range waiting {
@@ -493,6 +510,14 @@ func (s *Store) syncer() {
 					r.res, r.err = dag.PutResult{}, fmt.Errorf("put %v: %w", r.ev.ID(), err)
 				}
 				close(r.ok)
+			}
+		}
+		// The answered Puts are durable in the journal; a checkpoint that
+		// fails only stops later ones.
+		if err == nil && s.journal.full() {
+			if err := s.checkpoint(); err != nil {
+				err = fmt.Errorf("badgerstore: store failed at a checkpoint, reopen it: %w", err)
+				s.broken.CompareAndSwap(nil, &err)
 			}
 		}
 	}

@@ -2,6 +2,8 @@ package badgerstore
 
 import (
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -60,5 +62,39 @@ func TestRotatedWALsSynced(t *testing.T) {
 	}
 	if err := dagtest.Check(s, events[0].RoomID(), dagtest.NewOracle(events)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSyncRotatedAcrossGaps: badger deletes a memtable's log once the
+// memtable is flushed, so log numbers have gaps; the tracker must still
+// sync every file from the newest it knew up to the current one, and move
+// on to the current one.
+func TestSyncRotatedAcrossGaps(t *testing.T) {
+	dir := t.TempDir()
+	touch := func(names ...string) {
+		for _, n := range names {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	touch("00003.mem", "000001.vlog")
+	w, err := newWALTracker(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 00004 was flushed and deleted; 00003 and 00005 are immutable
+	// memtables, 00007 the current one; the value log rotated once.
+	touch("00005.mem", "00007.mem", "000002.vlog")
+	n, err := w.syncRotated()
+	if err != nil || n != 3 {
+		t.Fatalf("synced %d files (%v), want 00003.mem, 00005.mem, 000001.vlog", n, err)
+	}
+	touch("00009.mem")
+	if n, err := w.syncRotated(); err != nil || n != 1 {
+		t.Fatalf("synced %d files (%v), want 00007.mem", n, err)
+	}
+	if n, err := w.syncRotated(); err != nil || n != 0 {
+		t.Fatalf("synced %d files (%v) with no rotation", n, err)
 	}
 }
