@@ -370,12 +370,12 @@ func (rs *rooms) tickAll() {
 		if len(feed) == 0 {
 			continue
 		}
+		rs.publishView(info) // before the feed entries it covers (see processLocked)
 		if _, err := rs.db.appendFeed(room, info.processed, feed); err != nil {
 			rs.log.Error("append order record", "room", room, "err", err)
 			rs.reloadLocked(room)
 			continue
 		}
-		rs.publishView(info)
 		rs.wakeFeed()
 	}
 }

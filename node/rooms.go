@@ -349,6 +349,11 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 			feed = append(feed, out...)
 		}
 		flush()
+		// The room's state becomes visible before the feed entries it
+		// covers: a stream that reads an entry filters it by the state,
+		// and a reader added by this batch (the commit with its Welcome)
+		// must not have that entry skipped for being read a moment early.
+		rs.publishView(info)
 		last := entries[len(entries)-1].Seq
 		top, err := rs.db.appendFeed(room, last, feed)
 		if err != nil {
@@ -366,7 +371,6 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 		rs.mu.Lock()
 		info.processed = last
 		rs.mu.Unlock()
-		rs.publishView(info)
 		if len(feed) > 0 {
 			rs.wakeFeed()
 		}

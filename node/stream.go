@@ -162,7 +162,10 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 				continue // order lines summarize the votes
 			}
 			st, _ := n.rooms.state(e.Room)
-			if st == nil || !st.Has(me, roomstate.CanReceiveMessage) {
+			if st == nil {
+				continue
+			}
+			if !st.Has(me, roomstate.CanReceiveMessage) && !n.addsReader(st, e, me) {
 				continue
 			}
 			if e.Order != nil {
@@ -201,6 +204,39 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 			return
 		}
 	}
+}
+
+// addsReader reports whether a feed entry is a commit that adds me to the
+// room. Its stream line carries the Welcome, and the room's state lists me
+// only once the commit is ordered, which may happen after a stream read
+// the entry (the commit and the votes that order it arrive separately):
+// without this, the joining device could miss its own Welcome for good.
+func (n *Node) addsReader(st *roomstate.State, e feedEntry, me roomstate.URI) bool {
+	if e.Order != nil || e.Kind != dag.KindCommit {
+		return false
+	}
+	ev, err := n.store.Get(e.Event)
+	if err != nil {
+		return false
+	}
+	c, err := roomevent.DecodeCommit(ev.Content)
+	if err != nil {
+		return false
+	}
+	for _, ch := range c.Changes {
+		op, err := roomstate.DecodeOp(st, roomstate.ComponentID(ch.Component), ch.Update)
+		if err != nil {
+			continue
+		}
+		if pu, ok := op.(*roomstate.ParticipantUpdate); ok {
+			for _, a := range pu.Added {
+				if a.User == me {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // handleSetCursor stores the device's cursor: the stream resumes after it
