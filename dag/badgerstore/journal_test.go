@@ -478,3 +478,48 @@ func TestJournalTornTailThenCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestJournalFailureStopsStore: when the journal cannot be written, the
+// Puts waiting and every later one fail with an error that says to reopen,
+// nothing is acknowledged, and reopening recovers every acknowledged event.
+func TestJournalFailureStopsStore(t *testing.T) {
+	f := dagtest.Build(t, "A -> B -> C -> D")
+	dir := t.TempDir()
+	lim := dag.Limits{PendingPerRoom: 10, PendingPerOrigin: 10}
+	s, err := Open(dir, Options{Limits: lim, CacheMiB: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dagtest.Put(t, s, f.E("A"), f.E("B"))
+	// The syncer owns the journal; with no Put in flight, closing its file
+	// makes the next write fail as a full disk would.
+	if err := s.journal.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(f.E("C")); err == nil || !strings.Contains(err.Error(), "reopen") {
+		t.Fatalf("Put with a failing journal = %v, want an error that says to reopen", err)
+	}
+	if _, err := s.Put(f.E("D")); err == nil || !strings.Contains(err.Error(), "reopen") {
+		t.Fatalf("Put after the failure = %v, want the same error", err)
+	}
+	if _, errs := s.PutAll([]*dag.Event{f.E("D")}); errs[0] == nil {
+		t.Fatal("PutAll after the failure succeeded")
+	}
+	if err := s.Close(); err == nil {
+		t.Log("Close of a stopped store returned no error") // the journal file is already closed
+	}
+	s, err = Open(dir, Options{Limits: lim, CacheMiB: 16})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	for _, name := range []string{"A", "B"} {
+		if ok, err := s.Has(f.ID(name)); err != nil || !ok {
+			t.Fatalf("acknowledged %s missing after reopen (%v)", name, err)
+		}
+	}
+	dagtest.Put(t, s, f.E("C"), f.E("D"))
+	if err := dagtest.Check(s, f.Room, dagtest.NewOracle(f.Events)); err != nil {
+		t.Fatal(err)
+	}
+}
