@@ -113,13 +113,13 @@ func copyDirLimit(t *testing.T, src, dst string, limit map[string]int64) {
 	}
 }
 
-// lostBadgerWrites builds the state a power loss can leave: badger's files
-// as of a checkpoint (after the first part of events was stored), and the
-// journal of a store that went on to acknowledge the second part. It returns
-// that directory.
-func lostBadgerWrites(t *testing.T, first, second []*dag.Event, lim dag.Limits) string {
+// liveStore stores first in a new store and closes it (a checkpoint: the
+// journal is then empty), calls atCheckpoint with its directory, reopens it
+// and acknowledges second one Put at a time, then calls beforeClose with
+// its directory while it is still open, and closes it.
+func liveStore(t *testing.T, first, second []*dag.Event, lim dag.Limits, atCheckpoint, beforeClose func(live string)) {
 	t.Helper()
-	live, lost := t.TempDir(), t.TempDir()
+	live := t.TempDir()
 	s, err := Open(live, Options{Limits: lim, CacheMiB: 16})
 	if err != nil {
 		t.Fatal(err)
@@ -127,13 +127,11 @@ func lostBadgerWrites(t *testing.T, first, second []*dag.Event, lim dag.Limits) 
 	if _, errs := s.PutAll(first); errors.Join(errs...) != nil {
 		t.Fatal(errors.Join(errs...))
 	}
-	if err := s.Close(); err != nil { // checkpoints: the journal is empty
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	copyDir(t, live, lost)
-
-	s, err = Open(live, Options{Limits: lim, CacheMiB: 16})
-	if err != nil {
+	atCheckpoint(live)
+	if s, err = Open(live, Options{Limits: lim, CacheMiB: 16}); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range second {
@@ -141,16 +139,28 @@ func lostBadgerWrites(t *testing.T, first, second []*dag.Event, lim dag.Limits) 
 			t.Fatal(err)
 		}
 	}
-	// Every Put returned, so its event is in the journal; badger's files in
-	// lost do not have them. Take the journal as it is now, before Close
-	// checkpoints and truncates it.
-	if err := os.RemoveAll(filepath.Join(lost, journalDir)); err != nil {
-		t.Fatal(err)
-	}
-	copyDir(t, filepath.Join(live, journalDir), filepath.Join(lost, journalDir))
+	beforeClose(live)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// lostBadgerWrites builds the state a power loss can leave: badger's files
+// as of a checkpoint (after the first part of events was stored), and the
+// journal of a store that went on to acknowledge the second part. It returns
+// that directory.
+func lostBadgerWrites(t *testing.T, first, second []*dag.Event, lim dag.Limits) string {
+	t.Helper()
+	lost := t.TempDir()
+	liveStore(t, first, second, lim, func(live string) { copyDir(t, live, lost) }, func(live string) {
+		// Every Put returned, so its event is in the journal; badger's
+		// files in lost do not have them. Take the journal as it is now,
+		// before Close checkpoints and truncates it.
+		if err := os.RemoveAll(filepath.Join(lost, journalDir)); err != nil {
+			t.Fatal(err)
+		}
+		copyDir(t, filepath.Join(live, journalDir), filepath.Join(lost, journalDir))
+	})
 	return lost
 }
 
@@ -235,28 +245,43 @@ func journalFixture(t *testing.T) (f *dagtest.Fixture, lim dag.Limits, dir, last
 	return f, lim, dir, filepath.Join(jdir, segmentName(segs[len(segs)-1]))
 }
 
+// appendBytes appends b to the file at path.
+func appendBytes(t *testing.T, path string, b []byte) {
+	t.Helper()
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fh.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// openFixture opens the journalFixture directory and checks that the room
+// holds exactly A, B and C.
+func openFixture(t *testing.T, f *dagtest.Fixture, lim dag.Limits, dir string) {
+	t.Helper()
+	s, err := Open(dir, Options{Limits: lim, CacheMiB: 16})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer s.Close()
+	if err := dagtest.Check(s, f.Room, dagtest.NewOracle([]*dag.Event{f.E("A"), f.E("B"), f.E("C")})); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestJournalTornTail: a record cut short at the end of the last segment was
 // never acknowledged; Open ignores it and keeps everything before it.
 func TestJournalTornTail(t *testing.T) {
 	f, lim, lost, last := journalFixture(t)
 	d := f.ID("D")
 	torn := appendRecord(nil, key(tagPending, d[:]), f.E("D").Bytes())
-	fh, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fh.Write(torn[:len(torn)/2]); err != nil {
-		t.Fatal(err)
-	}
-	fh.Close()
-	s, err := Open(lost, Options{Limits: lim, CacheMiB: 16})
-	if err != nil {
-		t.Fatalf("torn tail: %v", err)
-	}
-	defer s.Close()
-	if err := dagtest.Check(s, f.Room, dagtest.NewOracle([]*dag.Event{f.E("A"), f.E("B"), f.E("C")})); err != nil {
-		t.Fatal(err)
-	}
+	appendBytes(t, last, torn[:len(torn)/2])
+	openFixture(t, f, lim, lost)
 }
 
 // TestJournalCorruptSegment: damage anywhere but the tail of the last
@@ -311,31 +336,11 @@ func vlogSizes(t *testing.T, dir string) map[string]int64 {
 // the checkpoint before second (a file started since to its header).
 func lostValueLog(t *testing.T, first, second []*dag.Event, lim dag.Limits) string {
 	t.Helper()
-	live, lost := t.TempDir(), t.TempDir()
-	s, err := Open(live, Options{Limits: lim, CacheMiB: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, errs := s.PutAll(first); errors.Join(errs...) != nil {
-		t.Fatal(errors.Join(errs...))
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	checkpointed := vlogSizes(t, live)
-	s, err = Open(live, Options{Limits: lim, CacheMiB: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range second {
-		if _, err := s.Put(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	copyDirLimit(t, live, lost, checkpointed)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	lost := t.TempDir()
+	var checkpointed map[string]int64
+	liveStore(t, first, second, lim,
+		func(live string) { checkpointed = vlogSizes(t, live) },
+		func(live string) { copyDirLimit(t, live, lost, checkpointed) })
 	return lost
 }
 
@@ -448,14 +453,7 @@ func TestJournalRepairsLostLists(t *testing.T) {
 // old one is not deleted yet) leaves a journal the next Open reads.
 func TestJournalTornTailThenCrash(t *testing.T) {
 	f, lim, lost, last := journalFixture(t)
-	fh, err := os.OpenFile(last, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fh.Write([]byte{0x40, 0, 0, 0, 1, 2, 3}); err != nil {
-		t.Fatal(err)
-	}
-	fh.Close()
+	appendBytes(t, last, []byte{0x40, 0, 0, 0, 1, 2, 3})
 	// The first Open's reading of the journal, then the crash window: a
 	// new, empty segment after the torn one.
 	jdir := filepath.Dir(last)
@@ -469,14 +467,7 @@ func TestJournalTornTailThenCrash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(jdir, segmentName(segs[len(segs)-1]+1)), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(lost, Options{Limits: lim, CacheMiB: 16})
-	if err != nil {
-		t.Fatalf("reopen after a crash during recovery: %v", err)
-	}
-	defer s.Close()
-	if err := dagtest.Check(s, f.Room, dagtest.NewOracle([]*dag.Event{f.E("A"), f.E("B"), f.E("C")})); err != nil {
-		t.Fatal(err)
-	}
+	openFixture(t, f, lim, lost)
 }
 
 // TestJournalFailureStopsStore: when the journal cannot be written, the
