@@ -1,0 +1,65 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"testing"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/roomstate"
+)
+
+// TestStreamDeliversOwnAddingCommit pins addsReader: a commit whose room
+// changes add a user counts as that user's to receive, whatever the room's
+// state says at the moment a stream reads it; other commits, other users
+// and other kinds do not.
+func TestStreamDeliversOwnAddingCommit(t *testing.T) {
+	n := startTestNode(t, t.TempDir(), "a.test")
+	alice := register(t, n, "alice", "phone")
+	bob := register(t, n, "bob", "phone")
+	_, bobKP := bob.keyPackage(n, false)
+	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Join"}))
+	room, createID := str(created["room"]), str(created["event"])
+
+	g := alice.group(n, room)
+	kpMsg, err := mls.UnmarshalMLSMessage(bobKP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := g.Commit(rand.Reader, &mls.CommitOptions{Proposals: []mls.Proposal{&mls.AddProposal{KeyPackage: *kpMsg.KeyPackage}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitRaw, _ := pc.Message.Marshal()
+	st, _ := n.rooms.state(mustRoomID(t, room))
+	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://a.test/u/bob", Role: roomstate.RoleMember}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.StdEncoding.EncodeToString
+	commit := must(t, 201)(alice.post("/v1/rooms/"+room+"/commits", jsonObj{
+		"parent": createID, "commit": enc(commitRaw),
+		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
+	}))
+	commitID, cid := str(commit["event"]), mustEventID(t, str(commit["event"]))
+
+	entry := feedEntry{Room: mustRoomID(t, room), Event: cid, Kind: dag.KindCommit}
+	for _, tc := range []struct {
+		name string
+		e    feedEntry
+		user roomstate.URI
+		want bool
+	}{
+		{"the added user", entry, "mimi://a.test/u/bob", true},
+		{"another user", entry, "mimi://a.test/u/carol", false},
+		{"the room's create event", feedEntry{Room: entry.Room, Event: mustEventID(t, createID), Kind: dag.KindCreate}, "mimi://a.test/u/bob", false},
+		{"an order line", feedEntry{Room: entry.Room, Event: cid, Kind: dag.KindCommit, Order: &orderRecord{}}, "mimi://a.test/u/bob", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := n.addsReader(st, tc.e, tc.user); got != tc.want {
+				t.Fatalf("addsReader(%s) of commit %s = %v, want %v", tc.user, commitID, got, tc.want)
+			}
+		})
+	}
+}
