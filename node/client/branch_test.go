@@ -18,9 +18,6 @@ import (
 // re-proposes her undone update. Every device ends on the same epoch with
 // the same epoch_authenticator, and every message is delivered once.
 func TestBranchMoveAfterPartition(t *testing.T) {
-	if testing.Short() {
-		t.Skip("partition test takes ~30 s; skipped in -short mode")
-	}
 	ctx := context.Background()
 	a := startNode(t, t.TempDir(), "a.test")
 	b := startNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
@@ -147,9 +144,6 @@ func epochOf(c *Client, room string) string {
 // alice's client re-proposes the invitation on the winning branch with
 // fresh KeyPackages: dave joins again and reads the majority's messages.
 func TestRejoinAfterUndoneJoin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("partition test takes ~20 s; skipped in -short mode")
-	}
 	ctx := context.Background()
 	a := startNode(t, t.TempDir(), "a.test")
 	b := startNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
