@@ -104,6 +104,17 @@ func (f *clientFlags) print(w io.Writer, v any, human func(io.Writer)) error {
 }
 
 // clientCommand builds a client command with the shared flags.
+// withClient opens the device's client (registering: the directory may not
+// exist yet), runs do with it and closes it.
+func (f *clientFlags) withClient(ctx context.Context, env *Env, registering bool, do func(c *client.Client) error) error {
+	c, err := f.open(ctx, env, registering)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return do(c)
+}
+
 func clientCommand(name, usage, short, long string, extra func(fs *flag.FlagSet), nargs [2]int,
 	run func(ctx context.Context, env *Env, f *clientFlags, args []string) error) *Command {
 	f := &clientFlags{}
@@ -182,20 +193,17 @@ Examples:
 			if server == "" || user == "" || device == "" {
 				return &UsageError{Cmd: "rhizome register", Msg: "--server, --user and --device are required"}
 			}
-			c, err := f.open(ctx, env, true)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			d, err := c.Register(ctx, server, user, device)
-			if err != nil {
-				return err
-			}
-			dir := f.resolveDir(env)
-			return f.print(env.Stdout, map[string]string{"server": d.Server, "user": d.User, "device": d.Device, "user_uri": d.UserURI, "device_uri": d.DeviceURI, "dir": dir},
-				func(w io.Writer) {
-					fmt.Fprintf(w, "Registered %s (device %s) on %s.\nDevice state: %s\nNext: rhizome room create NAME\n", d.UserURI, d.Device, d.Server, dir)
-				})
+			return f.withClient(ctx, env, true, func(c *client.Client) error {
+				d, err := c.Register(ctx, server, user, device)
+				if err != nil {
+					return err
+				}
+				dir := f.resolveDir(env)
+				return f.print(env.Stdout, map[string]string{"server": d.Server, "user": d.User, "device": d.Device, "user_uri": d.UserURI, "device_uri": d.DeviceURI, "dir": dir},
+					func(w io.Writer) {
+						fmt.Fprintf(w, "Registered %s (device %s) on %s.\nDevice state: %s\nNext: rhizome room create NAME\n", d.UserURI, d.Device, d.Server, dir)
+					})
+			})
 		})
 }
 
@@ -215,17 +223,14 @@ Examples:
 			fs.StringVar(&preset, "preset", "private-group", "room preset")
 		}, [2]int{1, 1},
 		func(ctx context.Context, env *Env, f *clientFlags, args []string) error {
-			c, err := f.open(ctx, env, false)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ri, err := c.CreateRoom(ctx, preset, args[0])
-			if err != nil {
-				return err
-			}
-			return f.print(env.Stdout, ri, func(w io.Writer) {
-				fmt.Fprintf(w, "Created room %q: %s\nNext: rhizome invite %s USER\n", ri.Name, ri.Room, ri.Room)
+			return f.withClient(ctx, env, false, func(c *client.Client) error {
+				ri, err := c.CreateRoom(ctx, preset, args[0])
+				if err != nil {
+					return err
+				}
+				return f.print(env.Stdout, ri, func(w io.Writer) {
+					fmt.Fprintf(w, "Created room %q: %s\nNext: rhizome invite %s USER\n", ri.Name, ri.Room, ri.Room)
+				})
 			})
 		})
 	return &Command{Name: "room", Usage: "room COMMAND", Short: "manage rooms (create)",
@@ -242,28 +247,25 @@ Example:
   rhizome rooms`,
 		nil, [2]int{0, 0},
 		func(ctx context.Context, env *Env, f *clientFlags, _ []string) error {
-			c, err := f.open(ctx, env, false)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			rs, err := c.Rooms()
-			if err != nil {
-				return err
-			}
-			if rs == nil {
-				rs = []client.RoomInfo{}
-			}
-			return f.print(env.Stdout, map[string]any{"rooms": rs}, func(w io.Writer) {
-				if len(rs) == 0 {
-					fmt.Fprintln(w, "No rooms yet: create one with rhizome room create NAME, or ask someone to invite you.")
-					return
+			return f.withClient(ctx, env, false, func(c *client.Client) error {
+				rs, err := c.Rooms()
+				if err != nil {
+					return err
 				}
-				tw := newTable(w, "ROOM", "NAME", "MEMBERS", "EPOCH", "JOINED")
-				for _, r := range rs {
-					tw.row(r.Room, r.Name, fmt.Sprint(r.Members), fmt.Sprint(r.Epoch), yesNo(r.Joined))
+				if rs == nil {
+					rs = []client.RoomInfo{}
 				}
-				tw.flush()
+				return f.print(env.Stdout, map[string]any{"rooms": rs}, func(w io.Writer) {
+					if len(rs) == 0 {
+						fmt.Fprintln(w, "No rooms yet: create one with rhizome room create NAME, or ask someone to invite you.")
+						return
+					}
+					tw := newTable(w, "ROOM", "NAME", "MEMBERS", "EPOCH", "JOINED")
+					for _, r := range rs {
+						tw.row(r.Room, r.Name, fmt.Sprint(r.Members), fmt.Sprint(r.Epoch), yesNo(r.Joined))
+					}
+					tw.flush()
+				})
 			})
 		})
 }
@@ -287,17 +289,14 @@ Examples:
 			fs.StringVar(&via, "via", "", "API URL of the user's home server, if the room does not include it yet")
 		}, [2]int{2, 2},
 		func(ctx context.Context, env *Env, f *clientFlags, args []string) error {
-			c, err := f.open(ctx, env, false)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			commit, err := c.Invite(ctx, args[0], args[1], &client.InviteOptions{ServerURL: via})
-			if err != nil {
-				return err
-			}
-			return f.print(env.Stdout, map[string]string{"room": args[0], "user": args[1], "commit": commit}, func(w io.Writer) {
-				fmt.Fprintf(w, "Invited %s to %s (commit %s).\n", args[1], args[0], commit)
+			return f.withClient(ctx, env, false, func(c *client.Client) error {
+				commit, err := c.Invite(ctx, args[0], args[1], &client.InviteOptions{ServerURL: via})
+				if err != nil {
+					return err
+				}
+				return f.print(env.Stdout, map[string]string{"room": args[0], "user": args[1], "commit": commit}, func(w io.Writer) {
+					fmt.Fprintf(w, "Invited %s to %s (commit %s).\n", args[1], args[0], commit)
+				})
 			})
 		})
 }
@@ -312,17 +311,14 @@ Example:
   rhizome remove '!QmRoom...' bob`,
 		nil, [2]int{2, 2},
 		func(ctx context.Context, env *Env, f *clientFlags, args []string) error {
-			c, err := f.open(ctx, env, false)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			commit, err := c.Remove(ctx, args[0], args[1])
-			if err != nil {
-				return err
-			}
-			return f.print(env.Stdout, map[string]string{"room": args[0], "user": args[1], "commit": commit}, func(w io.Writer) {
-				fmt.Fprintf(w, "Removed %s from %s (commit %s).\n", args[1], args[0], commit)
+			return f.withClient(ctx, env, false, func(c *client.Client) error {
+				commit, err := c.Remove(ctx, args[0], args[1])
+				if err != nil {
+					return err
+				}
+				return f.print(env.Stdout, map[string]string{"room": args[0], "user": args[1], "commit": commit}, func(w io.Writer) {
+					fmt.Fprintf(w, "Removed %s from %s (commit %s).\n", args[1], args[0], commit)
+				})
 			})
 		})
 }
@@ -336,16 +332,13 @@ Example:
   rhizome leave '!QmRoom...'`,
 		nil, [2]int{1, 1},
 		func(ctx context.Context, env *Env, f *clientFlags, args []string) error {
-			c, err := f.open(ctx, env, false)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.Leave(ctx, args[0]); err != nil {
-				return err
-			}
-			return f.print(env.Stdout, map[string]any{"room": args[0], "left": true}, func(w io.Writer) {
-				fmt.Fprintf(w, "Left %s.\n", args[0])
+			return f.withClient(ctx, env, false, func(c *client.Client) error {
+				if err := c.Leave(ctx, args[0]); err != nil {
+					return err
+				}
+				return f.print(env.Stdout, map[string]any{"room": args[0], "left": true}, func(w io.Writer) {
+					fmt.Fprintf(w, "Left %s.\n", args[0])
+				})
 			})
 		})
 }
@@ -359,24 +352,21 @@ Example:
   rhizome members '!QmRoom...' --json`,
 		nil, [2]int{1, 1},
 		func(ctx context.Context, env *Env, f *clientFlags, args []string) error {
-			c, err := f.open(ctx, env, false)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ms, err := c.Members(args[0])
-			if err != nil {
-				return err
-			}
-			if ms == nil {
-				ms = []client.Member{}
-			}
-			return f.print(env.Stdout, map[string]any{"room": args[0], "members": ms}, func(w io.Writer) {
-				tw := newTable(w, "USER", "ROLE", "DEVICES")
-				for _, m := range ms {
-					tw.row(m.User, m.Role, strings.Join(m.Devices, " "))
+			return f.withClient(ctx, env, false, func(c *client.Client) error {
+				ms, err := c.Members(args[0])
+				if err != nil {
+					return err
 				}
-				tw.flush()
+				if ms == nil {
+					ms = []client.Member{}
+				}
+				return f.print(env.Stdout, map[string]any{"room": args[0], "members": ms}, func(w io.Writer) {
+					tw := newTable(w, "USER", "ROLE", "DEVICES")
+					for _, m := range ms {
+						tw.row(m.User, m.Role, strings.Join(m.Devices, " "))
+					}
+					tw.flush()
+				})
 			})
 		})
 }

@@ -50,30 +50,28 @@ Examples:
 				}
 				return &UsageError{Cmd: "rhizome send", Msg: "expected ROOM TEXT"}
 			}
-			c, err := f.open(ctx, env, false)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			room := args[0]
-			var s client.Sent
-			switch {
-			case replyTo != "":
-				s, err = c.Reply(ctx, room, replyTo, args[1])
-			case reactTo != "":
-				s, err = c.React(ctx, room, reactTo, args[1])
-			case edit != "":
-				s, err = c.Edit(ctx, room, edit, args[1])
-			case del != "":
-				s, err = c.Delete(ctx, room, del)
-			default:
-				s, err = c.Send(ctx, room, args[1])
-			}
-			if err != nil {
-				return err
-			}
-			return f.print(env.Stdout, s, func(w io.Writer) {
-				fmt.Fprintf(w, "Sent %s to %s.\n", s.ID, s.Room)
+			return f.withClient(ctx, env, false, func(c *client.Client) error {
+				room := args[0]
+				var s client.Sent
+				var err error
+				switch {
+				case replyTo != "":
+					s, err = c.Reply(ctx, room, replyTo, args[1])
+				case reactTo != "":
+					s, err = c.React(ctx, room, reactTo, args[1])
+				case edit != "":
+					s, err = c.Edit(ctx, room, edit, args[1])
+				case del != "":
+					s, err = c.Delete(ctx, room, del)
+				default:
+					s, err = c.Send(ctx, room, args[1])
+				}
+				if err != nil {
+					return err
+				}
+				return f.print(env.Stdout, s, func(w io.Writer) {
+					fmt.Fprintf(w, "Sent %s to %s.\n", s.ID, s.Room)
+				})
 			})
 		})
 }
@@ -132,42 +130,39 @@ Examples:
 			if count < 0 {
 				return &UsageError{Cmd: "rhizome tail", Msg: "--count must be 0 or more"}
 			}
-			c, err := f.open(ctx, env, false)
-			if err != nil {
+			return f.withClient(ctx, env, false, func(c *client.Client) error {
+				room := ""
+				if len(args) == 1 {
+					room = args[0]
+					if !strings.HasPrefix(room, "!") {
+						room = "!" + room
+					}
+					if _, err := c.Members(room); err != nil {
+						return err
+					}
+				}
+				ctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				seen := 0
+				var werr error
+				err := c.Sync(ctx, func(d client.Delivery) {
+					if room != "" && d.Room != room || werr != nil || count > 0 && seen >= count {
+						return
+					}
+					werr = f.print(env.Stdout, toTailLine(d), func(w io.Writer) { printDelivery(w, d, room == "") })
+					seen++
+					if count > 0 && seen >= count {
+						cancel()
+					}
+				})
+				if werr != nil {
+					return werr
+				}
+				if ctx.Err() != nil {
+					return nil // Ctrl-C or --count reached
+				}
 				return err
-			}
-			defer c.Close()
-			room := ""
-			if len(args) == 1 {
-				room = args[0]
-				if !strings.HasPrefix(room, "!") {
-					room = "!" + room
-				}
-				if _, err := c.Members(room); err != nil {
-					return err
-				}
-			}
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			seen := 0
-			var werr error
-			err = c.Sync(ctx, func(d client.Delivery) {
-				if room != "" && d.Room != room || werr != nil || count > 0 && seen >= count {
-					return
-				}
-				werr = f.print(env.Stdout, toTailLine(d), func(w io.Writer) { printDelivery(w, d, room == "") })
-				seen++
-				if count > 0 && seen >= count {
-					cancel()
-				}
 			})
-			if werr != nil {
-				return werr
-			}
-			if ctx.Err() != nil {
-				return nil // Ctrl-C or --count reached
-			}
-			return err
 		})
 }
 
