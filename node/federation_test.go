@@ -101,30 +101,8 @@ func TestTwoNodesFederate(t *testing.T) {
 	}
 
 	// Alice adds bob: MLS commit with Add + Welcome, and the participant add.
-	g := alice.group(a, room)
-	kpMsg, err := mls.UnmarshalMLSMessage(bobKP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := g.Commit(rand.Reader, &mls.CommitOptions{Proposals: []mls.Proposal{&mls.AddProposal{KeyPackage: *kpMsg.KeyPackage}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	commitRaw, _ := pc.Message.Marshal()
-	welcomeRaw, err := (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatWelcome, Welcome: pc.Welcome}).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _ := a.rooms.state(mustRoomID(t, room))
-	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://b.test/u/bob", Role: roomstate.RoleMember}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := base64.StdEncoding.EncodeToString
-	commit := must(t, 201)(alice.post("/v1/rooms/"+room+"/commits", jsonObj{
-		"parent": createID, "commit": enc(commitRaw), "welcome": enc(welcomeRaw),
-		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
-	}))
+	g, pc, body := alice.addUserCommit(t, a, room, createID, bobKP, "mimi://b.test/u/bob")
+	commit := must(t, 201)(alice.post("/v1/rooms/"+room+"/commits", body))
 	commitID := str(commit["event"])
 	if err := g.MergeCommit(pc, mustEventID(t, commitID).Bytes(), time.Now()); err != nil {
 		t.Fatal(err)
@@ -134,13 +112,14 @@ func TestTwoNodesFederate(t *testing.T) {
 	// Bob sees the room on B: the commit with his Welcome, then the message.
 	s := bob.openStream("?since=0")
 	ce := s.waitFor(t, 20*time.Second, func(e streamEvent) bool { return e.Kind == "commit" })
-	if ce.Event != commitID || ce.Welcome != enc(welcomeRaw) || ce.Parent != createID || ce.Sender.User != "mimi://a.test/u/alice" {
+	if ce.Event != commitID || ce.Welcome != body["welcome"] || ce.Parent != createID || ce.Sender.User != "mimi://a.test/u/alice" {
 		t.Fatalf("commit on B = %+v", ce)
 	}
 	me := s.waitFor(t, 20*time.Second, func(e streamEvent) bool { return e.Kind == "message" })
 	if me.Event != str(msg["event"]) || me.Epoch != commitID {
 		t.Fatalf("message on B = %+v", me)
 	}
+	welcomeRaw, _ := base64.StdEncoding.DecodeString(ce.Welcome) // equal to what alice sent, checked above
 	wm, _ := mls.UnmarshalMLSMessage(welcomeRaw)
 	bg, err := mls.JoinGroup(wm.Welcome, bobKB, &mls.JoinOptions{EpochID: mustEventID(t, commitID).Bytes()})
 	if err != nil {
@@ -165,5 +144,41 @@ func TestTwoNodesFederate(t *testing.T) {
 	got := as.waitFor(t, 20*time.Second, func(e streamEvent) bool { return e.Event == str(reply["event"]) })
 	if got.Sender.User != "mimi://b.test/u/bob" || got.Origin != b.ServerID().String() {
 		t.Fatalf("reply on A = %+v", got)
+	}
+}
+
+// addUserCommit builds the body of POST /v1/rooms/{room}/commits by which c
+// adds the device of the KeyPackage kp as user: an MLS commit with the Add
+// and its Welcome, and the participant-list change, after parent. It
+// returns c's group and the pending commit, to merge once the node has
+// accepted it.
+func (c *apiClient) addUserCommit(t *testing.T, n *Node, room, parent string, kp []byte, user roomstate.URI) (*mls.Group, *mls.PendingCommit, jsonObj) {
+	t.Helper()
+	g := c.group(n, room)
+	kpMsg, err := mls.UnmarshalMLSMessage(kp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := g.Commit(rand.Reader, &mls.CommitOptions{Proposals: []mls.Proposal{&mls.AddProposal{KeyPackage: *kpMsg.KeyPackage}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitRaw, err := pc.Message.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	welcomeRaw, err := (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatWelcome, Welcome: pc.Welcome}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := n.rooms.state(mustRoomID(t, room))
+	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: user, Role: roomstate.RoleMember}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.StdEncoding.EncodeToString
+	return g, pc, jsonObj{
+		"parent": parent, "commit": enc(commitRaw), "welcome": enc(welcomeRaw),
+		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
 	}
 }

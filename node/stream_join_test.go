@@ -1,12 +1,9 @@
 package node
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"testing"
 
 	"github.com/rhizome-chat/rhizome/dag"
-	"github.com/rhizome-chat/rhizome/mls"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -22,26 +19,9 @@ func TestStreamDeliversOwnAddingCommit(t *testing.T) {
 	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Join"}))
 	room, createID := str(created["room"]), str(created["event"])
 
-	g := alice.group(n, room)
-	kpMsg, err := mls.UnmarshalMLSMessage(bobKP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := g.Commit(rand.Reader, &mls.CommitOptions{Proposals: []mls.Proposal{&mls.AddProposal{KeyPackage: *kpMsg.KeyPackage}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	commitRaw, _ := pc.Message.Marshal()
-	st, _ := n.rooms.state(mustRoomID(t, room))
-	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://a.test/u/bob", Role: roomstate.RoleMember}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc := base64.StdEncoding.EncodeToString
-	commit := must(t, 201)(alice.post("/v1/rooms/"+room+"/commits", jsonObj{
-		"parent": createID, "commit": enc(commitRaw),
-		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
-	}))
+	st, _ := n.rooms.state(mustRoomID(t, room)) // before the commit: bob is not listed
+	_, _, body := alice.addUserCommit(t, n, room, createID, bobKP, "mimi://a.test/u/bob")
+	commit := must(t, 201)(alice.post("/v1/rooms/"+room+"/commits", body))
 	commitID, cid := str(commit["event"]), mustEventID(t, str(commit["event"]))
 
 	entry := feedEntry{Room: mustRoomID(t, room), Event: cid, Kind: dag.KindCommit}
