@@ -56,6 +56,24 @@ func newDevice(t *testing.T, n *node.Node, user, dev string) *device {
 	return d
 }
 
+// threeOnOneNode starts a node with devices alice, bob and carol (each a
+// "phone", syncing), and a room that alice creates with preset and name.
+func threeOnOneNode(t *testing.T, preset, name string) (alice, bob, carol *device, room string) {
+	t.Helper()
+	a := startNode(t, t.TempDir(), "a.test")
+	alice = newDevice(t, a, "alice", "phone")
+	bob = newDevice(t, a, "bob", "phone")
+	carol = newDevice(t, a, "carol", "phone")
+	for _, d := range []*device{alice, bob, carol} {
+		d.start()
+	}
+	ri, err := alice.c.CreateRoom(context.Background(), preset, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return alice, bob, carol, ri.Room
+}
+
 func openDevice(t *testing.T, dir string) *device {
 	t.Helper()
 	c, err := Open(dir, Options{WaitTimeout: 20 * time.Second})

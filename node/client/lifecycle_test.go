@@ -27,18 +27,7 @@ func count(d *device) map[string]int {
 // MIMI message ID, which a device that joined in between still decrypts.
 func TestRestartResendAndDedup(t *testing.T) {
 	ctx := context.Background()
-	a := startNode(t, t.TempDir(), "a.test")
-	alice := newDevice(t, a, "alice", "phone")
-	bob := newDevice(t, a, "bob", "phone")
-	carol := newDevice(t, a, "carol", "phone")
-	for _, d := range []*device{alice, bob, carol} {
-		d.start()
-	}
-	ri, err := alice.c.CreateRoom(ctx, "", "Restart")
-	if err != nil {
-		t.Fatal(err)
-	}
-	room := ri.Room
+	alice, bob, carol, room := threeOnOneNode(t, "", "Restart")
 	if _, err := alice.c.Invite(ctx, room, "bob", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -174,18 +163,7 @@ func TestRestartResendAndDedup(t *testing.T) {
 // proposal the remaining member commits).
 func TestRemoveAndLeave(t *testing.T) {
 	ctx := context.Background()
-	a := startNode(t, t.TempDir(), "a.test")
-	alice := newDevice(t, a, "alice", "phone")
-	bob := newDevice(t, a, "bob", "phone")
-	carol := newDevice(t, a, "carol", "phone")
-	for _, d := range []*device{alice, bob, carol} {
-		d.start()
-	}
-	ri, err := alice.c.CreateRoom(ctx, "private-group", "Members")
-	if err != nil {
-		t.Fatal(err)
-	}
-	room := ri.Room
+	alice, bob, carol, room := threeOnOneNode(t, "private-group", "Members")
 	for _, u := range []string{"bob", "carol"} {
 		if _, err := alice.c.Invite(ctx, room, u, nil); err != nil {
 			t.Fatal(err)
