@@ -70,36 +70,25 @@ func setVersion(db *badger.DB) error {
 // database with its old keys intact (the next Open migrates again) or a
 // complete layout-2 one, whose leftover old keys the next Open deletes.
 func migrateV1(db *badger.DB) error {
-	tips := map[dag.RoomID][]dag.EventID{}
-	err := db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = []byte{tagOldTip}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().KeyCopy(nil)
-			if len(k) != 1+2*dag.IDLen {
-				return fmt.Errorf("badgerstore: layout-1 tip key %x: %w", k, errCorrupt)
-			}
-			room, _ := idAt(k, 1)
-			id, _ := idAt(k, 1+dag.IDLen)
-			tips[dag.RoomID(room)] = append(tips[dag.RoomID(room)], id) // ascending: key order
-		}
-		return nil
-	})
+	keys, err := prefixKeys(db, []byte{tagOldTip})
 	if err != nil {
 		return fmt.Errorf("badgerstore: migrate layout 1: %w", err)
 	}
-	rooms := slices.SortedFunc(maps.Keys(tips), func(a, b dag.RoomID) int { return dag.EventID(a).Compare(dag.EventID(b)) })
-	wb := db.NewWriteBatch()
-	for _, room := range rooms {
-		if err := wb.Set(key(tagTips, room[:]), encodeIDs(tips[room])); err != nil {
-			wb.Cancel()
-			return fmt.Errorf("badgerstore: migrate layout 1: %w", err)
+	tips := map[dag.RoomID][]dag.EventID{}
+	for _, k := range keys {
+		if len(k) != 1+2*dag.IDLen {
+			return fmt.Errorf("badgerstore: migrate layout 1: tip key %x: %w", k, errCorrupt)
 		}
+		room, _ := idAt(k, 1)
+		id, _ := idAt(k, 1+dag.IDLen)
+		tips[dag.RoomID(room)] = append(tips[dag.RoomID(room)], id) // ascending: key order
 	}
-	if err := wb.Flush(); err != nil {
+	rooms := slices.SortedFunc(maps.Keys(tips), func(a, b dag.RoomID) int { return dag.EventID(a).Compare(dag.EventID(b)) })
+	lists := make([]journalRecord, len(rooms))
+	for i, room := range rooms {
+		lists[i] = journalRecord{key(tagTips, room[:]), encodeIDs(tips[room])}
+	}
+	if err := writeAll(db, lists); err != nil {
 		return fmt.Errorf("badgerstore: migrate layout 1: %w", err)
 	}
 	if err := db.Sync(); err != nil {
@@ -113,30 +102,33 @@ func migrateV1(db *badger.DB) error {
 
 // deleteOldTips deletes layout-1 tip keys left over by a migration.
 func deleteOldTips(db *badger.DB) error {
-	var old [][]byte
-	err := db.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.PrefetchValues = false
-		opts.Prefix = []byte{tagOldTip}
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			old = append(old, it.Item().KeyCopy(nil))
-		}
-		return nil
-	})
+	old, err := prefixKeys(db, []byte{tagOldTip})
 	if err != nil || len(old) == 0 {
 		return err
 	}
-	wb := db.NewWriteBatch()
-	for _, k := range old {
-		if err := wb.Delete(k); err != nil {
-			wb.Cancel()
-			return fmt.Errorf("badgerstore: delete layout-1 tips: %w", err)
-		}
+	dels := make([]journalRecord, len(old))
+	for i, k := range old {
+		dels[i] = journalRecord{k: k} // no value: delete
 	}
-	if err := wb.Flush(); err != nil {
+	if err := writeAll(db, dels); err != nil {
 		return fmt.Errorf("badgerstore: delete layout-1 tips: %w", err)
 	}
 	return db.Sync()
+}
+
+// prefixKeys returns a copy of every key that starts with prefix, in order.
+func prefixKeys(db *badger.DB, prefix []byte) ([][]byte, error) {
+	var keys [][]byte
+	err := db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = prefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	return keys, err
 }

@@ -19,7 +19,8 @@ import (
 // journal says which) before it replays the journal, and rewrites those that
 // do not read back (docs/events.md 4.2).
 
-// journalRecord is one journal record: an event value's key and value.
+// journalRecord is one key and its value: a journal record (an event
+// value), or a write for writeAll.
 type journalRecord struct{ k, v []byte }
 
 // repairValues rewrites the event values (keys 'e' and 'p') that exist but
