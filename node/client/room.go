@@ -186,13 +186,18 @@ func (r *room) rememberEpoch(parent string) {
 	}
 }
 
+// parseState decodes room state sent as app_data_dictionary components.
+func parseState(b []byte) (*roomstate.State, error) {
+	comps, err := roomstate.ParseComponents(b)
+	if err != nil {
+		return nil, err
+	}
+	return roomstate.FromComponents(comps)
+}
+
 // applyCreate creates the MLS group of a room this device created.
 func (c *Client) applyCreate(r *room, e *logEntry) error {
-	comps, err := roomstate.ParseComponents(e.State)
-	if err != nil {
-		return fmt.Errorf("client: create event state: %w", err)
-	}
-	st, err := roomstate.FromComponents(comps)
+	st, err := parseState(e.State)
 	if err != nil {
 		return fmt.Errorf("client: create event state: %w", err)
 	}
@@ -228,11 +233,7 @@ func (c *Client) applyJoin(r *room, e *logEntry) error {
 	if err != nil {
 		return fmt.Errorf("client: join from welcome: %w", err)
 	}
-	comps, err := roomstate.ParseComponents(e.State)
-	if err != nil {
-		return fmt.Errorf("client: room state at join: %w", err)
-	}
-	st, err := roomstate.FromComponents(comps)
+	st, err := parseState(e.State)
 	if err != nil {
 		return fmt.Errorf("client: room state at join: %w", err)
 	}
