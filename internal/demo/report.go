@@ -20,7 +20,7 @@ type Report struct {
 	Devices []DeviceReport `json:"devices"`
 	// Messages lists every message the demo sent, in send order.
 	Messages []MessageReport `json:"messages"`
-	Totals   Totals          `json:"totals"`
+	Totals   Counts          `json:"totals"`
 	// ConvergeAfterHealMS is the time from the heal until every device
 	// held every message it is entitled to and the same epoch; -1 if the
 	// run had no partition or did not converge.
@@ -48,21 +48,7 @@ type ServerReport struct {
 type DeviceReport struct {
 	Device string `json:"device"` // user/device, e.g. "bob/laptop"
 	Server string `json:"server"`
-	// Sent counts the messages this device sent; Expected those it is
-	// entitled to receive (every message sent in an epoch it was a member
-	// of, its own included); Delivered the distinct expected ones it got.
-	Sent      int `json:"sent"`
-	Expected  int `json:"expected"`
-	Delivered int `json:"delivered"`
-	// Resent counts own messages re-sent after a branch move.
-	Resent int `json:"resent"`
-	// Lost = Expected - Delivered; must be 0.
-	Lost int `json:"lost"`
-	// Duplicates counts deliveries of a message ID already delivered;
-	// Unexpected counts deliveries of messages the device is not entitled
-	// to or the demo never sent. Both must be 0.
-	Duplicates int `json:"duplicates"`
-	Unexpected int `json:"unexpected"`
+	Counts
 	// Epoch, EpochID and EpochAuthenticator describe the device's final
 	// epoch; every device must agree on them.
 	Epoch              uint64 `json:"epoch"`
@@ -99,15 +85,35 @@ type MessageReport struct {
 	Entitled []string `json:"entitled"` // devices that must receive it
 }
 
-// Totals sums the device reports.
-type Totals struct {
-	Sent       int `json:"sent"`
-	Expected   int `json:"expected"`
-	Delivered  int `json:"delivered"`
-	Resent     int `json:"resent"`
-	Lost       int `json:"lost"`
+// Counts are a device's delivery figures (DeviceReport) or their sums over
+// all devices (Report.Totals).
+type Counts struct {
+	// Sent counts the messages this device sent; Expected those it is
+	// entitled to receive (every message sent in an epoch it was a member
+	// of, its own included); Delivered the distinct expected ones it got.
+	Sent      int `json:"sent"`
+	Expected  int `json:"expected"`
+	Delivered int `json:"delivered"`
+	// Resent counts own messages re-sent after a branch move.
+	Resent int `json:"resent"`
+	// Lost = Expected - Delivered; must be 0.
+	Lost int `json:"lost"`
+	// Duplicates counts deliveries of a message ID already delivered;
+	// Unexpected counts deliveries of messages the device is not entitled
+	// to or the demo never sent. Both must be 0.
 	Duplicates int `json:"duplicates"`
 	Unexpected int `json:"unexpected"`
+}
+
+// add adds d to c.
+func (c *Counts) add(d Counts) {
+	c.Sent += d.Sent
+	c.Expected += d.Expected
+	c.Delivered += d.Delivered
+	c.Resent += d.Resent
+	c.Lost += d.Lost
+	c.Duplicates += d.Duplicates
+	c.Unexpected += d.Unexpected
 }
 
 // observation is what the demo read from one device at the end.
@@ -126,16 +132,16 @@ type observation struct {
 // message delivered exactly once with the text and sender it was sent
 // with, nothing else delivered, and the same final epoch everywhere. It
 // fills the device reports, the totals and the failures.
-func evaluate(sent []MessageReport, obs []observation, userOf map[string]string) ([]DeviceReport, Totals, []string) {
+func evaluate(sent []MessageReport, obs []observation, userOf map[string]string) ([]DeviceReport, Counts, []string) {
 	bySeq := map[string]*MessageReport{}
 	for i := range sent {
 		bySeq[sent[i].ID] = &sent[i]
 	}
 	var reps []DeviceReport
-	var tot Totals
+	var tot Counts
 	var fails []string
 	for _, o := range obs {
-		rep := DeviceReport{Device: o.device, Server: o.server, Resent: o.resent, Epoch: o.epoch, EpochID: o.epochID, EpochAuthenticator: o.auth}
+		rep := DeviceReport{Device: o.device, Server: o.server, Counts: Counts{Resent: o.resent}, Epoch: o.epoch, EpochID: o.epochID, EpochAuthenticator: o.auth}
 		expected := map[string]bool{}
 		for _, m := range sent {
 			if m.From == o.device {
@@ -186,13 +192,7 @@ func evaluate(sent []MessageReport, obs []observation, userOf map[string]string)
 			h.Write([]byte{'\n'})
 		}
 		rep.TranscriptDigest = hex.EncodeToString(h.Sum(nil))
-		tot.Sent += rep.Sent
-		tot.Expected += rep.Expected
-		tot.Delivered += rep.Delivered
-		tot.Resent += rep.Resent
-		tot.Lost += rep.Lost
-		tot.Duplicates += rep.Duplicates
-		tot.Unexpected += rep.Unexpected
+		tot.add(rep.Counts)
 		reps = append(reps, rep)
 	}
 	for _, r := range reps[min(1, len(reps)):] {

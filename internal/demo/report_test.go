@@ -39,10 +39,10 @@ func TestEvaluate(t *testing.T) {
 		name   string
 		mutate func(t *testing.T, obs []observation)
 		want   string // substring of a failure; "" for none
-		check  func(t *testing.T, reps []DeviceReport, tot Totals)
+		check  func(t *testing.T, reps []DeviceReport, tot Counts)
 	}{
-		{name: "clean", mutate: func(*testing.T, []observation) {}, check: func(t *testing.T, reps []DeviceReport, tot Totals) {
-			if tot != (Totals{Sent: 3, Expected: 5, Delivered: 5}) {
+		{name: "clean", mutate: func(*testing.T, []observation) {}, check: func(t *testing.T, reps []DeviceReport, tot Counts) {
+			if tot != (Counts{Sent: 3, Expected: 5, Delivered: 5}) {
 				t.Errorf("totals %+v", tot)
 			}
 			if reps[0].TranscriptDigest == reps[1].TranscriptDigest || reps[0].Transcript[0].Seq != 1 {
