@@ -1,9 +1,9 @@
 package badgerstore
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/dgraph-io/badger/v4"
@@ -85,7 +85,7 @@ func repairLists(db *badger.DB, events []*dag.Event) (int, error) {
 	var fixes []journalRecord
 	err := db.View(func(txn *badger.Txn) error {
 		t := &btx{txn: txn}
-		for _, room := range sortedKeys(rooms, func(r dag.RoomID) []byte { return r[:] }) {
+		for _, room := range slices.SortedFunc(maps.Keys(rooms), func(a, b dag.RoomID) int { return dag.EventID(a).Compare(dag.EventID(b)) }) {
 			k := key(tagTips, room[:])
 			v, ok, err := t.get(k)
 			if err == nil && !ok {
@@ -100,7 +100,7 @@ func repairLists(db *badger.DB, events []*dag.Event) (int, error) {
 			}
 			fixes = append(fixes, journalRecord{k, encodeIDs(tips)})
 		}
-		for _, parent := range sortedKeys(parents, func(id dag.EventID) []byte { return id[:] }) {
+		for _, parent := range slices.SortedFunc(maps.Keys(parents), dag.EventID.Compare) {
 			k := key(tagWait, parent[:])
 			v, ok, err := t.get(k)
 			if err == nil && !ok {
@@ -238,14 +238,4 @@ func writeAll(db *badger.DB, records []journalRecord) error {
 		}
 	}
 	return wb.Flush()
-}
-
-// sortedKeys returns the keys of m in byte order.
-func sortedKeys[K comparable, V any](m map[K]V, b func(K) []byte) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(x, y K) int { return bytes.Compare(b(x), b(y)) })
-	return keys
 }

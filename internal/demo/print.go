@@ -3,6 +3,7 @@ package demo
 import (
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -101,27 +102,18 @@ func (r *runner) checkMembers() ([]string, []string) {
 		if first == nil {
 			first = desc
 		}
-		for _, u := range sortedKeys(want) {
+		for _, u := range slices.Sorted(maps.Keys(want)) {
 			if got[u] != want[u] {
 				fails = append(fails, fmt.Sprintf("%s sees %s with %d devices in the room, want %d", d.label(), u, got[u], want[u]))
 			}
 		}
-		for _, u := range sortedKeys(got) {
+		for _, u := range slices.Sorted(maps.Keys(got)) {
 			if _, ok := want[u]; !ok {
 				fails = append(fails, fmt.Sprintf("%s sees %s in the room, who was never added", d.label(), u))
 			}
 		}
 	}
 	return first, fails
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func plural(n int) string {

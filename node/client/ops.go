@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,7 +135,7 @@ func (c *Client) Rooms() ([]RoomInfo, error) {
 		return nil, ErrNotRegistered
 	}
 	var out []RoomInfo
-	for _, id := range sortedKeys(c.rooms) {
+	for _, id := range slices.Sorted(maps.Keys(c.rooms)) {
 		out = append(out, describeRoom(c.rooms[id]))
 	}
 	return out, nil
@@ -424,7 +426,7 @@ func (c *Client) flush(ctx context.Context) error {
 		resend []string
 	}
 	var ws []work
-	for _, id := range sortedKeys(c.rooms) {
+	for _, id := range slices.Sorted(maps.Keys(c.rooms)) {
 		r := c.rooms[id]
 		if len(r.repropose)+len(r.resend) > 0 {
 			ws = append(ws, work{id, r.repropose, r.resend})

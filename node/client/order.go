@@ -150,15 +150,6 @@ func (c *Client) planOf(r *room, event string) *commitPlan {
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // rejoin forgets the room's group and replay log and reads the room's
 // history again (adoptRoom): the device follows the room state and joins
 // from the next Welcome for one of its KeyPackages. Its sent log and the
