@@ -13,9 +13,6 @@ import (
 // 10,000 events, then reconnects it: it must pull every event (through
 // get_missing rounds whose limit doubles) and end with the identical set.
 func TestCatchUpAfterOffline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: 10,000 signed events take several seconds of CPU")
-	}
 	synctest.Test(t, func(t *testing.T) {
 		const offlineEvents = 10000
 		nw := p2ptest.New(t, 3, p2ptest.Options{Seed: 7, Latency: 5 * time.Millisecond})

@@ -185,9 +185,6 @@ func killChild(dir string) error {
 // acknowledged event is there and that every index agrees with the events
 // present (dagtest.Check against an oracle built from them).
 func TestKillDuringIngest(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipped in -short mode: re-executes the test binary 20 times")
-	}
 	seed := dagtest.Seed(t)
 	rng := rand.New(rand.NewPCG(seed, 99))
 	dir := t.TempDir()
