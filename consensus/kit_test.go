@@ -37,9 +37,6 @@ func (k *kit) id(name string) EventID {
 	return id
 }
 
-// cand returns the server of candidate rank r in term 0.
-func (k *kit) cand(r int) ServerID { return k.cands[r%len(k.cands)] }
-
 func (k *kit) name(id EventID) string {
 	if n, ok := k.names[id]; ok {
 		return n

@@ -11,10 +11,10 @@ import (
 // trio is a three-member group (alice at leaf 0, bob at 1, carol at 2) of
 // suite 1, built through the public API.
 type trio struct {
-	rand               *seedReader
-	alice, bob, carol  *Group
-	aliceKB, carolSign SignaturePrivateKey
-	now                time.Time
+	rand              *seedReader
+	alice, bob, carol *Group
+	carolSign         SignaturePrivateKey
+	now               time.Time
 }
 
 func newTrio(t testing.TB, cfg GroupConfig) *trio {

@@ -181,14 +181,6 @@ func (t *Tree) parent(x NodeIndex) *ParentNode {
 	return c.parents[o>>1]
 }
 
-// blank reports whether node x is blank.
-func (t *Tree) blank(x NodeIndex) bool {
-	if l, ok := x.LeafIndex(); ok {
-		return t.leafRaw(l) == nil
-	}
-	return t.parent(x) == nil
-}
-
 // subtreeNodes returns the number of non-blank nodes under x (inclusive).
 func (t *Tree) subtreeNodes(x NodeIndex) uint32 {
 	c, o := t.chunkR(x)

@@ -48,17 +48,6 @@ func (s *State) component(id ComponentID) ([]byte, error) {
 	return nil, fmt.Errorf("roomstate: component 0x%04x is not part of room state", uint32(id))
 }
 
-// IsStateComponent reports whether id is one of the components that make up
-// a room's state.
-func IsStateComponent(id ComponentID) bool {
-	for _, c := range stateComponents {
-		if c == id {
-			return true
-		}
-	}
-	return false
-}
-
 // FromComponents decodes a state from app_data_dictionary entries, for
 // example those of a GroupContext received in a Welcome. The entries must be
 // strictly ascending by ID (as in the dictionary); entries of components

@@ -16,13 +16,6 @@ func (w *world) honest() []*server {
 	return out
 }
 
-// conflicting reports whether two chains disagree on some slot, that is,
-// neither is a prefix of the other.
-func conflicting(a, b []consensus.EventID) bool {
-	n := min(len(a), len(b))
-	return !slices.Equal(a[:n], b[:n])
-}
-
 // observe runs at the end of every tick. It splits the run into healthy
 // periods (no partition, crash, flapping link, withheld sending or
 // equivocating seal) and measures, for each period that follows a fault,

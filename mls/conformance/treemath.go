@@ -40,7 +40,7 @@ func checkTreeMath(c *treeMathCase) error {
 	}
 	root, err := mls.Root(c.NLeaves)
 	if err != nil || uint32(root) != c.Root {
-		return fmt.Errorf("Root = %d, %v; want %d", root, err, c.Root)
+		return fmt.Errorf("root = %d, %v; want %d", root, err, c.Root)
 	}
 	check := func(what string, want []*uint32, f func(x mls.NodeIndex) (mls.NodeIndex, error)) error {
 		if len(want) != int(c.NNodes) {
