@@ -13,39 +13,44 @@ type Rate struct {
 	Burst     int
 }
 
-// peerLimiter keeps one token bucket per peer. Buckets of peers that have
-// been idle long enough to be full again are dropped, so the map stays as
-// small as the set of recently active peers.
-type peerLimiter struct {
+// limiter keeps one token bucket per key (a peer, a room, a room and
+// origin). Buckets of keys that have been idle long enough to be full again
+// are dropped, so the map stays as small as the set of recently active keys.
+type limiter[K comparable] struct {
 	rate Rate
 	now  func() time.Time
 
 	mu      sync.Mutex
-	buckets map[peer.ID]*bucket
+	buckets map[K]*bucket
 	sweep   time.Time
 }
+
+// peerLimiter is a limiter per peer.
+type peerLimiter = limiter[peer.ID]
 
 type bucket struct {
 	tokens float64
 	last   time.Time
 }
 
-func newPeerLimiter(r Rate, now func() time.Time) *peerLimiter {
+func newLimiter[K comparable](r Rate, now func() time.Time) *limiter[K] {
 	if now == nil {
 		now = time.Now
 	}
-	return &peerLimiter{rate: r, now: now, buckets: make(map[peer.ID]*bucket)}
+	return &limiter[K]{rate: r, now: now, buckets: make(map[K]*bucket)}
 }
 
-// allow takes one token from p's bucket and reports whether there was one.
-func (l *peerLimiter) allow(p peer.ID) bool {
+func newPeerLimiter(r Rate, now func() time.Time) *peerLimiter { return newLimiter[peer.ID](r, now) }
+
+// allow takes one token from k's bucket and reports whether there was one.
+func (l *limiter[K]) allow(k K) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	b := l.buckets[p]
+	b := l.buckets[k]
 	if b == nil {
 		b = &bucket{tokens: float64(l.rate.Burst), last: now}
-		l.buckets[p] = b
+		l.buckets[k] = b
 	}
 	b.tokens += now.Sub(b.last).Seconds() * l.rate.PerSecond
 	b.tokens = min(b.tokens, float64(l.rate.Burst))

@@ -57,6 +57,12 @@ const (
 	// maxPullBuffer bounds the bytes of events one pull holds before
 	// storing them (they are stored parents first, once the gap is closed).
 	maxPullBuffer = 128 << 20
+	// maxTentative bounds the events one pull holds whose origin is not
+	// (yet) a writer of the room. Past it such events are not held: the
+	// walk goes on through their parents (an ancestor may add their origin
+	// to the room), and a follow-up pull fetches them again once the
+	// ancestors are stored.
+	maxTentative = 256
 )
 
 // request sends one sync request to p on a new stream and returns the
@@ -244,6 +250,13 @@ func (m *Mesh) pull(room dag.RoomID, p peer.ID, full bool, hints []dag.EventID) 
 	if m.blocked(p) || m.joined(room) == nil {
 		return
 	}
+	if !m.participates(room, p) {
+		// Never ask a non-server for a room's events: it has no right to
+		// them, and whatever it answers is its own.
+		m.rejected.add(RejectNotParticipant)
+		m.log.Debug("no pull from a peer that does not participate", "room", room, "peer", p.ShortString())
+		return
+	}
 	if err := m.pullOnce(m.ctx, room, p, full, hints); err != nil && m.ctx.Err() == nil {
 		m.log.Debug("pull failed", "room", room, "peer", p.ShortString(), "err", err)
 	}
@@ -251,18 +264,42 @@ func (m *Mesh) pull(room dag.RoomID, p peer.ID, full bool, hints []dag.EventID) 
 
 // pullBatch holds verified events of one pull that are not stored yet.
 type pullBatch struct {
+	peer     peer.ID // the peer pulled from
 	events   map[dag.EventID]*dag.Event
-	bytes    int
+	bytes    int                  // of every event received, held or skipped
 	frontier map[dag.EventID]bool // parents of batch events, not in the batch
+	// tentative counts the held events whose origin was not a writer when
+	// they arrived; skipped are those past maxTentative, not held.
+	tentative int
+	skipped   map[dag.EventID]bool
 }
 
-func (b *pullBatch) add(ev *dag.Event) {
+func newPullBatch(p peer.ID) *pullBatch {
+	return &pullBatch{peer: p, events: map[dag.EventID]*dag.Event{}, frontier: map[dag.EventID]bool{}, skipped: map[dag.EventID]bool{}}
+}
+
+// has reports whether the batch received id (held or skipped).
+func (b *pullBatch) has(id dag.EventID) bool {
+	_, ok := b.events[id]
+	return ok || b.skipped[id]
+}
+
+// add takes a received event into the batch; writer tells whether its
+// origin may write the room (admission is decided again in flush).
+func (b *pullBatch) add(ev *dag.Event, writer bool) {
 	id := ev.ID()
-	b.events[id] = ev
 	b.bytes += ev.Size()
 	delete(b.frontier, id)
+	if !writer && b.tentative == maxTentative {
+		b.skipped[id] = true
+	} else {
+		if !writer {
+			b.tentative++
+		}
+		b.events[id] = ev
+	}
 	for _, pid := range ev.Prev {
-		if _, ok := b.events[pid]; !ok {
+		if !b.has(pid) {
 			b.frontier[pid] = true
 		}
 	}
@@ -293,7 +330,7 @@ func (m *Mesh) pullOnce(ctx context.Context, room dag.RoomID, p peer.ID, full bo
 	if err != nil {
 		return fmt.Errorf("p2p: missing: %w", err)
 	}
-	b := &pullBatch{events: map[dag.EventID]*dag.Event{}, frontier: map[dag.EventID]bool{}}
+	b := newPullBatch(p)
 	limit := initialMissingLimit
 	for round := 0; len(want) > 0; round++ {
 		if round == maxPullRounds || b.bytes > maxPullBuffer {
@@ -320,7 +357,7 @@ func (m *Mesh) pullOnce(ctx context.Context, room dag.RoomID, p peer.ID, full bo
 		added := 0
 		for _, ev := range evs {
 			id := ev.ID()
-			if _, ok := b.events[id]; ok {
+			if b.has(id) {
 				continue
 			}
 			if has, err := st.Has(id); err != nil {
@@ -328,7 +365,7 @@ func (m *Mesh) pullOnce(ctx context.Context, room dag.RoomID, p peer.ID, full bo
 			} else if has {
 				continue
 			}
-			b.add(ev)
+			b.add(ev, m.writable(room, ev))
 			added++
 		}
 		if answerErr != nil {
@@ -369,15 +406,12 @@ func (m *Mesh) nextWant(b *pullBatch) ([]dag.EventID, error) {
 	if err != nil {
 		return nil, fmt.Errorf("p2p: missing: %w", err)
 	}
-	return slices.DeleteFunc(miss, func(id dag.EventID) bool { _, ok := b.events[id]; return ok }), nil
+	return slices.DeleteFunc(miss, b.has), nil
 }
 
-// flush stores the batch parents first (Kahn's algorithm over the batch,
-// ties in ID order) and empties it.
-func (m *Mesh) flush(room dag.RoomID, b *pullBatch) {
-	if len(b.events) == 0 {
-		return
-	}
+// parentsFirst returns the batch's events parents first (Kahn's algorithm
+// over the batch, ties in ID order).
+func (b *pullBatch) parentsFirst() []*dag.Event {
 	indeg := make(map[dag.EventID]int, len(b.events))
 	children := make(map[dag.EventID][]dag.EventID)
 	for id, ev := range b.events {
@@ -408,17 +442,112 @@ func (m *Mesh) flush(room dag.RoomID, b *pullBatch) {
 		}
 		ready = append(ready, dag.SortIDs(next)...)
 	}
-	// One call, so the store makes the whole batch durable with one group
-	// commit rather than one per event.
-	res, errs := m.cfg.Store.PutAll(order)
-	for i, ev := range order {
-		if errs[i] != nil {
-			m.log.Info("pulled event not stored", "room", room, "event", ev.ID(), "err", errs[i])
-		} else {
-			m.stored(room, res[i])
+	return order
+}
+
+// flush stores the batch parents first and empties it. Every event passes
+// admission before it is stored: when one's origin is not a writer, the
+// events before it are stored and the ACL is settled (an event just stored
+// may add the origin to the room), then it is checked again. An event
+// still refused is dropped, and so is every batch event that descends from
+// it; events that descend from a skipped one wait for the follow-up pull,
+// which is scheduled when this flush stored anything.
+func (m *Mesh) flush(room dag.RoomID, b *pullBatch) {
+	if len(b.events) == 0 && len(b.skipped) == 0 {
+		return
+	}
+	f := flushState{m: m, room: room, refused: map[dag.EventID]bool{}, deferred: map[dag.EventID]bool{}}
+	for _, ev := range b.parentsFirst() {
+		f.take(ev, b.skipped)
+	}
+	f.put()
+	if f.counts[RejectNotWriter]+f.counts[RejectDescendant] > 0 {
+		m.log.Info("pulled events refused", "room", room, "peer", b.peer.ShortString(),
+			"not_writer", f.counts[RejectNotWriter], "descendants", f.counts[RejectDescendant],
+			"first", f.first.ID(), "origin", f.first.Origin)
+	}
+	if len(b.skipped) > 0 && f.stored > 0 {
+		hints := make([]dag.EventID, 0, min(len(b.skipped), maxHints))
+		for id := range b.skipped {
+			if len(hints) == maxHints {
+				break
+			}
+			hints = append(hints, id)
 		}
+		m.pulls.schedule(room, b.peer, hints)
 	}
 	clear(b.events)
 	clear(b.frontier)
-	b.bytes = 0
+	clear(b.skipped)
+	b.bytes, b.tentative = 0, 0
+}
+
+// flushState is one flush in progress: the chunk of admitted events not
+// stored yet, and what was refused or deferred.
+type flushState struct {
+	m        *Mesh
+	room     dag.RoomID
+	chunk    []*dag.Event
+	refused  map[dag.EventID]bool
+	deferred map[dag.EventID]bool
+	// settled: Settle ran in this flush and nothing was stored since.
+	settled bool
+	stored  int
+	counts  [len(rejectionNames)]int
+	first   *dag.Event // the first refused event, for the log
+}
+
+// take decides one event, in parents-first order.
+func (f *flushState) take(ev *dag.Event, skipped map[dag.EventID]bool) {
+	id := ev.ID()
+	for _, pid := range ev.Prev {
+		if f.refused[pid] {
+			f.refuse(RejectDescendant, ev)
+			return
+		}
+		if skipped[pid] || f.deferred[pid] {
+			f.deferred[id] = true
+			return
+		}
+	}
+	if !f.m.writable(f.room, ev) {
+		f.put()
+		if !f.settled {
+			f.m.cfg.ACL.Settle(f.room)
+			f.settled = true
+		}
+		if !f.m.writable(f.room, ev) {
+			f.refuse(RejectNotWriter, ev)
+			return
+		}
+	}
+	f.chunk = append(f.chunk, ev)
+}
+
+func (f *flushState) refuse(r Rejection, ev *dag.Event) {
+	_ = f.m.refuse(r, f.room, ev)
+	f.refused[ev.ID()] = true
+	f.counts[r]++
+	if f.first == nil {
+		f.first = ev
+	}
+}
+
+// put stores the chunk with one PutAll, so the store makes it durable with
+// one group commit rather than one per event.
+func (f *flushState) put() {
+	if len(f.chunk) == 0 {
+		return
+	}
+	res, errs := f.m.cfg.Store.PutAll(f.chunk)
+	for i, ev := range f.chunk {
+		if errs[i] != nil {
+			f.m.log.Info("pulled event not stored", "room", f.room, "event", ev.ID(), "err", errs[i])
+		} else {
+			f.m.stored(f.room, res[i])
+			f.stored++
+		}
+	}
+	f.chunk = f.chunk[:0]
+	f.settled = false
 }
