@@ -73,7 +73,7 @@ func TestGossipAttacker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			topic, err := ps.Join(p2p.TopicPrefix + hexRoom(room))
+			topic, err := ps.Join(p2p.TopicName(room))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -130,15 +130,6 @@ func TestGossipAttacker(t *testing.T) {
 		}
 		cancel()
 	})
-}
-
-func hexRoom(r dag.RoomID) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(r))
-	for _, b := range r {
-		out = append(out, digits[b>>4], digits[b&15])
-	}
-	return string(out)
 }
 
 // TestSyncAttacker has a participating server answer sync requests with a

@@ -16,9 +16,14 @@ import (
 	"github.com/rhizome-chat/rhizome/dag"
 )
 
-// TopicPrefix starts every room topic. The rest of the name is the room ID
-// in lowercase hex (the 34-byte multihash): "/rhizome/room/1/1220ab...".
-const TopicPrefix = "/rhizome/room/1/"
+// TopicPrefix starts every room topic. The rest of the name is a hash of
+// the room ID in lowercase hex ([TopicName]), so that a peer that sees a
+// topic name (pubsub's hello lists every topic a server joined) does not
+// learn the room ID.
+const TopicPrefix = "/rhizome/room/2/"
+
+// topicDomain separates the topic hash from every other use of SHA-256.
+const topicDomain = "rhizome topic v2"
 
 // maxGossipMessage bounds a gossip message: an event plus headroom for the
 // pubsub envelope. Larger messages never reach the validator.
@@ -28,7 +33,19 @@ const maxGossipMessage = dag.MaxEventSize + 4<<10
 // [Mesh.GossipScore].
 const scoreInspectPeriod = time.Second
 
-func topicName(room dag.RoomID) string { return TopicPrefix + hex.EncodeToString(room[:]) }
+// hintRate bounds, per forwarding peer, the pulls scheduled for gossip
+// events whose origin is not (yet) a writer of the room.
+var hintRate = Rate{PerSecond: 10, Burst: 50}
+
+// TopicName returns the gossip topic of room: TopicPrefix followed by the
+// lowercase hex of SHA-256("rhizome topic v2" || room ID bytes). A server
+// of the room computes it; the name does not reveal the room ID.
+func TopicName(room dag.RoomID) string {
+	h := sha256.New()
+	h.Write([]byte(topicDomain))
+	h.Write(room[:])
+	return TopicPrefix + hex.EncodeToString(h.Sum(nil))
+}
 
 // messageID is the gossip message ID: the event ID of the payload, so that
 // gossip's duplicate suppression is exactly the DAG's. Undecodable payloads
@@ -52,9 +69,13 @@ func (m *Mesh) newPubSub(ctx context.Context) (*pubsub.PubSub, error) {
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
 		pubsub.WithNoAuthor(),
 		pubsub.WithMaxMessageSize(maxGossipMessage),
-		pubsub.WithFloodPublish(true),
+		// Flood publishing sends to every subscriber of a topic without
+		// asking the peer filter; the mesh and the filter keep a room's
+		// gossip among its servers.
+		pubsub.WithFloodPublish(false),
 		pubsub.WithPeerExchange(false),
 		pubsub.WithPeerFilter(m.gossipPeerFilter),
+		pubsub.WithSubscriptionFilter(subscriptionFilter{m}),
 		pubsub.WithPeerScore(peerScoreParams(m.appScore), &scoreThresholds),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(m.recordScores), scoreInspectPeriod),
 		pubsub.WithLogger(m.log.With("sys", "pubsub")),
@@ -62,7 +83,9 @@ func (m *Mesh) newPubSub(ctx context.Context) (*pubsub.PubSub, error) {
 	if m.cfg.GossipParams != nil {
 		opts = append(opts, pubsub.WithGossipSubParams(*m.cfg.GossipParams))
 	}
-	ps, err := pubsub.NewGossipSub(ctx, m.h, opts...)
+	// pubsub runs on a host that keeps it from peers sharing no joined
+	// room with this server (pubsubHost).
+	ps, err := pubsub.NewGossipSub(ctx, &pubsubHost{Host: m.h, m: m}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: gossipsub: %w", err)
 	}
@@ -77,6 +100,7 @@ func (m *Mesh) appScore(p peer.ID) float64 {
 }
 
 func (m *Mesh) recordScores(scores map[peer.ID]float64) {
+	defer m.graylistScores(scores) // after the unlock
 	m.scoreMu.Lock()
 	defer m.scoreMu.Unlock()
 	clear(m.scores)
@@ -100,7 +124,7 @@ func (m *Mesh) gossipPeerFilter(p peer.ID, topic string) bool {
 // joinTopic joins the room's topic with its validator and score parameters.
 // The caller must not hold m.mu.
 func (m *Mesh) joinTopic(id dag.RoomID) (*room, error) {
-	name := topicName(id)
+	name := TopicName(id)
 	if err := m.ps.RegisterTopicValidator(name, m.validator(id)); err != nil {
 		return nil, fmt.Errorf("p2p: register validator: %w", err)
 	}
@@ -130,20 +154,55 @@ func (r *room) stop() {
 	_ = r.topic.Close()
 }
 
-// validator is the room topic's gossip validator. It runs only the checks
-// that do not depend on local state: size, decoding (which includes the
-// canonical form and the hash function of every ID), the room matching the
-// topic, and the origin signature. Only these reject (and score down the
-// forwarding peer); everything that depends on possibly stale state (unknown
-// parents, unknown room, authorization) is handled after delivery, where it
-// can at worst be ignored.
+// validator is the room topic's gossip validator. Its checks run cheapest
+// first, and nothing is decoded for a peer that may not send:
+//
+//  1. the forwarding peer participates in the room, else reject (and an
+//     unsolicited offense);
+//  2. size, decoding (which includes the canonical form and the hash
+//     function of every ID) and the room matching the topic, else reject
+//     (and the offense);
+//  3. an event already stored is ignored without further work;
+//  4. admission ([Mesh.admit]): the room's create event, or an origin that
+//     is a writer of the room, else ignore: never relayed or stored. The
+//     forwarder is a room server that may know of a commit adding the
+//     origin that this server lacks, so a pull of the event is scheduled
+//     from it (rate-limited per forwarder), which stores it with its
+//     ancestors if they admit it;
+//  5. the per-origin and per-room gossip rates, else ignore (sync brings
+//     the events later);
+//  6. the origin signature, else reject (and the offense).
+//
+// Ignoring does not score the forwarder down: what depends on local state
+// (authorization, unknown parents, rates) can at worst be ignored. For an
+// event published here (the node authorized its own) only steps 2 and 6
+// run (checkGossip).
 func (m *Mesh) validator(id dag.RoomID) pubsub.ValidatorEx {
-	return func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-		ev, off, err := checkGossip(id, msg.Data, m.verifier.Verify)
-		if err != nil {
-			if from != m.h.ID() {
-				m.offend(msg.ReceivedFrom, off, err)
+	return func(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		from := msg.ReceivedFrom
+		if from == m.h.ID() {
+			ev, _, err := checkGossip(id, msg.Data, m.verifier.Verify)
+			if err != nil {
+				return pubsub.ValidationReject
 			}
+			msg.ValidatorData = ev
+			return pubsub.ValidationAccept
+		}
+		if !m.participates(id, from) {
+			m.rejected.add(RejectNotParticipant)
+			m.offend(from, OffenseUnsolicited, fmt.Errorf("%w: gossip of room %v from a peer that does not participate in it", ErrNotAdmitted, id))
+			return pubsub.ValidationReject
+		}
+		ev, off, err := decodeGossip(id, msg.Data)
+		if err != nil {
+			m.offend(from, off, err)
+			return pubsub.ValidationReject
+		}
+		if res := m.admitGossip(id, from, ev); res != pubsub.ValidationAccept {
+			return res
+		}
+		if err := m.verifier.Verify(ev); err != nil {
+			m.offend(from, OffenseBadSignature, err)
 			return pubsub.ValidationReject
 		}
 		msg.ValidatorData = ev
@@ -151,10 +210,50 @@ func (m *Mesh) validator(id dag.RoomID) pubsub.ValidatorEx {
 	}
 }
 
-// checkGossip runs the stateless checks on a gossip payload, with verify
-// checking the signature (Event.Verify, or a dag.Verifier's Verify, which
-// batches the checks of concurrent validators).
+// admitGossip runs the validator's state-dependent steps (3 to 5) on a
+// decoded event forwarded by from: ValidationAccept lets it on to the
+// signature check; a store failure ignores the event.
+func (m *Mesh) admitGossip(room dag.RoomID, from peer.ID, ev *dag.Event) pubsub.ValidationResult {
+	has, err := m.cfg.Store.Has(ev.ID())
+	if err != nil {
+		m.log.Warn("gossip: store lookup", "room", room, "event", ev.ID(), "err", err)
+		return pubsub.ValidationIgnore
+	}
+	if has {
+		return pubsub.ValidationIgnore
+	}
+	if err := m.admit(room, ev); err != nil {
+		m.log.Info("gossip event ignored", "room", room, "event", ev.ID(), "from", from.ShortString(), "err", err)
+		if m.hintLimit.allow(from) {
+			m.pulls.schedule(room, from, []dag.EventID{ev.ID()})
+		}
+		return pubsub.ValidationIgnore
+	}
+	if r := m.rate.allow(room, ev.Origin); r != 0 {
+		err := m.refuse(r, room, ev)
+		m.log.Debug("gossip event ignored", "room", room, "event", ev.ID(), "from", from.ShortString(), "err", err)
+		return pubsub.ValidationIgnore
+	}
+	return pubsub.ValidationAccept
+}
+
+// checkGossip runs the stateless checks on a gossip payload (decodeGossip,
+// then the signature with verify: Event.Verify, or a dag.Verifier's
+// Verify, which batches the checks of concurrent validators).
 func checkGossip(room dag.RoomID, data []byte, verify func(*dag.Event) error) (*dag.Event, Offense, error) {
+	ev, off, err := decodeGossip(room, data)
+	if err != nil {
+		return nil, off, err
+	}
+	if err := verify(ev); err != nil {
+		return nil, OffenseBadSignature, err
+	}
+	return ev, 0, nil
+}
+
+// decodeGossip checks a gossip payload's size, decodes it and checks its
+// room.
+func decodeGossip(room dag.RoomID, data []byte) (*dag.Event, Offense, error) {
 	if len(data) > dag.MaxEventSize {
 		return nil, OffenseOversize, fmt.Errorf("p2p: gossip message of %d bytes", len(data))
 	}
@@ -165,9 +264,6 @@ func checkGossip(room dag.RoomID, data []byte, verify func(*dag.Event) error) (*
 	}
 	if ev.RoomID() != room {
 		return nil, OffenseUnsolicited, fmt.Errorf("%w: %v on the topic of %v", ErrWrongRoom, ev.RoomID(), room)
-	}
-	if err := verify(ev); err != nil {
-		return nil, OffenseBadSignature, err
 	}
 	return ev, 0, nil
 }
@@ -194,9 +290,14 @@ func (m *Mesh) readRoom(r *room) {
 	}
 }
 
-// accept hands a gossiped event to the store and schedules the pull its
-// outcome calls for.
+// accept hands a gossiped event to the store, admission checked again (the
+// ACL may have changed since the validator ran), and schedules the pull
+// its outcome calls for.
 func (m *Mesh) accept(room dag.RoomID, from peer.ID, ev *dag.Event) {
+	if err := m.admit(room, ev); err != nil {
+		m.log.Info("gossip event not stored", "room", room, "event", ev.ID(), "from", from.ShortString(), "err", err)
+		return
+	}
 	res, err := m.cfg.Store.Put(ev)
 	var pf *dag.PendingFullError
 	switch {

@@ -32,8 +32,10 @@ type Config struct {
 	// Host is the server's libp2p host (from [NewHost], or a mocknet host in
 	// tests). The mesh does not close it.
 	Host host.Host
-	// Gater, if set, is the host's gater; peers that misbehave past the
-	// block threshold are blocked there for BlockDuration.
+	// Gater is the host's gater; peers that misbehave past the block
+	// threshold or fall below gossipsub's graylist threshold are blocked
+	// there (docs/security.md). Nil means a gater of the mesh's own, which
+	// the mesh enforces itself (mocknet hosts have none).
 	Gater *Gater
 	// Store receives every event that arrives (gossip or sync) and serves
 	// sync requests.
@@ -49,6 +51,11 @@ type Config struct {
 	// store through the mesh (including pending events released by it and
 	// events this server publishes). It must not block for long.
 	OnEvent func(room dag.RoomID, id dag.EventID)
+	// OnInvite, if set, serves the invite notice protocol: it is called
+	// for each notice taken (within a per-peer rate and a bound on the
+	// notices in progress), on its own goroutine, with from the notifier.
+	// It must verify the invitation itself; ctx ends when the mesh closes.
+	OnInvite func(ctx context.Context, from dag.ServerID, notice InviteNotice)
 
 	// Bootstrap peers are dialed at start and kept connected.
 	Bootstrap []peer.AddrInfo
@@ -66,20 +73,31 @@ type Config struct {
 	PullWorkers int
 	// RequestTimeout bounds one request/response (default 20 s).
 	RequestTimeout time.Duration
+	// RequestReadTimeout bounds the wait for the request frame of an
+	// accepted sync or directory stream (default 5 s).
+	RequestReadTimeout time.Duration
 	// SyncRate is the per-peer rate of sync requests served
 	// (default 50/s, burst 100).
 	SyncRate Rate
 	// DirectoryRate is the per-peer rate of KeyPackage requests served
 	// (default 5/s, burst 20).
 	DirectoryRate Rate
+	// OriginRate is the rate of a room's gossip events that the validator
+	// lets through from one origin server (default 200/s, burst 1000), and
+	// RoomRate that of a room's gossip events from all origins together
+	// (default 500/s, burst 2000). Events over either are ignored (not
+	// relayed, not stored); sync brings them later.
+	OriginRate, RoomRate Rate
 	// ServeConcurrency and ServePeerConcurrency bound sync requests being
 	// served at once, in total (default 64) and per peer (default 4).
 	ServeConcurrency, ServePeerConcurrency int
 	// BackoffMin and BackoffMax bound the redial backoff (default 1 s,
 	// 60 s).
 	BackoffMin, BackoffMax time.Duration
-	// BlockDuration is how long a peer over the penalty threshold is
-	// refused (default 10 min).
+	// BlockDuration is how long a peer over the penalty threshold or
+	// below the graylist threshold is refused the first time (default
+	// 10 min); each further block in a row doubles it, up to 64 times
+	// (see [Gater.Punish]).
 	BlockDuration time.Duration
 	// GossipParams overrides gossipsub's router parameters (tests, the
 	// simulator); nil means pubsub's defaults.
@@ -99,6 +117,10 @@ func (c *Config) setDefaults() {
 	}
 	setDur(&c.HeadsInterval, 30*time.Second)
 	setDur(&c.RequestTimeout, 20*time.Second)
+	setDur(&c.RequestReadTimeout, 5*time.Second)
+	if c.Gater == nil {
+		c.Gater = NewGater(nil, nil)
+	}
 	setDur(&c.BackoffMin, time.Second)
 	setDur(&c.BackoffMax, time.Minute)
 	setDur(&c.BlockDuration, 10*time.Minute)
@@ -111,6 +133,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.DirectoryRate.PerSecond <= 0 || c.DirectoryRate.Burst <= 0 {
 		c.DirectoryRate = Rate{PerSecond: 5, Burst: 20}
+	}
+	if c.OriginRate.PerSecond <= 0 || c.OriginRate.Burst <= 0 {
+		c.OriginRate = defaultOriginRate
+	}
+	if c.RoomRate.PerSecond <= 0 || c.RoomRate.Burst <= 0 {
+		c.RoomRate = defaultRoomRate
 	}
 	if c.MDNSService == "" {
 		c.MDNSService = "rhizome"
@@ -125,8 +153,8 @@ func (c *Config) setDefaults() {
 // scoring, all on one libp2p host.
 //
 // Goroutines: one per joined room (reading its gossip subscription), the
-// pull workers, the heads ticker, the connection-event reader and the
-// dialer. All stop on Close.
+// pull workers, the heads ticker, the connection-event reader, the peer
+// refresher and the dialer. All stop on Close.
 type Mesh struct {
 	cfg    Config
 	h      host.Host
@@ -142,7 +170,20 @@ type Mesh struct {
 
 	syncLimit *peerLimiter
 	dirLimit  *peerLimiter
+	invites   *invites
+	hintLimit *peerLimiter // hint pulls for gossip of origins not yet writers
 	serving   *semaphore
+	rate      *eventRate
+	rejected  rejections
+	// refused is pubsub's side of the peers it was kept from (see
+	// pubsubHost); refresh is signalled to re-check them.
+	refused *refusals
+	refresh chan struct{}
+
+	// dirServing bounds directory streams being read or served; streams
+	// counts the inbound streams reset unanswered (streams.go).
+	dirServing *semaphore
+	streams    *streamRefusals
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -190,6 +231,10 @@ func New(cfg Config) (*Mesh, error) {
 		ledger:    newLedger(time.Now),
 		syncLimit: newPeerLimiter(cfg.SyncRate, time.Now),
 		dirLimit:  newPeerLimiter(cfg.DirectoryRate, time.Now),
+		hintLimit: newPeerLimiter(hintRate, time.Now),
+		rate:      newEventRate(cfg.OriginRate, cfg.RoomRate, time.Now),
+		refused:   newRefusals(),
+		refresh:   make(chan struct{}, 1),
 		serving:   newSemaphore(cfg.ServeConcurrency, cfg.ServePeerConcurrency),
 		ctx:       ctx,
 		cancel:    cancel,
@@ -199,6 +244,8 @@ func New(cfg Config) (*Mesh, error) {
 		scores:    make(map[peer.ID]float64),
 		verifier:  dag.NewVerifier(0),
 	}
+	m.dirServing = newSemaphore(dirConcurrency, dirPeerConcurrency)
+	m.streams = newStreamRefusals()
 	m.ps, err = m.newPubSub(ctx)
 	if err != nil {
 		cancel()
@@ -219,8 +266,13 @@ func New(cfg Config) (*Mesh, error) {
 	if cfg.KeyPackages != nil {
 		m.h.SetStreamHandler(KeyPackageProtocol, m.handleDirectory)
 	}
+	if cfg.OnInvite != nil {
+		m.invites = newInvites()
+		m.h.SetStreamHandler(InviteProtocol, m.handleInvite)
+	}
 	m.goFunc(func() { m.connectionEvents(sub) })
 	m.goFunc(m.headsLoop)
+	m.goFunc(m.refreshLoop)
 	m.pulls.start()
 	m.dial.start()
 	for _, pi := range cfg.Bootstrap {
@@ -258,6 +310,7 @@ func (m *Mesh) Close() error {
 
 	m.h.RemoveStreamHandler(SyncProtocol)
 	m.h.RemoveStreamHandler(KeyPackageProtocol)
+	m.h.RemoveStreamHandler(InviteProtocol)
 	for _, r := range rooms {
 		r.stop()
 	}
@@ -288,7 +341,7 @@ func (m *Mesh) JoinRoom(id dag.RoomID) error {
 		return nil
 	}
 	m.joining[id] = true
-	m.topics[topicName(id)] = id
+	m.topics[TopicName(id)] = id
 	m.mu.Unlock()
 
 	r, err := m.joinTopic(id)
@@ -296,7 +349,7 @@ func (m *Mesh) JoinRoom(id dag.RoomID) error {
 	m.mu.Lock()
 	delete(m.joining, id)
 	if err != nil || m.closed {
-		delete(m.topics, topicName(id))
+		delete(m.topics, TopicName(id))
 		m.mu.Unlock()
 		if err == nil {
 			r.stop()
@@ -313,6 +366,7 @@ func (m *Mesh) JoinRoom(id dag.RoomID) error {
 			m.pulls.schedule(id, p, nil)
 		}
 	}
+	m.RefreshPeers()
 	return nil
 }
 
@@ -322,7 +376,7 @@ func (m *Mesh) LeaveRoom(id dag.RoomID) {
 	m.mu.Lock()
 	r := m.rooms[id]
 	delete(m.rooms, id)
-	delete(m.topics, topicName(id))
+	delete(m.topics, TopicName(id))
 	m.mu.Unlock()
 	if r != nil {
 		r.stop()
@@ -406,18 +460,14 @@ func (m *Mesh) offend(p peer.ID, o Offense, detail error) {
 	penalty := m.ledger.record(p, o)
 	m.log.Warn("peer offense", "peer", p.ShortString(), "offense", o.String(), "penalty", penalty, "err", detail)
 	if penalty >= blockThreshold {
-		m.log.Warn("blocking peer", "peer", p.ShortString(), "for", m.cfg.BlockDuration)
-		if m.cfg.Gater != nil {
-			m.cfg.Gater.Block(p, m.cfg.BlockDuration)
-		}
-		m.dial.forget(p)
-		_ = m.h.Network().ClosePeer(p)
+		m.punish(p, "penalty", penalty)
 	}
 }
 
-// blocked reports whether p's penalty is over the block threshold.
+// blocked reports whether p is blocked at the gater (for misbehaviour, see
+// graylist.go, or by the node).
 func (m *Mesh) blocked(p peer.ID) bool {
-	return m.ledger.penalty(p) >= blockThreshold || (m.cfg.Gater != nil && m.cfg.Gater.Blocked(p))
+	return m.cfg.Gater.Blocked(p)
 }
 
 // Penalty returns the local misbehaviour penalty of p (0 for a well-behaved
@@ -465,6 +515,7 @@ func (m *Mesh) connectionEvents(sub event.Subscription) {
 				}
 			case network.NotConnected:
 				m.dial.disconnected(ev.Peer)
+				m.refused.forget(ev.Peer)
 			}
 		}
 	}
@@ -486,6 +537,7 @@ func (m *Mesh) headsLoop() {
 }
 
 func (m *Mesh) headsRound() {
+	m.RefreshPeers()
 	peers := m.h.Network().Peers()
 	for _, id := range m.Rooms() {
 		var cand []peer.ID
