@@ -69,6 +69,7 @@ func (rs *rooms) commitEvent(o *roomOrder, ev *dag.Event) (consensus.Event, stat
 	if err != nil {
 		return consensus.Event{}, stateEntry{}, err
 	}
+	rs.addWriters(o.room, after)
 	cc := &consensus.Commit{Parent: cid(c.Parent)}
 	if changesServers(c.Changes) {
 		// Rule M1: the commit installs the server set it leaves behind, for
@@ -96,6 +97,7 @@ func (rs *rooms) ingest(info *roomInfo, ev *dag.Event) ([]feedEntry, *consensus.
 		if err != nil {
 			return nil, nil, err
 		}
+		rs.addWriters(room, st)
 		if info.ord != nil {
 			return nil, nil, authErr("duplicate-create", "room %v already has its create event", room)
 		}
@@ -119,9 +121,11 @@ func (rs *rooms) ingest(info *roomInfo, ev *dag.Event) ([]feedEntry, *consensus.
 		o.appendEntry(entry)
 		return out, &cev, nil
 	case dag.KindState:
-		if _, err := authorize(o.current(), ev, rs.store); err != nil {
+		after, err := authorize(o.current(), ev, rs.store)
+		if err != nil {
 			return nil, nil, err
 		}
+		rs.addWriters(room, after)
 		c, _ := roomevent.DecodeState(ev.Content) // authorize decoded it
 		o.appendEntry(stateEntry{id: ev.ID(), kind: dag.KindState, actor: actorOf(ev, c.Sender), changes: c.Changes})
 	case dag.KindSeal, dag.KindAck, dag.KindSuspect:
@@ -401,17 +405,41 @@ func (v orderView) certified() dag.EventID {
 	return v.chain[v.certLen-1]
 }
 
-// publishView makes the room's state and order visible to readers. The
-// caller holds writeMu.
+// publishView makes the room's state and order visible to readers, counts
+// its servers as writers (a restored room's state included), and has the
+// mesh re-check the peers it kept from gossip when the state lists a server
+// the previous one did not. The caller holds writeMu.
 func (rs *rooms) publishView(info *roomInfo) {
 	if info.ord == nil {
 		return
 	}
 	o := info.ord
+	st := o.current()
+	rs.addWriters(o.room, st)
 	rs.mu.Lock()
-	info.state = o.current()
+	old := info.state
+	info.state = st
 	info.view = orderView{root: o.root, chain: slices.Clone(o.chain), certLen: o.certLen}
 	rs.mu.Unlock()
+	if rs.mesh != nil && serverAdded(old, st) {
+		rs.mesh.RefreshPeers()
+	}
+}
+
+// serverAdded reports whether next lists a server that prev does not.
+func serverAdded(prev, next *roomstate.State) bool {
+	if next == nil {
+		return false
+	}
+	for _, s := range next.Servers() {
+		if prev == nil {
+			return true
+		}
+		if _, ok := prev.Server(s.ID); !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // order returns the room's published canonical order; ok is false when the

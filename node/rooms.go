@@ -49,8 +49,12 @@ type rooms struct {
 
 	writeMu sync.Mutex
 
-	mu sync.RWMutex // guards m
+	mu sync.RWMutex // guards m and writers
 	m  map[dag.RoomID]*roomInfo
+	// writers are, per room, the servers of every room state the node
+	// accepted (Writer). The set only grows while the node runs, and it
+	// lives outside roomInfo so that a reload keeps it.
+	writers map[dag.RoomID]map[dag.ServerID]bool
 
 	pokeMu sync.Mutex
 	dirty  map[dag.RoomID]bool
@@ -77,7 +81,7 @@ func newRooms(log *slog.Logger, store dag.Store, db *localDB, key ed25519.Privat
 	self, _ := dag.ServerIDFromKey(key.Public().(ed25519.PublicKey))
 	return &rooms{
 		log: log.With("sys", "rooms"), store: store, db: db, key: key, self: self, metrics: m,
-		m: map[dag.RoomID]*roomInfo{}, dirty: map[dag.RoomID]bool{}, poke: make(chan struct{}, 1),
+		m: map[dag.RoomID]*roomInfo{}, writers: map[dag.RoomID]map[dag.ServerID]bool{}, dirty: map[dag.RoomID]bool{}, poke: make(chan struct{}, 1),
 		feedWake: make(chan struct{}), outWake: make(chan struct{}, 1),
 		params: consensus.DefaultParams(), tick: DefaultTick, om: newOrderMetrics(m.Registry),
 	}
@@ -161,6 +165,55 @@ func (rs *rooms) Participates(room dag.RoomID, server dag.ServerID) bool {
 	}
 	_, ok := info.state.Server(roomstate.ServerID(server))
 	return ok
+}
+
+// Writer implements p2p.RoomACL: events of server may be stored in room
+// when server is a server of the room in a room state the node accepted:
+// the create event's initial state, the state after an accepted state
+// event, or after an authorized commit on any branch (commitEvent), and
+// the published state. This is the union over the states seen, not the
+// state at the event's parents (per-branch state comes with the room
+// engine): a server removed from the room stays a writer, bounded by the
+// mesh's per-origin gossip rate and the store's pending limits. The union
+// is rebuilt on a restart from the restored commits and states, so a
+// server that state events alone added and removed before the restart is
+// no longer a writer after it.
+func (rs *rooms) Writer(room dag.RoomID, server dag.ServerID) bool {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	return rs.m[room] != nil && rs.writers[room][server]
+}
+
+// Settle implements p2p.RoomACL: it processes the room's stored events that
+// are not processed yet, so that Writer and Participates reflect them. The
+// mesh calls it from its pull workers; nothing that holds writeMu waits for
+// them (the mesh's calls under writeMu, JoinRoom and Publish's queue, do
+// not wait for pulls).
+func (rs *rooms) Settle(room dag.RoomID) {
+	rs.writeMu.Lock()
+	err := rs.processLocked(room)
+	rs.writeMu.Unlock()
+	if err != nil {
+		rs.log.Error("process room", "room", room, "err", err)
+		rs.pokeRoom(room) // the background loop retries
+	}
+}
+
+// addWriters records the servers of st as writers of room.
+func (rs *rooms) addWriters(room dag.RoomID, st *roomstate.State) {
+	if st == nil {
+		return
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	w := rs.writers[room]
+	if w == nil {
+		w = map[dag.ServerID]bool{}
+		rs.writers[room] = w
+	}
+	for _, s := range st.Servers() {
+		w[dag.ServerID(s.ID)] = true
+	}
 }
 
 // state returns the room's current state (nil if unknown or not yet
