@@ -450,8 +450,8 @@ func (b *pullBatch) parentsFirst() []*dag.Event {
 // events before it are stored and the ACL is settled (an event just stored
 // may add the origin to the room), then it is checked again. An event
 // still refused is dropped, and so is every batch event that descends from
-// it; events that descend from a skipped one wait for the follow-up pull,
-// which is scheduled when this flush stored anything.
+// it; events that descend from a skipped one wait for the follow-up pull
+// (a full one), which is scheduled when this flush stored anything.
 func (m *Mesh) flush(room dag.RoomID, b *pullBatch) {
 	if len(b.events) == 0 && len(b.skipped) == 0 {
 		return
@@ -467,14 +467,12 @@ func (m *Mesh) flush(room dag.RoomID, b *pullBatch) {
 			"first", f.first.ID(), "origin", f.first.Origin)
 	}
 	if len(b.skipped) > 0 && f.stored > 0 {
-		hints := make([]dag.EventID, 0, min(len(b.skipped), maxHints))
-		for id := range b.skipped {
-			if len(hints) == maxHints {
-				break
-			}
-			hints = append(hints, id)
+		// A full pull (heads first) fetches the skipped events and what
+		// waited on them, against an ACL that knows what was stored.
+		if !f.settled {
+			m.cfg.ACL.Settle(room)
 		}
-		m.pulls.schedule(room, b.peer, hints)
+		m.pulls.schedule(room, b.peer, nil)
 	}
 	clear(b.events)
 	clear(b.frontier)

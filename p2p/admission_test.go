@@ -1,0 +1,455 @@
+package p2p_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/host"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/p2p"
+	"github.com/rhizome-chat/rhizome/p2p/p2ptest"
+)
+
+// writersACL is a RoomACL whose writers are kept apart from its
+// participants (the network's shared ACL), as the node's are, and whose
+// Settle runs a hook.
+type writersACL struct {
+	*p2p.MemACL // participants
+	writers     *p2p.MemACL
+	settle      func(room dag.RoomID, w *p2p.MemACL) // nil: none
+	settles     atomic.Int32
+}
+
+func (a *writersACL) Writer(room dag.RoomID, s dag.ServerID) bool {
+	return a.writers.Participates(room, s)
+}
+
+func (a *writersACL) Settle(room dag.RoomID) {
+	a.settles.Add(1)
+	if a.settle != nil {
+		a.settle(room, a.writers)
+	}
+}
+
+// newWritersNetwork starts n servers whose ACLs share the participants
+// and have writers of their own, each server a writer of every room
+// created with CreateRoom (see allowWriters).
+func newWritersNetwork(t *testing.T, n int, seed uint64, configure func(i int, cfg *p2p.Config)) (*p2ptest.Network, []*writersACL) {
+	t.Helper()
+	acls := make([]*writersACL, n)
+	var nw *p2ptest.Network
+	nw = p2ptest.New(t, n, p2ptest.Options{Seed: seed, Latency: 5 * time.Millisecond, Configure: func(i int, cfg *p2p.Config) {
+		acls[i] = &writersACL{MemACL: cfg.ACL.(*p2p.MemACL), writers: p2p.NewMemACL()}
+		cfg.ACL = acls[i]
+		if configure != nil {
+			configure(i, cfg)
+		}
+	}})
+	return nw, acls
+}
+
+// allowWriters makes every server of nw a writer of room on every ACL.
+func allowWriters(nw *p2ptest.Network, acls []*writersACL, room dag.RoomID) {
+	for _, a := range acls {
+		for _, n := range nw.Nodes {
+			a.writers.Allow(room, n.ID)
+		}
+	}
+}
+
+// spy is a raw gossipsub instance on a bare host, subscribed to a topic,
+// that counts the messages and bytes it receives.
+type spy struct {
+	h     host.Host
+	ps    *pubsub.PubSub
+	topic *pubsub.Topic
+	msgs  atomic.Int64
+	bytes atomic.Int64
+	wg    sync.WaitGroup
+}
+
+func newSpy(t *testing.T, ctx context.Context, nw *p2ptest.Network, key ed25519.PrivateKey, topics ...string) *spy {
+	t.Helper()
+	s := &spy{h: nw.AddHost(key)}
+	var err error
+	s.ps, err = pubsub.NewGossipSub(ctx, s.h,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
+		pubsub.WithMaxMessageSize(1<<20), pubsub.WithFloodPublish(true),
+		pubsub.WithMessageIdFn(func(m *pb.Message) string { return string(m.Data) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, name := range topics {
+		tp, err := s.ps.Join(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			s.topic = tp
+		}
+		sub, err := tp.Subscribe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := k == 0
+		s.wg.Go(func() {
+			for {
+				m, err := sub.Next(ctx)
+				if err != nil {
+					return
+				}
+				if count && m.ReceivedFrom != s.h.ID() {
+					s.msgs.Add(1)
+					s.bytes.Add(int64(len(m.Data)))
+				}
+			}
+		})
+	}
+	for _, n := range nw.Nodes {
+		if _, err := nw.MN.ConnectPeers(s.h.ID(), n.PeerID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func serverID(t *testing.T, key ed25519.PrivateKey) dag.ServerID {
+	t.Helper()
+	sid, err := dag.ServerIDFromKey(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sid
+}
+
+func sendAll(t *testing.T, nw *p2ptest.Network, room dag.RoomID, n int, sent []dag.EventID) []dag.EventID {
+	t.Helper()
+	for i := range n {
+		sent = append(sent, nw.Send(i%len(nw.Nodes), room).ID())
+		time.Sleep(100 * time.Millisecond)
+	}
+	return sent
+}
+
+func assertNotStored(t *testing.T, nw *p2ptest.Network, what string, ids []dag.EventID) {
+	t.Helper()
+	for i, n := range nw.Nodes {
+		stored := 0
+		for _, id := range ids {
+			if has, err := n.Store.Has(id); err != nil {
+				t.Fatal(err)
+			} else if has {
+				stored++
+			}
+		}
+		if stored > 0 {
+			t.Errorf("server %d stored %d of the %d %s", i, stored, len(ids), what)
+		}
+	}
+}
+
+// TestSpiesReceiveNothing has two spies subscribe to a room's exact topic
+// while three servers exchange events: a stranger (a server of no room)
+// and a server of another room of the same servers. Neither receives a
+// byte of the room's events, and the servers converge.
+func TestSpiesReceiveNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := p2ptest.New(t, 3, p2ptest.Options{Seed: 41, Latency: 5 * time.Millisecond})
+		room := nw.CreateRoom(0)
+		other := nw.CreateRoom(1)
+		ctx, cancel := context.WithCancel(context.Background())
+		stranger := newSpy(t, ctx, nw, p2ptest.Key(4141, 0), p2p.TopicName(room))
+		neighbourKey := p2ptest.Key(4141, 1)
+		nw.ACL.Allow(other, serverID(t, neighbourKey))
+		neighbour := newSpy(t, ctx, nw, neighbourKey, p2p.TopicName(room), p2p.TopicName(other))
+		time.Sleep(3 * time.Second) // hellos, subscriptions, heartbeats
+
+		sent := sendAll(t, nw, room, 30, []dag.EventID{room.CreateID()})
+		if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		// The neighbour does get the room it is a server of: the test can
+		// tell delivery from silence.
+		otherSent := []dag.EventID{other.CreateID()}
+		for i := range 5 {
+			otherSent = append(otherSent, nw.Send(i%3, other).ID())
+		}
+		if _, err := nw.WaitConverged(other, otherSent, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		for _, s := range []struct {
+			name string
+			spy  *spy
+		}{{"stranger", stranger}, {"server of another room", neighbour}} {
+			if n, b := s.spy.msgs.Load(), s.spy.bytes.Load(); n != 0 || b != 0 {
+				t.Errorf("the %s received %d messages (%d bytes) of the room", s.name, n, b)
+			}
+		}
+		if len(neighbour.ps.ListPeers(p2p.TopicName(other))) == 0 {
+			t.Error("the servers of the other room are not peers of its topic at the neighbour")
+		}
+		cancel()
+		stranger.wg.Wait()
+		neighbour.wg.Wait()
+	})
+}
+
+// TestForeignForwarderRejected has a server of another room gossip validly
+// signed events of its own onto the room's topic: the servers reject them
+// before decoding (the forwarder does not participate), score it down,
+// store none, and the room converges.
+func TestForeignForwarderRejected(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := p2ptest.New(t, 3, p2ptest.Options{Seed: 42, Latency: 5 * time.Millisecond})
+		room := nw.CreateRoom(0)
+		other := nw.CreateRoom(1)
+		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		key := p2ptest.Key(4242, 0)
+		nw.ACL.Allow(other, serverID(t, key))
+		x := newSpy(t, ctx, nw, key, p2p.TopicName(room))
+		time.Sleep(3 * time.Second)
+
+		var injected []dag.EventID
+		for k := range 3 {
+			ev, err := dag.NewSigned(key, room, dag.KindMessage, []dag.EventID{room.CreateID()}, int64(k+1), fmt.Appendf(nil, "inject %d", k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := x.topic.Publish(ctx, ev.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			injected = append(injected, ev.ID())
+			time.Sleep(200 * time.Millisecond)
+		}
+		sent := sendAll(t, nw, room, 6, []dag.EventID{room.CreateID()})
+		if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		assertNotStored(t, nw, "events of the foreign forwarder", injected)
+		for i, n := range nw.Nodes {
+			if got := n.Mesh.Offenses(x.h.ID(), p2p.OffenseUnsolicited); got == 0 {
+				t.Errorf("server %d did not score the foreign forwarder down", i)
+			}
+			if got := n.Mesh.Rejections()[p2p.RejectNotParticipant]; got == 0 {
+				t.Errorf("server %d counted no not-participant rejection", i)
+			}
+		}
+		cancel()
+		x.wg.Wait()
+	})
+}
+
+// TestRelayedNonWriterIgnored has a participant of the room (a forwarder
+// the servers must listen to) relay validly signed events whose origin is
+// not a writer of the room: the servers ignore them (not stored, not
+// relayed), do not score the forwarder down (it may only be ahead of
+// them), and count the rejections.
+func TestRelayedNonWriterIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw, acls := newWritersNetwork(t, 3, 43, nil)
+		room := nw.CreateRoom(0)
+		allowWriters(nw, acls, room)
+		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		fwdKey := p2ptest.Key(4343, 0)
+		nw.ACL.Allow(room, serverID(t, fwdKey)) // participates, not a writer
+		fwd := newSpy(t, ctx, nw, fwdKey, p2p.TopicName(room))
+		time.Sleep(3 * time.Second)
+
+		origin := p2ptest.Key(4343, 1)
+		var relayed []dag.EventID
+		for k := range 5 {
+			ev, err := dag.NewSigned(origin, room, dag.KindMessage, []dag.EventID{room.CreateID()}, int64(k+1), fmt.Appendf(nil, "relayed %d", k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fwd.topic.Publish(ctx, ev.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			relayed = append(relayed, ev.ID())
+		}
+		sent := sendAll(t, nw, room, 6, []dag.EventID{room.CreateID()})
+		if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		assertNotStored(t, nw, "relayed events of a non-writer", relayed)
+		for i, n := range nw.Nodes {
+			if pen := n.Mesh.Penalty(fwd.h.ID()); pen != 0 {
+				t.Errorf("server %d scored the forwarder down (%.1f)", i, pen)
+			}
+			if got := n.Mesh.Rejections()[p2p.RejectNotWriter]; got == 0 {
+				t.Errorf("server %d counted no not-writer rejection", i)
+			}
+		}
+		cancel()
+		fwd.wg.Wait()
+	})
+}
+
+// pulledBatch stores, at server 0 only, an event m of server 0, then n
+// events of server s chained on m, then an event of server 0 on the last
+// of them, and returns their IDs in that order.
+func pulledBatch(t *testing.T, nw *p2ptest.Network, room dag.RoomID, s ed25519.PrivateKey, n int) []dag.EventID {
+	t.Helper()
+	m := nw.NewEvent(0, room, []byte("adds s"))
+	evs := []*dag.Event{m}
+	prev := m.ID()
+	for k := range n {
+		ev, err := dag.NewSigned(s, room, dag.KindMessage, []dag.EventID{prev}, int64(k+1), fmt.Appendf(nil, "s %d", k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+		prev = ev.ID()
+	}
+	last, err := dag.NewSigned(nw.Nodes[0].Key, room, dag.KindMessage, []dag.EventID{prev}, 1<<40, []byte("on s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs = append(evs, last)
+	var ids []dag.EventID
+	for _, ev := range evs {
+		if _, err := nw.Nodes[0].Store.Put(ev); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID())
+	}
+	return ids
+}
+
+// TestPulledBatchAddsWriter: a pulled batch holds an event that makes a
+// server S a writer (standing for a commit adding S), then S's events,
+// then an event on them. Server 1 stores the first event, settles its ACL
+// (which then knows S) and stores all the rest. With more of S's events
+// than one pull holds tentatively, the rest come with the follow-up pull.
+func TestPulledBatchAddsWriter(t *testing.T) {
+	for _, n := range []int{5, 300} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				nw, acls := newWritersNetwork(t, 2, 44, nil)
+				room := nw.CreateRoom(0)
+				allowWriters(nw, acls, room)
+				if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				s := p2ptest.Key(4444, 0)
+				acls[0].writers.Allow(room, serverID(t, s))
+				var adds dag.EventID
+				acls[1].settle = func(room dag.RoomID, w *p2p.MemACL) {
+					if has, _ := nw.Nodes[1].Store.Has(adds); has {
+						w.Allow(room, serverID(t, s))
+					}
+				}
+				ids := pulledBatch(t, nw, room, s, n)
+				adds = ids[0]
+				want := append([]dag.EventID{room.CreateID()}, ids...)
+				if _, err := nw.WaitConverged(room, want, 60*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				if acls[1].settles.Load() == 0 {
+					t.Error("server 1 never settled its ACL")
+				}
+				if got := nw.Nodes[1].Mesh.Rejections()[p2p.RejectNotWriter]; got != 0 {
+					t.Errorf("server 1 refused %d events for their origin", got)
+				}
+			})
+		})
+	}
+}
+
+// TestPulledNonWriterRefused: a pulled batch holds events of a server that
+// never becomes a writer at server 1, and an event of server 0 on them.
+// Server 1 stores none of them (not the writer's descendant either), and
+// counts the refusals; the rest of the room still converges.
+func TestPulledNonWriterRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw, acls := newWritersNetwork(t, 2, 45, nil)
+		room := nw.CreateRoom(0)
+		allowWriters(nw, acls, room)
+		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		s := p2ptest.Key(4545, 0)
+		acls[0].writers.Allow(room, serverID(t, s))
+		ids := pulledBatch(t, nw, room, s, 5)
+		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID(), ids[0]}, 30*time.Second, 1); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second) // more heads exchanges
+		for _, id := range ids[1:] {
+			if has, _ := nw.Nodes[1].Store.Has(id); has {
+				t.Errorf("server 1 stored %v", id)
+			}
+		}
+		if pend, _ := nw.Nodes[1].Store.Pending(room); len(pend) != 0 {
+			t.Errorf("server 1 holds %d pending events", len(pend))
+		}
+		rej := nw.Nodes[1].Mesh.Rejections()
+		if rej[p2p.RejectNotWriter] == 0 || rej[p2p.RejectDescendant] == 0 {
+			t.Errorf("rejections %v, want not-writer and descendant ones", rej)
+		}
+		if acls[1].settles.Load() == 0 {
+			t.Error("server 1 did not settle before refusing")
+		}
+	})
+}
+
+// TestGossipRateLimits: over the per-origin or the per-room rate, gossip
+// events are ignored, counted, and arrive later through sync.
+func TestGossipRateLimits(t *testing.T) {
+	slow := p2p.Rate{PerSecond: 1, Burst: 3}
+	for _, tc := range []struct {
+		name   string
+		set    func(*p2p.Config)
+		reason p2p.Rejection
+	}{
+		{"origin", func(c *p2p.Config) { c.OriginRate = slow }, p2p.RejectOriginRate},
+		{"room", func(c *p2p.Config) { c.RoomRate = slow }, p2p.RejectRoomRate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				nw := p2ptest.New(t, 2, p2ptest.Options{Seed: 46, Latency: 5 * time.Millisecond, Configure: func(i int, cfg *p2p.Config) {
+					if i == 1 {
+						tc.set(cfg)
+					}
+				}})
+				room := nw.CreateRoom(0)
+				sent := []dag.EventID{room.CreateID()}
+				if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(2 * time.Second) // the gossip mesh forms
+				for range 20 {
+					sent = append(sent, nw.Send(0, room).ID())
+				}
+				if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				rej := nw.Nodes[1].Mesh.Rejections()
+				if rej[tc.reason] == 0 {
+					t.Errorf("rejections %v, want %s", rej, tc.reason)
+				}
+				if got := rej[tc.reason]; got > 17 {
+					t.Errorf("%d of 20 events over the rate, want at least the burst of 3 through", got)
+				}
+			})
+		})
+	}
+}
