@@ -31,7 +31,9 @@ type KeyMaterial struct {
 // ones run out. KeyPackages are opaque bytes to p2p.
 type KeyPackageSource interface {
 	// ClaimKeyPackages answers q, consuming the one-time KeyPackages it
-	// returns.
+	// returns. An error wrapping a [*DirectoryError] refuses the request
+	// with its status (for example DirectoryRateLimited); any other error
+	// is answered DirectoryInternal.
 	ClaimKeyPackages(ctx context.Context, q KeyPackageQuery) (KeyMaterial, error)
 }
 
