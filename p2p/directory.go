@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -28,16 +27,38 @@ func (e *DirectoryError) Error() string {
 // Unwrap returns [ErrDirectory].
 func (e *DirectoryError) Unwrap() error { return ErrDirectory }
 
-// handleDirectory serves one KeyPackage request for this server's users.
+// Concurrency of the KeyPackage directory: requests being read or served at
+// once, in total and per requesting peer. Directory requests legitimately
+// come from any server (the requester need not share a room with us), so
+// these slots, the read timeout and the rate are what bound strangers.
+const (
+	dirConcurrency     = 32
+	dirPeerConcurrency = 2
+)
+
+// handleDirectory serves one KeyPackage request for this server's users. A
+// slot is taken before the request is read: a peer holds at most
+// dirPeerConcurrency directory streams, each for at most RequestReadTimeout
+// before its request is in; over that it is answered busy.
 func (m *Mesh) handleDirectory(s network.Stream) {
 	defer s.Close()
 	remote := s.Conn().RemotePeer()
 	if m.blocked(remote) {
-		s.Reset()
+		m.refuseStream(s, RefuseBlocked)
 		return
 	}
-	_ = s.SetDeadline(time.Now().Add(m.cfg.RequestTimeout))
-	raw, err := readFrame(bufio.NewReader(s), MaxRequestSize)
+	w := m.guard(s)
+	defer func() {
+		if w.stop() {
+			m.refuseStream(s, RefuseIdle)
+		}
+	}()
+	if !m.dirServing.tryAcquire(remote) {
+		m.writeDirectory(s, &KeyPackageResponse{Status: DirectoryBusy, Message: "too many requests in progress"})
+		return
+	}
+	defer m.dirServing.release(remote)
+	raw, err := w.readRequest(MaxRequestSize)
 	if err != nil {
 		if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrMalformedFrame) {
 			m.offend(remote, OffenseMalformed, err)
@@ -45,7 +66,10 @@ func (m *Mesh) handleDirectory(s network.Stream) {
 		s.Reset()
 		return
 	}
-	resp := m.serveDirectory(remote, raw)
+	m.writeDirectory(s, m.serveDirectory(remote, raw))
+}
+
+func (m *Mesh) writeDirectory(s network.Stream, resp *KeyPackageResponse) {
 	body, err := resp.Marshal()
 	if err != nil {
 		m.log.Error("encode directory answer", "err", err)

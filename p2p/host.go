@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultListenAddrs are loopback-only: a server listens on public interfaces
@@ -34,12 +35,19 @@ type HostConfig struct {
 	// Limits are the resource manager limits; the zero value means
 	// [DefaultLimits].
 	Limits Limits
+	// Registerer, if set, receives the resource manager's metrics (the
+	// libp2p_rcmgr_* series: connections, streams by protocol, memory,
+	// file descriptors, blocked resources, limits). libp2p keeps these
+	// series process-wide, so hosts of one process share them. Nil
+	// disables them.
+	Registerer prometheus.Registerer
 }
 
 // NewHost starts a libp2p host for a server: TCP with Noise and yamux, QUIC
 // (whose handshake is TLS 1.3 by the QUIC specification), no relay, no NAT
 // port mapping, identity = the server key, the [Gater] and the resource
-// manager from cfg.Limits. The returned gater is the one installed in the
+// manager from cfg.Limits (with its metrics on cfg.Registerer, if set). The
+// returned gater is the one installed in the
 // host, so the caller can block misbehaving peers. The caller closes the host.
 func NewHost(cfg HostConfig) (host.Host, *Gater, error) {
 	priv, err := PrivKey(cfg.Key)
@@ -54,7 +62,7 @@ func NewHost(cfg HostConfig) (host.Host, *Gater, error) {
 	if limits == (Limits{}) {
 		limits = DefaultLimits
 	}
-	rm, err := limits.ResourceManager()
+	rm, err := limits.ResourceManager(cfg.Registerer)
 	if err != nil {
 		return nil, nil, err
 	}

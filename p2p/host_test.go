@@ -237,7 +237,7 @@ func TestMeshOnRealHosts(t *testing.T) {
 // per-peer sync stream limit: with SyncPeerStreams = 2, a third concurrent
 // sync stream from one peer is reset before the handler sees it.
 func TestResourceLimits(t *testing.T) {
-	if _, err := (p2p.Limits{}).ResourceManager(); err == nil {
+	if _, err := (p2p.Limits{}).ResourceManager(nil); err == nil {
 		t.Fatal("zero limits accepted")
 	}
 	lim := p2p.DefaultLimits

@@ -7,6 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Limits are the resource manager limits of a server's host. The zero value
@@ -29,11 +30,11 @@ type Limits struct {
 	PeerConns int
 	// PeerStreams caps concurrent streams with one peer over all protocols.
 	PeerStreams int
-	// SyncStreams caps concurrent sync streams in total;
+	// SyncStreams caps concurrent sync streams in total, per direction;
 	// SyncPeerStreams per peer and direction.
 	SyncStreams, SyncPeerStreams int
-	// KeyPackageStreams caps concurrent KeyPackage directory streams in total;
-	// KeyPackagePeerStreams per peer and direction.
+	// KeyPackageStreams caps concurrent KeyPackage directory streams in
+	// total, per direction; KeyPackagePeerStreams per peer and direction.
 	KeyPackageStreams, KeyPackagePeerStreams int
 }
 
@@ -42,14 +43,39 @@ type Limits struct {
 //	memory 256 MiB, 1024 file descriptors
 //	512 connections (256 inbound), 8 per peer
 //	256 streams per peer
-//	sync: 256 streams in total, 8 per peer and direction
-//	KeyPackage directory: 64 streams in total, 4 per peer and direction
+//	sync: 256 inbound and 256 outbound streams in total, 8 per peer and direction
+//	KeyPackage directory: 64 inbound and 64 outbound in total, 4 per peer and direction
 //
 // 8 sync streams per peer matches the client side: a server runs at most
-// [DefaultMaxPullsPerPeer] pulls against one peer at a time, each one stream
-// per request, and the server side refuses more than its own per-peer
-// concurrency with an explicit busy status before the resource manager has
-// to reset streams.
+// PullWorkers (default 8) pulls at a time, each one stream per request, and
+// the server side refuses more than its own per-peer concurrency
+// (ServePeerConcurrency, 4) with an explicit busy status before the
+// resource manager has to reset streams.
+//
+// Why no sybil set can take every sync stream, although 32 identities at 8
+// streams each would fill the 256: the resource manager counts a stream in
+// the protocol's scope from the moment its protocol is negotiated, and the
+// sync handler resets the stream of a peer that participates in none of the
+// joined rooms before reading anything, so a stranger's stream holds its
+// slot for microseconds, not for as long as the stranger likes (the stream
+// hold test: 80 strangers at 8 idle streams and 80 more with requests never
+// got the count near the limit). Room servers get RequestReadTimeout (5 s)
+// for their request frame and RequestTimeout (20 s) for the exchange; a
+// room would need 32 hostile servers to fill the budget, for at most 20 s
+// per stream. Inbound and outbound are budgeted separately: before, one
+// 256 for both directions let held inbound streams stop the server's own
+// pulls (its catch-up); now the pulls always have their 256.
+//
+// The directory protocol serves strangers by design (any server may fetch
+// KeyPackages of our users), so it cannot refuse them; its budget is small
+// and separate, each peer holds at most 2 directory streams at once
+// (dirPeerConcurrency, answered busy above that), each for at most 5 s
+// before its request is in. A sybil set can keep the directory busy; it
+// cannot reach sync or gossip through it.
+//
+// Connections: inbound ones are capped at half the total, so peers dialing
+// us can never take the connections this server needs to dial its room
+// servers.
 var DefaultLimits = Limits{
 	Memory:                256 << 20,
 	FD:                    1024,
@@ -66,8 +92,9 @@ var DefaultLimits = Limits{
 // ResourceManager builds the libp2p resource manager for these limits: the
 // libp2p defaults for its own services (identify, ping, ...), scaled to the
 // memory and FD budget, with Rhizome's protocols and the system, transient
-// and per-peer scopes set explicitly.
-func (l Limits) ResourceManager() (network.ResourceManager, error) {
+// and per-peer scopes set explicitly. When reg is not nil, the manager's
+// metrics are registered there; otherwise they are off.
+func (l Limits) ResourceManager(reg prometheus.Registerer) (network.ResourceManager, error) {
 	if l.Memory <= 0 || l.FD <= 0 || l.Conns <= 0 || l.PeerConns <= 0 || l.PeerStreams <= 0 ||
 		l.SyncStreams <= 0 || l.SyncPeerStreams <= 0 || l.KeyPackageStreams <= 0 || l.KeyPackagePeerStreams <= 0 {
 		return nil, fmt.Errorf("p2p: resource limits must all be positive: %+v", l)
@@ -76,7 +103,7 @@ func (l Limits) ResourceManager() (network.ResourceManager, error) {
 	libp2p.SetDefaultServiceLimits(&cfg)
 	protoLimit := func(id protocol.ID, total, perPeer int) {
 		cfg.AddProtocolLimit(id, rcmgr.BaseLimit{
-			Streams: total, StreamsInbound: total, StreamsOutbound: total, Memory: int64(total) * MaxResponseSize,
+			Streams: 2 * total, StreamsInbound: total, StreamsOutbound: total, Memory: int64(total) * MaxResponseSize,
 		}, rcmgr.BaseLimitIncrease{})
 		cfg.AddProtocolPeerLimit(id, rcmgr.BaseLimit{
 			Streams: 2 * perPeer, StreamsInbound: perPeer, StreamsOutbound: perPeer, Memory: int64(perPeer) * MaxResponseSize,
@@ -103,7 +130,13 @@ func (l Limits) ResourceManager() (network.ResourceManager, error) {
 			StreamsOutbound: rcmgr.LimitVal(l.PeerStreams),
 		},
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(scaled)))
+	var opts []rcmgr.Option
+	if reg != nil {
+		rcmgr.MustRegisterWith(reg)
+	} else {
+		opts = append(opts, rcmgr.WithMetricsDisabled())
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(partial.Build(scaled)), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: resource manager: %w", err)
 	}

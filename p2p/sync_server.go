@@ -1,10 +1,8 @@
 package p2p
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -13,17 +11,28 @@ import (
 )
 
 // handleSync serves one sync request. The order of checks is the order of
-// cost: framing and decoding, the peer's rate, the concurrency slots, then
-// access control, and only then the store.
+// cost: who the peer is (blocked peers and peers of none of the joined
+// rooms are reset before anything is read), framing and decoding within the
+// read timeout, the peer's rate, access control for the room, the
+// concurrency slots, and only then the store.
 func (m *Mesh) handleSync(s network.Stream) {
 	defer s.Close()
 	remote := s.Conn().RemotePeer()
 	if m.blocked(remote) {
-		s.Reset()
+		m.refuseStream(s, RefuseBlocked)
 		return
 	}
-	_ = s.SetDeadline(time.Now().Add(m.cfg.RequestTimeout))
-	raw, err := readFrame(bufio.NewReader(s), MaxRequestSize)
+	if !m.participatesAny(remote) {
+		m.refuseStream(s, RefuseStranger)
+		return
+	}
+	w := m.guard(s)
+	defer func() {
+		if w.stop() {
+			m.refuseStream(s, RefuseIdle)
+		}
+	}()
+	raw, err := w.readRequest(MaxRequestSize)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrFrameTooLarge):
@@ -69,13 +78,13 @@ func (m *Mesh) serveSync(remote peer.ID, req *SyncRequest) *SyncResponse {
 	if !m.syncLimit.allow(remote) {
 		return refuse(req.Kind, StatusRateLimited, "sync request rate exceeded")
 	}
+	if !m.participates(req.Room, remote) {
+		return refuse(req.Kind, StatusForbidden, "requester does not participate in the room")
+	}
 	if !m.serving.tryAcquire(remote) {
 		return refuse(req.Kind, StatusBusy, "too many requests in progress")
 	}
 	defer m.serving.release(remote)
-	if !m.participates(req.Room, remote) {
-		return refuse(req.Kind, StatusForbidden, "requester does not participate in the room")
-	}
 	resp, err := m.answer(req)
 	if err != nil {
 		m.log.Error("serve sync", "kind", req.Kind, "room", req.Room, "err", err)
