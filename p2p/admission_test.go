@@ -46,8 +46,7 @@ func (a *writersACL) Settle(room dag.RoomID) {
 func newWritersNetwork(t *testing.T, n int, seed uint64, configure func(i int, cfg *p2p.Config)) (*p2ptest.Network, []*writersACL) {
 	t.Helper()
 	acls := make([]*writersACL, n)
-	var nw *p2ptest.Network
-	nw = p2ptest.New(t, n, p2ptest.Options{Seed: seed, Latency: 5 * time.Millisecond, Configure: func(i int, cfg *p2p.Config) {
+	nw := p2ptest.New(t, n, p2ptest.Options{Seed: seed, Latency: 5 * time.Millisecond, Configure: func(i int, cfg *p2p.Config) {
 		acls[i] = &writersACL{MemACL: cfg.ACL.(*p2p.MemACL), writers: p2p.NewMemACL()}
 		cfg.ACL = acls[i]
 		if configure != nil {

@@ -95,14 +95,6 @@ func (p *puller) schedule(room dag.RoomID, pr peer.ID, hints []dag.EventID) {
 	}
 }
 
-// pending reports how many pulls are queued or running (tests use it to
-// wait for quiescence).
-func (p *puller) pending() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.jobs)
-}
-
 func (p *puller) work() {
 	for {
 		p.mu.Lock()
