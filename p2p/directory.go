@@ -97,6 +97,11 @@ func (m *Mesh) serveDirectory(remote peer.ID, raw []byte) *KeyPackageResponse {
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.RequestTimeout)
 	defer cancel()
 	km, err := m.cfg.KeyPackages.ClaimKeyPackages(ctx, KeyPackageQuery{Requester: sid, KeyPackageRequest: *req})
+	var refused *DirectoryError
+	if errors.As(err, &refused) && refused.Status != DirectoryOK {
+		// The source refuses (a limit, a requester it will not serve).
+		return &KeyPackageResponse{Status: refused.Status, Message: refused.Message[:min(len(refused.Message), maxStatusMessage)]}
+	}
 	if err != nil {
 		m.log.Error("claim KeyPackages", "user", req.TargetUser, "err", err)
 		return &KeyPackageResponse{Status: DirectoryInternal, Message: "internal error"}
