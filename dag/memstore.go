@@ -5,11 +5,15 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 )
 
 // MemStore is an in-memory [Store]. It keeps everything in maps behind one
 // mutex; it is meant for tests, the simulator and short-lived nodes, and
-// passes the same suite (dag/dagtest) as the durable badger store.
+// passes the same suite (dag/dagtest) as the durable badger store. Each
+// room's tips are a set, so an insert changes only its own and its
+// parents' entries; Tips sorts the set. Pending events expire only when
+// its Limits have a clock (Limits.Now).
 type MemStore struct {
 	mu     sync.RWMutex
 	lim    Limits
@@ -21,6 +25,7 @@ type MemStore struct {
 	rooms    map[RoomID]*memRoom
 
 	pending       map[EventID]*Event
+	pendingAt     map[EventID]time.Time // arrival; zero without a clock
 	waiters       map[EventID][]EventID // missing parent -> pending events, sorted
 	pendingRoom   map[RoomID]int
 	pendingOrigin map[ServerID]int
@@ -42,6 +47,7 @@ func NewMemStore(lim Limits) *MemStore {
 		children:      map[EventID][]EventID{},
 		rooms:         map[RoomID]*memRoom{},
 		pending:       map[EventID]*Event{},
+		pendingAt:     map[EventID]time.Time{},
 		waiters:       map[EventID][]EventID{},
 		pendingRoom:   map[RoomID]int{},
 		pendingOrigin: map[ServerID]int{},
@@ -67,9 +73,10 @@ func (t memTx) PendingCounts(room RoomID, origin ServerID) (int, int, error) {
 	return t.s.pendingRoom[room], t.s.pendingOrigin[origin], nil
 }
 
-func (t memTx) AddPending(e *Event, missing []EventID) error {
+func (t memTx) AddPending(e *Event, missing []EventID, at time.Time) error {
 	id := e.ID()
 	t.s.pending[id] = e
+	t.s.pendingAt[id] = at
 	for _, p := range missing {
 		t.s.waiters[p] = insertSorted(t.s.waiters[p], id)
 	}
@@ -84,6 +91,7 @@ func (t memTx) RemovePending(e *Event) error {
 		return nil
 	}
 	delete(t.s.pending, id)
+	delete(t.s.pendingAt, id)
 	for _, p := range e.Prev {
 		w := t.s.waiters[p]
 		if i, ok := slices.BinarySearchFunc(w, id, EventID.Compare); ok {
@@ -291,6 +299,53 @@ func (s *MemStore) Pending(room RoomID) ([]EventID, error) {
 		}
 	}
 	return out, nil
+}
+
+// ExpirePending implements [Store]. Pending events stamped without a clock
+// (the zero Time) never expire.
+func (s *MemStore) ExpirePending(now time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	cutoff := now.Add(-s.lim.PendingTTL)
+	n := 0
+	for id, at := range s.pendingAt {
+		if at.IsZero() || at.After(cutoff) {
+			continue
+		}
+		if err := (memTx{s}).RemovePending(s.pending[id]); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// PurgeRoom implements [Store].
+func (s *MemStore) PurgeRoom(room RoomID) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if r := s.rooms[room]; r != nil {
+		for _, id := range r.log {
+			delete(s.events, id)
+			delete(s.meta, id)
+			delete(s.children, id) // children are in the same room
+		}
+		delete(s.rooms, room)
+	}
+	for _, e := range s.pending {
+		if e.RoomID() == room {
+			if err := (memTx{s}).RemovePending(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close implements [Store]. Later calls to Put fail with [ErrClosed].

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // ReadTx is the read side of a store, as [PutTx] and [MissingTx] see it.
@@ -24,8 +25,9 @@ type Tx interface {
 	// PendingCounts returns how many events are pending in the room and from
 	// the origin.
 	PendingCounts(room RoomID, origin ServerID) (perRoom, perOrigin int, err error)
-	// AddPending holds e as pending, waiting for the missing parents.
-	AddPending(e *Event, missing []EventID) error
+	// AddPending holds e as pending, waiting for the missing parents; at is
+	// its arrival (the zero Time without a clock, see [Limits]).
+	AddPending(e *Event, missing []EventID, at time.Time) error
 	// RemovePending forgets the pending event e and what it waited for.
 	RemovePending(e *Event) error
 	// Waiters returns the pending events waiting for parent, ascending.
@@ -38,14 +40,6 @@ type Tx interface {
 	// index is consistent. A store may commit what was written so far here
 	// (to bound the size of one transaction); it need not.
 	Checkpoint() error
-}
-
-// txLookup adapts a ReadTx to [Lookup].
-type txLookup struct{ tx ReadTx }
-
-func (l txLookup) Room(id EventID) (RoomID, bool, error) {
-	m, ok, err := l.tx.Meta(id)
-	return m.Room, ok, err
 }
 
 // PutTx is the Put algorithm shared by every [Store] (docs/events.md,
@@ -100,7 +94,11 @@ func PutTx(tx Tx, e *Event, lim Limits) (PutResult, error) {
 		if nOrigin >= lim.PendingPerOrigin {
 			return res, &PendingFullError{Scope: "origin", Room: e.Room, Origin: e.Origin, Limit: lim.PendingPerOrigin}
 		}
-		if err := tx.AddPending(e, missing); err != nil {
+		var at time.Time
+		if lim.Now != nil {
+			at = lim.Now()
+		}
+		if err := tx.AddPending(e, missing, at); err != nil {
 			return res, err
 		}
 		res.Status, res.Missing = StatusPending, missing

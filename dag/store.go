@@ -3,6 +3,7 @@ package dag
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrNotFound is returned by Store methods for an event that is not stored.
@@ -40,21 +41,39 @@ func (e *PendingFullError) Error() string {
 func (e *PendingFullError) Unwrap() error { return ErrPendingFull }
 
 // Limits bound what a store holds for events whose parents have not arrived.
+//
+// When a room or an origin is at its limit, Put refuses the new pending
+// event ([*PendingFullError]) and keeps the older ones: those are the
+// events whose missing ancestors a puller has already asked for, and
+// evicting them would waste the fetch in flight, while a new one comes back
+// with the next heads exchange. An origin can fill only its own quota, and
+// ExpirePending frees every slot within PendingTTL.
 type Limits struct {
 	PendingPerRoom   int // pending events per room
 	PendingPerOrigin int // pending events per origin server, over all rooms
+	// PendingTTL is how long a pending event is held: [Store.ExpirePending]
+	// drops the ones that arrived longer ago.
+	PendingTTL time.Duration
+	// Now stamps the arrival of each pending event. Package dag has no
+	// clock of its own: a [MemStore] without one stamps nothing and never
+	// expires pending events; dag/badgerstore defaults it to time.Now.
+	Now func() time.Time
 }
 
 // DefaultLimits are the limits a store uses when given zero values.
-var DefaultLimits = Limits{PendingPerRoom: 10000, PendingPerOrigin: 2000}
+var DefaultLimits = Limits{PendingPerRoom: 10000, PendingPerOrigin: 2000, PendingTTL: 10 * time.Minute}
 
-// WithDefaults returns l with every zero field replaced by its default.
+// WithDefaults returns l with every zero field replaced by its default
+// (Now stays as given).
 func (l Limits) WithDefaults() Limits {
 	if l.PendingPerRoom <= 0 {
 		l.PendingPerRoom = DefaultLimits.PendingPerRoom
 	}
 	if l.PendingPerOrigin <= 0 {
 		l.PendingPerOrigin = DefaultLimits.PendingPerOrigin
+	}
+	if l.PendingTTL <= 0 {
+		l.PendingTTL = DefaultLimits.PendingTTL
 	}
 	return l
 }
@@ -188,6 +207,20 @@ type Store interface {
 	Missing(heads []EventID, limit int) ([]EventID, error)
 	// Pending returns the IDs of the room's pending events, ascending.
 	Pending(room RoomID) ([]EventID, error)
+	// ExpirePending drops every pending event that has been held for
+	// Limits.PendingTTL or longer at now, with what it waited for, and
+	// returns how many it dropped. Their slots count no more against the
+	// pending limits, and their missing parents are no longer reported by
+	// Missing. A store that persists returns once the drop is durable.
+	ExpirePending(now time.Time) (n int, err error)
+	// PurgeRoom removes every stored and pending event of the room with all
+	// its indexes (tips, arrival log, topological order, child edges), so
+	// that the store looks as if the room had never been seen. It is
+	// idempotent. A store that persists returns once the purge is durable,
+	// and a crash during it leaves the room either whole or gone once the
+	// store is open again, never in part (dag/badgerstore: docs/events.md
+	// 4.4). Events of the room put after it start the room afresh.
+	PurgeRoom(room RoomID) error
 	// Close releases the store.
 	Close() error
 }

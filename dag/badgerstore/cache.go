@@ -14,9 +14,9 @@ const metaCacheSize = 1 << 16
 // events name recent events as parents, so validation and Put find most
 // parents here instead of in badger. Only the writer adds entries, right
 // after the transaction that inserted the events committed, so the cache
-// holds only committed events (stored events are never deleted). Readers may
-// therefore see an event between its commit and its fsync, as they may
-// through badger itself.
+// holds only committed events (a purge, which deletes stored events, clears
+// it). Readers may therefore see an event between its commit and its
+// fsync, as they may through badger itself.
 type metaCache struct {
 	mu   sync.RWMutex
 	m    map[dag.EventID]dag.Meta
@@ -41,6 +41,15 @@ func (c *metaCache) get(id dag.EventID) (dag.Meta, bool) {
 type cachedMeta struct {
 	id dag.EventID
 	m  dag.Meta
+}
+
+// clear forgets every entry (after a purge deleted stored events).
+func (c *metaCache) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	clear(c.ring)
+	c.next = 0
+	c.mu.Unlock()
 }
 
 // addAll adds entries, evicting the oldest ones.

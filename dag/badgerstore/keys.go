@@ -3,6 +3,7 @@ package badgerstore
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/rhizome-chat/rhizome/dag"
 )
@@ -16,22 +17,26 @@ import (
 //	'l' room seq           -> id                  arrival log
 //	't' room depth id      -> ()                  topological index
 //	'c' parent child       -> ()                  child edges
-//	'y' room               -> tip ids (34 each)   tips (forward extremities), ascending
+//	'x' room id            -> ()                  tips (forward extremities), one key each
 //	'v'                    -> layout version (1 byte, layoutVersion)
 //	'p' id                 -> event encoding      pending event
-//	'q' room id            -> ()                  pending events by room
+//	'q' room id            -> arrival(8)          pending events by room, with their arrival (Unix ns)
+//	'a' arrival(8) id      -> ()                  pending events by arrival, for ExpirePending
 //	'w' parent             -> child ids (34 each) pending children waiting for parent, ascending
+//	'P' room               -> ()                  a purge of the room in progress (purge.go)
 const (
 	tagEvent       = 'e'
 	tagLog         = 'l'
 	tagTopo        = 't'
 	tagChild       = 'c'
-	tagTips        = 'y'
+	tagTip         = 'x'
 	tagVersion     = 'v'
-	tagOldTip      = 'x' // layout 1: 'x' room id -> (), one key per tip
+	tagTipList     = 'y' // layout 2: 'y' room -> tip ids, one list per room
 	tagPending     = 'p'
 	tagPendingRoom = 'q'
+	tagArrival     = 'a'
 	tagWait        = 'w'
+	tagPurge       = 'P'
 	metaLen        = dag.IDLen + 8 + 8
 	uint64Len      = 8
 )
@@ -82,6 +87,10 @@ func (a *arena) key(tag byte, parts ...[]byte) []byte {
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
 func beUint64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
+
+// arrival encodes a pending event's arrival: Unix nanoseconds with the sign
+// bit flipped, so that byte order is time order.
+func arrival(at time.Time) []byte { return u64(uint64(at.UnixNano()) ^ 1<<63) }
 
 // encodeMeta appends m to b.
 func encodeMeta(b []byte, m dag.Meta) []byte {

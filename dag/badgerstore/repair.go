@@ -14,14 +14,17 @@ import (
 // After a power loss, a table or write-ahead log that badger made durable
 // may point into value-log pages that were not: badger syncs neither before
 // a memtable flush when SyncWrites is off. Values of valueThreshold bytes
-// and more live there: events, and tips and waiter lists of more than 30
-// IDs. Open checks every such value written since the last checkpoint (the
-// journal says which) before it replays the journal, and rewrites those that
-// do not read back (docs/events.md 4.2).
+// and more live there: events, and waiter lists of more than 30 IDs. Open
+// checks every such value written since the last checkpoint (the journal
+// says which) before it replays the journal, and rewrites those that do not
+// read back (docs/events.md 4.2).
 
 // journalRecord is one key and its value: a journal record (an event
-// value), or a write for writeAll.
-type journalRecord struct{ k, v []byte }
+// value), or a write for writeAll, which deletes the key if del is set.
+type journalRecord struct {
+	k, v []byte
+	del  bool
+}
 
 // repairValues rewrites the event values (keys 'e' and 'p') that exist but
 // cannot be read back, from the journal. Each of these keys gets one value
@@ -67,38 +70,34 @@ func validEventValue(k, v []byte) bool {
 	return err == nil && e.ID() == dag.EventID(k[1:])
 }
 
-// repairLists rebuilds the tips list of every room and the waiter list of
-// every parent that the journaled events touched, where the stored list does
-// not read back as a valid list: non-empty (an empty list is deleted, never
-// stored) and naming only events in the right state. A lost page cannot
-// make a list look valid: it reads as an error or as zeros. It returns how
-// many lists it rewrote.
+// repairLists checks the tip keys of the journaled events and their
+// parents, and rebuilds the waiter list of every parent that the journaled
+// events named, where the stored list does not read back as a valid list:
+// non-empty (an empty list is deleted, never stored) and naming only
+// events in the right state. A lost page cannot make a list look valid: it
+// reads as an error or as zeros. It returns how many tip keys and lists it
+// rewrote.
 func repairLists(db *badger.DB, events []*dag.Event) (int, error) {
-	rooms := map[dag.RoomID]bool{}
 	parents := map[dag.EventID]dag.RoomID{}
+	tips := map[dag.EventID]dag.RoomID{}
 	for _, e := range events {
-		rooms[e.RoomID()] = true
+		tips[e.ID()] = e.RoomID()
 		for _, p := range e.Prev {
 			parents[p] = e.RoomID()
+			tips[p] = e.RoomID()
 		}
 	}
 	var fixes []journalRecord
 	err := db.View(func(txn *badger.Txn) error {
 		t := &btx{txn: txn}
-		for _, room := range slices.SortedFunc(maps.Keys(rooms), func(a, b dag.RoomID) int { return dag.EventID(a).Compare(dag.EventID(b)) }) {
-			k := key(tagTips, room[:])
-			v, ok, err := t.get(k)
-			if err == nil && !ok {
-				continue
-			}
-			if err == nil && validTips(t, room, v) {
-				continue
-			}
-			tips, err := recomputeTips(t, room)
+		for _, id := range slices.SortedFunc(maps.Keys(tips), dag.EventID.Compare) {
+			fix, err := checkTip(t, tips[id], id)
 			if err != nil {
-				return fmt.Errorf("rebuild tips of %v: %w", room, err)
+				return fmt.Errorf("check tip %v: %w", id, err)
 			}
-			fixes = append(fixes, journalRecord{k, encodeIDs(tips)})
+			if fix != nil {
+				fixes = append(fixes, *fix)
+			}
 		}
 		for _, parent := range slices.SortedFunc(maps.Keys(parents), dag.EventID.Compare) {
 			k := key(tagWait, parent[:])
@@ -113,7 +112,7 @@ func repairLists(db *badger.DB, events []*dag.Event) (int, error) {
 			if err != nil {
 				return fmt.Errorf("rebuild waiters of %v: %w", parent, err)
 			}
-			fixes = append(fixes, journalRecord{k, encodeIDs(waiters)})
+			fixes = append(fixes, journalRecord{k: k, v: encodeIDs(waiters), del: len(waiters) == 0})
 		}
 		return nil
 	})
@@ -123,47 +122,35 @@ func repairLists(db *badger.DB, events []*dag.Event) (int, error) {
 	return len(fixes), writeAll(db, fixes)
 }
 
-// validTips reports whether v lists, in ascending order, events of room
-// that are stored and have no stored child.
-func validTips(t *btx, room dag.RoomID, v []byte) bool {
-	ids, err := decodeIDs(v)
-	if err != nil || len(ids) == 0 || !slices.IsSortedFunc(ids, dag.EventID.Compare) {
-		return false
+// checkTip returns the write that makes id's tip key right, or nil if it
+// is: the key exists exactly when id is a stored event of room without a
+// stored child. Replay after a power loss can store a parent after its
+// child (see journal.go), which sets the parent's tip key wrongly.
+func checkTip(t *btx, room dag.RoomID, id dag.EventID) (*journalRecord, error) {
+	k := key(tagTip, room[:], id[:])
+	isTip, err := t.has(k)
+	if err != nil {
+		return nil, err
 	}
-	for _, id := range ids {
-		m, ok, err := t.Meta(id)
-		if err != nil || !ok || m.Room != room {
-			return false
-		}
-		if has, err := hasPrefix(t, key(tagChild, id[:])); err != nil || has {
-			return false
-		}
+	m, stored, err := t.Meta(id)
+	if err != nil {
+		return nil, err
 	}
-	return true
-}
-
-// recomputeTips walks the room's topological index for stored events
-// without a stored child.
-func recomputeTips(t *btx, room dag.RoomID) ([]dag.EventID, error) {
-	opts := badger.DefaultIteratorOptions
-	opts.PrefetchValues = false
-	opts.Prefix = key(tagTopo, room[:])
-	it := t.txn.NewIterator(opts)
-	defer it.Close()
-	var tips []dag.EventID
-	for it.Rewind(); it.Valid(); it.Next() {
-		id, err := idAt(it.Item().Key(), len(opts.Prefix)+uint64Len)
+	want := stored && m.Room == room
+	if want {
+		hasChild, err := hasPrefix(t, key(tagChild, id[:]))
 		if err != nil {
 			return nil, err
 		}
-		if has, err := hasPrefix(t, key(tagChild, id[:])); err != nil {
-			return nil, err
-		} else if !has {
-			tips = append(tips, id)
-		}
+		want = !hasChild
 	}
-	slices.SortFunc(tips, dag.EventID.Compare)
-	return tips, nil
+	switch {
+	case isTip && !want:
+		return &journalRecord{k: k, del: true}, nil
+	case !isTip && want:
+		return &journalRecord{k: k, v: []byte{}}, nil
+	}
+	return nil, nil
 }
 
 // validWaiters reports whether v lists, in ascending order, pending events
@@ -219,7 +206,7 @@ func hasPrefix(t *btx, prefix []byte) (bool, error) {
 	return it.Valid(), nil
 }
 
-// writeAll writes records, deleting keys whose value is empty.
+// writeAll writes records, deleting the keys of those with del set.
 func writeAll(db *badger.DB, records []journalRecord) error {
 	if len(records) == 0 {
 		return nil
@@ -227,7 +214,7 @@ func writeAll(db *badger.DB, records []journalRecord) error {
 	wb := db.NewWriteBatch()
 	for _, r := range records {
 		var err error
-		if len(r.v) == 0 {
+		if r.del {
 			err = wb.Delete(r.k)
 		} else {
 			err = wb.Set(r.k, r.v)

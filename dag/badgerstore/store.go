@@ -27,6 +27,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,9 +73,8 @@ type Store struct {
 
 	nPuts, nBatches, nSyncs, syncNanos, nCheckpoints, nRepaired atomic.Uint64
 
-	seqs    map[dag.RoomID]uint64        // owned by the writer; see btx.seqs
-	tips    map[dag.RoomID][]dag.EventID // owned by the writer; see btx.tips
-	counts  *pendingCounts               // owned by the writer
+	seqs    map[dag.RoomID]uint64 // owned by the writer; see btx.seqs
+	counts  *pendingCounts        // owned by the writer
 	metas   *metaCache
 	wal     *walTracker // owned by the syncer
 	journal *journal    // owned by the syncer
@@ -85,8 +85,8 @@ type Store struct {
 // log rather than in the LSM tree. Events of 1 KiB and more go there and are
 // written once; compactions then move small value pointers instead of the
 // events, which on the reference machine halves the CPU time of ingest
-// (docs/performance.md). Index values stay in the tree: the tips and waiter
-// lists up to 30 IDs (docs/events.md 4.1).
+// (docs/performance.md). Index values stay in the tree: tip keys hold no
+// value, and waiter lists up to 30 IDs (docs/events.md 4.1).
 const valueThreshold = 1 << 10
 
 // committed is a batch the writer committed to badger, with the journal
@@ -94,6 +94,9 @@ const valueThreshold = 1 << 10
 type committed struct {
 	reqs    []*request
 	records []byte
+	// barrier, if set, asks the syncer for a checkpoint once the batches
+	// before it are journaled, and receives its outcome (see Store.barrier).
+	barrier chan error
 }
 
 // Stats counts the store's work since Open, for metrics and benchmarks.
@@ -122,6 +125,7 @@ func (s *Store) Stats() Stats {
 
 type request struct {
 	ev  *dag.Event
+	op  func() error // instead of ev: run by the writer alone (ops.go)
 	res dag.PutResult
 	err error
 	ok  chan struct{}
@@ -163,16 +167,19 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", dir, err)
 	}
+	lim := opts.Limits.WithDefaults()
+	if lim.Now == nil {
+		lim.Now = time.Now
+	}
 	s := &Store{
 		db:     db,
-		lim:    opts.Limits.WithDefaults(),
+		lim:    lim,
 		reqs:   make(chan *request, opts.MaxBatch),
 		done:   make(chan struct{}),
 		synced: make(chan committed, 64),
 		max:    opts.MaxBatch,
 		chunk:  checkpointBytes(bo.MemTableSize),
 		seqs:   map[dag.RoomID]uint64{},
-		tips:   map[dag.RoomID][]dag.EventID{},
 		metas:  newMetaCache(metaCacheSize),
 	}
 	journalBytes := int64(opts.JournalMiB) << 20
@@ -189,10 +196,11 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 // recover brings the store to the state of the last acknowledged Put:
-// layout check, pending counters, replay of the journal, releases a crash
-// cut short, then a checkpoint and a fresh journal segment.
+// layout check, pending counters, replay of the journal, purges and
+// releases a crash cut short, then a checkpoint and a fresh journal
+// segment.
 func (s *Store) recover(dir string, journalBytes int64) error {
-	if err := checkLayout(s.db); err != nil {
+	if err := checkLayout(s.db, s.lim.Now()); err != nil {
 		return err
 	}
 	// Badger's newest memtable log right after Open; replay may rotate it.
@@ -215,7 +223,11 @@ func (s *Store) recover(dir string, journalBytes int64) error {
 	if s.counts, err = loadPendingCounts(s.db); err != nil {
 		return err
 	}
-	if err := s.replay(events); err != nil {
+	purging, err := purgeMarkers(s.db)
+	if err != nil {
+		return err
+	}
+	if err := s.replay(withoutRooms(events, purging)); err != nil {
 		return err
 	}
 	// After a power loss badger may hold a rotated memtable log's head but
@@ -226,7 +238,9 @@ func (s *Store) recover(dir string, journalBytes int64) error {
 		return fmt.Errorf("repair after replay: %w", err)
 	} else if n > 0 {
 		s.nRepaired.Add(uint64(n))
-		clear(s.tips)
+	}
+	if err := s.finishPurges(dir, purging); err != nil {
+		return err
 	}
 	if err := s.resumeReleases(); err != nil {
 		return err
@@ -259,7 +273,7 @@ func (s *Store) repair(payloads [][]byte) ([]*dag.Event, error) {
 		if len(p) <= keyLen || (p[0] != tagEvent && p[0] != tagPending) {
 			return nil, fmt.Errorf("%w: record %d: key %x", errJournalCorrupt, i, p[:min(len(p), keyLen)])
 		}
-		r := journalRecord{p[:keyLen], p[keyLen:]}
+		r := journalRecord{k: p[:keyLen], v: p[keyLen:]}
 		raw := r.v
 		if r.k[0] == tagEvent {
 			if len(raw) < metaLen {
@@ -294,7 +308,7 @@ func (s *Store) repair(payloads [][]byte) ([]*dag.Event, error) {
 // since); any other failure means the journal or the database is damaged.
 func (s *Store) replay(events []*dag.Event) error {
 	lim := s.lim
-	s.lim = dag.Limits{PendingPerRoom: math.MaxInt, PendingPerOrigin: math.MaxInt}
+	s.lim = dag.Limits{PendingPerRoom: math.MaxInt, PendingPerOrigin: math.MaxInt, PendingTTL: lim.PendingTTL, Now: lim.Now}
 	defer func() { s.lim = lim }()
 	for start := 0; start < len(events); start += s.max {
 		var batch []*request
@@ -367,10 +381,24 @@ func (s *Store) PutAll(evs []*dag.Event) ([]dag.PutResult, []error) {
 	return res, errs
 }
 
-// writer applies Put requests in batches until reqs is closed.
+// writer applies Put requests in batches, and operations (ops.go) one at a
+// time between them, until reqs is closed.
 func (s *Store) writer() {
 	defer close(s.synced)
-	for r := range s.reqs {
+	var held *request // an operation that ended the previous batch
+	for {
+		r := held
+		held = nil
+		if r == nil {
+			var ok bool
+			if r, ok = <-s.reqs; !ok {
+				return
+			}
+		}
+		if r.op != nil {
+			s.runOp(r)
+			continue
+		}
 		batch := make([]*request, 1, s.max)
 		batch[0] = r
 	drain:
@@ -378,6 +406,10 @@ func (s *Store) writer() {
 			select {
 			case r, ok := <-s.reqs:
 				if !ok {
+					break drain
+				}
+				if r.op != nil {
+					held = r
 					break drain
 				}
 				batch = append(batch, r)
@@ -418,7 +450,7 @@ func isEventError(err error) bool {
 // at a checkpoint before the failure stays in badger (the writer then stops
 // the store).
 func (s *Store) apply(batch []*request, journal bool) ([]byte, error) {
-	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, tips: s.tips, metas: s.metas, counts: s.counts, journal: journal}
+	t := s.writeTx(journal)
 	if journal {
 		// Room for a record per event (events released from pending add
 		// more), so that the records rarely grow by copying.
@@ -444,7 +476,6 @@ func (s *Store) apply(batch []*request, journal bool) ([]byte, error) {
 	if fatal != nil {
 		// The discarded writes may have advanced cached counters.
 		clear(s.seqs)
-		clear(s.tips)
 		if counts, err := loadPendingCounts(s.db); err == nil {
 			s.counts = counts
 		} else {
@@ -514,10 +545,16 @@ func (s *Store) syncer() {
 		}
 		// The answered Puts are durable in the journal; a checkpoint that
 		// fails only stops later ones.
-		if err == nil && s.journal.full() {
-			if err := s.checkpoint(); err != nil {
+		barrier := slices.ContainsFunc(waiting, func(c committed) bool { return c.barrier != nil })
+		if err == nil && (barrier || s.journal.full()) {
+			if err = s.checkpoint(); err != nil {
 				err = fmt.Errorf("badgerstore: store failed at a checkpoint, reopen it: %w", err)
 				s.broken.CompareAndSwap(nil, &err)
+			}
+		}
+		for _, c := range waiting {
+			if c.barrier != nil {
+				c.barrier <- err
 			}
 		}
 	}
@@ -628,14 +665,12 @@ func (s *Store) Meta(id dag.EventID) (dag.Meta, error) {
 	return m, err
 }
 
-// Tips implements [dag.Store].
+// Tips implements [dag.Store]: a scan of the room's tip keys, which are in
+// ID order.
 func (s *Store) Tips(room dag.RoomID) ([]dag.EventID, error) {
 	var ids []dag.EventID
 	err := s.view(func(t *btx) (err error) {
-		v, _, err := t.get(key(tagTips, room[:]))
-		if err == nil {
-			ids, err = decodeIDs(v)
-		}
+		ids, err = t.ids(key(tagTip, room[:]))
 		return err
 	})
 	return ids, err
@@ -797,7 +832,7 @@ func (s *Store) resumeReleases() error {
 	if err != nil || len(from) == 0 {
 		return err
 	}
-	t := &btx{db: s.db, txn: s.db.NewTransaction(true), limit: s.chunk, seqs: s.seqs, tips: s.tips, metas: s.metas, counts: s.counts}
+	t := s.writeTx(false)
 	for _, p := range from {
 		if _, err := dag.ReleaseTx(t, p); err != nil {
 			t.txn.Discard()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -31,9 +32,6 @@ type btx struct {
 	// seqs caches the last arrival-log seq of each room for the writer; a
 	// room missing from it is looked up in the committed log.
 	seqs map[dag.RoomID]uint64
-	// tips caches the tips of rooms the writer inserted into; a room
-	// missing from it is read from txn.
-	tips map[dag.RoomID][]dag.EventID
 	// metas, if set, caches recent events' metadata (see metaCache).
 	metas *metaCache
 	// fresh holds the metadata of events inserted in txn, published to metas
@@ -196,12 +194,16 @@ func (t *btx) PendingCounts(room dag.RoomID, origin dag.ServerID) (int, int, err
 	return t.counts.room[room], t.counts.origin[origin], nil
 }
 
-func (t *btx) AddPending(e *dag.Event, missing []dag.EventID) error {
+func (t *btx) AddPending(e *dag.Event, missing []dag.EventID, at time.Time) error {
 	id := e.ID()
+	ns := arrival(at)
 	if err := t.set(key(tagPending, id[:]), e.Bytes()); err != nil {
 		return err
 	}
-	if err := t.set(key(tagPendingRoom, e.Room[:], id[:]), nil); err != nil {
+	if err := t.set(key(tagPendingRoom, e.Room[:], id[:]), ns); err != nil {
+		return err
+	}
+	if err := t.set(key(tagArrival, ns, id[:]), nil); err != nil {
 		return err
 	}
 	for _, p := range missing {
@@ -218,10 +220,21 @@ func (t *btx) RemovePending(e *dag.Event) error {
 	if ok, err := t.has(key(tagPending, id[:])); err != nil || !ok {
 		return err
 	}
+	qk := key(tagPendingRoom, e.Room[:], id[:])
+	ns, _, err := t.get(qk)
+	if err != nil {
+		return err
+	}
+	if len(ns) != uint64Len {
+		return fmt.Errorf("badgerstore: arrival of pending %v: %w", id, errCorrupt)
+	}
 	if err := t.del(key(tagPending, id[:])); err != nil {
 		return err
 	}
-	if err := t.del(key(tagPendingRoom, e.Room[:], id[:])); err != nil {
+	if err := t.del(qk); err != nil {
+		return err
+	}
+	if err := t.del(key(tagArrival, ns, id[:])); err != nil {
 		return err
 	}
 	for _, p := range e.Prev {
@@ -291,56 +304,35 @@ func (t *btx) Insert(e *dag.Event, depth uint64) error {
 	// keeps the slices until the commit, and nothing here writes to them
 	// afterwards.
 	raw := e.Bytes()
-	const idKey = 1 + dag.IDLen
+	const idKey, tipKey = 1 + dag.IDLen, 1 + 2*dag.IDLen
 	b := newArena(metaLen + len(raw) + idKey + dag.IDLen + (idKey + uint64Len) + (idKey + uint64Len + dag.IDLen) +
-		idKey + (1+2*dag.IDLen)*len(e.Prev))
-	tips, err := t.roomTips(room)
-	if err != nil {
-		return err
-	}
-	for _, p := range e.Prev {
-		if i, ok := slices.BinarySearchFunc(tips, p, dag.EventID.Compare); ok {
-			tips = slices.Delete(tips, i, i+1)
-		}
-	}
-	if i, ok := slices.BinarySearchFunc(tips, id, dag.EventID.Compare); !ok {
-		tips = slices.Insert(tips, i, id)
-	}
+		tipKey*(1+2*len(e.Prev)))
 	sets := [...]struct{ k, v []byte }{
 		{b.key(tagEvent, id[:]), b.bytes(encodeMeta(b.next(), m), raw)},
 		{b.key(tagLog, room[:], u64(seq)), b.bytes(b.next(), id[:])},
 		{b.key(tagTopo, room[:], u64(depth), id[:]), nil},
-		{b.key(tagTips, room[:]), encodeIDs(tips)},
+		{b.key(tagTip, room[:], id[:]), nil},
 	}
 	for _, s := range sets {
 		if err := t.set(s.k, s.v); err != nil {
 			return err
 		}
 	}
+	// The parents stop being tips: one delete each, whatever the number of
+	// tips (a parent that was no tip any more costs a tombstone).
 	for _, p := range e.Prev {
+		if err := t.del(b.key(tagTip, room[:], p[:])); err != nil {
+			return err
+		}
 		if err := t.set(b.key(tagChild, p[:], id[:]), nil); err != nil {
 			return err
 		}
 	}
-	t.tips[room] = tips
 	t.seqs[room] = seq
 	if t.metas != nil {
 		t.fresh = append(t.fresh, cachedMeta{id, m})
 	}
 	return nil
-}
-
-// roomTips returns the current tips of room (the caller may modify the
-// slice and must store it back in t.tips).
-func (t *btx) roomTips(room dag.RoomID) ([]dag.EventID, error) {
-	if tips, ok := t.tips[room]; ok {
-		return tips, nil
-	}
-	v, _, err := t.get(key(tagTips, room[:]))
-	if err != nil {
-		return nil, err
-	}
-	return decodeIDs(v)
 }
 
 // lastSeq returns the last arrival-log seq of room. The writer caches it;

@@ -51,6 +51,9 @@ func RunStoreTests(t *testing.T, newStore NewStore) {
 	t.Run("RandomWithheld", func(t *testing.T) { testWithheld(t, open) })
 	t.Run("ConcurrentPuts", func(t *testing.T) { testConcurrent(t, open(t, dag.Limits{})) })
 	t.Run("PutAll", func(t *testing.T) { testPutAll(t, open) })
+	t.Run("ManyTips", func(t *testing.T) { testManyTips(t, open(t, dag.Limits{})) })
+	t.Run("ExpirePending", func(t *testing.T) { testExpirePending(t, open) })
+	t.Run("PurgeRoom", func(t *testing.T) { testPurgeRoom(t, open) })
 	t.Run("Closed", func(t *testing.T) {
 		s := newStore(t, dag.Limits{})
 		if err := s.Close(); err != nil {
