@@ -35,7 +35,8 @@ func forged(t *testing.T, ev *dag.Event) []byte {
 // TestGossipAttacker has participating servers gossip garbage, oversized
 // and forged events into a room, each kind twice. The honest servers reject
 // every such message in the validator and score its sender down (gossipsub
-// P4 and the local ledger behind P5); the forger is blocked and
+// P4 and the local ledger behind P5); the forger reaches the block
+// threshold, the others the graylist threshold, and all are blocked and
 // disconnected. Meanwhile the honest servers keep converging.
 func TestGossipAttacker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -55,8 +56,8 @@ func TestGossipAttacker(t *testing.T) {
 			off     p2p.Offense
 			blocked bool
 		}{
-			{"garbage", func(k int) []byte { return []byte{'x', byte(k)} }, p2p.OffenseMalformed, false},
-			{"oversized", func(k int) []byte { return make([]byte, dag.MaxEventSize+100+k) }, p2p.OffenseOversize, false},
+			{"garbage", func(k int) []byte { return []byte{'x', byte(k)} }, p2p.OffenseMalformed, true},
+			{"oversized", func(k int) []byte { return make([]byte, dag.MaxEventSize+100+k) }, p2p.OffenseOversize, true},
 			{"forged", func(k int) []byte { return forged(t, nw.NewEvent(1, room, []byte{byte(k)})) }, p2p.OffenseBadSignature, true},
 		}
 		var evil []host.Host
