@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -27,6 +28,11 @@ const (
 	// finds no slot is answered busy: notices are never queued.
 	inviteConcurrency     = 4
 	invitePeerConcurrency = 1
+	// inviteStreams and invitePeerStreams bound the invite streams being
+	// read or answered, in total and per peer; each is held at most
+	// RequestReadTimeout before its notice is in.
+	inviteStreams     = 32
+	invitePeerStreams = 2
 )
 
 // inviteRate is the per-peer rate of invite notices taken: a server sends
@@ -51,12 +57,19 @@ func (e *InviteError) Unwrap() error { return ErrInvite }
 
 // invites is the receiving side's budget for invite notices.
 type invites struct {
-	limit *peerLimiter
-	slots *semaphore
+	limit   *peerLimiter
+	slots   *semaphore   // callbacks running
+	reading *semaphore   // streams being read or answered
+	logs    *peerLimiter // one refusal logged per peer and minute
 }
 
 func newInvites() *invites {
-	return &invites{limit: newPeerLimiter(inviteRate, time.Now), slots: newSemaphore(inviteConcurrency, invitePeerConcurrency)}
+	return &invites{
+		limit:   newPeerLimiter(inviteRate, time.Now),
+		slots:   newSemaphore(inviteConcurrency, invitePeerConcurrency),
+		reading: newSemaphore(inviteStreams, invitePeerStreams),
+		logs:    newPeerLimiter(Rate{PerSecond: 1.0 / 60, Burst: 1}, time.Now),
+	}
 }
 
 // handleInvite takes one invite notice. The callback runs on its own
@@ -65,11 +78,21 @@ func (m *Mesh) handleInvite(s network.Stream) {
 	defer s.Close()
 	remote := s.Conn().RemotePeer()
 	if m.blocked(remote) {
-		s.Reset()
+		m.refuseStream(s, RefuseBlocked)
 		return
 	}
-	_ = s.SetDeadline(time.Now().Add(m.cfg.RequestTimeout))
-	raw, err := readFrame(bufio.NewReader(s), maxInviteNotice)
+	w := m.guard(s)
+	defer func() {
+		if w.stop() {
+			m.refuseStream(s, RefuseIdle)
+		}
+	}()
+	if !m.invites.reading.tryAcquire(remote) {
+		m.writeInvite(s, &InviteAnswer{Status: InviteBusy, Message: "too many notices in progress"})
+		return
+	}
+	defer m.invites.reading.release(remote)
+	raw, err := w.readRequest(maxInviteNotice)
 	if err != nil {
 		switch {
 		case errors.Is(err, ErrFrameTooLarge):
@@ -80,7 +103,10 @@ func (m *Mesh) handleInvite(s network.Stream) {
 		s.Reset()
 		return
 	}
-	ans := m.takeInvite(remote, raw)
+	m.writeInvite(s, m.takeInvite(remote, raw))
+}
+
+func (m *Mesh) writeInvite(s network.Stream, ans *InviteAnswer) {
 	body, err := ans.Marshal()
 	if err != nil {
 		m.log.Error("encode invite answer", "err", err)
@@ -89,6 +115,13 @@ func (m *Mesh) handleInvite(s network.Stream) {
 	}
 	if err := writeFrame(s, body); err != nil {
 		s.Reset()
+	}
+}
+
+// refused logs a refused notice, at most once per peer and minute.
+func (iv *invites) refused(log *slog.Logger, p peer.ID, n *InviteNotice, reason string) {
+	if iv.logs.allow(p) {
+		log.Info("invite notice refused", "peer", p.ShortString(), "room", n.Room, "reason", reason)
 	}
 }
 
@@ -101,7 +134,7 @@ func (m *Mesh) takeInvite(remote peer.ID, raw []byte) *InviteAnswer {
 		return &InviteAnswer{Status: InviteBadRequest, Message: "malformed notice"}
 	}
 	if !m.invites.limit.allow(remote) {
-		m.log.Info("invite notice refused", "peer", remote.ShortString(), "room", notice.Room, "reason", "rate")
+		m.invites.refused(m.log, remote, notice, "rate")
 		return &InviteAnswer{Status: InviteRateLimited, Message: "invite notice rate exceeded"}
 	}
 	sid, ok := serverID(remote)
@@ -109,7 +142,7 @@ func (m *Mesh) takeInvite(remote peer.ID, raw []byte) *InviteAnswer {
 		return &InviteAnswer{Status: InviteBadRequest, Message: "notifier is not a server"}
 	}
 	if !m.invites.slots.tryAcquire(remote) {
-		m.log.Info("invite notice refused", "peer", remote.ShortString(), "room", notice.Room, "reason", "busy")
+		m.invites.refused(m.log, remote, notice, "busy")
 		return &InviteAnswer{Status: InviteBusy, Message: "too many notices in progress"}
 	}
 	// Under the read lock, Close cannot start waiting for the goroutines

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
@@ -51,6 +52,7 @@ func TestInviteNotice(t *testing.T) {
 		})
 		defer nw.Close()
 		room := nw.CreateRoom(0)
+		time.Sleep(2 * time.Second) // connections settle (simultaneous dials close one)
 		notice := p2p.InviteNotice{Room: room, Invitation: room.CreateID()}
 		to := nw.Nodes[1].ID
 		ctx := context.Background()
@@ -84,6 +86,7 @@ func TestInviteRateLimit(t *testing.T) {
 		nw := inviteNet(t, func(context.Context, dag.ServerID, p2p.InviteNotice) { calls++ })
 		defer nw.Close()
 		room := nw.CreateRoom(0)
+		time.Sleep(2 * time.Second) // connections settle (simultaneous dials close one)
 		notice := p2p.InviteNotice{Room: room, Invitation: room.CreateID()}
 		taken, limited := 0, 0
 		for range 20 {
