@@ -13,6 +13,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
@@ -203,53 +204,66 @@ func TestSpiesReceiveNothing(t *testing.T) {
 	})
 }
 
-// TestForeignForwarderRejected has a server of another room gossip validly
-// signed events of its own onto the room's topic: the servers reject them
-// before decoding (the forwarder does not participate), score it down,
-// store none, and the room converges.
-func TestForeignForwarderRejected(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		nw := p2ptest.New(t, 3, p2ptest.Options{Seed: 42, Latency: 5 * time.Millisecond})
-		room := nw.CreateRoom(0)
-		other := nw.CreateRoom(1)
-		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		key := p2ptest.Key(4242, 0)
-		nw.ACL.Allow(other, serverID(t, key))
-		x := newSpy(t, ctx, nw, key, p2p.TopicName(room))
-		time.Sleep(3 * time.Second)
+// TestNonMemberInjectionRejected has a non-member gossip validly signed
+// events of its own onto the room's exact topic: a stranger (a server of no
+// room), whose pubsub streams the servers refuse, and a server of another
+// room of the same servers, whose gossip of this room the validator
+// rejects before decoding, scoring it down. No server stores any of them,
+// and the room converges.
+func TestNonMemberInjectionRejected(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		neighbour bool
+	}{{"stranger", false}, {"server of another room", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				nw := p2ptest.New(t, 3, p2ptest.Options{Seed: 42, Latency: 5 * time.Millisecond})
+				room := nw.CreateRoom(0)
+				other := nw.CreateRoom(1)
+				if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				key := p2ptest.Key(4242, 0)
+				if tc.neighbour {
+					nw.ACL.Allow(other, serverID(t, key))
+				}
+				x := newSpy(t, ctx, nw, key, p2p.TopicName(room))
+				time.Sleep(3 * time.Second)
 
-		var injected []dag.EventID
-		for k := range 3 {
-			ev, err := dag.NewSigned(key, room, dag.KindMessage, []dag.EventID{room.CreateID()}, int64(k+1), fmt.Appendf(nil, "inject %d", k))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := x.topic.Publish(ctx, ev.Bytes()); err != nil {
-				t.Fatal(err)
-			}
-			injected = append(injected, ev.ID())
-			time.Sleep(200 * time.Millisecond)
-		}
-		sent := sendAll(t, nw, room, 6, []dag.EventID{room.CreateID()})
-		if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		assertNotStored(t, nw, "events of the foreign forwarder", injected)
-		for i, n := range nw.Nodes {
-			if got := n.Mesh.Offenses(x.h.ID(), p2p.OffenseUnsolicited); got == 0 {
-				t.Errorf("server %d did not score the foreign forwarder down", i)
-			}
-			if got := n.Mesh.Rejections()[p2p.RejectNotParticipant]; got == 0 {
-				t.Errorf("server %d counted no not-participant rejection", i)
-			}
-		}
-		cancel()
-		x.wg.Wait()
-	})
+				var injected []dag.EventID
+				for k := range 3 {
+					ev, err := dag.NewSigned(key, room, dag.KindMessage, []dag.EventID{room.CreateID()}, int64(k+1), fmt.Appendf(nil, "inject %d", k))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := x.topic.Publish(ctx, ev.Bytes()); err != nil {
+						t.Fatal(err)
+					}
+					injected = append(injected, ev.ID())
+					time.Sleep(200 * time.Millisecond)
+				}
+				sent := sendAll(t, nw, room, 6, []dag.EventID{room.CreateID()})
+				if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				assertNotStored(t, nw, "injected events", injected)
+				if tc.neighbour {
+					for i, n := range nw.Nodes {
+						if got := n.Mesh.Offenses(x.h.ID(), p2p.OffenseUnsolicited); got == 0 {
+							t.Errorf("server %d did not score the foreign forwarder down", i)
+						}
+						if got := n.Mesh.Rejections()[p2p.RejectNotParticipant]; got == 0 {
+							t.Errorf("server %d counted no not-participant rejection", i)
+						}
+					}
+				}
+				cancel()
+				x.wg.Wait()
+			})
+		})
+	}
 }
 
 // TestRelayedNonWriterIgnored has a participant of the room (a forwarder
@@ -451,4 +465,48 @@ func TestGossipRateLimits(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRefusedPeerLetInLater: a peer that pubsub was kept from (a stranger
+// then) becomes a server of the room. The servers reconnect it once and
+// it receives the room's gossip from then on; nobody loops closing and
+// reopening connections.
+func TestRefusedPeerLetInLater(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := p2ptest.New(t, 3, p2ptest.Options{Seed: 47, Latency: 5 * time.Millisecond})
+		room := nw.CreateRoom(0)
+		ctx, cancel := context.WithCancel(context.Background())
+		key := p2ptest.Key(4747, 0)
+		late := newSpy(t, ctx, nw, key, p2p.TopicName(room))
+		var conns atomic.Int32
+		late.h.Network().Notify(&network.NotifyBundle{ConnectedF: func(network.Network, network.Conn) { conns.Add(1) }})
+		time.Sleep(3 * time.Second)
+		sent := sendAll(t, nw, room, 5, []dag.EventID{room.CreateID()})
+		if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if n := late.msgs.Load(); n != 0 {
+			t.Fatalf("the stranger received %d messages", n)
+		}
+
+		nw.ACL.Allow(room, serverID(t, key))
+		for _, n := range nw.Nodes {
+			n.Mesh.RefreshPeers()
+		}
+		time.Sleep(5 * time.Second) // reconnections, hellos, heartbeats graft
+		sent = sendAll(t, nw, room, 10, sent)
+		if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if n := late.msgs.Load(); n == 0 {
+			t.Error("the new server of the room received none of its gossip")
+		}
+		time.Sleep(10 * time.Second) // several heads rounds, each a refresh
+		if n := conns.Load(); n > 2*int32(len(nw.Nodes)) {
+			t.Errorf("%d connections to the new server, want a reconnection per server at most", n)
+		}
+		cancel()
+		late.wg.Wait()
+	})
 }
