@@ -82,7 +82,7 @@ type Hostile struct {
 	wmu     sync.Mutex // serialises writes of gossip RPCs
 	chains  map[dag.RoomID]*fakeChain
 	stats   HostileStats
-	topics  map[string]bool // every topic any peer announced
+	topics  map[string]int // every topic peers announced: how many times
 }
 
 // HostileStats counts what reached a [Hostile] and what it sent. It is a
@@ -98,7 +98,8 @@ type HostileStats struct {
 	// rooms advertised to the Hostile in gossip.
 	IHaveIDs int
 	// Announcements counts peers' subscriptions to a watched room's topic
-	// received by the Hostile.
+	// received by the Hostile (also those received before it watched the
+	// room: a peer's hello comes first).
 	Announcements int
 	// Grafts counts the peers that grafted the Hostile onto their mesh of
 	// a watched room.
@@ -110,8 +111,9 @@ type HostileStats struct {
 	// to a peer's stream and WriteErrors the writes and stream opens that
 	// failed.
 	Sent, Writes, WriteErrors int
-	// SyncRequests counts the sync requests that reached the fake sync
-	// server, by kind.
+	// SyncRequests counts the sync requests about a room it serves a
+	// chain of that reached the fake sync server, by kind (requests about
+	// other rooms are answered unknown_room and not counted).
 	SyncRequests map[p2p.SyncKind]int
 	// Held counts the streams held open now; HeldClosed the held streams
 	// that the remote closed or reset.
@@ -144,7 +146,7 @@ func NewHostile(h host.Host, key ed25519.PrivateKey) (*Hostile, error) {
 		streams: map[network.Stream]bool{},
 		held:    map[network.Stream]bool{},
 		chains:  map[dag.RoomID]*fakeChain{},
-		topics:  map[string]bool{},
+		topics:  map[string]int{},
 		ts:      time.Now().UnixMilli(),
 		stats:   HostileStats{SyncRequests: map[p2p.SyncKind]int{}},
 	}
@@ -219,6 +221,11 @@ func (x *Hostile) Stats() HostileStats {
 		s.SyncRequests[k] = v
 	}
 	s.Held = len(x.held)
+	for t, n := range x.topics {
+		if _, ok := x.rooms[t]; ok {
+			s.Announcements += n
+		}
+	}
 	return s
 }
 
@@ -449,10 +456,8 @@ func (x *Hostile) tally(rpc *pb.RPC, size int) {
 	st.RPCs++
 	st.RPCBytes += size
 	for _, sub := range rpc.GetSubscriptions() {
-		t := sub.GetTopicid()
-		x.topics[t] = true
-		if _, ok := x.rooms[t]; ok && sub.GetSubscribe() {
-			st.Announcements++
+		if sub.GetSubscribe() {
+			x.topics[sub.GetTopicid()]++
 		}
 	}
 	for _, m := range rpc.GetPublish() {
@@ -639,8 +644,8 @@ type fakeChain struct {
 // no other event of the set names as parent, get_missing walks back from
 // the asked heads through the set (stopping at the requester's known
 // events, at the limit and at [p2p.ResponseBudget]), get_events answers by
-// ID. It never refuses anyone. Every request that reaches it is counted
-// ([HostileStats.SyncRequests]), whatever its room.
+// ID. It never refuses anyone. Every request about a served room that
+// reaches it is counted ([HostileStats.SyncRequests]).
 func (x *Hostile) ServeChain(events []*dag.Event) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -688,8 +693,10 @@ func (x *Hostile) serveSync(s network.Stream) {
 		return
 	}
 	x.mu.Lock()
-	x.stats.SyncRequests[req.Kind]++
 	c := x.chains[req.Room]
+	if c != nil {
+		x.stats.SyncRequests[req.Kind]++
+	}
 	x.mu.Unlock()
 	resp := &p2p.SyncResponse{Kind: req.Kind}
 	if c == nil {
