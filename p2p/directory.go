@@ -28,18 +28,52 @@ func (e *DirectoryError) Error() string {
 func (e *DirectoryError) Unwrap() error { return ErrDirectory }
 
 // Concurrency of the KeyPackage directory: requests being read or served at
-// once, in total and per requesting peer. Directory requests legitimately
-// come from any server (the requester need not share a room with us), so
-// these slots, the read timeout and the rate are what bound strangers.
+// once, per requesting peer and in total, in two pools. Directory requests
+// legitimately come from any server (the requester need not share a room
+// with us), so strangers are not refused; but servers of a joined room draw
+// on a pool of their own, so that no set of strangers can keep them out.
+// 24 + 16 = 40 streams stay below the resource manager's 64.
 const (
-	dirConcurrency     = 32
-	dirPeerConcurrency = 2
+	dirPeerConcurrency     = 2
+	dirStrangerConcurrency = 24
+	dirMemberConcurrency   = 16
 )
+
+// dirSlots are the directory's two pools of slots on the serving side, and
+// on the requesting side the slots per home server that keep this server's
+// own fetches within a home server's per-peer share (waiting for one
+// instead of being answered busy).
+type dirSlots struct {
+	strangers, members *semaphore
+	fetches            *peerSlots
+}
+
+func newDirSlots() *dirSlots {
+	return &dirSlots{
+		strangers: newSemaphore(dirStrangerConcurrency, dirPeerConcurrency),
+		members:   newSemaphore(dirMemberConcurrency, dirPeerConcurrency),
+		fetches:   newPeerSlots(dirPeerConcurrency),
+	}
+}
+
+// acquire takes a slot for p from its pool and returns the release, or nil
+// when the pool or p's share of it is full.
+func (d *dirSlots) acquire(p peer.ID, member bool) func() {
+	pool := d.strangers
+	if member {
+		pool = d.members
+	}
+	if !pool.tryAcquire(p) {
+		return nil
+	}
+	return func() { pool.release(p) }
+}
 
 // handleDirectory serves one KeyPackage request for this server's users. A
 // slot is taken before the request is read: a peer holds at most
 // dirPeerConcurrency directory streams, each for at most RequestReadTimeout
-// before its request is in; over that it is answered busy.
+// before its request is in; over that, or when its pool is full, it is
+// answered busy.
 func (m *Mesh) handleDirectory(s network.Stream) {
 	defer s.Close()
 	remote := s.Conn().RemotePeer()
@@ -53,11 +87,12 @@ func (m *Mesh) handleDirectory(s network.Stream) {
 			m.refuseStream(s, RefuseIdle)
 		}
 	}()
-	if !m.dirServing.tryAcquire(remote) {
+	release := m.dirServing.acquire(remote, m.participatesAny(remote))
+	if release == nil {
 		m.writeDirectory(s, &KeyPackageResponse{Status: DirectoryBusy, Message: "too many requests in progress"})
 		return
 	}
-	defer m.dirServing.release(remote)
+	defer release()
 	raw, err := w.readRequest(MaxRequestSize)
 	if err != nil {
 		if errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrMalformedFrame) {
@@ -129,6 +164,11 @@ func (m *Mesh) FetchKeyPackages(ctx context.Context, home peer.ID, req KeyPackag
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
+	release, err := m.dirServing.fetches.acquire(ctx, home)
+	if err != nil {
+		return KeyMaterial{}, fmt.Errorf("p2p: wait for a directory slot at %s: %w", home.ShortString(), err)
+	}
+	defer release()
 	s, err := m.h.NewStream(ctx, home, KeyPackageProtocol)
 	if err != nil {
 		return KeyMaterial{}, fmt.Errorf("p2p: open directory stream to %s: %w", home.ShortString(), err)

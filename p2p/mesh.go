@@ -180,9 +180,9 @@ type Mesh struct {
 	refused *refusals
 	refresh chan struct{}
 
-	// dirServing bounds directory streams being read or served; streams
+	// dirServing holds the directory's slots (directory.go); streams
 	// counts the inbound streams reset unanswered (streams.go).
-	dirServing *semaphore
+	dirServing *dirSlots
 	streams    *streamRefusals
 
 	ctx    context.Context
@@ -244,7 +244,7 @@ func New(cfg Config) (*Mesh, error) {
 		scores:    make(map[peer.ID]float64),
 		verifier:  dag.NewVerifier(0),
 	}
-	m.dirServing = newSemaphore(dirConcurrency, dirPeerConcurrency)
+	m.dirServing = newDirSlots()
 	m.streams = newStreamRefusals()
 	m.ps, err = m.newPubSub(ctx)
 	if err != nil {

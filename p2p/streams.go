@@ -2,7 +2,9 @@ package p2p
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -148,4 +150,54 @@ func (w *watchdog) readRequest(limit int) ([]byte, error) {
 func (w *watchdog) stop() bool {
 	w.t.Stop()
 	return w.expired.Load()
+}
+
+// peerSlots bounds concurrent uses per peer, waiting for a slot (the
+// requesting side's counterpart of [semaphore]). Peers without waiters or
+// holders have no entry.
+type peerSlots struct {
+	n int
+
+	mu    sync.Mutex
+	peers map[peer.ID]*slotQueue
+}
+
+type slotQueue struct {
+	ch    chan struct{}
+	users int // holders and waiters
+}
+
+func newPeerSlots(n int) *peerSlots {
+	return &peerSlots{n: n, peers: make(map[peer.ID]*slotQueue)}
+}
+
+// acquire waits for one of p's slots and returns its release, or ctx's
+// error.
+func (ps *peerSlots) acquire(ctx context.Context, p peer.ID) (func(), error) {
+	ps.mu.Lock()
+	q := ps.peers[p]
+	if q == nil {
+		q = &slotQueue{ch: make(chan struct{}, ps.n)}
+		ps.peers[p] = q
+	}
+	q.users++
+	ps.mu.Unlock()
+	select {
+	case q.ch <- struct{}{}:
+		return func() {
+			<-q.ch
+			ps.leave(p, q)
+		}, nil
+	case <-ctx.Done():
+		ps.leave(p, q)
+		return nil, ctx.Err()
+	}
+}
+
+func (ps *peerSlots) leave(p peer.ID, q *slotQueue) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if q.users--; q.users == 0 {
+		delete(ps.peers, p)
+	}
 }
