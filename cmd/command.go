@@ -82,6 +82,7 @@ Run "rhizome help COMMAND" or "rhizome COMMAND --help" for details.`,
 			mlsVectorsCommand(),
 			simCommand(),
 			demoCommand(),
+			adminCommand(),
 		}, clientCommands()...),
 	}
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -15,7 +16,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"filippo.io/edwards25519"
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/rhizome-chat/rhizome/mls"
@@ -33,7 +36,16 @@ const (
 	tokenPrefix       = "rhz_"
 )
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+// MaxNameLen bounds user and device names.
+const MaxNameLen = 64
+
+// nameRE is the grammar of user and device names (docs/api.md, "Names"):
+// lowercase ASCII letters and digits, with '.', '_' or '-' only between two
+// of them.
+var nameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+
+// validName reports whether s follows the name grammar.
+func validName(s string) bool { return len(s) <= MaxNameLen && nameRE.MatchString(s) }
 
 // userRecord and deviceRecord are the stored account records.
 type userRecord struct {
@@ -54,9 +66,10 @@ type tokenRecord struct {
 // tokens (stored as SHA-256 hashes) and KeyPackages. It implements
 // p2p.KeyPackageSource for the directory protocol.
 type accounts struct {
-	db     *localDB
-	domain string                              // the node's server_name: users are mimi://<domain>/u/<name>
-	onRoom func(room []byte, requester string) // a claim named a room: join it
+	db      *localDB
+	domain  string                              // the node's server_name: users are mimi://<domain>/u/<name>
+	regMode string                              // api.registration's effective mode
+	onRoom  func(room []byte, requester string) // a claim named a room: join it
 }
 
 // UserURI returns the MIMI URI of a local user.
@@ -71,21 +84,44 @@ func (a *accounts) deviceURI(user, device string) string {
 // localUser returns the user name of a user URI of this server.
 func (a *accounts) localUser(uri string) (string, bool) {
 	name, ok := strings.CutPrefix(uri, "mimi://"+a.domain+"/u/")
-	return name, ok && nameRE.MatchString(name)
+	return name, ok && validName(name)
 }
 
+// checkName checks a user or device name against the name grammar and says
+// what is wrong.
 func checkName(what, s string) error {
-	if !nameRE.MatchString(s) {
-		return apiErr(http.StatusBadRequest, codeBadRequest,
-			"%s %q is not valid: use 1 to 64 characters a-z, 0-9, '.', '_' or '-', starting with a letter or digit", what, s)
+	bad := func(format string, args ...any) error {
+		return apiErr(http.StatusBadRequest, codeBadRequest, "%s %q is not valid: %s", what, s, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case s == "":
+		return apiErr(http.StatusBadRequest, codeBadRequest, "%s is missing: give a name of 1 to %d characters a-z, 0-9, '.', '_' or '-'", what, MaxNameLen)
+	case len(s) > MaxNameLen:
+		return bad("%d bytes, at most %d", len(s), MaxNameLen)
+	case strings.IndexFunc(s, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0:
+		return bad("names are ASCII only (a-z, 0-9, '.', '_', '-'), so that letters of other scripts that look alike (Cyrillic 'а', Greek 'ο', fullwidth forms) cannot imitate another name")
+	case strings.ToLower(s) != s:
+		return bad("use lowercase letters only, so that names differing in case cannot imitate each other")
+	case !validName(s):
+		return bad("use letters a-z and digits 0-9, with '.', '_' or '-' only between two of them (no leading, trailing or doubled separators, so 'alice.' cannot pass for 'alice')")
 	}
 	return nil
 }
 
+// checkSignatureKey checks that k is an Ed25519 public key of the kind MLS
+// signs with: 32 bytes that decode to a curve point outside the small
+// subgroup (a small-order key would verify forged signatures).
 func checkSignatureKey(k []byte) error {
-	if len(k) == 0 || len(k) > 256 {
+	if len(k) != ed25519.PublicKeySize {
 		return apiErr(http.StatusBadRequest, codeBadRequest,
-			"signature_key must be the device's MLS signature public key in base64 (32 bytes for Ed25519), got %d bytes", len(k))
+			"signature_key must be the device's Ed25519 MLS signature public key, %d bytes in base64, got %d bytes", ed25519.PublicKeySize, len(k))
+	}
+	p, err := new(edwards25519.Point).SetBytes(k)
+	if err != nil {
+		return apiErr(http.StatusBadRequest, codeBadRequest, "signature_key is not an Ed25519 public key: the 32 bytes are not a point of the curve")
+	}
+	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
+		return apiErr(http.StatusBadRequest, codeBadRequest, "signature_key is a small-order Ed25519 point, which no key pair has: send the device's real public key")
 	}
 	return nil
 }
@@ -105,17 +141,31 @@ func tokenHash(token string) string {
 }
 
 // register creates a user with its first device and returns the device's
-// bearer token. The token is shown once; only its hash is stored.
-func (a *accounts) register(user, device string, sigKey []byte) (string, error) {
-	return a.createDevice(user, device, sigKey, true)
+// bearer token. The token is shown once; only its hash is stored. The
+// registration mode decides: open, a registration token that the same
+// transaction consumes, or closed.
+func (a *accounts) register(user, device string, sigKey []byte, regToken string) (string, error) {
+	switch a.regMode {
+	case RegistrationClosed:
+		return "", errRegistrationClosed
+	case RegistrationToken:
+		if regToken == "" {
+			return "", errRegToken(false)
+		}
+	default:
+		regToken = "" // open: a token given anyway is not consumed
+	}
+	return a.createDevice(user, device, sigKey, true, regToken)
 }
 
 // addDevice adds a device to an existing user.
 func (a *accounts) addDevice(user, device string, sigKey []byte) (string, error) {
-	return a.createDevice(user, device, sigKey, false)
+	return a.createDevice(user, device, sigKey, false, "")
 }
 
-func (a *accounts) createDevice(user, device string, sigKey []byte, newUser bool) (string, error) {
+// createDevice creates a device (and with newUser its user), consuming
+// regToken if not empty.
+func (a *accounts) createDevice(user, device string, sigKey []byte, newUser bool, regToken string) (string, error) {
 	if err := checkName("user", user); err != nil {
 		return "", err
 	}
@@ -138,6 +188,11 @@ func (a *accounts) createDevice(user, device string, sigKey []byte, newUser bool
 		}
 		if newUser && exists {
 			return apiErr(http.StatusConflict, codeConflict, "user %q already exists; pick another name, or add a device with POST /v1/devices using a token of that user", user)
+		}
+		if regToken != "" {
+			if err := consumeRegToken(txn, regToken); err != nil {
+				return err
+			}
 		}
 		if !newUser && !exists {
 			return apiErr(http.StatusNotFound, codeNotFound, "user %q does not exist", user)

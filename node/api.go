@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -8,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/rhizome-chat/rhizome/dag"
@@ -20,6 +23,10 @@ const (
 	maxJSONBody       = 64 << 10
 	maxKeyPackageBody = 4 << 20
 )
+
+// streamPath is the long-lived event stream's path (httpserver.go treats it
+// as such).
+const streamPath = "/v1/stream"
 
 // device is the authenticated device of a request.
 type device struct {
@@ -42,12 +49,13 @@ func (n *Node) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/rooms/{room}/members", n.auth(n.handleGetRoom))
 	mux.HandleFunc("POST /v1/rooms/{room}/join", n.auth(n.handleJoinRoom))
 	mux.HandleFunc("GET /v1/rooms/{room}/order", n.auth(n.handleGetOrder))
-	mux.HandleFunc("POST /v1/rooms/{room}/messages", n.auth(n.handleSubmitBinary(dag.KindMessage)))
-	mux.HandleFunc("POST /v1/rooms/{room}/proposals", n.auth(n.handleSubmitBinary(dag.KindProposal)))
-	mux.HandleFunc("POST /v1/rooms/{room}/commits", n.auth(n.handleSubmitCommit))
-	mux.HandleFunc("POST /v1/rooms/{room}/state", n.auth(n.handleSubmitState))
-	mux.HandleFunc("GET /v1/stream", n.auth(n.handleStream))
+	mux.HandleFunc("POST /v1/rooms/{room}/messages", n.auth(n.roomLimited(n.handleSubmitBinary(dag.KindMessage))))
+	mux.HandleFunc("POST /v1/rooms/{room}/proposals", n.auth(n.roomLimited(n.handleSubmitBinary(dag.KindProposal))))
+	mux.HandleFunc("POST /v1/rooms/{room}/commits", n.auth(n.roomLimited(n.handleSubmitCommit)))
+	mux.HandleFunc("POST /v1/rooms/{room}/state", n.auth(n.roomLimited(n.handleSubmitState)))
+	mux.HandleFunc("GET "+streamPath, n.auth(n.handleStream))
 	mux.HandleFunc("POST /v1/cursor", n.auth(n.handleSetCursor))
+	n.adminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiErr(http.StatusNotFound, codeNotFound, "no endpoint %s %s; docs/api.md lists the endpoints", r.Method, r.URL.Path))
 	})
@@ -105,12 +113,31 @@ func (n *Node) auth(h func(w http.ResponseWriter, r *http.Request, d *device)) h
 			n.fail(w, r, err)
 			return
 		}
+		if !n.limits.allow(w, bucketKey{n.limits.device, tr.User + "/" + tr.Device}, bucketKey{n.limits.user, tr.User}) {
+			return
+		}
 		h(w, r, &device{User: tr.User, Device: tr.Device, rec: dr})
 	}
 }
 
-// readJSON decodes a JSON request body strictly into v: content type
-// application/json, at most maxJSONBody bytes, no unknown fields, one value.
+// roomLimited wraps a submission handler with the room's rate limit. Only
+// rooms this server takes part in have a bucket; the handler refuses the
+// others.
+func (n *Node) roomLimited(h func(w http.ResponseWriter, r *http.Request, d *device)) func(w http.ResponseWriter, r *http.Request, d *device) {
+	return func(w http.ResponseWriter, r *http.Request, d *device) {
+		if room, err := parseRoom(r.PathValue("room")); err == nil {
+			if _, joined := n.rooms.state(room); joined && !n.limits.allow(w, bucketKey{n.limits.room, room.String()}) {
+				return
+			}
+		}
+		h(w, r, d)
+	}
+}
+
+// readJSON decodes a JSON request body strictly into v, which points to a
+// struct: content type application/json, at most limit bytes, one JSON
+// object (not null, an array or a scalar), no unknown fields, nothing after
+// it. Required fields are the handler's to check.
 func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, _ := mime.ParseMediaType(ct)
@@ -118,22 +145,45 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error 
 			return apiErr(http.StatusUnsupportedMediaType, codeUnsupported, "Content-Type %q: send application/json", ct)
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return apiErr(http.StatusRequestEntityTooLarge, codeTooLarge, "request body exceeds %d bytes", limit)
 		}
-		if errors.Is(err, io.EOF) {
-			return apiErr(http.StatusBadRequest, codeBadRequest, "empty request body: send a JSON object")
-		}
+		return apiErr(http.StatusBadRequest, codeBadRequest, "read body: %v", err)
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 {
+		return apiErr(http.StatusBadRequest, codeBadRequest, "empty request body: send a JSON object")
+	}
+	if trimmed[0] != '{' {
+		return apiErr(http.StatusBadRequest, codeBadRequest, "the body must be a JSON object {...}, not %s", jsonKind(trimmed[0]))
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return apiErr(http.StatusBadRequest, codeBadRequest, "invalid JSON body: %v", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apiErr(http.StatusBadRequest, codeBadRequest, "trailing data after the JSON object")
 	}
 	return nil
+}
+
+// jsonKind names the JSON value that starts with c.
+func jsonKind(c byte) string {
+	switch c {
+	case 'n':
+		return "null"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number or other value"
 }
 
 // readBinary reads an application/octet-stream body of at most limit bytes.
@@ -177,10 +227,30 @@ func (n *Node) handleServer(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-type registerRequest struct {
+// deviceRequest is the body of POST /v1/devices.
+type deviceRequest struct {
 	User         string `json:"user"`
 	Device       string `json:"device"`
 	SignatureKey string `json:"signature_key"`
+}
+
+// registerRequest is the body of POST /v1/register.
+type registerRequest struct {
+	deviceRequest
+	// RegistrationToken is needed when api.registration is "token".
+	RegistrationToken string `json:"registration_token"`
+}
+
+// signatureKey decodes and checks the request's signature_key.
+func (q *deviceRequest) signatureKey() ([]byte, error) {
+	if q.SignatureKey == "" {
+		return nil, apiErr(http.StatusBadRequest, codeBadRequest, "signature_key is missing: send the device's Ed25519 MLS signature public key in base64")
+	}
+	key, err := b64("signature_key", q.SignatureKey)
+	if err != nil {
+		return nil, err
+	}
+	return key, checkSignatureKey(key)
 }
 
 func (n *Node) registered(w http.ResponseWriter, user, dev, token string) {
@@ -192,26 +262,44 @@ func (n *Node) registered(w http.ResponseWriter, user, dev, token string) {
 }
 
 func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) {
+	if !n.limits.allow(w, bucketKey{n.limits.registerIP, remoteKey(r)}) {
+		return
+	}
 	var req registerRequest
 	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	key, err := b64("signature_key", req.SignatureKey)
+	if err := checkName("user", req.User); err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	key, err := req.signatureKey()
 	if err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	token, err := n.accounts.register(req.User, req.Device, key)
+	token, err := n.accounts.register(req.User, req.Device, key, req.RegistrationToken)
 	if err != nil {
 		n.fail(w, r, err)
 		return
 	}
+	n.log.Info("user registered", "sys", "api", "user", req.User, "device", req.Device, "remote", r.RemoteAddr, "mode", n.accounts.regMode)
 	n.registered(w, req.User, req.Device, token)
 }
 
+// remoteKey is the rate-limit key of a request's remote address: the IP,
+// or for IPv6 its /64.
+func remoteKey(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ipKey(net.TCPAddrFromAddrPort(ap)).String()
+}
+
 func (n *Node) handleAddDevice(w http.ResponseWriter, r *http.Request, d *device) {
-	var req registerRequest
+	var req deviceRequest
 	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
 		n.fail(w, r, err)
 		return
@@ -220,7 +308,11 @@ func (n *Node) handleAddDevice(w http.ResponseWriter, r *http.Request, d *device
 		n.fail(w, r, apiErr(http.StatusForbidden, codeForbidden, "a token of user %q cannot add devices to user %q", d.User, req.User))
 		return
 	}
-	key, err := b64("signature_key", req.SignatureKey)
+	if err := checkName("device", req.Device); err != nil {
+		n.fail(w, r, err)
+		return
+	}
+	key, err := req.signatureKey()
 	if err != nil {
 		n.fail(w, r, err)
 		return

@@ -68,6 +68,12 @@ func (n *Node) handleCreateRoom(w http.ResponseWriter, r *http.Request, d *devic
 		servers = append(servers, roomstate.Server{ID: roomstate.ServerID(id), Domain: s.Domain})
 	}
 	snd := n.sender(d)
+	if preset == roomstate.PresetDirectMessage {
+		if err := n.checkPeer(r.Context(), snd.User, req.Peer, servers); err != nil {
+			n.fail(w, r, err)
+			return
+		}
+	}
 	st, err := roomstate.NewRoom(preset, roomstate.RoomConfig{
 		Room: roomstate.URI(req.RoomURI), Name: req.Name, Creator: roomstate.URI(snd.User), Peer: roomstate.URI(req.Peer), Servers: servers,
 	})

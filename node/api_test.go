@@ -16,7 +16,7 @@ func TestRegisterAndAuthErrors(t *testing.T) {
 		t.Fatalf("whoami = %v", who)
 	}
 	anon := &apiClient{t: t, base: alice.base}
-	key := base64.StdEncoding.EncodeToString(make([]byte, 32))
+	key := testSigKey(t)
 	cases := []struct {
 		name    string
 		c       *apiClient
@@ -59,7 +59,7 @@ func TestRegisterAndAuthErrors(t *testing.T) {
 		})
 	}
 	// A second device gets its own token; both work.
-	pubKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))
+	pubKey := testSigKey(t)
 	laptop := must(t, 201)(alice.post("/v1/devices", jsonObj{"device": "laptop", "signature_key": pubKey}))
 	if laptop["token"] == alice.token || laptop["device_uri"] != "mimi://a.test/d/alice/laptop" {
 		t.Fatalf("add device = %v", laptop)

@@ -37,7 +37,7 @@ type Config struct {
 	// P2P configures the federation transport.
 	P2P P2PConfig `json:"p2p"`
 	// API configures the client HTTP API.
-	API ListenConfig `json:"api"`
+	API APIConfig `json:"api"`
 	// Metrics configures the Prometheus metrics and health endpoints.
 	Metrics ListenConfig `json:"metrics"`
 	// Log configures structured logging.
@@ -66,6 +66,94 @@ type P2PConfig struct {
 	MDNS bool `json:"mdns"`
 }
 
+// APIConfig configures the client HTTP API: where it listens, who may
+// register, and the limits that keep a stranger from exhausting it
+// (docs/operations.md, "Limits of the client API").
+type APIConfig struct {
+	// Listen is the TCP address ("127.0.0.1:8600"); empty disables the API.
+	Listen string `json:"listen"`
+	// Registration is who may create users: "open" (anyone), "token" (a
+	// single-use token from rhizome admin token), "closed" (nobody). Empty
+	// means "token" when Listen is beyond loopback and "open" on loopback.
+	Registration string `json:"registration"`
+	// Limits bounds connections, headers and the time a request may take.
+	Limits HTTPLimits `json:"limits"`
+	// Rate limits requests per device, user, room and remote address.
+	Rate RateLimits `json:"rate"`
+}
+
+// Registration modes of APIConfig.Registration.
+const (
+	RegistrationOpen   = "open"
+	RegistrationToken  = "token"
+	RegistrationClosed = "closed"
+)
+
+// RegistrationMode is the effective registration mode: Registration, or
+// when it is empty, "open" if the API listens on a loopback address only
+// and "token" otherwise.
+func (c APIConfig) RegistrationMode() string {
+	if c.Registration != "" {
+		return c.Registration
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return RegistrationToken
+	}
+	if host == "localhost" {
+		return RegistrationOpen
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return RegistrationOpen
+	}
+	return RegistrationToken
+}
+
+// HTTPLimits bounds the client API's HTTP server. Every field must be
+// positive; DefaultConfig has the defaults.
+type HTTPLimits struct {
+	// ReadHeaderTimeoutMS is how long a client may take to send a
+	// request's headers, from the moment its connection is accepted.
+	ReadHeaderTimeoutMS int `json:"read_header_timeout_ms"`
+	// BodyTimeoutMS is how long a client may take to send a request body.
+	BodyTimeoutMS int `json:"body_timeout_ms"`
+	// WriteTimeoutMS bounds handling and writing one answer; the event
+	// stream instead gets this long for each line it writes.
+	WriteTimeoutMS int `json:"write_timeout_ms"`
+	// IdleTimeoutMS closes a keep-alive connection idle this long.
+	IdleTimeoutMS int `json:"idle_timeout_ms"`
+	// MaxHeaderBytes bounds a request's header block.
+	MaxHeaderBytes int `json:"max_header_bytes"`
+	// MaxConns bounds open connections. At the limit a new connection
+	// closes the one that has waited longest for its headers or idled
+	// longest; if every connection is busy, the new one is closed.
+	MaxConns int `json:"max_conns"`
+	// MaxConnsPerIP bounds the open connections of one remote address
+	// (an IPv6 /64); loopback addresses are exempt.
+	MaxConnsPerIP int `json:"max_conns_per_ip"`
+}
+
+// RateLimits are the client API's token buckets. Over a limit the answer is
+// 429 rate_limited with Retry-After.
+type RateLimits struct {
+	// Device limits the requests of one device (every authenticated request).
+	Device Rate `json:"device"`
+	// User limits the requests of all devices of one user together.
+	User Rate `json:"user"`
+	// Room limits the submissions (messages, proposals, commits, state
+	// changes) to one room from this server's clients together.
+	Room Rate `json:"room"`
+	// RegisterIP limits registrations from one remote address (an IPv6 /64).
+	RegisterIP Rate `json:"register_ip"`
+}
+
+// Rate is a token bucket: Burst requests at once, refilled at PerMinute.
+// PerMinute 0 disables the bucket.
+type Rate struct {
+	PerMinute int `json:"per_minute"`
+	Burst     int `json:"burst"`
+}
+
 // ListenConfig names a TCP address ("127.0.0.1:8600"); empty disables the listener.
 type ListenConfig struct {
 	Listen string `json:"listen"`
@@ -89,7 +177,24 @@ func DefaultConfig() Config {
 			Listen:    []string{"/ip4/127.0.0.1/tcp/4601", "/ip4/127.0.0.1/udp/4601/quic-v1"},
 			Bootstrap: []string{},
 		},
-		API:      ListenConfig{Listen: "127.0.0.1:8600"},
+		API: APIConfig{
+			Listen: "127.0.0.1:8600",
+			Limits: HTTPLimits{
+				ReadHeaderTimeoutMS: 5000,
+				BodyTimeoutMS:       15000,
+				WriteTimeoutMS:      30000,
+				IdleTimeoutMS:       120000,
+				MaxHeaderBytes:      16 << 10,
+				MaxConns:            1024,
+				MaxConnsPerIP:       64,
+			},
+			Rate: RateLimits{
+				Device:     Rate{PerMinute: 600, Burst: 120},
+				User:       Rate{PerMinute: 1200, Burst: 240},
+				Room:       Rate{PerMinute: 600, Burst: 120},
+				RegisterIP: Rate{PerMinute: 6, Burst: 10},
+			},
+		},
 		Metrics:  ListenConfig{Listen: "127.0.0.1:8601"},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Ordering: OrderingConfig{TickMS: int(DefaultTick / time.Millisecond)},
@@ -100,9 +205,12 @@ func DefaultConfig() Config {
 // others (tests, the demo): data in dir, users at serverName, libp2p on
 // loopback TCP and the API and metrics on loopback, all on ports the
 // system picks (read them back with APIAddr, OpsAddr and PeerAddrs), and
-// the given bootstrap peers.
+// the given bootstrap peers. Its API has no rate limits (api.rate), since
+// tests and the demo drive it as fast as they can; the other limits keep
+// their defaults.
 func LoopbackConfig(dir, serverName string, bootstrap ...string) Config {
 	cfg := DefaultConfig()
+	cfg.API.Rate = RateLimits{}
 	cfg.DataDir = dir
 	cfg.ServerName = serverName
 	cfg.API.Listen = "127.0.0.1:0"
@@ -236,6 +344,9 @@ func (c Config) Validate() error {
 			return bad(key, "%q is not host:port: %v", l, err)
 		}
 	}
+	if err := c.API.validate(bad); err != nil {
+		return err
+	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		return bad("log.level", "%v", err)
 	}
@@ -244,6 +355,32 @@ func (c Config) Validate() error {
 	}
 	if c.Ordering.TickMS < 0 || c.Ordering.TickMS > 1000 {
 		return bad("ordering.tick_ms", "must be 1 to 1000 milliseconds (default 10), got %d", c.Ordering.TickMS)
+	}
+	return nil
+}
+
+func (c APIConfig) validate(bad func(key, format string, args ...any) error) error {
+	switch c.Registration {
+	case "", RegistrationOpen, RegistrationToken, RegistrationClosed:
+	default:
+		return bad("api.registration", "must be \"open\", \"token\" or \"closed\" (or empty: token beyond loopback, open on loopback), got %q", c.Registration)
+	}
+	l := c.Limits
+	for key, v := range map[string]int{
+		"read_header_timeout_ms": l.ReadHeaderTimeoutMS, "body_timeout_ms": l.BodyTimeoutMS, "write_timeout_ms": l.WriteTimeoutMS,
+		"idle_timeout_ms": l.IdleTimeoutMS, "max_header_bytes": l.MaxHeaderBytes, "max_conns": l.MaxConns, "max_conns_per_ip": l.MaxConnsPerIP,
+	} {
+		if v <= 0 {
+			return bad("api.limits."+key, "must be positive, got %d (docs/operations.md lists the defaults)", v)
+		}
+	}
+	if l.MaxHeaderBytes < 1<<10 {
+		return bad("api.limits.max_header_bytes", "must be at least 1024, got %d", l.MaxHeaderBytes)
+	}
+	for key, r := range map[string]Rate{"device": c.Rate.Device, "user": c.Rate.User, "room": c.Rate.Room, "register_ip": c.Rate.RegisterIP} {
+		if r.PerMinute < 0 || r.Burst < 0 || r.PerMinute > 0 && r.Burst == 0 {
+			return bad("api.rate."+key, "per_minute must be 0 (no limit) or positive with a positive burst, got per_minute %d, burst %d", r.PerMinute, r.Burst)
+		}
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ func (n *Node) startMesh() (func(context.Context) error, error) {
 		}
 		boot = append(boot, *pi)
 	}
-	h, gater, err := p2p.NewHost(p2p.HostConfig{Key: n.key, ListenAddrs: n.cfg.P2P.Listen})
+	h, gater, err := p2p.NewHost(p2p.HostConfig{Key: n.key, ListenAddrs: n.cfg.P2P.Listen, Registerer: n.metrics.Registry})
 	if err != nil {
 		return nil, err
 	}

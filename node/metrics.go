@@ -25,6 +25,12 @@ type Metrics struct {
 	Peers prometheus.Gauge
 	// ClientStreams is the number of open client event streams.
 	ClientStreams prometheus.Gauge
+	// APIRateLimited counts client API requests answered 429, by bucket
+	// (device, user, room, register_ip).
+	APIRateLimited *prometheus.CounterVec
+	// APIConnsClosed counts client API connections the connection limit
+	// closed, by reason (per_ip, full, evicted).
+	APIConnsClosed *prometheus.CounterVec
 }
 
 // NewMetrics creates the node's metrics on a fresh registry, with the Go
@@ -42,9 +48,15 @@ func NewMetrics() *Metrics {
 		Rooms:         prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rhizome", Name: "rooms", Help: "Rooms replicated by this node."}),
 		Peers:         prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rhizome", Name: "peers", Help: "Connected federation peers."}),
 		ClientStreams: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "rhizome", Name: "client_streams", Help: "Open client event streams."}),
+		APIRateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "rhizome", Name: "api_rate_limited_total", Help: "Client API requests refused with 429, by bucket.",
+		}, []string{"bucket"}),
+		APIConnsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "rhizome", Name: "api_conns_closed_total", Help: "Client API connections closed by the connection limit, by reason.",
+		}, []string{"reason"}),
 	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.EventsStored, m.EventsRejected, m.Rooms, m.Peers, m.ClientStreams)
+		m.EventsStored, m.EventsRejected, m.Rooms, m.Peers, m.ClientStreams, m.APIRateLimited, m.APIConnsClosed)
 	return m
 }
 

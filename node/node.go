@@ -37,6 +37,9 @@ type Node struct {
 	rooms    *rooms
 	mesh     *p2p.Mesh
 	streams  *streamHub
+	limits   *apiLimiter // the client API's rate limits
+
+	adminToken string // bearer token of the admin API (AdminTokenFile)
 
 	addrMu  sync.Mutex // guards opsAddr and apiAddr: Run sets them while callers poll
 	opsAddr string
@@ -119,7 +122,7 @@ func (n *Node) start(_ context.Context) error {
 	}
 	n.rooms = newRooms(n.log, n.store, n.local, key, n.metrics)
 	n.rooms.params, n.rooms.tick = n.orderParams, n.tick
-	n.accounts = &accounts{db: n.local, domain: n.cfg.ServerName, onRoom: n.roomHint}
+	n.accounts = &accounts{db: n.local, domain: n.cfg.ServerName, onRoom: n.roomHint, regMode: n.cfg.API.RegistrationMode()}
 	n.streams = newStreamHub()
 	if err := n.rooms.load(); err != nil {
 		return fmt.Errorf("rebuild rooms: %w", err)
@@ -155,12 +158,21 @@ func (n *Node) start(_ context.Context) error {
 	}
 	if n.cfg.API.Listen != "" {
 		if err := n.lc.start("api", func() (func(context.Context) error, error) {
-			addr, stop, err := serveHTTP(n.log, "api", n.cfg.API.Listen, n.apiHandler())
+			tok, err := loadOrCreateAdminToken(n.cfg.DataDir)
+			if err != nil {
+				return nil, err
+			}
+			n.adminToken = tok
+			n.limits = newAPILimiter(n.cfg.API.Rate, n.metrics)
+			addr, stop, err := serveHTTP(n.log, "api", n.cfg.API.Listen, n.apiHandler(), apiHTTPOptions(n.cfg.API.Limits, n.metrics))
 			n.addrMu.Lock()
 			n.apiAddr = addr
 			n.addrMu.Unlock()
 			if err != nil {
 				return nil, err
+			}
+			if err := writeAPIAddr(n.cfg.DataDir, addr); err != nil {
+				return nil, errors.Join(err, stop(context.Background()))
 			}
 			return func(ctx context.Context) error {
 				n.streams.closeAll() // long-lived streams end first, so Shutdown does not wait for them
@@ -172,7 +184,7 @@ func (n *Node) start(_ context.Context) error {
 	}
 	if n.cfg.Metrics.Listen != "" {
 		if err := n.lc.start("ops", func() (func(context.Context) error, error) {
-			addr, stop, err := serveHTTP(n.log, "ops", n.cfg.Metrics.Listen, opsHandler(n.metrics, &n.lc))
+			addr, stop, err := serveHTTP(n.log, "ops", n.cfg.Metrics.Listen, opsHandler(n.metrics, &n.lc), opsHTTPOptions())
 			n.addrMu.Lock()
 			n.opsAddr = addr
 			n.addrMu.Unlock()

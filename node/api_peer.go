@@ -1,0 +1,92 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/p2p"
+	"github.com/rhizome-chat/rhizome/roomstate"
+)
+
+// noSuite is a cipher suite no KeyPackage has (0xFFFF is not assigned): a
+// directory request for it learns whether a user exists and consumes
+// nothing.
+const noSuite = 0xFFFF
+
+// userExists reports whether a local user exists.
+func (a *accounts) userExists(user string) (bool, error) {
+	var ok bool
+	err := a.db.view(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte(pfxUser + user))
+		ok = err == nil
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+	return ok, err
+}
+
+// checkPeer checks, for requester, that the peer of a direct message exists: a local user
+// in the accounts, a remote one by asking its home server (one of servers,
+// else one known from the joined rooms) with a KeyPackage request that can
+// match nothing.
+func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []roomstate.Server) error {
+	if peer == "" {
+		return apiErr(http.StatusBadRequest, codeBadRequest, "a direct message needs \"peer\": the other user's URI, such as mimi://example.org/u/bob")
+	}
+	if !roomstate.ValidUserURI(roomstate.URI(peer)) {
+		return apiErr(http.StatusBadRequest, codeBadRequest, "peer %q is not a MIMI user URI such as mimi://example.org/u/bob", peer)
+	}
+	domain := uriDomain(peer)
+	if domain == n.cfg.ServerName {
+		user, ok := n.accounts.localUser(peer)
+		if !ok {
+			return apiErr(http.StatusNotFound, codeNotFound, "peer %s is not a user of this server", peer)
+		}
+		exists, err := n.accounts.userExists(user)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return apiErr(http.StatusNotFound, codeNotFound, "peer %s is not a user of this server", peer)
+		}
+		return nil
+	}
+	var homes []dag.ServerID
+	for _, s := range servers {
+		if s.Domain == domain {
+			homes = append(homes, dag.ServerID(s.ID))
+		}
+	}
+	if len(homes) == 0 {
+		homes = n.rooms.serversOfDomain(domain)
+	}
+	if len(homes) == 0 || n.mesh == nil {
+		return apiErr(http.StatusNotFound, codeNotFound, "no known server serves domain %q of peer %s: name its server in \"servers\"", domain, peer)
+	}
+	q := p2p.KeyPackageRequest{Protocol: p2p.MLS10, RequestingUser: requester, TargetUser: peer, CipherSuites: []uint16{noSuite}}
+	var errs []error
+	for _, home := range homes {
+		pid, err := p2p.PeerID(home.PublicKey())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		km, err := n.mesh.FetchKeyPackages(ctx, pid, q)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if km.UserStatus == p2p.UserUnknown {
+			return apiErr(http.StatusNotFound, codeNotFound, "peer %s does not exist: its home server says userUnknown", peer)
+		}
+		return nil
+	}
+	n.log.Warn("direct message: the peer's home server did not answer", "sys", "api", "peer", peer, "err", errors.Join(errs...))
+	return apiErr(http.StatusBadGateway, codeUnavailable, "could not check that peer %s exists: its home server did not answer; retry later", peer)
+}

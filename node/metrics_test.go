@@ -1,0 +1,33 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestMetricsResourceManager checks that /metrics carries the libp2p
+// resource manager's series next to Rhizome's, with this node's limits.
+func TestMetricsResourceManager(t *testing.T) {
+	n, err := New(testConfig(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop(context.Background())
+	code, body := get(t, "http://"+n.OpsAddr()+"/metrics")
+	if code != 200 {
+		t.Fatalf("metrics = %d", code)
+	}
+	for _, want := range []string{
+		"rhizome_rooms ",
+		`libp2p_rcmgr_limit{resource="conns_inbound",scope="system"} 256`,
+		`libp2p_rcmgr_limit{resource="fd",scope="system"} 1024`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

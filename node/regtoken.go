@@ -1,0 +1,168 @@
+package node
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Registration tokens: single-use secrets an operator hands to a person so
+// that they can register on a node whose api.registration is "token"
+// (rhizome admin token create). Like bearer tokens, only their SHA-256 hash
+// is stored, under
+//
+//	g/<sha256(token) hex>        registration token record (JSON)
+//
+// and a token is consumed in the transaction that creates the user.
+const (
+	pfxRegToken    = "g/"
+	regTokenPrefix = "rhzreg_"
+	// maxRegTokens bounds the outstanding registration tokens.
+	maxRegTokens = 1000
+	// regTokenIDLen is the length of a token's ID: the first hex digits of
+	// its hash, enough to name it in a list without revealing it.
+	regTokenIDLen   = 16
+	maxRegTokenNote = 200
+)
+
+// RegToken describes an outstanding registration token (never the secret).
+type RegToken struct {
+	ID      string `json:"id"`
+	Created int64  `json:"created"`           // unix ms
+	Expires int64  `json:"expires,omitempty"` // unix ms; 0 never
+	Note    string `json:"note,omitempty"`
+}
+
+func (t RegToken) expired(now time.Time) bool { return t.Expires != 0 && now.UnixMilli() >= t.Expires }
+
+// issueRegToken creates a registration token that expires at expires (zero:
+// never) and returns it with its record. The token is shown once.
+func (a *accounts) issueRegToken(expires time.Time, note string) (string, RegToken, error) {
+	if len(note) > maxRegTokenNote {
+		return "", RegToken{}, apiErr(http.StatusBadRequest, codeBadRequest, "note is %d bytes, at most %d", len(note), maxRegTokenNote)
+	}
+	token, hash, err := newToken()
+	if err != nil {
+		return "", RegToken{}, err
+	}
+	token = regTokenPrefix + strings.TrimPrefix(token, tokenPrefix)
+	hash = tokenHash(token)
+	now := time.Now()
+	rec := RegToken{ID: hash[:regTokenIDLen], Created: now.UnixMilli(), Note: note}
+	if !expires.IsZero() {
+		rec.Expires = expires.UnixMilli()
+	}
+	err = a.db.update(func(txn *badger.Txn) error {
+		live, err := regTokensTxn(txn, now)
+		if err != nil {
+			return err
+		}
+		if len(live) >= maxRegTokens {
+			return apiErr(http.StatusConflict, codeConflict, "%d registration tokens are outstanding, the maximum: revoke some first (rhizome admin token list, revoke)", len(live))
+		}
+		return setJSON(txn, []byte(pfxRegToken+hash), rec)
+	})
+	if err != nil {
+		return "", RegToken{}, err
+	}
+	return token, rec, nil
+}
+
+// regTokens lists the outstanding registration tokens, oldest first, and
+// deletes the expired ones.
+func (a *accounts) regTokens() ([]RegToken, error) {
+	var out []RegToken
+	err := a.db.update(func(txn *badger.Txn) (err error) {
+		out, err = regTokensTxn(txn, time.Now())
+		return err
+	})
+	return out, err
+}
+
+// regTokensTxn returns the live tokens and deletes the expired ones.
+func regTokensTxn(txn *badger.Txn, now time.Time) ([]RegToken, error) {
+	var live []RegToken
+	var dead [][]byte
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxRegToken), PrefetchValues: true})
+	for it.Rewind(); it.Valid(); it.Next() {
+		var rec RegToken
+		if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &rec) }); err != nil {
+			it.Close()
+			return nil, err
+		}
+		if rec.expired(now) {
+			dead = append(dead, it.Item().KeyCopy(nil))
+			continue
+		}
+		live = append(live, rec)
+	}
+	it.Close()
+	for _, k := range dead {
+		if err := txn.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(live, func(a, b RegToken) int { return cmp.Or(cmp.Compare(a.Created, b.Created), strings.Compare(a.ID, b.ID)) })
+	return live, nil
+}
+
+// revokeRegToken deletes the token with the given ID; false if none.
+func (a *accounts) revokeRegToken(id string) (bool, error) {
+	if len(id) != regTokenIDLen || strings.Trim(id, "0123456789abcdef") != "" {
+		return false, apiErr(http.StatusBadRequest, codeBadRequest, "token ID %q is not %d lowercase hex digits as rhizome admin token list shows", id, regTokenIDLen)
+	}
+	found := false
+	err := a.db.update(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxRegToken + id)})
+		var keys [][]byte
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		it.Close()
+		for _, k := range keys {
+			found = true
+			if err := txn.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return found, err
+}
+
+// errRegToken is the answer for a missing, unknown, used or expired
+// registration token: the same for all, so that it reveals nothing.
+func errRegToken(given bool) error {
+	if !given {
+		return apiErr(http.StatusForbidden, codeForbidden, "this server registers users with a registration token only: ask its operator for one (rhizome admin token create) and send it as \"registration_token\"")
+	}
+	return apiErr(http.StatusForbidden, codeForbidden, "registration_token is unknown, used or expired: each token registers one user; ask the operator for a new one")
+}
+
+// consumeRegToken deletes a live registration token in txn, or fails.
+func consumeRegToken(txn *badger.Txn, token string) error {
+	if !strings.HasPrefix(token, regTokenPrefix) {
+		return errRegToken(token != "")
+	}
+	key := []byte(pfxRegToken + tokenHash(token))
+	var rec RegToken
+	ok, err := getJSON(txn, key, &rec)
+	if err != nil {
+		return err
+	}
+	if !ok || rec.expired(time.Now()) {
+		return errRegToken(true)
+	}
+	if err := txn.Delete(key); err != nil {
+		return fmt.Errorf("%w: consume registration token: %v", ErrLocalDB, err)
+	}
+	return nil
+}
+
+var errRegistrationClosed = apiErr(http.StatusForbidden, codeForbidden, "registration is closed on this server (api.registration is \"closed\"); ask its operator")
