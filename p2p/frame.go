@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/rhizome-chat/rhizome/internal/tlspl"
 )
@@ -100,12 +101,24 @@ func readFrame(r *bufio.Reader, limit int) ([]byte, error) {
 	if l > uint64(limit) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, l, limit)
 	}
-	body := make([]byte, l)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, unexpectedEOF(err)
+	// The body is read in chunks, the buffer growing as they arrive: a peer
+	// that announces a large frame and sends less makes us allocate about
+	// what it sent, not what it announced.
+	n := int(l)
+	body := make([]byte, 0, min(n, frameChunk))
+	for len(body) < n {
+		k := min(n-len(body), frameChunk)
+		body = slices.Grow(body, k)
+		if _, err := io.ReadFull(r, body[len(body):len(body)+k]); err != nil {
+			return nil, unexpectedEOF(err)
+		}
+		body = body[:len(body)+k]
 	}
 	return body, nil
 }
+
+// frameChunk is the unit in which readFrame reads a frame's body.
+const frameChunk = 16 << 10
 
 func unexpectedEOF(err error) error {
 	if errors.Is(err, io.EOF) {
