@@ -38,7 +38,14 @@ func (h *pubsubHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.
 		h.m.refused.add(p, nil)
 		return nil, fmt.Errorf("%w: %s", errStranger, p.ShortString())
 	}
-	return h.Host.NewStream(ctx, p, pids...)
+	s, err := h.Host.NewStream(ctx, p, pids...)
+	if err == nil && s.Conn().IsClosed() {
+		// A stream opened while its connection closes (RefreshPeers
+		// closes connections) would outlive it on some transports.
+		_ = s.Reset()
+		return nil, fmt.Errorf("p2p: pubsub stream to %s: %w", p.ShortString(), network.ErrReset)
+	}
+	return s, err
 }
 
 // SetStreamHandler registers pubsub's handler behind the same check.
@@ -53,6 +60,10 @@ func (h *pubsubHost) SetStreamHandlerMatch(pid protocol.ID, match func(protocol.
 
 func (h *pubsubHost) guard(handler network.StreamHandler) network.StreamHandler {
 	return func(s network.Stream) {
+		if s.Conn().IsClosed() {
+			_ = s.Reset() // as in NewStream
+			return
+		}
 		p := s.Conn().RemotePeer()
 		if !h.m.sharesRoom(p) {
 			h.m.refused.add(p, nil)
