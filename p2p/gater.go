@@ -46,6 +46,8 @@ type Gater struct {
 	prefixes []netip.Prefix
 	now      func() time.Time
 
+	metrics gaterMetrics
+
 	mu      sync.Mutex
 	blocked map[peer.ID]*blockRecord
 }
@@ -57,7 +59,8 @@ func NewGater(policy PeerPolicy, dialPrefixes []netip.Prefix) *Gater {
 	if policy == nil {
 		policy = AllowAll
 	}
-	return &Gater{policy: policy, prefixes: dialPrefixes, now: time.Now, blocked: make(map[peer.ID]*blockRecord)}
+	return &Gater{policy: policy, prefixes: dialPrefixes, now: time.Now, blocked: make(map[peer.ID]*blockRecord),
+		metrics: gaterMetrics{streams: newStreamRefusals()}}
 }
 
 // Block refuses every connection to or from id until the given duration has
@@ -192,10 +195,25 @@ func (g *Gater) Punish(id peer.ID, base time.Duration) (time.Duration, int) {
 		r.strikes = 0 // clean for long enough
 	}
 	r.strikes++
+	g.metrics.blocks.Add(1)
 	r.base = base
 	d := base << min(r.strikes-1, maxBlockShift)
 	r.penaltyUntil = now.Add(d)
 	return d, r.strikes
+}
+
+// blockedCount returns how many peers are blocked now (O(records)).
+func (g *Gater) blockedCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	n := 0
+	for _, r := range g.blocked {
+		if r.until.After(now) || r.penaltyUntil.After(now) {
+			n++
+		}
+	}
+	return n
 }
 
 // record returns id's record, creating it. The caller holds g.mu.

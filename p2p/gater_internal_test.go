@@ -74,9 +74,18 @@ func TestGaterBackoff(t *testing.T) {
 	if !g.Blocked(q) {
 		t.Fatal("lifting the node's block lifted the misbehaviour block")
 	}
+	if n := g.blockedCount(); n != 2 {
+		t.Fatalf("%d peers counted blocked, want 2", n)
+	}
 	clock.add(base)
 	if g.Blocked(q) {
 		t.Fatal("still blocked after both blocks ended")
+	}
+	if n, want := g.metrics.blocks.Load(), uint64(len(want)+3); n != want {
+		t.Fatalf("%d blocks counted, want %d (repeats during a block are not blocks)", n, want)
+	}
+	if n := g.blockedCount(); n != 0 {
+		t.Fatalf("%d peers counted blocked, want 0", n)
 	}
 }
 

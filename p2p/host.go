@@ -37,9 +37,11 @@ type HostConfig struct {
 	Limits Limits
 	// Registerer, if set, receives the resource manager's metrics (the
 	// libp2p_rcmgr_* series: connections, streams by protocol, memory,
-	// file descriptors, blocked resources, limits). libp2p keeps these
-	// series process-wide, so hosts of one process share them. Nil
-	// disables them.
+	// file descriptors, blocked resources, limits; libp2p keeps these
+	// process-wide, so hosts of one process share them) and the gater's
+	// (rhizome_p2p_blocks_total, rhizome_p2p_blocked_peers,
+	// rhizome_p2p_streams_refused_total{reason}, which the mesh on this
+	// host counts). Nil disables them.
 	Registerer prometheus.Registerer
 }
 
@@ -67,6 +69,12 @@ func NewHost(cfg HostConfig) (host.Host, *Gater, error) {
 		return nil, nil, err
 	}
 	gater := NewGater(cfg.Policy, cfg.DialPrefixes)
+	if cfg.Registerer != nil {
+		if err := cfg.Registerer.Register(gaterCollector{gater}); err != nil {
+			_ = rm.Close()
+			return nil, nil, fmt.Errorf("p2p: register metrics: %w", err)
+		}
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(priv),
 		libp2p.ListenAddrStrings(addrs...),

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
@@ -105,7 +106,13 @@ func TestLimitsInboundOutbound(t *testing.T) {
 func TestLimitsSybilsOnRealHost(t *testing.T) {
 	acl := p2p.NewMemACL()
 	loop := netip.MustParsePrefix("127.0.0.0/8")
-	srvHost, gater, srvKey := newTestHost(t, 50, nil, loop)
+	reg := prometheus.NewRegistry()
+	srvKey := p2ptest.Key(77, 50)
+	srvHost, gater, err := p2p.NewHost(p2p.HostConfig{Key: srvKey, DialPrefixes: []netip.Prefix{loop}, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srvHost.Close()
 	store := dag.NewMemStore(dag.Limits{})
 	srv, err := p2p.New(p2p.Config{Host: srvHost, Gater: gater, Store: store, ACL: acl, HeadsInterval: time.Hour})
 	if err != nil {
@@ -174,7 +181,39 @@ func TestLimitsSybilsOnRealHost(t *testing.T) {
 	if n := srv.StreamRefusals()[p2p.RefuseStranger]; n < 320 {
 		t.Fatalf("%d stranger refusals, want 320", n)
 	}
+	if v := gathered(t, reg, "rhizome_p2p_streams_refused_total", "stranger"); v < 320 {
+		t.Fatalf("rhizome_p2p_streams_refused_total{reason=stranger} = %v, want >= 320", v)
+	}
+	if v := gathered(t, reg, "libp2p_rcmgr_limit", "streams_inbound"); v <= 0 {
+		t.Fatalf("no resource manager limits exported (%v)", v)
+	}
 	t.Logf("320 strangers' streams reset; honest heads worst %v", worst)
+}
+
+// gathered returns the value of the first series of family name in reg
+// that has a label of the given value (-1 when there is none).
+func gathered(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == label {
+					if c := m.GetCounter(); c != nil {
+						return c.GetValue()
+					}
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // isTimeout reports whether err is a read deadline passing (the stream is

@@ -245,7 +245,7 @@ func New(cfg Config) (*Mesh, error) {
 		verifier:  dag.NewVerifier(0),
 	}
 	m.dirServing = newDirSlots()
-	m.streams = newStreamRefusals()
+	m.streams = cfg.Gater.metrics.streams
 	m.ps, err = m.newPubSub(ctx)
 	if err != nil {
 		cancel()
