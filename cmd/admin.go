@@ -44,7 +44,7 @@ Examples:
   rhizome admin token create --note "for bob"
   rhizome admin token list --data-dir /var/lib/rhizome
   rhizome admin token revoke 3f9a0c1d2e4b5a69`,
-		Sub: []*Command{adminTokenCommand()},
+		Sub: []*Command{adminTokenCommand(), adminRoomsCommand()},
 	}
 }
 

@@ -67,9 +67,9 @@ type tokenRecord struct {
 // p2p.KeyPackageSource for the directory protocol.
 type accounts struct {
 	db      *localDB
-	domain  string                              // the node's server_name: users are mimi://<domain>/u/<name>
-	regMode string                              // api.registration's effective mode
-	onRoom  func(room []byte, requester string) // a claim named a room: join it
+	domain  string      // the node's server_name: users are mimi://<domain>/u/<name>
+	regMode string      // api.registration's effective mode
+	claims  *claimGuard // what a claim may get: limits, consent
 }
 
 // UserURI returns the MIMI URI of a local user.
@@ -359,8 +359,10 @@ func (a *accounts) keyPackageCount(user, device string) (int, bool, error) {
 
 // ClaimKeyPackages implements p2p.KeyPackageSource: for each device of the
 // target user, one one-time KeyPackage of an accepted suite, consumed in the
-// same transaction, else the last-resort one. A request naming a room makes
-// this node join that room (its requester vouches for it).
+// same transaction, else the last-resort one. One-time KeyPackages are
+// handed out only with consent (claimGuard.admit: a shared room, or the
+// target allowed the requester); otherwise only last-resort ones. A claim
+// never makes this node join a room. Every claim is logged and counted.
 func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p2p.KeyMaterial, error) {
 	out := p2p.KeyMaterial{UserURI: q.TargetUser}
 	if q.Protocol != p2p.MLS10 {
@@ -370,12 +372,19 @@ func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p
 	user, ok := a.localUser(q.TargetUser)
 	if !ok {
 		out.UserStatus = p2p.UserUnknown
+		a.claims.record(q, claimNone, nil)
 		return out, nil
+	}
+	oneTimeOK, err := a.claims.admit(q, q.TargetUser)
+	if err != nil {
+		a.claims.record(q, claimRefused, err)
+		return p2p.KeyMaterial{}, err
 	}
 	accept := func(suite uint16) bool { return len(q.CipherSuites) == 0 || slices.Contains(q.CipherSuites, suite) }
 	unknown := false
-	err := a.db.update(func(txn *badger.Txn) error {
-		out.Clients = nil
+	oneTime := 0
+	err = a.db.update(func(txn *badger.Txn) error {
+		out.Clients, oneTime = nil, 0
 		var u userRecord
 		ok, err := getJSON(txn, []byte(pfxUser+user), &u)
 		if err != nil {
@@ -395,7 +404,7 @@ func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p
 			entry := p2p.ClientKeyMaterial{ClientURI: a.deviceURI(user, dev), Status: p2p.ClientExhausted}
 			incompatible := false
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxKeyPackage + user + "/" + dev + "/"), PrefetchValues: true})
-			for it.Rewind(); it.Valid(); it.Next() {
+			for it.Rewind(); oneTimeOK && it.Valid(); it.Next() {
 				v, err := it.Item().ValueCopy(nil)
 				if err != nil {
 					it.Close()
@@ -410,6 +419,7 @@ func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p
 					it.Close()
 					return err
 				}
+				oneTime++
 				break
 			}
 			it.Close()
@@ -442,6 +452,7 @@ func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p
 	}
 	if unknown {
 		out.UserStatus = p2p.UserUnknown
+		a.claims.record(q, claimNone, nil)
 		return out, nil
 	}
 	successes, incompatible := 0, 0
@@ -467,8 +478,13 @@ func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p
 			out.Clients = nil
 		}
 	}
-	if len(q.Room) > 0 && a.onRoom != nil && successes > 0 {
-		a.onRoom(q.Room, q.Requester.String())
+	switch {
+	case oneTime > 0:
+		a.claims.record(q, claimOneTime, nil)
+	case successes > 0:
+		a.claims.record(q, claimLastResort, nil)
+	default:
+		a.claims.record(q, claimNone, nil)
 	}
 	return out, nil
 }

@@ -43,6 +43,9 @@ func (n *Node) apiHandler() http.Handler {
 	mux.HandleFunc("GET /v1/whoami", n.auth(n.handleWhoami))
 	mux.HandleFunc("POST /v1/keypackages", n.auth(n.handleUploadKeyPackages))
 	mux.HandleFunc("POST /v1/keypackages/claim", n.auth(n.handleClaimKeyPackages))
+	mux.HandleFunc("GET /v1/consent", n.auth(n.handleListConsents))
+	mux.HandleFunc("POST /v1/consent", n.auth(n.handleAllow))
+	mux.HandleFunc("DELETE /v1/consent", n.auth(n.handleDisallow))
 	mux.HandleFunc("POST /v1/rooms", n.auth(n.handleCreateRoom))
 	mux.HandleFunc("GET /v1/rooms", n.auth(n.handleListRooms))
 	mux.HandleFunc("GET /v1/rooms/{room}", n.auth(n.handleGetRoom))
@@ -408,11 +411,18 @@ func (n *Node) handleClaimKeyPackages(w http.ResponseWriter, r *http.Request, d 
 		q.Room = room[:]
 	}
 	var km p2p.KeyMaterial
-	var err error
-	if domain == n.cfg.ServerName {
+	err := n.claims.limitRequester(q.RequestingUser)
+	switch {
+	case err != nil:
+		n.claims.record(p2p.KeyPackageQuery{Requester: n.ServerID(), KeyPackageRequest: q}, claimRefused, err)
+	case domain == n.cfg.ServerName:
 		km, err = n.accounts.ClaimKeyPackages(r.Context(), p2p.KeyPackageQuery{Requester: n.ServerID(), KeyPackageRequest: q})
-	} else {
+	default:
 		km, err = n.claimRemote(r.Context(), domain, room, q)
+	}
+	var cr *claimRefusal
+	if errors.As(err, &cr) {
+		err = cr.apiError(w)
 	}
 	if err != nil {
 		n.fail(w, r, err)
@@ -460,6 +470,10 @@ func (n *Node) claimRemote(ctx context.Context, domain string, room dag.RoomID, 
 		if err == nil {
 			return km, nil
 		}
+		var de *p2p.DirectoryError
+		if errors.As(err, &de) && de.Status == p2p.DirectoryRateLimited {
+			return p2p.KeyMaterial{}, apiErr(http.StatusTooManyRequests, codeRateLimited, "the home server of %q refused: %s; retry later", domain, de.Message)
+		}
 		errs = append(errs, err)
 	}
 	n.log.Warn("remote KeyPackage claim failed", "sys", "api", "domain", domain, "err", errors.Join(errs...))
@@ -496,21 +510,4 @@ func parseEvent(field, s string) (dag.EventID, error) {
 		return id, apiErr(http.StatusBadRequest, codeBadRequest, "%s %q is not an event ID such as QmZ...: %v", field, s, err)
 	}
 	return id, nil
-}
-
-// roomHint is called when a directory request names a room: the requester
-// vouches for the room, so join it to receive the Welcome and what follows.
-func (n *Node) roomHint(room []byte, requester string) {
-	id, err := dag.EventIDFromBytes(room)
-	if err != nil {
-		n.log.Info("KeyPackage request names a malformed room", "err", err)
-		return
-	}
-	sid, err := parseServerID(requester)
-	if err != nil {
-		return
-	}
-	if err := n.rooms.join(dag.RoomID(id), sid); err != nil {
-		n.log.Warn("join room on KeyPackage request", "room", dag.RoomID(id), "err", err)
-	}
 }

@@ -126,6 +126,7 @@ func (n *Node) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/admin/tokens", n.admin(n.handleIssueRegToken))
 	mux.HandleFunc("GET /v1/admin/tokens", n.admin(n.handleListRegTokens))
 	mux.HandleFunc("DELETE /v1/admin/tokens/{id}", n.admin(n.handleRevokeRegToken))
+	n.adminRoomRoutes(mux)
 }
 
 // issueRegTokenRequest is the body of POST /v1/admin/tokens; every field is

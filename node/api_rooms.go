@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -192,11 +193,19 @@ func (n *Node) handleJoinRoom(w http.ResponseWriter, r *http.Request, d *device)
 		}
 		via = append(via, id)
 	}
-	if st, _ := n.rooms.state(room); st == nil && len(via) == 0 {
+	if st, joined := n.rooms.state(room); joined {
+		writeJSON(w, http.StatusAccepted, map[string]any{"room": room.String(), "known": st != nil})
+		return
+	}
+	if len(via) == 0 {
 		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "room %v is not known here yet: name at least one server of the room in \"via\"", room))
 		return
 	}
-	if err := n.rooms.join(room, via...); err != nil {
+	if err := n.joins.viaAPI(r.Context(), d.User, room, via); err != nil {
+		var je *joinError
+		if errors.As(err, &je) {
+			err = je.apiError(w)
+		}
 		n.fail(w, r, err)
 		return
 	}

@@ -44,6 +44,8 @@ type Config struct {
 	Log LogConfig `json:"log"`
 	// Ordering configures the ordering layer.
 	Ordering OrderingConfig `json:"ordering"`
+	// Rooms configures joins through other servers (node/join.go).
+	Rooms RoomsConfig `json:"rooms"`
 }
 
 // OrderingConfig configures the ordering layer (docs/consensus.md).
@@ -198,6 +200,7 @@ func DefaultConfig() Config {
 		Metrics:  ListenConfig{Listen: "127.0.0.1:8601"},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Ordering: OrderingConfig{TickMS: int(DefaultTick / time.Millisecond)},
+		Rooms:    RoomsConfig{JoinTimeoutMS: int(DefaultJoinTimeout / time.Millisecond), GraceMS: int(DefaultGrace / time.Millisecond)},
 	}
 }
 
@@ -355,6 +358,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ordering.TickMS < 0 || c.Ordering.TickMS > 1000 {
 		return bad("ordering.tick_ms", "must be 1 to 1000 milliseconds (default 10), got %d", c.Ordering.TickMS)
+	}
+	if key, msg := c.Rooms.check(); key != "" {
+		return bad(key, "%s", msg)
 	}
 	return nil
 }

@@ -72,7 +72,9 @@ func TestTwoNodesFederate(t *testing.T) {
 	b := startTestNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
 	alice := register(t, a, "alice", "phone")
 	bob := register(t, b, "bob", "phone")
-	bobKB, bobKP := bob.keyPackage(b, false)
+	// A last-resort KeyPackage: alice shares no room with bob and has not
+	// been allowed by him, so a one-time one would not be handed out.
+	bobKB, bobKP := bob.keyPackage(b, true)
 	must(t, 200)(bob.post("/v1/keypackages", jsonObj{"key_packages": []string{base64.StdEncoding.EncodeToString(bobKP)}}))
 
 	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{

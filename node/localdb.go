@@ -28,11 +28,12 @@ const (
 //	t/<sha256(token) hex>        token -> {user, device} (JSON); the token itself is never stored
 //	k/<user>/<device>/<seq:8>    one-time KeyPackage (suite:2 || MLSMessage bytes)
 //	l/<user>/<device>            last-resort KeyPackage (suite:2 || MLSMessage bytes)
-//	r/<room:34>                  joined room (JSON: via servers)
+//	r/<room:34>                  joined room (JSON: how joined, via servers, since, awaiting a local participant)
 //	p/<room:34>                  room's DAG arrival-log position processed so far (uint64)
 //	f/<seq:8>                    delivery feed entry (JSON: room, event, kind; or room, order record)
 //	c/<user>/<device>            device's acknowledged feed cursor (uint64)
 //	s/<name>                     counters (kpseq, feedseq)
+//	a/<user>/<user URI>          consent: the user allows that user to claim its one-time KeyPackages (JSON)
 const (
 	pfxUser       = "u/"
 	pfxDevice     = "d/"
@@ -149,11 +150,24 @@ func (l *localDB) view(f func(txn *badger.Txn) error) error {
 	return err
 }
 
+// How a room was joined (roomRecord.How).
+const (
+	joinedCreated = "created" // a local user created it
+	joinedInvite  = "invite"  // an invite notice from a server of the room (Via)
+	joinedAPI     = "api"     // POST /v1/rooms/{room}/join through Via
+)
+
 // roomRecord is what the node remembers about a room it takes part in
-// besides the DAG: servers that vouched for the room before its create
-// event arrived (the KeyPackage requester, or a join's "via").
+// besides the DAG: how and when it joined, the servers it joined through,
+// and whether the room still awaits a local participant (a room joined by
+// invite or API join that gains none within the grace period is left and
+// purged, see joins.sweep). Records written before these fields have only
+// Via.
 type roomRecord struct {
-	Via []string `json:"via,omitempty"` // server IDs in hex
+	Via     []string `json:"via,omitempty"` // server IDs in hex
+	How     string   `json:"how,omitempty"`
+	Since   int64    `json:"since,omitempty"` // unix ms
+	Pending bool     `json:"pending,omitempty"`
 }
 
 // feedEntry is one accepted event, or one order record, in the node's
@@ -190,34 +204,86 @@ func (l *localDB) rooms() (map[dag.RoomID]roomRecord, error) {
 	return out, err
 }
 
-// addRoom records a joined room, merging via servers. It reports whether the
-// room was new.
-func (l *localDB) addRoom(r dag.RoomID, via ...string) (bool, error) {
+// addRoom records a joined room. A room already recorded keeps its record.
+// It reports whether the room was new.
+func (l *localDB) addRoom(r dag.RoomID, rec roomRecord) (bool, error) {
 	var isNew bool
 	err := l.update(func(txn *badger.Txn) error {
-		var rec roomRecord
-		ok, err := getJSON(txn, roomKey(pfxRoom, r), &rec)
-		if err != nil {
+		var have roomRecord
+		ok, err := getJSON(txn, roomKey(pfxRoom, r), &have)
+		if err != nil || ok {
 			return err
 		}
-		isNew = !ok
-		changed := !ok
-		for _, v := range via {
-			found := false
-			for _, have := range rec.Via {
-				found = found || have == v
-			}
-			if !found {
-				rec.Via = append(rec.Via, v)
-				changed = true
-			}
-		}
-		if !changed {
-			return nil
-		}
+		isNew = true
 		return setJSON(txn, roomKey(pfxRoom, r), rec)
 	})
 	return isNew, err
+}
+
+// setRoom replaces the record of a recorded room; it reports whether the
+// room is recorded.
+func (l *localDB) setRoom(r dag.RoomID, rec roomRecord) (bool, error) {
+	found := false
+	err := l.update(func(txn *badger.Txn) error {
+		var have roomRecord
+		ok, err := getJSON(txn, roomKey(pfxRoom, r), &have)
+		if err != nil || !ok {
+			return err
+		}
+		found = true
+		return setJSON(txn, roomKey(pfxRoom, r), rec)
+	})
+	return found, err
+}
+
+// removeRoom forgets a room: its record, its processed position and its
+// entries in the delivery feed (the feed is scanned; an operator action).
+// The DAG store is not touched.
+func (l *localDB) removeRoom(r dag.RoomID) error {
+	var feedKeys [][]byte
+	err := l.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxFeed), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var e feedEntry
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+				return err
+			}
+			if e.Room == r {
+				feedKeys = append(feedKeys, it.Item().KeyCopy(nil))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// The record first: once it is gone the room is forgotten (a restart
+	// does not restore it), and the feed entries left by a crash before
+	// the batches below are done are skipped like those of any unknown room.
+	if err := l.update(func(txn *badger.Txn) error {
+		if err := txn.Delete(roomKey(pfxProcessed, r)); err != nil {
+			return err
+		}
+		return txn.Delete(roomKey(pfxRoom, r))
+	}); err != nil {
+		return err
+	}
+	for len(feedKeys) > 0 {
+		batch := feedKeys[:min(len(feedKeys), 1000)]
+		feedKeys = feedKeys[len(batch):]
+		if err := l.update(func(txn *badger.Txn) error {
+			for _, k := range batch {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (l *localDB) processed(r dag.RoomID) (uint64, error) {

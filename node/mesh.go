@@ -48,6 +48,7 @@ func (n *Node) startMesh() (func(context.Context) error, error) {
 			n.metrics.EventsStored.WithLabelValues("peer").Inc()
 			n.rooms.pokeRoom(room)
 		},
+		OnInvite:      n.joins.viaInvite,
 		Bootstrap:     boot,
 		MDNS:          n.cfg.P2P.MDNS,
 		HeadsInterval: n.headsInterval,

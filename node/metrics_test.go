@@ -7,7 +7,8 @@ import (
 )
 
 // TestMetricsResourceManager checks that /metrics carries the libp2p
-// resource manager's series next to Rhizome's, with this node's limits.
+// resource manager's series, with this node's limits, and the gater's,
+// next to Rhizome's others.
 func TestMetricsResourceManager(t *testing.T) {
 	n, err := New(testConfig(t), nil)
 	if err != nil {
@@ -25,6 +26,8 @@ func TestMetricsResourceManager(t *testing.T) {
 		"rhizome_rooms ",
 		`libp2p_rcmgr_limit{resource="conns_inbound",scope="system"} 256`,
 		`libp2p_rcmgr_limit{resource="fd",scope="system"} 1024`,
+		"rhizome_p2p_blocked_peers 0",
+		`rhizome_p2p_streams_refused_total{reason="stranger"} 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -37,6 +37,8 @@ type Node struct {
 	rooms    *rooms
 	mesh     *p2p.Mesh
 	streams  *streamHub
+	claims   *claimGuard // KeyPackage claim limits and consent
+	joins    *joins      // verified, bounded joins and invite notices
 	limits   *apiLimiter // the client API's rate limits
 
 	adminToken string // bearer token of the admin API (AdminTokenFile)
@@ -122,7 +124,10 @@ func (n *Node) start(_ context.Context) error {
 	}
 	n.rooms = newRooms(n.log, n.store, n.local, key, n.metrics)
 	n.rooms.params, n.rooms.tick = n.orderParams, n.tick
-	n.accounts = &accounts{db: n.local, domain: n.cfg.ServerName, onRoom: n.roomHint, regMode: n.cfg.API.RegistrationMode()}
+	n.accounts = &accounts{db: n.local, domain: n.cfg.ServerName, regMode: n.cfg.API.RegistrationMode()}
+	n.claims = newClaimGuard(n.log, n.ServerID(), n.rooms, n.accounts, n.metrics.Registry)
+	n.accounts.claims = n.claims
+	n.joins = newJoins(n)
 	n.streams = newStreamHub()
 	if err := n.rooms.load(); err != nil {
 		return fmt.Errorf("rebuild rooms: %w", err)
@@ -154,6 +159,9 @@ func (n *Node) start(_ context.Context) error {
 			return nil
 		}, nil
 	}); err != nil {
+		return err
+	}
+	if err := n.lc.start("joins", n.joins.start); err != nil {
 		return err
 	}
 	if n.cfg.API.Listen != "" {

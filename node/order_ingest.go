@@ -424,6 +424,7 @@ func (rs *rooms) publishView(info *roomInfo) {
 	if rs.mesh != nil && serverAdded(old, st) {
 		rs.mesh.RefreshPeers()
 	}
+	rs.noticeChanges(info, old)
 }
 
 // serverAdded reports whether next lists a server that prev does not.

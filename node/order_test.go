@@ -399,7 +399,7 @@ func TestOrderMembershipChange(t *testing.T) {
 	// are stepped in one run, before that commit is canonical there.
 	cdir := c.cfg.DataDir
 	c = startOrderNode(t, cdir, "c.test")
-	if err := c.rooms.join(roomID); err != nil {
+	if _, err := c.local.addRoom(roomID, roomRecord{How: joinedAPI}); err != nil {
 		t.Fatal(err)
 	}
 	stopNode(t, c)

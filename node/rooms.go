@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rhizome-chat/rhizome/consensus"
@@ -44,7 +45,8 @@ type rooms struct {
 	key     ed25519.PrivateKey
 	self    dag.ServerID
 	metrics *Metrics
-	mesh    *p2p.Mesh // set once the mesh is started
+	mesh    *p2p.Mesh               // set once the mesh is started
+	invites atomic.Pointer[inviter] // set while invite notices are sent (noticeChanges)
 	om      *orderMetrics
 
 	writeMu sync.Mutex
@@ -260,16 +262,24 @@ func (rs *rooms) serversOfDomain(domain string) []dag.ServerID {
 	return out
 }
 
-// join records the room durably, remembers via servers, and joins the
-// room's gossip topic (which starts pulling its events from them).
-func (rs *rooms) join(room dag.RoomID, via ...dag.ServerID) error {
-	hexes := make([]string, len(via))
-	for i, v := range via {
-		hexes[i] = v.String()
+// join records a room whose create event the caller has verified (see
+// joins): durably with rec, in memory with rec's via servers, stores the
+// create event and joins the room's gossip topic (which starts pulling its
+// events). A room already joined is left as it is. If the topic cannot be
+// joined, the room is forgotten again.
+func (rs *rooms) join(room dag.RoomID, rec roomRecord, create *dag.Event) error {
+	if _, joined := rs.state(room); joined {
+		return nil
 	}
-	isNew, err := rs.db.addRoom(room, hexes...)
+	isNew, err := rs.db.addRoom(room, rec)
 	if err != nil {
 		return err
+	}
+	var via []dag.ServerID
+	for _, v := range rec.Via {
+		if sid, err := parseServerID(v); err == nil && sid != rs.self {
+			via = append(via, sid)
+		}
 	}
 	rs.mu.Lock()
 	info := rs.m[room]
@@ -282,21 +292,60 @@ func (rs *rooms) join(room dag.RoomID, via ...dag.ServerID) error {
 	}
 	n := len(rs.m)
 	rs.mu.Unlock()
+	rs.metrics.Rooms.Set(float64(n))
 	if isNew {
-		rs.metrics.Rooms.Set(float64(n))
-		rs.log.Info("joined room", "room", room, "via", hexes)
+		rs.log.Info("joined room", "room", room, "how", rec.How, "via", rec.Via)
+	}
+	if res, err := rs.store.Put(create); err != nil || (res.Status != dag.StatusStored && res.Status != dag.StatusDuplicate) {
+		return errors.Join(fmt.Errorf("node: store create event of room %v: %v (%v)", room, err, res.Status), rs.forget(room))
 	}
 	if rs.mesh != nil {
 		if err := rs.mesh.JoinRoom(room); err != nil {
-			return fmt.Errorf("node: join room %v: %w", room, err)
+			return errors.Join(fmt.Errorf("node: join room %v: %w", room, err), rs.forget(room))
 		}
 		for _, v := range via {
-			if pid, err := p2p.PeerID(v.PublicKey()); err == nil && v != rs.self {
+			if pid, err := p2p.PeerID(v.PublicKey()); err == nil {
 				rs.mesh.AddPeer(peerAddrInfo(rs.mesh, pid))
 			}
 		}
 	}
 	rs.pokeRoom(room)
+	return nil
+}
+
+// forget drops a room from memory and from the node-local database (its
+// record, processed position and feed entries) and leaves its gossip
+// topic. The DAG store keeps its events; purge removes them too. The
+// caller must not hold writeMu.
+func (rs *rooms) forget(room dag.RoomID) error {
+	rs.writeMu.Lock()
+	rs.mu.Lock()
+	delete(rs.m, room)
+	delete(rs.writers, room)
+	n := len(rs.m)
+	rs.mu.Unlock()
+	err := rs.db.removeRoom(room)
+	rs.writeMu.Unlock()
+	rs.metrics.Rooms.Set(float64(n))
+	// Outside writeMu: leaving waits for the room's gossip reader, which
+	// may be in the ACL's Settle, which takes writeMu.
+	if rs.mesh != nil {
+		rs.mesh.LeaveRoom(room)
+	}
+	rs.outMu.Lock()
+	rs.outbox = slices.DeleteFunc(rs.outbox, func(ev *dag.Event) bool { return ev.RoomID() == room })
+	rs.outMu.Unlock()
+	return err
+}
+
+// purge forgets a room and deletes all its events from the DAG store.
+func (rs *rooms) purge(room dag.RoomID) error {
+	if err := rs.forget(room); err != nil {
+		return err
+	}
+	if err := rs.store.PurgeRoom(room); err != nil {
+		return fmt.Errorf("node: purge events of room %v: %w", room, err)
+	}
 	return nil
 }
 
@@ -526,7 +575,7 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 
 // joinLocal records a room this node creates (no via servers).
 func (rs *rooms) joinLocal(room dag.RoomID) error {
-	if _, err := rs.db.addRoom(room); err != nil {
+	if _, err := rs.db.addRoom(room, roomRecord{How: joinedCreated, Since: time.Now().UnixMilli()}); err != nil {
 		return err
 	}
 	rs.mu.Lock()

@@ -1,0 +1,244 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/p2p"
+)
+
+// startNodeWith starts a test node whose configuration change adjusts
+// first (the registration rate of one address is lifted: the tests
+// register many users from loopback).
+func startNodeWith(t *testing.T, dir, serverName string, change func(*Config), bootstrap ...string) *Node {
+	t.Helper()
+	cfg := LoopbackConfig(dir, serverName, bootstrap...)
+	cfg.API.Rate.RegisterIP = Rate{}
+	if change != nil {
+		change(&cfg)
+	}
+	n, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.headsInterval = 500 * time.Millisecond
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopNode(t, n) })
+	return n
+}
+
+// counter returns the value of a counter of reg with the given labels.
+func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue metric
+				}
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+// uploadKPs uploads n one-time KeyPackages and a last-resort one for c and
+// returns the last-resort one's encoding.
+func (c *apiClient) uploadKPs(t *testing.T, n *Node, count int) string {
+	t.Helper()
+	enc := base64.StdEncoding.EncodeToString
+	var kps []string
+	for range count {
+		_, raw := c.keyPackage(n, false)
+		kps = append(kps, enc(raw))
+	}
+	_, last := c.keyPackage(n, true)
+	kps = append(kps, enc(last))
+	must(t, 200)(c.post("/v1/keypackages", jsonObj{"key_packages": kps}))
+	return enc(last)
+}
+
+// claimedKP returns the single client's KeyPackage of a claim answer.
+func claimedKP(t *testing.T, body jsonObj) string {
+	t.Helper()
+	clients, _ := body["clients"].([]any)
+	if len(clients) != 1 {
+		t.Fatalf("claim answer %v: want one client", body)
+	}
+	return str(clients[0].(map[string]any)["key_package"])
+}
+
+// TestKeyPackageDrain: a local stranger and a stranger server claim bob's
+// KeyPackages over and over. No one-time KeyPackage is handed out (only the
+// last-resort one), the per-requester limits answer 429 locally and
+// rate_limited over p2p, a server claiming for a user of a domain it does
+// not serve is refused, and every claim is counted by outcome.
+func TestKeyPackageDrain(t *testing.T) {
+	a := startNodeWith(t, t.TempDir(), "a.test", nil)
+	b := startNodeWith(t, t.TempDir(), "b.test", nil, a.PeerAddrs()[0])
+	bob := register(t, b, "bob", "phone")
+	last := bob.uploadKPs(t, b, 10)
+	bobURI := "mimi://b.test/u/bob"
+
+	// A local stranger: last resort only, then 429 with Retry-After.
+	mallory := register(t, b, "mallory", "phone")
+	lastResort, limited := 0, 0
+	for range 30 {
+		status, body := mallory.post("/v1/keypackages/claim", jsonObj{"user": bobURI})
+		switch {
+		case status == 200 && claimedKP(t, body) == last:
+			lastResort++
+		case status == 429 && body["error"] == "rate_limited":
+			limited++
+		default:
+			t.Fatalf("stranger's claim: %d %v", status, body)
+		}
+	}
+	if lastResort != claimUserRate.Burst || limited != 30-claimUserRate.Burst {
+		t.Fatalf("local stranger: %d last-resort, %d limited; want %d and %d", lastResort, limited, claimUserRate.Burst, 30-claimUserRate.Burst)
+	}
+
+	// A stranger server: eve on a puts b in a room of hers (b joins it by
+	// the invite notice, so a is a known server for a.test), then claims.
+	eve := register(t, a, "eve", "phone")
+	room := str(must(t, 201)(eve.post("/v1/rooms", jsonObj{"preset": "private-group",
+		"servers": []jsonObj{{"server_id": b.ServerID().String(), "domain": "b.test"}}}))["room"])
+	eventually(t, 10*time.Second, "b joins eve's room", func() string {
+		if st, _ := b.rooms.state(mustRoomID(t, room)); st == nil {
+			return "not joined"
+		}
+		return ""
+	})
+	remote, remoteLimited := 0, 0
+	for range 25 {
+		status, body := eve.post("/v1/keypackages/claim", jsonObj{"user": bobURI, "room": room})
+		switch {
+		case status == 200 && claimedKP(t, body) == last:
+			remote++
+		case status == 429:
+			remoteLimited++
+		default:
+			t.Fatalf("remote stranger's claim: %d %v", status, body)
+		}
+	}
+	if remote == 0 || remoteLimited == 0 {
+		t.Fatalf("remote stranger: %d last-resort, %d limited; want both", remote, remoteLimited)
+	}
+
+	// A server that no room lists claims for a user of a.test and of its
+	// own made-up domain: refused.
+	h, _, err := p2p.NewHost(p2p.HostConfig{Key: newServerKey(t), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	spy, err := p2p.New(p2p.Config{Host: h, Store: dag.NewMemStore(dag.Limits{}), ACL: p2p.NewMemACL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+	bInfo := peer.AddrInfo{ID: b.mesh.Host().ID(), Addrs: b.mesh.Host().Addrs()}
+	if err := h.Connect(context.Background(), bInfo); err != nil {
+		t.Fatal(err)
+	}
+	for _, requester := range []string{"mimi://a.test/u/eve", "mimi://evil.test/u/x"} {
+		_, err := spy.FetchKeyPackages(context.Background(), bInfo.ID, p2p.KeyPackageRequest{RequestingUser: requester, TargetUser: bobURI})
+		var de *p2p.DirectoryError
+		if !errors.As(err, &de) || de.Status != p2p.DirectoryBadRequest {
+			t.Fatalf("claim by an unlisted server for %s: %v, want bad_request", requester, err)
+		}
+	}
+
+	if n, _, err := b.accounts.keyPackageCount("bob", "phone"); err != nil || n != 10 {
+		t.Fatalf("bob's one-time KeyPackages after the drain: %d (%v), want all 10", n, err)
+	}
+	reg := b.metrics.Registry
+	got := map[string]float64{}
+	for _, o := range []string{claimOneTime, claimLastResort, claimRefused} {
+		got[o] = counter(t, reg, "rhizome_keypackage_claims_total", map[string]string{"outcome": o})
+	}
+	// Refused on b: the local stranger's, the spy's two, and the remote
+	// stranger's over bob's limit (the rest of those a refused itself).
+	if got[claimOneTime] != 0 || got[claimLastResort] != float64(lastResort+remote) || got[claimRefused] <= float64(limited+2) {
+		t.Fatalf("claims counted %v; want 0 one-time, %d last-resort, more than %d refused", got, lastResort+remote, limited+2)
+	}
+	t.Logf("drain: local stranger %d last-resort + %d limited; remote stranger %d last-resort + %d limited; metrics %v", lastResort, limited, remote, remoteLimited, got)
+}
+
+// TestClaimConsent: a user who allows another gets one-time KeyPackages
+// claimed by them; withdrawn, last resort again; a shared room counts as
+// consent too.
+func TestClaimConsent(t *testing.T) {
+	n := startNodeWith(t, t.TempDir(), "a.test", nil)
+	bob := register(t, n, "bob", "phone")
+	last := bob.uploadKPs(t, n, 3)
+	carol := register(t, n, "carol", "phone")
+	bobURI := "mimi://a.test/u/bob"
+	claim := func(c *apiClient) string {
+		return claimedKP(t, must(t, 200)(c.post("/v1/keypackages/claim", jsonObj{"user": bobURI})))
+	}
+
+	if claim(carol) != last {
+		t.Fatal("a stranger got a one-time KeyPackage")
+	}
+	list := must(t, 200)(bob.post("/v1/consent", jsonObj{"user": "mimi://a.test/u/carol"}))
+	if l, _ := list["allowed"].([]any); len(l) != 1 || l[0] != "mimi://a.test/u/carol" {
+		t.Fatalf("consent list = %v", list)
+	}
+	if claim(carol) == last {
+		t.Fatal("an allowed user got the last-resort KeyPackage")
+	}
+	must(t, 200)(bob.call("DELETE", "/v1/consent?user=mimi://a.test/u/carol", "", nil))
+	if claim(carol) != last {
+		t.Fatal("consent withdrawn, yet a one-time KeyPackage")
+	}
+	must(t, 404)(bob.call("DELETE", "/v1/consent?user=mimi://a.test/u/carol", "", nil))
+	must(t, 400)(bob.post("/v1/consent", jsonObj{"user": "carol"}))
+
+	// A shared room: dave creates one with bob in it.
+	dave := register(t, n, "dave", "phone")
+	created := must(t, 201)(dave.post("/v1/rooms", jsonObj{"preset": "private-group"}))
+	room, createID := str(created["room"]), str(created["event"])
+	if claim(dave) != last {
+		t.Fatal("no shared room yet, yet a one-time KeyPackage")
+	}
+	_, kp := bob.keyPackage(n, false)
+	_, _, body := dave.addUserCommit(t, n, room, createID, kp, "mimi://a.test/u/bob")
+	must(t, 201)(dave.post("/v1/rooms/"+room+"/commits", body))
+	if claim(dave) == last {
+		t.Fatal("a room shared with bob, yet the last-resort KeyPackage")
+	}
+	if got := counter(t, n.metrics.Registry, "rhizome_keypackage_claims_total", map[string]string{"outcome": claimOneTime}); got != 2 {
+		t.Fatalf("one-time claims counted: %v, want 2", got)
+	}
+}
+
+func newServerKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
