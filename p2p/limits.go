@@ -36,6 +36,9 @@ type Limits struct {
 	// KeyPackageStreams caps concurrent KeyPackage directory streams in
 	// total, per direction; KeyPackagePeerStreams per peer and direction.
 	KeyPackageStreams, KeyPackagePeerStreams int
+	// InviteStreams caps concurrent invite notice streams in total, per
+	// direction; InvitePeerStreams per peer and direction.
+	InviteStreams, InvitePeerStreams int
 }
 
 // DefaultLimits are the limits [NewHost] uses when none are given.
@@ -45,6 +48,7 @@ type Limits struct {
 //	256 streams per peer
 //	sync: 256 inbound and 256 outbound streams in total, 8 per peer and direction
 //	KeyPackage directory: 64 inbound and 64 outbound in total, 4 per peer and direction
+//	invite notices: 64 inbound and 64 outbound in total, 4 per peer and direction
 //
 // 8 sync streams per peer matches the client side: a server runs at most
 // PullWorkers (default 8) pulls at a time, each one stream per request, and
@@ -87,6 +91,8 @@ var DefaultLimits = Limits{
 	SyncPeerStreams:       8,
 	KeyPackageStreams:     64,
 	KeyPackagePeerStreams: 4,
+	InviteStreams:         64,
+	InvitePeerStreams:     4,
 }
 
 // ResourceManager builds the libp2p resource manager for these limits: the
@@ -96,7 +102,8 @@ var DefaultLimits = Limits{
 // metrics are registered there; otherwise they are off.
 func (l Limits) ResourceManager(reg prometheus.Registerer) (network.ResourceManager, error) {
 	if l.Memory <= 0 || l.FD <= 0 || l.Conns <= 0 || l.PeerConns <= 0 || l.PeerStreams <= 0 ||
-		l.SyncStreams <= 0 || l.SyncPeerStreams <= 0 || l.KeyPackageStreams <= 0 || l.KeyPackagePeerStreams <= 0 {
+		l.SyncStreams <= 0 || l.SyncPeerStreams <= 0 || l.KeyPackageStreams <= 0 || l.KeyPackagePeerStreams <= 0 ||
+		l.InviteStreams <= 0 || l.InvitePeerStreams <= 0 {
 		return nil, fmt.Errorf("p2p: resource limits must all be positive: %+v", l)
 	}
 	cfg := rcmgr.DefaultLimits
@@ -111,6 +118,7 @@ func (l Limits) ResourceManager(reg prometheus.Registerer) (network.ResourceMana
 	}
 	protoLimit(SyncProtocol, l.SyncStreams, l.SyncPeerStreams)
 	protoLimit(KeyPackageProtocol, l.KeyPackageStreams, l.KeyPackagePeerStreams)
+	protoLimit(InviteProtocol, l.InviteStreams, l.InvitePeerStreams)
 	scaled := cfg.Scale(l.Memory, l.FD)
 
 	partial := rcmgr.PartialLimitConfig{
