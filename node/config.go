@@ -119,8 +119,9 @@ type HTTPLimits struct {
 	ReadHeaderTimeoutMS int `json:"read_header_timeout_ms"`
 	// BodyTimeoutMS is how long a client may take to send a request body.
 	BodyTimeoutMS int `json:"body_timeout_ms"`
-	// WriteTimeoutMS bounds handling and writing one answer; the event
-	// stream instead gets this long for each line it writes.
+	// WriteTimeoutMS bounds handling and writing one answer, after the
+	// body time; the event stream instead gets this long for each line it
+	// writes.
 	WriteTimeoutMS int `json:"write_timeout_ms"`
 	// IdleTimeoutMS closes a keep-alive connection idle this long.
 	IdleTimeoutMS int `json:"idle_timeout_ms"`

@@ -58,11 +58,13 @@ type limitedConn struct {
 // ipKey is the address the per-address limit counts: IPv4 as is, IPv6 by its
 // /64, which one subscriber typically holds whole.
 func ipKey(addr net.Addr) netip.Addr {
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
-		return netip.Addr{}
+	var a netip.Addr
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		a = ta.AddrPort().Addr()
+	} else if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
+		a = ap.Addr()
 	}
-	a := ap.Addr().Unmap()
+	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		a = p.Addr()

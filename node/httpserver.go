@@ -100,21 +100,23 @@ func serveHTTP(log *slog.Logger, name, addr string, h http.Handler, o httpOption
 // withDeadlines bounds each request: a request with a body must send it
 // within o.bodyTimeout (the read deadline is lifted once the body is read,
 // so a slow handler is not cut), and the answer must be written within
-// o.writeTimeout. A long-lived request instead gets o.writeTimeout for each
+// o.writeTimeout after that. A long-lived request instead gets o.writeTimeout for each
 // write, so a client that stops reading is dropped while the stream itself
 // may last for hours.
 func withDeadlines(h http.Handler, o httpOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
+		write := o.writeTimeout
 		if r.Body != nil && r.Body != http.NoBody {
 			_ = rc.SetReadDeadline(time.Now().Add(o.bodyTimeout))
 			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+			write += o.bodyTimeout
 		}
 		if o.longLived != nil && o.longLived(r) {
 			h.ServeHTTP(&renewingWriter{ResponseWriter: w, rc: rc, d: o.writeTimeout}, r)
 			return
 		}
-		_ = rc.SetWriteDeadline(time.Now().Add(o.writeTimeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(write))
 		h.ServeHTTP(w, r)
 	})
 }

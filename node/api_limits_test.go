@@ -1,0 +1,311 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// counterValue reads one counter of a vector.
+func counterValue(t *testing.T, v *prometheus.CounterVec, label string) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := v.WithLabelValues(label).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// startLimitedNode starts a loopback test node whose configuration edit
+// changes.
+func startLimitedNode(t *testing.T, edit func(c *Config)) *Node {
+	t.Helper()
+	cfg := LoopbackConfig(t.TempDir(), "a.test")
+	edit(&cfg)
+	n, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopNode(t, n) })
+	return n
+}
+
+// callRaw sends a request and returns the response with its body read.
+func (c *apiClient) callRaw(method, path, contentType string, body []byte) (*http.Response, string) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// wantLimited asserts a 429 rate_limited answer of bucket kind with a
+// Retry-After in whole seconds.
+func wantLimited(t *testing.T, resp *http.Response, body, kind string) {
+	t.Helper()
+	if resp.StatusCode != 429 || !strings.Contains(body, `"rate_limited"`) || !strings.Contains(body, "this "+kind) {
+		t.Fatalf("want 429 rate_limited for %s, got %d %s", kind, resp.StatusCode, body)
+	}
+	if ra := resp.Header.Get("Retry-After"); ra == "" || strings.Trim(ra, "0123456789") != "" || ra == "0" {
+		t.Fatalf("Retry-After = %q, want whole seconds", ra)
+	}
+}
+
+// TestRateLimits hits each bucket kind: device, user, room and the
+// registering address, each answered 429 with Retry-After and counted.
+func TestRateLimits(t *testing.T) {
+	slow := func(burst int) Rate { return Rate{PerMinute: 1, Burst: burst} }
+	t.Run("device", func(t *testing.T) {
+		n := startLimitedNode(t, func(c *Config) { c.API.Rate.Device = slow(3) })
+		alice := register(t, n, "alice", "phone")
+		for range 3 {
+			must(t, 200)(alice.get("/v1/whoami"))
+		}
+		resp, body := alice.callRaw("GET", "/v1/whoami", "", nil)
+		wantLimited(t, resp, body, "device")
+		if ra := resp.Header.Get("Retry-After"); ra != "60" {
+			t.Fatalf("Retry-After %s, want 60 (1 per minute)", ra)
+		}
+		// Another device has its own bucket.
+		bob := register(t, n, "bob", "phone")
+		must(t, 200)(bob.get("/v1/whoami"))
+		if got := counterValue(t, n.metrics.APIRateLimited, "device"); got != 1 {
+			t.Fatalf("rate-limited metric = %v", got)
+		}
+	})
+	t.Run("user", func(t *testing.T) {
+		n := startLimitedNode(t, func(c *Config) { c.API.Rate.User = slow(4) })
+		alice := register(t, n, "alice", "phone")
+		laptop := must(t, 201)(alice.post("/v1/devices", jsonObj{"device": "laptop", "signature_key": testSigKey(t)}))
+		l := &apiClient{t: t, base: alice.base, token: str(laptop["token"])}
+		must(t, 200)(alice.get("/v1/whoami"))
+		must(t, 200)(l.get("/v1/whoami"))
+		must(t, 200)(l.get("/v1/whoami"))
+		resp, body := alice.callRaw("GET", "/v1/whoami", "", nil) // the user's 5th request
+		wantLimited(t, resp, body, "user")
+		must(t, 200)(register(t, n, "bob", "phone").get("/v1/whoami"))
+	})
+	t.Run("room", func(t *testing.T) {
+		n := startLimitedNode(t, func(c *Config) { c.API.Rate.Room = slow(2) })
+		alice := register(t, n, "alice", "phone")
+		created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"name": "Club"}))
+		room, epoch := str(created["room"]), str(created["event"])
+		g := alice.group(n, room)
+		alice.sendMessage(g, room, epoch, "one")
+		alice.sendMessage(g, room, epoch, "two")
+		msg, _ := g.Send(randReader(), nil, []byte("three"))
+		raw, _ := msg.Marshal()
+		resp, body := alice.callRaw("POST", "/v1/rooms/"+room+"/messages?epoch="+epoch, "application/octet-stream", raw)
+		wantLimited(t, resp, body, "room")
+		// Another room has its own bucket; reading is not a submission.
+		other := must(t, 201)(alice.post("/v1/rooms", jsonObj{"name": "Other"}))
+		alice.sendMessage(alice.group(n, str(other["room"])), str(other["room"]), str(other["event"]), "hi")
+		must(t, 200)(alice.get("/v1/rooms/" + room))
+	})
+	t.Run("register_ip", func(t *testing.T) {
+		n := startLimitedNode(t, func(c *Config) { c.API.Rate.RegisterIP = slow(2) })
+		register(t, n, "alice", "phone")
+		register(t, n, "bob", "phone")
+		anon := &apiClient{t: t, base: "http://" + n.APIAddr()}
+		resp, body := anon.callRaw("POST", "/v1/register", "application/json", []byte(`{"user":"carol","device":"x","signature_key":"`+testSigKey(t)+`"}`))
+		wantLimited(t, resp, body, "register_ip")
+		if exists, _ := n.accounts.userExists("carol"); exists {
+			t.Fatal("a throttled registration created the user")
+		}
+	})
+}
+
+// TestBucketsBounded: idle buckets are swept, and past the cap new keys
+// share one overflow bucket instead of growing the map.
+func TestBucketsBounded(t *testing.T) {
+	b := newBuckets("device", Rate{PerMinute: 60, Burst: 2})
+	b.max = 3
+	t0 := time.Unix(1000, 0)
+	for i := range 3 {
+		if ok, _ := b.take(fmt.Sprint("k", i), t0); !ok {
+			t.Fatal("first take refused")
+		}
+	}
+	// k3 and k4 share the overflow bucket (burst 2): the third take fails.
+	ok1, _ := b.take("k3", t0)
+	ok2, _ := b.take("k4", t0)
+	ok3, retry := b.take("k5", t0)
+	if !ok1 || !ok2 || ok3 || b.size() != 3 {
+		t.Fatalf("overflow: %v %v %v, size %d", ok1, ok2, ok3, b.size())
+	}
+	if retry <= 0 || retry > time.Second {
+		t.Fatalf("retry %v, want at most 1 s at 1 per second", retry)
+	}
+	// A minute later every bucket is full again and the sweep drops them.
+	if ok, _ := b.take("k9", t0.Add(time.Minute)); !ok || b.size() != 1 {
+		t.Fatalf("after the sweep: size %d", b.size())
+	}
+}
+
+// TestConnectionLimit: per-address and total limits close connections over
+// them; at the total limit a new connection evicts the one that has waited
+// longest for its headers.
+func TestConnectionLimit(t *testing.T) {
+	type closed struct{ reason string }
+	start := func(t *testing.T, max, perIP int, h http.Handler) (string, *connLimiter, chan closed) {
+		inner, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan closed, 100)
+		l := newConnLimiter(inner, max, perIP, func(r string) { ch <- closed{r} })
+		l.limitLoopback = true
+		srv := &http.Server{Handler: h, ConnState: l.connState, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		return inner.Addr().String(), l, ch
+	}
+	dial := func(t *testing.T, addr string) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// closedByServer reports whether the server closed c within 2 s.
+	closedByServer := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+	waitOpen := func(t *testing.T, l *connLimiter, want int) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Second); l.openConns() != want; {
+			if time.Now().After(deadline) {
+				t.Fatalf("open connections %d, want %d", l.openConns(), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
+
+	t.Run("per address", func(t *testing.T) {
+		addr, l, ch := start(t, 100, 2, ok)
+		dial(t, addr)
+		dial(t, addr)
+		waitOpen(t, l, 2)
+		if c := dial(t, addr); !closedByServer(c) {
+			t.Fatal("third connection of one address stays open")
+		}
+		if r := <-ch; r.reason != connClosedPerIP {
+			t.Fatalf("reason %q", r.reason)
+		}
+		waitOpen(t, l, 2)
+	})
+	t.Run("full of busy connections", func(t *testing.T) {
+		release := make(chan struct{})
+		busy := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { <-release })
+		addr, l, ch := start(t, 2, 100, busy)
+		defer close(release)
+		for range 2 {
+			fmt.Fprintf(dial(t, addr), "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+		for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			l.mu.Lock()
+			waiting := l.waiting.Len()
+			l.mu.Unlock()
+			if waiting == 0 && l.openConns() == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("requests did not become active")
+			}
+		}
+		if c := dial(t, addr); !closedByServer(c) {
+			t.Fatal("a connection over the limit stays open")
+		}
+		if r := <-ch; r.reason != connClosedFull {
+			t.Fatalf("reason %q", r.reason)
+		}
+	})
+	t.Run("slow headers are evicted", func(t *testing.T) {
+		addr, l, ch := start(t, 3, 100, ok)
+		var slow []net.Conn
+		for range 3 {
+			c := dial(t, addr)
+			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n") // never finished
+			slow = append(slow, c)
+			waitOpen(t, l, len(slow))
+		}
+		c := dial(t, addr)
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("honest request at the limit: %v %v", resp, err)
+		}
+		if r := <-ch; r.reason != connClosedEvicted {
+			t.Fatalf("reason %q", r.reason)
+		}
+		if !closedByServer(slow[0]) {
+			t.Fatal("the oldest slow connection was not evicted")
+		}
+		if l.openConns() > 3 {
+			t.Fatalf("%d open, limit 3", l.openConns())
+		}
+	})
+}
+
+// TestSlowBodyCut: a request body that trickles is cut by the body
+// deadline, while an idle event stream outlives both the body and the write
+// timeouts.
+func TestSlowBodyCut(t *testing.T) {
+	n := startLimitedNode(t, func(c *Config) {
+		c.API.Limits.BodyTimeoutMS = 300
+		c.API.Limits.WriteTimeoutMS = 300
+	})
+	alice := register(t, n, "alice", "phone")
+	s := alice.openStream("?since=0")
+
+	c, err := net.Dial("tcp", n.APIAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	fmt.Fprintf(c, "POST /v1/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"user\":")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a slow body: %v", err)
+	}
+	if took := time.Since(start); resp.StatusCode != 400 || took > 2*time.Second {
+		t.Fatalf("slow body: status %d after %v, want 400 after about 300 ms", resp.StatusCode, took)
+	}
+
+	time.Sleep(time.Second) // the stream idles past both timeouts
+	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"name": "Club"}))
+	if e := s.next(t, 5*time.Second); e.Event != str(created["event"]) {
+		t.Fatalf("stream after idling: %+v", e)
+	}
+}
