@@ -28,8 +28,12 @@ type Limits struct {
 	Conns, ConnsInbound int
 	// PeerConns caps connections to one peer (TCP plus QUIC plus a redial).
 	PeerConns int
-	// PeerStreams caps concurrent streams with one peer over all protocols.
+	// PeerStreams caps concurrent streams with one peer over all protocols,
+	// per direction, whether their protocol is negotiated yet or not.
 	PeerStreams int
+	// TransientStreams caps the streams whose protocol is not negotiated
+	// yet, in total, per direction (libp2p gives them 10 s to negotiate).
+	TransientStreams int
 	// SyncStreams caps concurrent sync streams in total, per direction;
 	// SyncPeerStreams per peer and direction.
 	SyncStreams, SyncPeerStreams int
@@ -45,7 +49,7 @@ type Limits struct {
 //
 //	memory 256 MiB, 1024 file descriptors
 //	512 connections (256 inbound), 8 per peer
-//	256 streams per peer
+//	64 streams per peer and direction; 512 not yet negotiated, per direction
 //	sync: 256 inbound and 256 outbound streams in total, 8 per peer and direction
 //	KeyPackage directory: 64 inbound and 64 outbound in total, 4 per peer and direction
 //	invite notices: 64 inbound and 64 outbound in total, 4 per peer and direction
@@ -80,13 +84,21 @@ type Limits struct {
 // Connections: inbound ones are capped at half the total, so peers dialing
 // us can never take the connections this server needs to dial its room
 // servers.
+//
+// Streams before their protocol is negotiated are in libp2p's transient
+// scope for up to 10 s, which the handlers cannot shorten. 64 streams per
+// peer (an honest server uses about 20: 8 sync, 4 directory, 4 invite,
+// gossip, identify, ping) against 512 transient ones means it takes 8
+// identities, renewing their streams every 10 s, to fill that scope; one
+// peer alone cannot (docs/security.md, "Known gaps").
 var DefaultLimits = Limits{
 	Memory:                256 << 20,
 	FD:                    1024,
 	Conns:                 512,
 	ConnsInbound:          256,
 	PeerConns:             8,
-	PeerStreams:           256,
+	PeerStreams:           64,
+	TransientStreams:      512,
 	SyncStreams:           256,
 	SyncPeerStreams:       8,
 	KeyPackageStreams:     64,
@@ -101,7 +113,7 @@ var DefaultLimits = Limits{
 // and per-peer scopes set explicitly. When reg is not nil, the manager's
 // metrics are registered there; otherwise they are off.
 func (l Limits) ResourceManager(reg prometheus.Registerer) (network.ResourceManager, error) {
-	if l.Memory <= 0 || l.FD <= 0 || l.Conns <= 0 || l.PeerConns <= 0 || l.PeerStreams <= 0 ||
+	if l.Memory <= 0 || l.FD <= 0 || l.Conns <= 0 || l.PeerConns <= 0 || l.PeerStreams <= 0 || l.TransientStreams <= 0 ||
 		l.SyncStreams <= 0 || l.SyncPeerStreams <= 0 || l.KeyPackageStreams <= 0 || l.KeyPackagePeerStreams <= 0 ||
 		l.InviteStreams <= 0 || l.InvitePeerStreams <= 0 {
 		return nil, fmt.Errorf("p2p: resource limits must all be positive: %+v", l)
@@ -129,11 +141,16 @@ func (l Limits) ResourceManager(reg prometheus.Registerer) (network.ResourceMana
 			FD:            rcmgr.LimitVal(l.FD),
 			Memory:        rcmgr.LimitVal64(l.Memory),
 		},
+		Transient: rcmgr.ResourceLimits{
+			Streams:         rcmgr.LimitVal(2 * l.TransientStreams),
+			StreamsInbound:  rcmgr.LimitVal(l.TransientStreams),
+			StreamsOutbound: rcmgr.LimitVal(l.TransientStreams),
+		},
 		PeerDefault: rcmgr.ResourceLimits{
 			Conns:           rcmgr.LimitVal(l.PeerConns),
 			ConnsInbound:    rcmgr.LimitVal(l.PeerConns),
 			ConnsOutbound:   rcmgr.LimitVal(l.PeerConns),
-			Streams:         rcmgr.LimitVal(l.PeerStreams),
+			Streams:         rcmgr.LimitVal(2 * l.PeerStreams),
 			StreamsInbound:  rcmgr.LimitVal(l.PeerStreams),
 			StreamsOutbound: rcmgr.LimitVal(l.PeerStreams),
 		},

@@ -222,3 +222,56 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
+
+// TestLimitsUnnegotiatedStreams opens raw streams that never negotiate a
+// protocol (libp2p gives them 10 s) from one peer: the per-peer limit and
+// the transient limit each stop them at their value.
+func TestLimitsUnnegotiatedStreams(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		peer, transient int
+		open, wantHeld  int
+	}{
+		{"per peer", 6, 512, 10, 6},
+		{"transient", 64, 5, 10, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lim := p2p.DefaultLimits
+			lim.PeerStreams, lim.TransientStreams = tc.peer, tc.transient
+			srv, _, err := p2p.NewHost(p2p.HostConfig{Key: p2ptest.Key(80, 0), Limits: lim})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			c, _, _ := newTestHost(t, 60, nil)
+			if err := connect(t, c, addrOf(t, srv, "tcp")); err != nil {
+				t.Fatal(err)
+			}
+			var streams []network.Stream
+			for range tc.open {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				s, err := c.Network().NewStream(ctx, srv.ID())
+				cancel()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Reset()
+				_, _ = s.Write([]byte{0x13}) // the start of a multistream header, never finished
+				streams = append(streams, s)
+			}
+			time.Sleep(500 * time.Millisecond)
+			held := 0
+			for _, s := range streams {
+				_ = s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+				var b [1]byte
+				// Alive: the server's multistream header, or nothing yet.
+				if _, err := s.Read(b[:]); err == nil || isTimeout(err) {
+					held++
+				}
+			}
+			if held != tc.wantHeld {
+				t.Fatalf("%d of %d unnegotiated streams held, want %d", held, tc.open, tc.wantHeld)
+			}
+		})
+	}
+}
