@@ -1,0 +1,108 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/roomstate"
+)
+
+// serversChange signs (as alice's device) and encodes the content of a
+// state event that applies u to the room's servers.
+func serversChange(t *testing.T, n *Node, alice *apiClient, room dag.RoomID, u *roomstate.ServersUpdate) []byte {
+	t.Helper()
+	st, _ := n.rooms.state(room)
+	comp, update, err := roomstate.EncodeOp(st, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := ed25519.NewKeyFromSeed(alice.sig.Bytes())
+	sev := &roomevent.State{
+		Sender:       roomevent.Sender{User: alice.userURI(n), Client: alice.deviceURI(n)},
+		Changes:      []roomevent.Change{{Component: uint16(comp), Update: update}},
+		SignatureKey: key.Public().(ed25519.PublicKey),
+	}
+	if err := sev.Sign(room, key); err != nil {
+		t.Fatal(err)
+	}
+	content, err := sev.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return content
+}
+
+// TestWriters checks the node's p2p.RoomACL: the room's initial servers
+// are writers and participants, a stranger is neither; a server added by a
+// state event becomes both, and stays a writer (the union of the states
+// seen) once removed, while it no longer participates. Settle makes a
+// state event stored but not yet processed count at once.
+func TestWriters(t *testing.T) {
+	n := startTestNode(t, t.TempDir(), "a.test")
+	alice := register(t, n, "alice", "phone")
+	_, other, err := dag.GenerateServerKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stranger, err := dag.GenerateServerKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Writers",
+		"servers": []jsonObj{{"server_id": other.String(), "domain": "b.test"}}}))
+	room := mustRoomID(t, str(created["room"]))
+	rs := n.rooms
+	check := func(what string, s dag.ServerID, writer, participant bool) {
+		t.Helper()
+		if got := rs.Writer(room, s); got != writer {
+			t.Errorf("%s: Writer = %v, want %v", what, got, writer)
+		}
+		if got := rs.Participates(room, s); got != participant {
+			t.Errorf("%s: Participates = %v, want %v", what, got, participant)
+		}
+	}
+	check("self", n.ServerID(), true, true)
+	check("initial server", other, true, true)
+	check("stranger", stranger, false, false)
+	check("stranger in an unknown room", stranger, false, false)
+	if rs.Writer(dag.RoomID(mustEventID(t, str(created["event"]))), stranger) {
+		t.Error("a stranger writes the room")
+	}
+
+	// Stored but not processed: only Settle makes it count.
+	_, late, err := dag.GenerateServerKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := serversChange(t, n, alice, room, &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(late), Domain: "c.test"}}})
+	tips, err := n.store.Tips(room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := dag.NewSigned(n.key, room, dag.KindState, tips, time.Now().UnixMilli(), add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.writeMu.Lock() // keep the background loop from processing it first
+	if _, err := n.store.Put(ev); err != nil {
+		rs.writeMu.Unlock()
+		t.Fatal(err)
+	}
+	before := rs.Writer(room, late)
+	rs.writeMu.Unlock()
+	if before {
+		t.Fatal("a server added by an unprocessed event writes already")
+	}
+	rs.Settle(room)
+	check("server added by a state event", late, true, true)
+
+	remove := serversChange(t, n, alice, room, &roomstate.ServersUpdate{Removed: []roomstate.ServerID{roomstate.ServerID(late)}})
+	if _, _, err := rs.submit(t.Context(), room, dag.KindState, remove); err != nil {
+		t.Fatal(err)
+	}
+	check("removed server", late, true, false)
+}
