@@ -287,3 +287,67 @@ func BenchmarkPut(b *testing.B) {
 	st := s.Stats()
 	b.ReportMetric(float64(st.Puts)/float64(max(st.Syncs, 1)), "puts/fsync")
 }
+
+// BenchmarkPutManyTips measures durable Puts into a room that keeps a given
+// number of tips: the room starts with that many children of its create
+// event, and each measured event extends one of them (lanes taken in turn),
+// so it replaces one tip with itself and the count stays put. With a key
+// per tip the cost per Put does not depend on the count
+// (docs/performance.md). Puts go in PutAll groups of 64, one fsync each.
+func BenchmarkPutManyTips(b *testing.B) {
+	for _, tips := range []int{10, 10000} {
+		b.Run(fmt.Sprintf("tips=%d", tips), func(b *testing.B) { benchPutManyTips(b, tips) })
+	}
+}
+
+func benchPutManyTips(b *testing.B, tips int) {
+	key := dagtest.Key(90)
+	content := func(i int) []byte { return fmt.Appendf(nil, "event %d of the many-tips bench", i) }
+	create, err := dag.NewSigned(key, dag.RoomID{}, dag.KindCreate, nil, 0, content(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	room := create.RoomID()
+	lanes := make([]dag.EventID, tips)
+	setup := []*dag.Event{create}
+	events := make([]*dag.Event, 0, b.N)
+	for i := range tips + b.N {
+		parent := create.ID()
+		if i >= tips {
+			parent = lanes[i%tips]
+		}
+		e, err := dag.NewSigned(key, room, dag.KindMessage, []dag.EventID{parent}, int64(i+1), content(i+1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		lanes[i%tips] = e.ID()
+		if i < tips {
+			setup = append(setup, e)
+		} else {
+			events = append(events, e)
+		}
+	}
+	s, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	putAll := func(evs []*dag.Event) {
+		for lo := 0; lo < len(evs); lo += 64 {
+			if _, errs := s.PutAll(evs[lo:min(lo+64, len(evs))]); errors.Join(errs...) != nil {
+				b.Fatal(errors.Join(errs...))
+			}
+		}
+	}
+	putAll(setup)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	putAll(events)
+	b.StopTimer()
+	b.ReportMetric(float64(((cpuTime() - cpu0) / time.Duration(b.N)).Nanoseconds())/1000, "cpu-µs/event")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if got, err := s.Tips(room); err != nil || len(got) != tips {
+		b.Fatalf("%d tips after the run, %v; want %d", len(got), err, tips)
+	}
+}
