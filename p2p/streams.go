@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +30,9 @@ import (
 // stream deadlines: not every transport honours those (mocknet's pipes do
 // not), and a timer bounds a slow writer of the answer too.
 
-// ErrIdleStream is returned when a peer does not send its request frame
-// within RequestReadTimeout of opening the stream.
-var ErrIdleStream = errors.New("p2p: no request within the read timeout")
+// errIdleStream is readRequest's error when a peer does not send its
+// request frame within RequestReadTimeout of opening the stream.
+var errIdleStream = errors.New("p2p: no request within the read timeout")
 
 // StreamRefusal is why the mesh reset an inbound stream without answering
 // it. [Mesh.StreamRefusals] counts them.
@@ -56,7 +57,7 @@ func (r StreamRefusal) String() string {
 	if r > 0 && int(r) < len(streamRefusalNames) {
 		return streamRefusalNames[r]
 	}
-	return "refusal(?)"
+	return fmt.Sprintf("refusal(%d)", uint8(r))
 }
 
 // streamRefusals counts refused streams by reason, and rate-limits their
@@ -132,12 +133,12 @@ func (m *Mesh) guard(s network.Stream) *watchdog {
 }
 
 // readRequest reads the stream's request frame of at most limit bytes. A
-// frame that does not arrive in time fails with [ErrIdleStream]; after it,
+// frame that does not arrive in time fails with errIdleStream; after it,
 // the watchdog gives the exchange the rest of RequestTimeout.
 func (w *watchdog) readRequest(limit int) ([]byte, error) {
 	raw, err := readFrame(bufio.NewReader(w.s), limit)
 	if w.expired.Load() {
-		return nil, ErrIdleStream
+		return nil, errIdleStream
 	}
 	if err == nil {
 		w.t.Reset(w.total - time.Since(w.start))
