@@ -163,9 +163,9 @@ func TestSlowloris(t *testing.T) {
 		p50, maxLat = lat[len(lat)/2], lat[len(lat)-1]
 	}
 	evicted := counterValue(t, n.metrics.APIConnsClosed, connClosedEvicted)
-	t.Logf("slowloris: the attackers opened %d connections (%d dials failed) within %v, then kept every one reconnecting for %v: %d connections and %d reconnects in all; "+
+	t.Logf("slowloris: the attackers opened %d connections within %v, then kept every one reconnecting for %v: %d connections, %d reconnects and %d failed dials in all; "+
 		"the server evicted %v and held at most %d fds (%d before); honest requests on fresh connections: %d answered, p50 %v, max %v, %d failed",
-		total.ready, total.failed, openedAt.Round(time.Millisecond), slowHold, total.opened, total.redials,
+		total.ready, openedAt.Round(time.Millisecond), slowHold, total.opened, total.redials, total.failed,
 		evicted, maxFDs.Load(), baseFDs, len(lat), p50, maxLat, len(failures))
 	if total.ready < slowChildren*slowConnsPerChild*9/10 {
 		t.Fatalf("the children held only %d connections at once, want about %d", total.ready, slowChildren*slowConnsPerChild)
