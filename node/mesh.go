@@ -7,6 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
@@ -60,6 +61,12 @@ func (n *Node) startMesh() (func(context.Context) error, error) {
 	n.mesh = mesh
 	n.gater = gater
 	n.rooms.mesh = mesh
+	refused := rejectionsCollector{mesh}
+	if err := n.metrics.Registry.Register(refused); err != nil {
+		mesh.Close()
+		h.Close()
+		return nil, fmt.Errorf("register p2p metrics: %w", err)
+	}
 	notifee := &network.NotifyBundle{
 		ConnectedF:    func(net network.Network, _ network.Conn) { n.metrics.Peers.Set(float64(len(net.Peers()))) },
 		DisconnectedF: func(net network.Network, _ network.Conn) { n.metrics.Peers.Set(float64(len(net.Peers()))) },
@@ -74,6 +81,7 @@ func (n *Node) startMesh() (func(context.Context) error, error) {
 	}
 	n.log.Info("p2p", "peer_id", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
 	return func(context.Context) error {
+		n.metrics.Registry.Unregister(refused)
 		h.Network().StopNotify(notifee)
 		err := mesh.Close()
 		if cerr := h.Close(); err == nil {
@@ -81,4 +89,23 @@ func (n *Node) startMesh() (func(context.Context) error, error) {
 		}
 		return err
 	}, nil
+}
+
+// refusedDesc is the series of the events peers sent that the mesh refused
+// before storing or relaying them (p2p.Mesh.Rejections).
+var refusedDesc = prometheus.NewDesc("rhizome_p2p_events_refused_total",
+	"Room events from peers refused before they were stored or relayed, by reason.", []string{"reason"}, nil)
+
+// rejectionsCollector exports a mesh's rejection counts.
+type rejectionsCollector struct{ m *p2p.Mesh }
+
+// Describe implements prometheus.Collector.
+func (c rejectionsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- refusedDesc }
+
+// Collect implements prometheus.Collector: every reason, zero included.
+func (c rejectionsCollector) Collect(ch chan<- prometheus.Metric) {
+	counts := c.m.Rejections()
+	for _, r := range p2p.RejectionReasons() {
+		ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(counts[r]), r.String())
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -40,7 +41,8 @@ func serversChange(t *testing.T, n *Node, alice *apiClient, room dag.RoomID, u *
 // are writers and participants, a stranger is neither; a server added by a
 // state event becomes both, and stays a writer (the union of the states
 // seen) once removed, while it no longer participates. Settle makes a
-// state event stored but not yet processed count at once.
+// state event stored but not yet processed count at once. The mesh's
+// rejection counts are exported as metrics.
 func TestWriters(t *testing.T) {
 	n := startTestNode(t, t.TempDir(), "a.test")
 	alice := register(t, n, "alice", "phone")
@@ -105,4 +107,19 @@ func TestWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("removed server", late, true, false)
+
+	// The mesh's rejection counts are exported, every reason listed.
+	fams, err := n.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := 0
+	for _, f := range fams {
+		if f.GetName() == "rhizome_p2p_events_refused_total" {
+			reasons = len(f.GetMetric())
+		}
+	}
+	if want := len(p2p.RejectionReasons()); reasons != want {
+		t.Errorf("rhizome_p2p_events_refused_total has %d reasons, want %d", reasons, want)
+	}
 }

@@ -35,6 +35,15 @@ const (
 
 var rejectionNames = [...]string{"", "not-participant", "not-writer", "descendant", "origin-rate", "room-rate"}
 
+// RejectionReasons returns every rejection reason, in order.
+func RejectionReasons() []Rejection {
+	out := make([]Rejection, 0, len(rejectionNames)-1)
+	for r := RejectNotParticipant; int(r) < len(rejectionNames); r++ {
+		out = append(out, r)
+	}
+	return out
+}
+
 // String returns the rejection's name (for logs and metric labels).
 func (r Rejection) String() string {
 	if r > 0 && int(r) < len(rejectionNames) {
