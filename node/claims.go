@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -169,12 +170,17 @@ func (rs *rooms) shareRoom(a, b roomstate.URI) bool {
 }
 
 // exists reports whether a local user is registered.
-func (a *accounts) exists(name string) bool {
+func (a *accounts) exists(name string) (bool, error) {
 	found := false
-	_ = a.db.view(func(txn *badger.Txn) error {
+	err := a.db.view(func(txn *badger.Txn) error {
 		_, err := txn.Get([]byte(pfxUser + name))
-		found = err == nil
+		switch {
+		case err == nil:
+			found = true
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return err
+		}
 		return nil
 	})
-	return found
+	return found, err
 }

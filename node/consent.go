@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (a *accounts) disallow(user, requester string) (bool, error) {
 	found := false
 	err := a.db.update(func(txn *badger.Txn) error {
 		_, err := txn.Get(consentKey(user, requester))
-		if err == badger.ErrKeyNotFound {
+		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -97,7 +98,7 @@ func (a *accounts) consented(user, requester string) (bool, error) {
 		switch {
 		case err == nil:
 			ok = true
-		case err != badger.ErrKeyNotFound:
+		case !errors.Is(err, badger.ErrKeyNotFound):
 			return err
 		}
 		return nil

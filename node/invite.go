@@ -249,7 +249,7 @@ func (j *joins) viaInvite(ctx context.Context, from dag.ServerID, notice p2p.Inv
 		return
 	}
 	defer j.end(room)
-	if err := j.reserve(room, from); err != nil {
+	if err := j.reserve(room, joinedInvite, from); err != nil {
 		count(joinLimited)
 		j.metric.WithLabelValues(joinedInvite, joinLimited).Inc()
 		j.log.Info("invite notice refused", "room", room, "from", from, "err", err)
@@ -342,7 +342,13 @@ func (j *joins) checkInvitation(room dag.RoomID, from dag.ServerID, initial *roo
 			continue
 		}
 		for _, a := range up.Added {
-			if name, ok := j.n.accounts.localUser(string(a.User)); ok && j.n.accounts.exists(name) {
+			name, ok := j.n.accounts.localUser(string(a.User))
+			if !ok {
+				continue
+			}
+			if found, err := j.n.accounts.exists(name); err != nil {
+				return err
+			} else if found {
 				return nil
 			}
 		}

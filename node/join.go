@@ -95,6 +95,7 @@ type joins struct {
 
 // awaitingRoom is a joined room without a local participant yet.
 type awaitingRoom struct {
+	how   string       // joinedInvite or joinedAPI
 	via   dag.ServerID // the server joined through (invite notices are capped per server)
 	since time.Time
 }
@@ -133,7 +134,7 @@ func (j *joins) start() (func(context.Context) error, error) {
 			if len(rec.Via) > 0 {
 				via, _ = parseServerID(rec.Via[0])
 			}
-			j.awaiting[id] = awaitingRoom{via: via, since: time.UnixMilli(rec.Since)}
+			j.awaiting[id] = awaitingRoom{how: rec.How, via: via, since: time.UnixMilli(rec.Since)}
 		}
 	}
 	j.mu.Unlock()
@@ -205,7 +206,7 @@ func (j *joins) end(room dag.RoomID) {
 }
 
 // reserve admits one more awaiting room joined through via, or refuses.
-func (j *joins) reserve(room dag.RoomID, via dag.ServerID) error {
+func (j *joins) reserve(room dag.RoomID, how string, via dag.ServerID) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	per := 0
@@ -218,7 +219,7 @@ func (j *joins) reserve(room dag.RoomID, via dag.ServerID) error {
 		return joinErr(http.StatusServiceUnavailable, codeUnavailable,
 			"too many rooms joined here are still waiting for a participant of this server (%d, %d through %v); retry later", len(j.awaiting), per, via)
 	}
-	j.awaiting[room] = awaitingRoom{via: via, since: time.Now()}
+	j.awaiting[room] = awaitingRoom{how: how, via: via, since: time.Now()}
 	return nil
 }
 
@@ -277,7 +278,7 @@ func (j *joins) viaAPI(ctx context.Context, user string, room dag.RoomID, via []
 			errs = append(errs, err)
 			continue
 		}
-		if err := j.reserve(room, v); err != nil {
+		if err := j.reserve(room, joinedAPI, v); err != nil {
 			j.metric.WithLabelValues(joinedAPI, joinLimited).Inc()
 			return err
 		}
@@ -426,7 +427,7 @@ func (j *joins) sweep(now time.Time) {
 				continue
 			}
 			j.unreserve(id)
-			j.metric.WithLabelValues("any", joinPurged).Inc()
+			j.metric.WithLabelValues(a.how, joinPurged).Inc()
 			j.log.Info("left and purged room: no participant of this server joined it in time", "room", id, "via", a.via, "grace", j.grace)
 		}
 	}
@@ -448,13 +449,23 @@ func (j *joins) settle(room dag.RoomID) error {
 }
 
 // hasLocalParticipant reports whether a registered user of this server
-// takes part in the room (any role but banned or knocking).
+// takes part in the room (any role but banned or knocking). A database
+// failure counts as yes: the room is kept.
 func (n *Node) hasLocalParticipant(st *roomstate.State) bool {
 	for _, p := range st.Participants() {
 		if p.Role == roomstate.RoleBanned || p.Role == roomstate.RoleKnocking {
 			continue
 		}
-		if name, ok := n.accounts.localUser(string(p.User)); ok && n.accounts.exists(name) {
+		name, ok := n.accounts.localUser(string(p.User))
+		if !ok {
+			continue
+		}
+		found, err := n.accounts.exists(name)
+		if err != nil {
+			n.log.Error("look up a room's local participant", "sys", "joins", "user", p.User, "err", err)
+			return true
+		}
+		if found {
 			return true
 		}
 	}

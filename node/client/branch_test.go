@@ -165,6 +165,15 @@ func TestRejoinAfterUndoneJoin(t *testing.T) {
 	}
 	bob.waitJoined(room)
 
+	// Dave allows alice to claim his one-time KeyPackages: the two joins
+	// below then use different ones. (With his last-resort KeyPackage for
+	// both, the rejoin would find the undone Welcome joinable again.)
+	dave.c.mu.Lock()
+	daveAPI := dave.c.api()
+	dave.c.mu.Unlock()
+	if err := daveAPI.postJSON(ctx, "/v1/consent", map[string]any{"user": "mimi://c.test/u/alice"}, nil); err != nil {
+		t.Fatal(err)
+	}
 	iso, err := c.Isolate()
 	if err != nil {
 		t.Fatal(err)
