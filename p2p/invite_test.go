@@ -8,6 +8,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/p2p/p2ptest"
@@ -138,6 +140,50 @@ func TestInviteMalformed(t *testing.T) {
 		synctest.Wait()
 		if calls != 0 || home.Mesh.Offenses(evil.ID(), p2p.OffenseMalformed) != 1 {
 			t.Fatalf("callbacks %d, offenses %d; want 0, 1", calls, home.Mesh.Offenses(evil.ID(), p2p.OffenseMalformed))
+		}
+	})
+}
+
+// TestInviteStreamBudget: a peer holds at most two invite streams before
+// its notices are in; a third is answered busy at once, and the idle ones
+// are reset after the read timeout.
+func TestInviteStreamBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := inviteNet(t, func(context.Context, dag.ServerID, p2p.InviteNotice) {})
+		defer nw.Close()
+		evil := nw.AddHost(p2ptest.Key(98, 0))
+		home := nw.Nodes[1]
+		if _, err := nw.MN.ConnectPeers(evil.ID(), home.PeerID()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		// Each stream announces a 10-byte notice and sends none of it (the
+		// write also makes the lazily negotiated stream reach the handler).
+		open := func() network.Stream {
+			s, err := evil.NewStream(context.Background(), home.PeerID(), p2p.InviteProtocol)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Write([]byte{10}); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		for range 2 {
+			defer open().Close()
+		}
+		synctest.Wait()
+		s := open()
+		body, err := p2p.ReadFrame(bufio.NewReader(s), 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ans, err := p2p.UnmarshalInviteAnswer(body); err != nil || ans.Status != p2p.InviteBusy {
+			t.Fatalf("third idle stream: %+v, %v; want busy", ans, err)
+		}
+		time.Sleep(6 * time.Second) // past the read timeout
+		if n := home.Mesh.StreamRefusals()[p2p.RefuseIdle]; n != 2 {
+			t.Fatalf("idle invite streams reset: %d, want 2", n)
 		}
 	})
 }
