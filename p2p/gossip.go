@@ -223,9 +223,13 @@ func (m *Mesh) admitGossip(room dag.RoomID, from peer.ID, ev *dag.Event) pubsub.
 		return pubsub.ValidationIgnore
 	}
 	if err := m.admit(room, ev); err != nil {
-		m.log.Info("gossip event ignored", "room", room, "event", ev.ID(), "from", from.ShortString(), "err", err)
+		// Logged at Info as often as a pull is scheduled (the hint rate),
+		// so that a forwarder cannot flood the log; the count is exact.
 		if m.hintLimit.allow(from) {
+			m.log.Info("gossip event ignored; pulling it with its ancestors", "room", room, "event", ev.ID(), "from", from.ShortString(), "err", err)
 			m.pulls.schedule(room, from, []dag.EventID{ev.ID()})
+		} else {
+			m.log.Debug("gossip event ignored", "room", room, "event", ev.ID(), "from", from.ShortString(), "err", err)
 		}
 		return pubsub.ValidationIgnore
 	}
