@@ -15,7 +15,7 @@ import (
 // (docs/protocol.md).
 const (
 	// SyncProtocol is the pull protocol: heads, get-missing, get-events.
-	SyncProtocol = "/rhizome/sync/1.0.0"
+	SyncProtocol = "/rhizome/sync/2.0.0"
 	// KeyPackageProtocol is the KeyPackage directory protocol.
 	KeyPackageProtocol = "/rhizome/keypackage/1.0.0"
 )

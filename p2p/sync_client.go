@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -120,14 +121,35 @@ func (m *Mesh) offense(p peer.ID, o Offense, err error) error {
 	return &OffenseError{Peer: p, Offense: o, Err: err}
 }
 
-// Heads asks p for its forward extremities of room. The answer is a hint,
-// never trusted as room state: only events that verify are ever stored.
+// maxHeadPages bounds the pages of one heads exchange: 64 pages of
+// MaxRequestIDs, 16,384 heads. Of a room with more tips, an exchange sees
+// the lowest 16,384; the others are seen as the responder's own events
+// merge its tips (docs/protocol.md 3.3).
+const maxHeadPages = 64
+
+// Heads asks p for its forward extremities of room, page after page (at
+// most maxHeadPages), and returns them ascending. The answer is a hint,
+// never trusted as room state: only events that verify are ever stored. A
+// page that does not start above the cursor is an offense.
 func (m *Mesh) Heads(ctx context.Context, p peer.ID, room dag.RoomID) ([]dag.EventID, error) {
-	resp, err := m.request(ctx, p, &SyncRequest{Kind: SyncHeads, Room: room})
-	if err != nil {
-		return nil, err
+	var heads []dag.EventID
+	var after dag.EventID
+	for range maxHeadPages {
+		resp, err := m.request(ctx, p, &SyncRequest{Kind: SyncHeads, Room: room, After: after})
+		if err != nil {
+			return nil, err
+		}
+		if len(resp.Heads) > 0 && !after.IsZero() && resp.Heads[0].Compare(after) <= 0 {
+			return nil, m.offense(p, OffenseMalformed, fmt.Errorf("%w: heads page after %v starts at %v", ErrMalformedMessage, after, resp.Heads[0]))
+		}
+		heads = append(heads, resp.Heads...)
+		if !resp.More {
+			return heads, nil
+		}
+		after = heads[len(heads)-1]
 	}
-	return resp.Heads, nil
+	m.log.Info("heads exchange cut at its page bound", "room", room, "peer", p.ShortString(), "heads", len(heads))
+	return heads, nil
 }
 
 // GetEvents fetches events by ID from p, verifies each (decoding, room, ID
@@ -326,25 +348,35 @@ func (m *Mesh) pullOnce(ctx context.Context, room dag.RoomID, p peer.ID, full bo
 		}
 		seeds = append(seeds, pend...)
 	}
-	want, err := st.Missing(seeds, MaxRequestIDs)
+	// The walk goes MaxRequestIDs seeds at a time. An ID asked for and not
+	// received is asked again in the next round, until it is settled: stored
+	// meanwhile, or asked in a round that brought nothing (the peer cannot
+	// help with it in this pull). When one walk closes its events are
+	// stored, and the seeds not reached yet start the next one, so a pull of
+	// any number of heads goes on until every head is closed (or the round
+	// bound hands the rest to the next pull).
+	settled := map[dag.EventID]bool{}
+	want, err := m.seedWant(seeds, settled)
 	if err != nil {
-		return fmt.Errorf("p2p: missing: %w", err)
+		return err
 	}
+	var boundary []dag.EventID
 	b := newPullBatch(p)
 	limit := initialMissingLimit
 	for round := 0; len(want) > 0; round++ {
 		if round == maxPullRounds || b.bytes > maxPullBuffer {
-			// Store what closes; the rest continues in the next pull.
+			// Store what closes; the rest continues in the next pull,
+			// with a heads exchange again if seeds are left.
 			m.flush(room, b)
 			m.pulls.schedule(room, p, want)
+			if full {
+				m.pulls.schedule(room, p, nil)
+			}
 			return nil
 		}
-		known, err := st.Tips(room)
+		known, err := m.knownList(room, boundary)
 		if err != nil {
-			return fmt.Errorf("p2p: tips: %w", err)
-		}
-		if len(known) > MaxRequestIDs {
-			known = known[len(known)-MaxRequestIDs:]
+			return err
 		}
 		resp, err := m.request(ctx, p, &SyncRequest{
 			Kind: SyncGetMissing, Room: room, Known: known, IDs: dag.SortIDs(want), Limit: uint16(limit),
@@ -363,6 +395,7 @@ func (m *Mesh) pullOnce(ctx context.Context, room dag.RoomID, p peer.ID, full bo
 			if has, err := st.Has(id); err != nil {
 				return fmt.Errorf("p2p: has: %w", err)
 			} else if has {
+				settled[id] = true
 				continue
 			}
 			b.add(ev, m.writable(room, ev))
@@ -375,16 +408,70 @@ func (m *Mesh) pullOnce(ctx context.Context, room dag.RoomID, p peer.ID, full bo
 			return answerErr
 		}
 		if added == 0 {
-			break // the peer cannot help with what is still missing
+			for _, id := range want {
+				settled[id] = true
+			}
 		}
-		want, err = m.nextWant(b)
+		frontier := slices.Collect(maps.Keys(b.frontier))
+		next, err := m.nextWant(b)
 		if err != nil {
 			return err
 		}
+		for _, id := range frontier {
+			if _, open := b.frontier[id]; !open && !b.has(id) {
+				boundary = append(boundary, id) // stored: the walk may stop there
+			}
+		}
+		// Asked and not received (an answer is cut at its limit), then what
+		// the batch lacks; what does not fit comes back from the frontier
+		// or the seeds.
+		want = slices.DeleteFunc(append(want, next...), func(id dag.EventID) bool { return b.has(id) || settled[id] })
+		want = slices.Compact(dag.SortIDs(want))
+		want = want[:min(len(want), MaxRequestIDs)]
 		limit = min(2*limit, MaxMissingLimit)
+		if len(want) == 0 {
+			// This walk closed: store it and go on with the next seeds.
+			m.flush(room, b)
+			b, boundary = newPullBatch(p), nil
+			if want, err = m.seedWant(seeds, settled); err != nil {
+				return err
+			}
+		}
 	}
 	m.flush(room, b)
 	return nil
+}
+
+// seedWant returns up to MaxRequestIDs IDs, ascending, needed to complete
+// seeds (see dag.Store.Missing) and not settled in this pull.
+func (m *Mesh) seedWant(seeds []dag.EventID, settled map[dag.EventID]bool) ([]dag.EventID, error) {
+	miss, err := m.cfg.Store.Missing(seeds, MaxRequestIDs+len(settled))
+	if err != nil {
+		return nil, fmt.Errorf("p2p: missing: %w", err)
+	}
+	miss = slices.DeleteFunc(miss, func(id dag.EventID) bool { return settled[id] })
+	return dag.SortIDs(miss[:min(len(miss), MaxRequestIDs)]), nil
+}
+
+// knownList returns the known list of a get_missing request, at most
+// MaxRequestIDs IDs, ascending: first the stored events the walk has met
+// (parents of events it brought, latest first), where the responder's
+// walk should stop, then the room's highest tips. With many tips, the
+// tips alone would be an arbitrary few of them, and the responder would
+// walk on through events the requester holds.
+func (m *Mesh) knownList(room dag.RoomID, boundary []dag.EventID) ([]dag.EventID, error) {
+	known := map[dag.EventID]bool{}
+	for i := len(boundary) - 1; i >= 0 && len(known) < MaxRequestIDs; i-- {
+		known[boundary[i]] = true
+	}
+	tips, err := m.cfg.Store.Tips(room)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: tips: %w", err)
+	}
+	for i := len(tips) - 1; i >= 0 && len(known) < MaxRequestIDs; i-- {
+		known[tips[i]] = true
+	}
+	return slices.SortedFunc(maps.Keys(known), dag.EventID.Compare), nil
 }
 
 // nextWant returns what the batch still lacks: its frontier minus what the

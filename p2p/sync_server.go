@@ -3,6 +3,7 @@ package p2p
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -104,7 +105,13 @@ func (m *Mesh) answer(req *SyncRequest) (*SyncResponse, error) {
 		if len(tips) == 0 {
 			return refuse(req.Kind, StatusUnknownRoom, "no events of the room"), nil
 		}
-		return &SyncResponse{Kind: SyncHeads, Heads: tips[:min(len(tips), MaxRequestIDs)]}, nil
+		// One page: the tips above the cursor, ascending.
+		i, found := slices.BinarySearchFunc(tips, req.After, dag.EventID.Compare)
+		if found {
+			i++
+		}
+		page := tips[i:]
+		return &SyncResponse{Kind: SyncHeads, Heads: page[:min(len(page), MaxRequestIDs)], More: len(page) > MaxRequestIDs}, nil
 	case SyncGetEvents:
 		resp := &SyncResponse{Kind: SyncGetEvents}
 		size := 0

@@ -17,7 +17,8 @@ var ErrMalformedMessage = errors.New("p2p: malformed message")
 // Sync protocol bounds (docs/protocol.md, "Sync").
 const (
 	// MaxRequestIDs bounds each ID list in a sync request (known, heads,
-	// ids) and the heads in a response.
+	// ids) and the heads in a response: a heads answer is one page of at
+	// most this many.
 	MaxRequestIDs = 256
 	// MaxMissingLimit bounds the limit of a get-missing request.
 	MaxMissingLimit = 4096
@@ -30,7 +31,8 @@ type SyncKind uint8
 
 // Sync operations.
 const (
-	// SyncHeads asks for the server's forward extremities of a room.
+	// SyncHeads asks for one page of the server's forward extremities of a
+	// room: those after a cursor, in ID order.
 	SyncHeads SyncKind = 1
 	// SyncGetMissing asks for the ancestors of some heads, walking back
 	// until events the requester knows.
@@ -89,7 +91,7 @@ func (s SyncStatus) String() string {
 //	    SyncKind kind;                  // uint8
 //	    opaque room<V>;                 // 34-byte sha2-256 multihash
 //	    select (kind) {
-//	        case heads:       struct {};
+//	        case heads:       optional<EventID> after;
 //	        case get_missing: EventID known<V>; EventID heads<V>; uint16 limit;
 //	        case get_events:  EventID ids<V>;
 //	    };
@@ -100,6 +102,9 @@ func (s SyncStatus) String() string {
 type SyncRequest struct {
 	Kind SyncKind
 	Room dag.RoomID
+	// After is the cursor of a heads request: the answer lists the heads
+	// above it. The zero ID (absent on the wire) starts at the lowest.
+	After dag.EventID
 	// Known are events the requester holds (get_missing): the walk stops at
 	// them.
 	Known []dag.EventID
@@ -118,7 +123,7 @@ type SyncRequest struct {
 //	    SyncStatus status;              // uint8
 //	    select (status) {
 //	        case ok: select (kind) {
-//	            case heads:       EventID heads<V>;
+//	            case heads:       EventID heads<V>; bool more;
 //	            case get_missing: Event events<V>; bool complete;
 //	            case get_events:  Event events<V>;
 //	        };
@@ -127,12 +132,17 @@ type SyncRequest struct {
 //	} SyncResponse;
 //
 // where Event is opaque<V> holding one canonical event encoding
-// (docs/events.md) of at most 64 KiB.
+// (docs/events.md) of at most 64 KiB. A heads answer with more set has at
+// least one head: the requester asks again after the last.
 type SyncResponse struct {
 	Kind   SyncKind
 	Status SyncStatus
-	// Heads are the server's forward extremities (heads, status ok).
+	// Heads are the server's forward extremities above the request's
+	// cursor, ascending, at most [MaxRequestIDs] (heads, status ok).
 	Heads []dag.EventID
+	// More is set in a heads answer when the server has heads above the
+	// last one listed.
+	More bool
 	// Events are raw event encodings (get_missing, get_events; status ok).
 	// The requester decodes and verifies each one.
 	Events [][]byte
@@ -200,6 +210,11 @@ func (r *SyncRequest) Marshal() ([]byte, error) {
 		b.AddUint8(uint8(r.Kind))
 		tlspl.AddOpaque(b, r.Room[:])
 		switch r.Kind {
+		case SyncHeads:
+			tlspl.AddOptional(b, !r.After.IsZero())
+			if !r.After.IsZero() {
+				tlspl.AddOpaque(b, r.After[:])
+			}
 		case SyncGetMissing:
 			addIDs(b, r.Known)
 			addIDs(b, r.IDs)
@@ -231,6 +246,12 @@ func (r *SyncRequest) check() error {
 		if len(r.Known) != 0 || len(r.IDs) != 0 || r.Limit != 0 {
 			return fmt.Errorf("%w: heads request with arguments", ErrMalformedMessage)
 		}
+		return nil
+	}
+	if !r.After.IsZero() {
+		return fmt.Errorf("%w: cursor in a %s request", ErrMalformedMessage, r.Kind)
+	}
+	switch r.Kind {
 	case SyncGetMissing:
 		if r.Limit == 0 || r.Limit > MaxMissingLimit {
 			return fmt.Errorf("%w: limit %d out of 1..%d", ErrMalformedMessage, r.Limit, MaxMissingLimit)
@@ -250,7 +271,6 @@ func (r *SyncRequest) check() error {
 	default:
 		return fmt.Errorf("%w: unknown sync kind %d", ErrMalformedMessage, uint8(r.Kind))
 	}
-	return nil
 }
 
 // UnmarshalSyncRequest decodes a request strictly.
@@ -272,6 +292,21 @@ func UnmarshalSyncRequest(data []byte) (*SyncRequest, error) {
 		r.Room = dag.RoomID(id)
 		switch r.Kind {
 		case SyncHeads:
+			var present bool
+			if !tlspl.ReadOptional(s, &present) {
+				return false
+			}
+			if !present {
+				return true
+			}
+			var raw cryptobyte.String
+			if !tlspl.ReadVector(s, &raw) {
+				return false
+			}
+			if r.After, err = dag.EventIDFromBytes(raw); err != nil {
+				fieldErr = fmt.Errorf("after: %w", err)
+				return false
+			}
 			return true
 		case SyncGetMissing:
 			return readIDs(s, &r.Known, &fieldErr) && readIDs(s, &r.IDs, &fieldErr) && s.ReadUint16(&r.Limit)
@@ -306,6 +341,7 @@ func (r *SyncResponse) Marshal() ([]byte, error) {
 		switch r.Kind {
 		case SyncHeads:
 			addIDs(b, r.Heads)
+			tlspl.AddBool(b, r.More)
 		case SyncGetMissing, SyncGetEvents:
 			tlspl.AddVector(b, func(b *cryptobyte.Builder) {
 				for _, ev := range r.Events {
@@ -327,7 +363,7 @@ func (r *SyncResponse) check() error {
 		return fmt.Errorf("%w: unknown status %d", ErrMalformedMessage, uint8(r.Status))
 	}
 	if r.Status != StatusOK {
-		if len(r.Message) > maxStatusMessage || len(r.Heads) != 0 || len(r.Events) != 0 || r.Complete {
+		if len(r.Message) > maxStatusMessage || len(r.Heads) != 0 || len(r.Events) != 0 || r.Complete || r.More {
 			return fmt.Errorf("%w: refusal with a body", ErrMalformedMessage)
 		}
 		return nil
@@ -339,9 +375,12 @@ func (r *SyncResponse) check() error {
 		if len(r.Events) != 0 || r.Complete {
 			return fmt.Errorf("%w: heads answer with events", ErrMalformedMessage)
 		}
+		if r.More && len(r.Heads) == 0 {
+			return fmt.Errorf("%w: heads answer with more but no head", ErrMalformedMessage)
+		}
 		return checkIDs(r.Heads)
 	}
-	if len(r.Heads) != 0 || (r.Kind == SyncGetEvents && r.Complete) {
+	if len(r.Heads) != 0 || r.More || (r.Kind == SyncGetEvents && r.Complete) {
 		return fmt.Errorf("%w: events answer with heads", ErrMalformedMessage)
 	}
 	for _, ev := range r.Events {
@@ -373,7 +412,7 @@ func UnmarshalSyncResponse(data []byte) (*SyncResponse, error) {
 		}
 		switch r.Kind {
 		case SyncHeads:
-			return readIDs(s, &r.Heads, &fieldErr)
+			return readIDs(s, &r.Heads, &fieldErr) && tlspl.ReadBool(s, &r.More)
 		case SyncGetMissing, SyncGetEvents:
 			ok := tlspl.ReadList(s, func(s *cryptobyte.String) bool {
 				var ev []byte

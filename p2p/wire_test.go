@@ -32,6 +32,7 @@ func syncRequests() map[string]*SyncRequest {
 	room := dag.RoomID(testID("room"))
 	return map[string]*SyncRequest{
 		"heads":       {Kind: SyncHeads, Room: room},
+		"heads_after": {Kind: SyncHeads, Room: room, After: testID("h2")},
 		"get_missing": {Kind: SyncGetMissing, Room: room, Known: sortedIDs("a", "b"), IDs: sortedIDs("c"), Limit: 16},
 		"no_known":    {Kind: SyncGetMissing, Room: room, IDs: sortedIDs("c", "d", "e"), Limit: MaxMissingLimit},
 		"get_events":  {Kind: SyncGetEvents, Room: room, IDs: sortedIDs("x", "y")},
@@ -41,6 +42,8 @@ func syncRequests() map[string]*SyncRequest {
 func syncResponses() map[string]*SyncResponse {
 	return map[string]*SyncResponse{
 		"heads":          {Kind: SyncHeads, Heads: sortedIDs("h1", "h2", "h3")},
+		"heads_more":     {Kind: SyncHeads, Heads: sortedIDs("h4"), More: true},
+		"heads_none":     {Kind: SyncHeads},
 		"missing":        {Kind: SyncGetMissing, Events: [][]byte{[]byte("event one"), bytes.Repeat([]byte{7}, 300)}, Complete: true},
 		"missing_more":   {Kind: SyncGetMissing, Events: [][]byte{{1}}},
 		"events":         {Kind: SyncGetEvents, Events: [][]byte{[]byte("e")}},
@@ -159,6 +162,8 @@ func TestWireRejects(t *testing.T) {
 		"duplicate ids":     {Kind: SyncGetEvents, Room: room, IDs: []dag.EventID{ids[0], ids[0]}},
 		"too many ids":      {Kind: SyncGetEvents, Room: room, IDs: tooMany},
 		"events without id": {Kind: SyncGetEvents, Room: room},
+		"cursor in events":  {Kind: SyncGetEvents, Room: room, IDs: ids, After: ids[0]},
+		"cursor in missing": {Kind: SyncGetMissing, Room: room, IDs: ids, Limit: 1, After: ids[0]},
 	}
 	for name, r := range badRequests {
 		t.Run("SyncRequest/"+name, func(t *testing.T) {
@@ -174,6 +179,9 @@ func TestWireRejects(t *testing.T) {
 		"empty event":      {Kind: SyncGetEvents, Events: [][]byte{{}}},
 		"huge event":       {Kind: SyncGetEvents, Events: [][]byte{make([]byte, dag.MaxEventSize+1)}},
 		"events complete":  {Kind: SyncGetEvents, Events: [][]byte{{1}}, Complete: true},
+		"more, no heads":   {Kind: SyncHeads, More: true},
+		"refusal w/ more":  {Kind: SyncHeads, Status: StatusBusy, More: true},
+		"events w/ more":   {Kind: SyncGetEvents, Events: [][]byte{{1}}, More: true},
 	}
 	for name, r := range badResponses {
 		t.Run("SyncResponse/"+name, func(t *testing.T) {
@@ -190,6 +198,10 @@ func TestWireRejects(t *testing.T) {
 		"room not sha2-256":  append([]byte{byte(SyncHeads), 0x40, 66}, sha512ID...),
 		"room wrong length":  append([]byte{byte(SyncHeads), 33}, room[:33]...),
 		"truncated":          good[:len(good)-1],
+		"heads no optional":  append([]byte{byte(SyncHeads), 34}, room[:]...),
+		"heads optional 2":   append(append([]byte{byte(SyncHeads), 34}, room[:]...), 2),
+		"heads after short":  append(append([]byte{byte(SyncHeads), 34}, room[:]...), 1, 33),
+		"heads after sha512": append(append(append([]byte{byte(SyncHeads), 34}, room[:]...), 1, 0x40, 66), sha512ID...),
 	}
 	for name, enc := range encodings {
 		t.Run("bytes/"+name, func(t *testing.T) {
