@@ -206,19 +206,23 @@ func TestSpiesReceiveNothing(t *testing.T) {
 
 // TestNonMemberInjectionRejected has a non-member gossip validly signed
 // events of its own onto the room's exact topic: a stranger (a server of no
-// room), whose pubsub streams the servers refuse, and a server of another
+// room), whose pubsub streams the servers refuse; a server of another
 // room of the same servers, whose gossip of this room the validator
-// rejects before decoding, scoring it down. No server stores any of them,
-// and the room converges.
+// rejects before decoding, scoring it down; and a former server of the
+// room (still a writer, no longer a participant), whose gossip is ignored
+// without scoring it down. No server stores any of their events, and the
+// room converges.
 func TestNonMemberInjectionRejected(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		neighbour bool
-	}{{"stranger", false}, {"server of another room", true}} {
+		neighbour bool // participates in another room
+		former    bool // a writer of the room, not a participant
+	}{{"stranger", false, false}, {"server of another room", true, false}, {"former server", true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				nw := p2ptest.New(t, 3, p2ptest.Options{Seed: 42, Latency: 5 * time.Millisecond})
+				nw, acls := newWritersNetwork(t, 3, 42, nil)
 				room := nw.CreateRoom(0)
+				allowWriters(nw, acls, room)
 				other := nw.CreateRoom(1)
 				if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
 					t.Fatal(err)
@@ -228,6 +232,11 @@ func TestNonMemberInjectionRejected(t *testing.T) {
 				key := p2ptest.Key(4242, 0)
 				if tc.neighbour {
 					nw.ACL.Allow(other, serverID(t, key))
+				}
+				if tc.former {
+					for _, a := range acls {
+						a.writers.Allow(room, serverID(t, key))
+					}
 				}
 				x := newSpy(t, ctx, nw, key, p2p.TopicName(room))
 				time.Sleep(3 * time.Second)
@@ -251,11 +260,12 @@ func TestNonMemberInjectionRejected(t *testing.T) {
 				assertNotStored(t, nw, "injected events", injected)
 				if tc.neighbour {
 					for i, n := range nw.Nodes {
-						if got := n.Mesh.Offenses(x.h.ID(), p2p.OffenseUnsolicited); got == 0 {
-							t.Errorf("server %d did not score the foreign forwarder down", i)
-						}
 						if got := n.Mesh.Rejections()[p2p.RejectNotParticipant]; got == 0 {
 							t.Errorf("server %d counted no not-participant rejection", i)
+						}
+						scored := n.Mesh.Offenses(x.h.ID(), p2p.OffenseUnsolicited) > 0
+						if scored == tc.former {
+							t.Errorf("server %d: forwarder scored down %v, want %v", i, scored, !tc.former)
 						}
 					}
 				}

@@ -158,7 +158,9 @@ func (r *room) stop() {
 // first, and nothing is decoded for a peer that may not send:
 //
 //  1. the forwarding peer participates in the room, else reject (and an
-//     unsolicited offense);
+//     unsolicited offense), or only ignore when it is a writer of the
+//     room (a server of it in some state seen, removed since or added on
+//     another branch);
 //  2. size, decoding (which includes the canonical form and the hash
 //     function of every ID) and the room matching the topic, else reject
 //     (and the offense);
@@ -190,6 +192,12 @@ func (m *Mesh) validator(id dag.RoomID) pubsub.ValidatorEx {
 		}
 		if !m.participates(id, from) {
 			m.rejected.add(RejectNotParticipant)
+			if sid, ok := serverID(from); ok && m.cfg.ACL.Writer(id, sid) {
+				// A server of the room in some state seen (removed
+				// since, or added on another branch): not listened to,
+				// but not scored down either.
+				return pubsub.ValidationIgnore
+			}
 			m.offend(from, OffenseUnsolicited, fmt.Errorf("%w: gossip of room %v from a peer that does not participate in it", ErrNotAdmitted, id))
 			return pubsub.ValidationReject
 		}
