@@ -165,6 +165,7 @@ func clientCommands() []*Command {
 		tailCommand(),
 		membersCommand(),
 		leaveCommand(),
+		keyPackagesCommand(),
 	}
 }
 

@@ -120,7 +120,6 @@ func (c *Counts) add(d Counts) {
 type observation struct {
 	device     string // user/device
 	server     string
-	user       string // user URI
 	deliveries []client.Delivery
 	resent     int
 	epoch      uint64

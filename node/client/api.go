@@ -153,31 +153,6 @@ type commitReq struct {
 	Welcome []byte       `json:"welcome,omitempty"`
 }
 
-type memberJSON struct {
-	User     string `json:"user"`
-	Role     int    `json:"role"`
-	RoleName string `json:"role_name"`
-}
-
-type roomJSON struct {
-	Room    string       `json:"room"`
-	Name    string       `json:"name"`
-	RoomURI string       `json:"room_uri"`
-	Members []memberJSON `json:"members"`
-	Servers []serverJSON `json:"servers"`
-	Tips    []string     `json:"tips"`
-}
-
-type roomsJSON struct {
-	Rooms []struct {
-		Room    string `json:"room"`
-		Name    string `json:"name"`
-		RoomURI string `json:"room_uri"`
-		Role    int    `json:"role"`
-		Members int    `json:"members"`
-	} `json:"rooms"`
-}
-
 // streamLine is one line of GET /v1/stream: an event, a heartbeat, or an
 // order line of the ordering layer.
 type streamLine struct {

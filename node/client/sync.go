@@ -276,8 +276,6 @@ func marshalComponents(comps []roomstate.ComponentData) ([]byte, error) {
 	return roomstate.MarshalComponents(comps)
 }
 
-func roomstateURI(s string) roomstate.URI { return roomstate.URI(s) }
-
 // CatchUp processes the stream from the stored cursor until it has been
 // quiet for idle (the node sends its backlog at once, so a quiet stream is
 // caught up), or ctx is done. Command-line tools call it before acting, so
