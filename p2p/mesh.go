@@ -537,6 +537,12 @@ func (m *Mesh) headsLoop() {
 }
 
 func (m *Mesh) headsRound() {
+	// Pending events whose parents never came age out (dag.Limits.PendingTTL).
+	if n, err := m.cfg.Store.ExpirePending(time.Now()); err != nil {
+		m.log.Warn("expire pending events", "err", err)
+	} else if n > 0 {
+		m.log.Info("pending events expired", "count", n)
+	}
 	m.RefreshPeers()
 	peers := m.h.Network().Peers()
 	for _, id := range m.Rooms() {
