@@ -137,6 +137,12 @@ func TestKeyPackagesHandedOutOnceThenLastResort(t *testing.T) {
 		}
 		return str(c["key_package"])
 	}
+	// Alice shares no room with bob: his last-resort KeyPackage only,
+	// until he allows her.
+	if claim() != enc(last) {
+		t.Fatal("a claim without consent got a one-time KeyPackage")
+	}
+	must(t, 200)(bob.post("/v1/consent", jsonObj{"user": "mimi://a.test/u/alice"}))
 	got := []string{claim(), claim(), claim(), claim()}
 	if got[0] == got[1] || (got[0] != enc(kp1) && got[0] != enc(kp2)) || (got[1] != enc(kp1) && got[1] != enc(kp2)) {
 		t.Fatal("the two one-time KeyPackages were not each handed out once")
