@@ -42,9 +42,11 @@ func serversChange(t *testing.T, n *Node, alice *apiClient, room dag.RoomID, u *
 // state event becomes both, and stays a writer (the union of the states
 // seen) once removed, while it no longer participates. Settle makes a
 // state event stored but not yet processed count at once. The mesh's
-// rejection counts are exported as metrics.
+// rejection counts are exported as metrics. A restart rebuilds the writers
+// from the restored room.
 func TestWriters(t *testing.T) {
-	n := startTestNode(t, t.TempDir(), "a.test")
+	dir := t.TempDir()
+	n := startTestNode(t, dir, "a.test")
 	alice := register(t, n, "alice", "phone")
 	_, other, err := dag.GenerateServerKey(rand.Reader)
 	if err != nil {
@@ -122,4 +124,15 @@ func TestWriters(t *testing.T) {
 	if want := len(p2p.RejectionReasons()); reasons != want {
 		t.Errorf("rhizome_p2p_events_refused_total has %d reasons, want %d", reasons, want)
 	}
+
+	// A restart rebuilds the writers from the restored room: the initial
+	// servers; the server that state events alone added and removed is
+	// no longer one (the documented limit of the union).
+	stopNode(t, n)
+	n = startTestNode(t, dir, "a.test")
+	rs = n.rooms
+	check("self after a restart", n.ServerID(), true, true)
+	check("initial server after a restart", other, true, true)
+	check("removed server after a restart", late, false, false)
+	check("stranger after a restart", stranger, false, false)
 }
