@@ -279,16 +279,13 @@ func newOrderMetrics(reg *prometheus.Registry) *orderMetrics {
 	return m
 }
 
-// castVote signs a vote event on the room's current tips and stores it
-// durably, then queues it for gossip. The ingest path gives it its feed
-// entry when it reaches it in the arrival log.
+// castVote signs a vote event on the room's oldest tips (dag.MergeParents)
+// and stores it durably, then queues it for gossip. The ingest path gives
+// it its feed entry when it reaches it in the arrival log.
 func (rs *rooms) castVote(room dag.RoomID, kind dag.Kind, content []byte) (*dag.Event, error) {
-	prev, err := rs.store.Tips(room)
+	prev, err := dag.MergeParents(rs.store, room)
 	if err != nil {
 		return nil, err
-	}
-	if len(prev) > dag.MaxParents {
-		prev = prev[len(prev)-dag.MaxParents:]
 	}
 	ev, err := dag.NewSigned(rs.key, room, kind, prev, time.Now().UnixMilli(), content)
 	if err != nil {

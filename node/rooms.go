@@ -523,11 +523,8 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 			return nil, 0, errRoomUnknown(room)
 		}
 		var err error
-		if prev, err = rs.store.Tips(room); err != nil {
+		if prev, err = dag.MergeParents(rs.store, room); err != nil {
 			return nil, 0, err
-		}
-		if len(prev) > dag.MaxParents {
-			prev = prev[len(prev)-dag.MaxParents:]
 		}
 	}
 	ev, err := dag.NewSigned(rs.key, room, kind, prev, time.Now().UnixMilli(), content)
