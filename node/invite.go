@@ -26,8 +26,10 @@ const (
 	// inviteQueue bounds the notices waiting to be sent, new or retried.
 	inviteQueue = 256
 	// inviteAttempts is how often one notice is sent: at once, then after
-	// 1, 2, 4, 8 and 16 s.
-	inviteAttempts = 6
+	// 1, 2, 4, ... s, each wait at most inviteMaxBackoff (about 23 minutes
+	// in all), so that a server that is down for a while still hears of it.
+	inviteAttempts   = 12
+	inviteMaxBackoff = 5 * time.Minute
 	// inviteSendTimeout bounds one send.
 	inviteSendTimeout = 5 * time.Second
 	// inviteScan bounds the room's state entries searched backwards for
@@ -116,7 +118,7 @@ func (iv *inviter) send(ctx context.Context, j inviteJob, retry []inviteJob) []i
 		iv.log.Warn("invite notice not delivered", "room", j.room, "to", j.to, "attempts", j.attempt+1, "err", err)
 		return retry
 	}
-	j.due = time.Now().Add(time.Second << j.attempt)
+	j.due = time.Now().Add(min(time.Second<<j.attempt, inviteMaxBackoff))
 	j.attempt++
 	return append(retry, j)
 }
