@@ -219,7 +219,8 @@ type Store interface {
 	// idempotent. A store that persists returns once the purge is durable,
 	// and a crash during it leaves the room either whole or gone once the
 	// store is open again, never in part (dag/badgerstore: docs/events.md
-	// 4.4). Events of the room put after it start the room afresh.
+	// 4.3). After it, an event of the room is refused as of an unknown room
+	// until its create event is put again, which starts the room afresh.
 	PurgeRoom(room RoomID) error
 	// Close releases the store.
 	Close() error
