@@ -16,7 +16,7 @@ import (
 // deletions durable by a checkpoint (a barrier) rather than by the journal,
 // which records only event values.
 //
-// A purge (docs/events.md 4.4) first writes a marker 'P' room and
+// A purge (docs/events.md 4.3) first writes a marker 'P' room and
 // checkpoints, so that the marker is durable before any key of the room is
 // deleted; then it deletes the room's keys, in as many transactions as
 // they need, and checkpoints; then it deletes the marker and checkpoints
