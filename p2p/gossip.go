@@ -37,6 +37,14 @@ const scoreInspectPeriod = time.Second
 // events whose origin is not (yet) a writer of the room.
 var hintRate = Rate{PerSecond: 10, Burst: 50}
 
+// foreignRate is how much gossip of a room a peer that does not participate
+// in it may forward before each further message scores it down. An honest
+// server can forward some while this node lags behind the room (the commit
+// that added it is not processed here yet, or was made on the other side of
+// a partition), so the first messages are only ignored; a sustained stream
+// is an attack and leads to a block.
+var foreignRate = Rate{PerSecond: 1, Burst: 64}
+
 // TopicName returns the gossip topic of room: TopicPrefix followed by the
 // lowercase hex of SHA-256("rhizome topic v2" || room ID bytes). A server
 // of the room computes it; the name does not reveal the room ID.
@@ -191,15 +199,17 @@ func (m *Mesh) validator(id dag.RoomID) pubsub.ValidatorEx {
 			return pubsub.ValidationAccept
 		}
 		if !m.participates(id, from) {
+			// Never decoded, stored or relayed. A server of the room in
+			// some state seen (removed since, or added on another branch)
+			// is not scored down; anyone else is, past foreignRate.
 			m.rejected.add(RejectNotParticipant)
 			if sid, ok := serverID(from); ok && m.cfg.ACL.Writer(id, sid) {
-				// A server of the room in some state seen (removed
-				// since, or added on another branch): not listened to,
-				// but not scored down either.
 				return pubsub.ValidationIgnore
 			}
-			m.offend(from, OffenseUnsolicited, fmt.Errorf("%w: gossip of room %v from a peer that does not participate in it", ErrNotAdmitted, id))
-			return pubsub.ValidationReject
+			if !m.foreignLimit.allow(from) {
+				m.offend(from, OffenseUnsolicited, fmt.Errorf("%w: gossip of room %v from a peer that does not participate in it", ErrNotAdmitted, id))
+			}
+			return pubsub.ValidationIgnore
 		}
 		ev, off, err := decodeGossip(id, msg.Data)
 		if err != nil {

@@ -172,9 +172,12 @@ type Mesh struct {
 	dirLimit  *peerLimiter
 	invites   *invites
 	hintLimit *peerLimiter // hint pulls for gossip of origins not yet writers
-	serving   *semaphore
-	rate      *eventRate
-	rejected  rejections
+	// foreignLimit is the gossip of rooms it does not participate in that a
+	// peer may forward before it is scored down (foreignRate).
+	foreignLimit *peerLimiter
+	serving      *semaphore
+	rate         *eventRate
+	rejected     rejections
 	// refused is pubsub's side of the peers it was kept from (see
 	// pubsubHost); refresh is signalled to re-check them.
 	refused *refusals
@@ -224,25 +227,26 @@ func New(cfg Config) (*Mesh, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mesh{
-		cfg:       cfg,
-		h:         cfg.Host,
-		self:      self,
-		log:       cfg.Logger.With("sys", "p2p", "self", cfg.Host.ID().ShortString()),
-		ledger:    newLedger(time.Now),
-		syncLimit: newPeerLimiter(cfg.SyncRate, time.Now),
-		dirLimit:  newPeerLimiter(cfg.DirectoryRate, time.Now),
-		hintLimit: newPeerLimiter(hintRate, time.Now),
-		rate:      newEventRate(cfg.OriginRate, cfg.RoomRate, time.Now),
-		refused:   newRefusals(),
-		refresh:   make(chan struct{}, 1),
-		serving:   newSemaphore(cfg.ServeConcurrency, cfg.ServePeerConcurrency),
-		ctx:       ctx,
-		cancel:    cancel,
-		rooms:     make(map[dag.RoomID]*room),
-		joining:   make(map[dag.RoomID]bool),
-		topics:    make(map[string]dag.RoomID),
-		scores:    make(map[peer.ID]float64),
-		verifier:  dag.NewVerifier(0),
+		cfg:          cfg,
+		h:            cfg.Host,
+		self:         self,
+		log:          cfg.Logger.With("sys", "p2p", "self", cfg.Host.ID().ShortString()),
+		ledger:       newLedger(time.Now),
+		syncLimit:    newPeerLimiter(cfg.SyncRate, time.Now),
+		dirLimit:     newPeerLimiter(cfg.DirectoryRate, time.Now),
+		hintLimit:    newPeerLimiter(hintRate, time.Now),
+		foreignLimit: newPeerLimiter(foreignRate, time.Now),
+		rate:         newEventRate(cfg.OriginRate, cfg.RoomRate, time.Now),
+		refused:      newRefusals(),
+		refresh:      make(chan struct{}, 1),
+		serving:      newSemaphore(cfg.ServeConcurrency, cfg.ServePeerConcurrency),
+		ctx:          ctx,
+		cancel:       cancel,
+		rooms:        make(map[dag.RoomID]*room),
+		joining:      make(map[dag.RoomID]bool),
+		topics:       make(map[string]dag.RoomID),
+		scores:       make(map[peer.ID]float64),
+		verifier:     dag.NewVerifier(0),
 	}
 	m.dirServing = newDirSlots()
 	m.streams = cfg.Gater.metrics.streams
