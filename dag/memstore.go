@@ -226,6 +226,20 @@ func (s *MemStore) Tips(room RoomID) ([]EventID, error) {
 	return slices.SortedFunc(maps.Keys(r.tips), EventID.Compare), nil
 }
 
+// TipsAfter implements [Store]. It sorts the room's tips.
+func (s *MemStore) TipsAfter(room RoomID, after EventID, limit int) ([]EventID, bool, error) {
+	tips, err := s.Tips(room)
+	if err != nil || limit <= 0 {
+		return nil, false, err
+	}
+	i, found := slices.BinarySearchFunc(tips, after, EventID.Compare)
+	if found {
+		i++
+	}
+	page := tips[i:]
+	return page[:min(len(page), limit)], len(page) > limit, nil
+}
+
 // Parents implements [Store].
 func (s *MemStore) Parents(id EventID) ([]EventID, error) {
 	s.mu.RLock()

@@ -188,6 +188,10 @@ type Store interface {
 	// Tips returns the room's forward extremities (stored events without a
 	// stored child), ascending.
 	Tips(room RoomID) ([]EventID, error)
+	// TipsAfter returns one page of Tips: up to limit tips above after
+	// (from the lowest for the zero ID), ascending, and whether there are
+	// more above the last one returned.
+	TipsAfter(room RoomID, after EventID, limit int) (tips []EventID, more bool, err error)
 	// Parents returns the parents of a stored event, ascending.
 	Parents(id EventID) ([]EventID, error)
 	// Children returns the stored children of a stored event, ascending.

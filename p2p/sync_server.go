@@ -3,7 +3,6 @@ package p2p
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -98,20 +97,15 @@ func (m *Mesh) answer(req *SyncRequest) (*SyncResponse, error) {
 	st := m.cfg.Store
 	switch req.Kind {
 	case SyncHeads:
-		tips, err := st.Tips(req.Room)
+		// One page: the tips above the cursor, ascending.
+		page, more, err := st.TipsAfter(req.Room, req.After, MaxRequestIDs)
 		if err != nil {
 			return nil, err
 		}
-		if len(tips) == 0 {
+		if len(page) == 0 && req.After.IsZero() {
 			return refuse(req.Kind, StatusUnknownRoom, "no events of the room"), nil
 		}
-		// One page: the tips above the cursor, ascending.
-		i, found := slices.BinarySearchFunc(tips, req.After, dag.EventID.Compare)
-		if found {
-			i++
-		}
-		page := tips[i:]
-		return &SyncResponse{Kind: SyncHeads, Heads: page[:min(len(page), MaxRequestIDs)], More: len(page) > MaxRequestIDs}, nil
+		return &SyncResponse{Kind: SyncHeads, Heads: page, More: more}, nil
 	case SyncGetEvents:
 		resp := &SyncResponse{Kind: SyncGetEvents}
 		size := 0

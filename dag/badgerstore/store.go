@@ -676,6 +676,42 @@ func (s *Store) Tips(room dag.RoomID) ([]dag.EventID, error) {
 	return ids, err
 }
 
+// TipsAfter implements [dag.Store]: a scan of the room's tip keys from
+// after, reading limit+1 keys whatever the number of tips.
+func (s *Store) TipsAfter(room dag.RoomID, after dag.EventID, limit int) ([]dag.EventID, bool, error) {
+	if limit <= 0 {
+		return nil, false, nil
+	}
+	var ids []dag.EventID
+	more := false
+	err := s.view(func(t *btx) error {
+		prefix := key(tagTip, room[:])
+		start := key(tagTip, room[:], after[:])
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = prefix
+		it := t.txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(start); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if string(k) == string(start) {
+				continue
+			}
+			if len(ids) == limit {
+				more = true
+				return nil
+			}
+			id, err := idAt(k, len(prefix))
+			if err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids, more, err
+}
+
 // Parents implements [dag.Store].
 func (s *Store) Parents(id dag.EventID) ([]dag.EventID, error) {
 	e, err := s.Get(id)

@@ -3,6 +3,7 @@ package dagtest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -71,6 +72,7 @@ func testManyTips(t *testing.T, s dag.Store) {
 	if err := Check(s, f.Room, NewOracle(f.Events[:n+1])); err != nil {
 		t.Fatal(err)
 	}
+	checkTipPages(t, s, f.Room, tips)
 	want := n
 	for i, e := range f.Events[n+1:] {
 		Put(t, s, e)
@@ -88,6 +90,36 @@ func testManyTips(t *testing.T, s dag.Store) {
 // testExpirePending checks the age-out of pending events: only those held
 // for the TTL go, their missing parents are no longer reported, their
 // slots are free, and what is left still completes.
+// checkTipPages reads the room's tips through TipsAfter, 256 at a time
+// and then one page for all, and compares them with tips.
+func checkTipPages(t *testing.T, s dag.Store, room dag.RoomID, tips []dag.EventID) {
+	t.Helper()
+	for _, limit := range []int{256, len(tips), len(tips) + 1} {
+		var got []dag.EventID
+		var after dag.EventID
+		for pages := 0; ; pages++ {
+			page, more, err := s.TipsAfter(room, after, limit)
+			if err != nil || len(page) > limit || pages > len(tips)/limit+1 {
+				t.Fatalf("TipsAfter(%v, %d) = %d tips, %v, %v", after, limit, len(page), more, err)
+			}
+			got = append(got, page...)
+			if !more {
+				break
+			}
+			after = page[len(page)-1]
+		}
+		if !slices.Equal(got, tips) {
+			t.Fatalf("tips read %d at a time: %d, want %d", limit, len(got), len(tips))
+		}
+	}
+	if page, more, err := s.TipsAfter(room, tips[len(tips)-1], 10); err != nil || len(page) != 0 || more {
+		t.Fatalf("TipsAfter(last tip) = %d, %v, %v", len(page), more, err)
+	}
+	if page, _, err := s.TipsAfter(room, tips[0], 0); err != nil || len(page) != 0 {
+		t.Fatalf("TipsAfter with limit 0 = %d, %v", len(page), err)
+	}
+}
+
 func testExpirePending(t *testing.T, open func(*testing.T, dag.Limits) dag.Store) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := NewClock(t0)
