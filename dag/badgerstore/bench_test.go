@@ -345,7 +345,7 @@ func benchPutManyTips(b *testing.B, tips int) {
 	cpu0 := cpuTime()
 	putAll(events)
 	b.StopTimer()
-	b.ReportMetric(float64(((cpuTime() - cpu0) / time.Duration(b.N)).Nanoseconds())/1000, "cpu-µs/event")
+	b.ReportMetric(float64(((cpuTime()-cpu0)/time.Duration(b.N)).Nanoseconds())/1000, "cpu-µs/event")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	if got, err := s.Tips(room); err != nil || len(got) != tips {
 		b.Fatalf("%d tips after the run, %v; want %d", len(got), err, tips)
