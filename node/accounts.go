@@ -126,12 +126,13 @@ func checkSignatureKey(k []byte) error {
 	return nil
 }
 
-func newToken() (token string, hash string, err error) {
+// newToken returns a fresh secret token with the given prefix and its hash.
+func newToken(prefix string) (token string, hash string, err error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", "", err
 	}
-	token = tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	token = prefix + base64.RawURLEncoding.EncodeToString(b[:])
 	return token, tokenHash(token), nil
 }
 
@@ -175,7 +176,7 @@ func (a *accounts) createDevice(user, device string, sigKey []byte, newUser bool
 	if err := checkSignatureKey(sigKey); err != nil {
 		return "", err
 	}
-	token, hash, err := newToken()
+	token, hash, err := newToken(tokenPrefix)
 	if err != nil {
 		return "", err
 	}

@@ -17,6 +17,20 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
+// bucketCount returns the number of buckets b holds.
+func bucketCount(b *buckets) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.m)
+}
+
+// openConns returns the number of connections l has open.
+func openConns(l *connLimiter) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.open
+}
+
 // counterValue reads one counter of a vector.
 func counterValue(t *testing.T, v *prometheus.CounterVec, label string) float64 {
 	t.Helper()
@@ -154,15 +168,15 @@ func TestBucketsBounded(t *testing.T) {
 	ok1, _ := b.take("k3", t0)
 	ok2, _ := b.take("k4", t0)
 	ok3, retry := b.take("k5", t0)
-	if !ok1 || !ok2 || ok3 || b.size() != 3 {
-		t.Fatalf("overflow: %v %v %v, size %d", ok1, ok2, ok3, b.size())
+	if !ok1 || !ok2 || ok3 || bucketCount(b) != 3 {
+		t.Fatalf("overflow: %v %v %v, size %d", ok1, ok2, ok3, bucketCount(b))
 	}
 	if retry <= 0 || retry > time.Second {
 		t.Fatalf("retry %v, want at most 1 s at 1 per second", retry)
 	}
 	// A minute later every bucket is full again and the sweep drops them.
-	if ok, _ := b.take("k9", t0.Add(time.Minute)); !ok || b.size() != 1 {
-		t.Fatalf("after the sweep: size %d", b.size())
+	if ok, _ := b.take("k9", t0.Add(time.Minute)); !ok || bucketCount(b) != 1 {
+		t.Fatalf("after the sweep: size %d", bucketCount(b))
 	}
 }
 
@@ -201,9 +215,9 @@ func TestConnectionLimit(t *testing.T) {
 	}
 	waitOpen := func(t *testing.T, l *connLimiter, want int) {
 		t.Helper()
-		for deadline := time.Now().Add(2 * time.Second); l.openConns() != want; {
+		for deadline := time.Now().Add(2 * time.Second); openConns(l) != want; {
 			if time.Now().After(deadline) {
-				t.Fatalf("open connections %d, want %d", l.openConns(), want)
+				t.Fatalf("open connections %d, want %d", openConns(l), want)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -235,7 +249,7 @@ func TestConnectionLimit(t *testing.T) {
 			l.mu.Lock()
 			waiting := l.waiting.Len()
 			l.mu.Unlock()
-			if waiting == 0 && l.openConns() == 2 {
+			if waiting == 0 && openConns(l) == 2 {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -270,8 +284,8 @@ func TestConnectionLimit(t *testing.T) {
 		if !closedByServer(slow[0]) {
 			t.Fatal("the oldest slow connection was not evicted")
 		}
-		if l.openConns() > 3 {
-			t.Fatalf("%d open, limit 3", l.openConns())
+		if openConns(l) > 3 {
+			t.Fatalf("%d open, limit 3", openConns(l))
 		}
 	})
 }

@@ -98,13 +98,6 @@ func (b *buckets) sweep(now time.Time) {
 	}
 }
 
-// size returns the number of buckets held (for tests).
-func (b *buckets) size() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.m)
-}
-
 // apiLimiter holds the client API's rate limits (config api.rate).
 type apiLimiter struct {
 	device, user, room, registerIP *buckets

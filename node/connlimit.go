@@ -165,10 +165,3 @@ func (l *connLimiter) connState(c net.Conn, s http.ConnState) {
 		lc.elem = l.waiting.PushBack(lc)
 	}
 }
-
-// openConns returns the number of connections open (for tests).
-func (l *connLimiter) openConns() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.open
-}

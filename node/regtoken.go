@@ -47,12 +47,10 @@ func (a *accounts) issueRegToken(expires time.Time, note string) (string, RegTok
 	if len(note) > maxRegTokenNote {
 		return "", RegToken{}, apiErr(http.StatusBadRequest, codeBadRequest, "note is %d bytes, at most %d", len(note), maxRegTokenNote)
 	}
-	token, hash, err := newToken()
+	token, hash, err := newToken(regTokenPrefix)
 	if err != nil {
 		return "", RegToken{}, err
 	}
-	token = regTokenPrefix + strings.TrimPrefix(token, tokenPrefix)
-	hash = tokenHash(token)
 	now := time.Now()
 	rec := RegToken{ID: hash[:regTokenIDLen], Created: now.UnixMilli(), Note: note}
 	if !expires.IsZero() {
