@@ -143,7 +143,19 @@ func epochOf(c *Client, room string) string {
 // is undone, so his client starts the room over from its history, and
 // alice's client re-proposes the invitation on the winning branch with
 // fresh KeyPackages: dave joins again and reads the majority's messages.
+// With dave's consent alice gets one-time KeyPackages (the two Welcomes use
+// different ones); without it both use his last-resort KeyPackage, so the
+// history holds an undone Welcome he can still open and must not join from.
 func TestRejoinAfterUndoneJoin(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		consent bool
+	}{{"one-time KeyPackages", true}, {"last-resort KeyPackage", false}} {
+		t.Run(tc.name, func(t *testing.T) { rejoinAfterUndoneJoin(t, tc.consent) })
+	}
+}
+
+func rejoinAfterUndoneJoin(t *testing.T, consent bool) {
 	ctx := context.Background()
 	a := startNode(t, t.TempDir(), "a.test")
 	b := startNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
@@ -165,14 +177,13 @@ func TestRejoinAfterUndoneJoin(t *testing.T) {
 	}
 	bob.waitJoined(room)
 
-	// Dave allows alice to claim his one-time KeyPackages: the two joins
-	// below then use different ones. (With his last-resort KeyPackage for
-	// both, the rejoin would find the undone Welcome joinable again.)
-	dave.c.mu.Lock()
-	daveAPI := dave.c.api()
-	dave.c.mu.Unlock()
-	if err := daveAPI.postJSON(ctx, "/v1/consent", map[string]any{"user": "mimi://c.test/u/alice"}, nil); err != nil {
-		t.Fatal(err)
+	if consent {
+		dave.c.mu.Lock()
+		daveAPI := dave.c.api()
+		dave.c.mu.Unlock()
+		if err := daveAPI.postJSON(ctx, "/v1/consent", map[string]any{"user": "mimi://c.test/u/alice"}, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	iso, err := c.Isolate()
 	if err != nil {

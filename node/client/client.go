@@ -91,6 +91,12 @@ type Client struct {
 	// qseq numbers the delivery queue; wake signals Sync.
 	qseq uint64
 	wake chan struct{}
+	// noJoin lists, per room, the commits whose Welcome must not be joined
+	// from again: a rejoin after our join was undone reads the room's
+	// history, which still holds the undone commit (and, for a last-resort
+	// KeyPackage, a Welcome we can still open); joining from it again would
+	// bring back the very state that made us rejoin.
+	noJoin map[string]map[string]bool
 	// Counters for Stats.
 	delivered, resent, reorgs int
 	skipped                   []string
@@ -114,7 +120,7 @@ func Open(dir string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{dir: dir, opts: opts, st: st, rand: opts.Rand, now: opts.Now, http: opts.HTTP, rooms: map[string]*room{}, wake: make(chan struct{}, 1)}
+	c := &Client{dir: dir, opts: opts, st: st, rand: opts.Rand, now: opts.Now, http: opts.HTTP, rooms: map[string]*room{}, noJoin: map[string]map[string]bool{}, wake: make(chan struct{}, 1)}
 	if c.rand == nil {
 		c.rand = rand.Reader
 	}

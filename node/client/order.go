@@ -44,7 +44,7 @@ func (c *Client) processOrder(ctx context.Context, b *batch, l *streamLine) erro
 				// We joined on the undone branch (or it is beyond our
 				// rewind horizon): start the room over from its history;
 				// the re-proposed invitation brings a new Welcome.
-				return c.rejoin(ctx, b, r, l.Cursor)
+				return c.rejoin(ctx, b, r, l.Cursor, append(slices.Clone(l.Undone), r.joinedAt))
 			}
 			undone = append(undone, r.chain[slices.Index(r.chain, s.parent)+1:]...)
 			if err := c.moveTo(b, r, s.parent, retain); err != nil {
@@ -67,7 +67,7 @@ func (c *Client) processOrder(ctx context.Context, b *batch, l *streamLine) erro
 		if ce := r.commits[id]; ce != nil && r.g != nil && ce.Parent != r.epoch && !containsStr(r.chain, ce.Parent) && !containsStr(r.chain, id) {
 			// The canonical chain continues from an epoch we never had
 			// (our join was undone while we were not told): start over.
-			return c.rejoin(ctx, b, r, l.Cursor)
+			return c.rejoin(ctx, b, r, l.Cursor, []string{r.joinedAt})
 		}
 		if containsStr(r.chain, id) && id != r.epoch {
 			// Applied by us on another path: move to it first.
@@ -152,10 +152,19 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // rejoin forgets the room's group and replay log and reads the room's
 // history again (adoptRoom): the device follows the room state and joins
-// from the next Welcome for one of its KeyPackages. Its sent log and the
+// from the next Welcome for one of its KeyPackages, but never from the
+// commits in undone (the undone join). Its sent log and the
 // delivered-message index stay, so nothing is delivered twice.
-func (c *Client) rejoin(ctx context.Context, b *batch, r *room, upto uint64) error {
+func (c *Client) rejoin(ctx context.Context, b *batch, r *room, upto uint64, undone []string) error {
 	room := r.info.Room
+	if c.noJoin[room] == nil {
+		c.noJoin[room] = map[string]bool{}
+	}
+	for _, id := range undone {
+		if id != "" {
+			c.noJoin[room][id] = true
+		}
+	}
 	for _, pfx := range []string{"log/", "ce/", "pend/"} {
 		err := c.st.scan(roomPrefix(room)+pfx, func(k, _ []byte) error {
 			b.del(k)

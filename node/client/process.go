@@ -276,6 +276,10 @@ func (c *Client) followOrJoin(b *batch, r *room, ce *commitEvent) error {
 			}
 		}
 	}
+	if rec != nil && c.noJoin[r.info.Room][ce.ID] {
+		c.skipf("room %s: not joining again from the Welcome of %s: that join was undone", r.info.Room, ce.ID)
+		rec = nil
+	}
 	if rec == nil {
 		return c.logAndApply(b, r, &logEntry{Op: "follow", Event: ce.ID, Changes: ce.Changes, Actor: ce.Actor, AtMS: c.now().UnixMilli()})
 	}

@@ -116,6 +116,8 @@ type room struct {
 	seq     uint64 // next log sequence number
 	left    bool
 	ordered bool // the node sends order lines for this room
+	// joinedAt is the commit whose Welcome this device joined from.
+	joinedAt string
 	// undone lists own commits whose epochs were undone and must be
 	// re-proposed on the new tip.
 	repropose []*pendingCommit
@@ -238,6 +240,7 @@ func (c *Client) applyJoin(r *room, e *logEntry) error {
 		return fmt.Errorf("client: room state at join: %w", err)
 	}
 	r.g, r.state, r.epoch, r.left = g, st, e.Event, false
+	r.joinedAt = e.Event
 	r.rememberEpoch(e.Parent)
 	return nil
 }
