@@ -26,9 +26,11 @@ import (
 //     whose protocol is never negotiated: libp2p's negotiation timeout
 //     (10 s).
 //
-// The deadlines are enforced by a timer that resets the stream, not only by
+// The deadlines are enforced by a timer that resets the stream, not by
 // stream deadlines: not every transport honours those (mocknet's pipes do
-// not), and a timer bounds a slow writer of the answer too.
+// not), one timer covers both the wait for the request and a peer that
+// reads the answer slowly, and a reset by the timer is always counted
+// (a deadline passing would surface as an ordinary read or write error).
 
 // errIdleStream is readRequest's error when a peer does not send its
 // request frame within RequestReadTimeout of opening the stream.
@@ -118,13 +120,9 @@ type watchdog struct {
 	expired atomic.Bool
 }
 
-// guard starts the watchdog of an accepted stream and sets the stream's
-// deadlines to match.
+// guard starts the watchdog of an accepted stream.
 func (m *Mesh) guard(s network.Stream) *watchdog {
-	now := time.Now()
-	_ = s.SetDeadline(now.Add(m.cfg.RequestTimeout))
-	_ = s.SetReadDeadline(now.Add(m.cfg.RequestReadTimeout))
-	w := &watchdog{s: s, start: now, total: m.cfg.RequestTimeout}
+	w := &watchdog{s: s, start: time.Now(), total: m.cfg.RequestTimeout}
 	w.t = time.AfterFunc(m.cfg.RequestReadTimeout, func() {
 		w.expired.Store(true)
 		_ = s.Reset()

@@ -2,7 +2,9 @@ package p2p_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -260,4 +262,79 @@ func TestStreamDirectorySlots(t *testing.T) {
 		}
 		nw.Close()
 	})
+}
+
+// TestStreamSlowReader has a server of the room, on real loopback hosts,
+// ask for about 1 MiB of events and never read the answer: the server's
+// write blocks once the stream's flow-control window is full, and the
+// watchdog resets the stream when RequestTimeout (2 s here) has passed
+// since it opened, not before.
+func TestStreamSlowReader(t *testing.T) {
+	acl := p2p.NewMemACL()
+	loop := netip.MustParsePrefix("127.0.0.0/8")
+	srvHost, _, srvKey := newTestHost(t, 70, nil, loop)
+	store := dag.NewMemStore(dag.Limits{})
+	srv, err := p2p.New(p2p.Config{Host: srvHost, Store: store, ACL: acl, HeadsInterval: time.Hour,
+		RequestTimeout: 2 * time.Second, RequestReadTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	create, err := dag.NewSigned(srvKey, dag.RoomID{}, dag.KindCreate, nil, 1, []byte("slow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	room := create.RoomID()
+	if _, err := store.Put(create); err != nil {
+		t.Fatal(err)
+	}
+	ids := []dag.EventID{create.ID()}
+	for i := range 20 {
+		ev, err := dag.NewSigned(srvKey, room, dag.KindMessage, ids[len(ids)-1:], int64(i+2), make([]byte, 60_000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Put(ev); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID())
+	}
+	cli, _, cliKey := newTestHost(t, 71, nil, loop)
+	for _, k := range []ed25519.PrivateKey{srvKey, cliKey} {
+		sid, _ := dag.ServerIDFromKey(k.Public().(ed25519.PublicKey))
+		acl.Allow(room, sid)
+	}
+	if err := srv.JoinRoom(room); err != nil {
+		t.Fatal(err)
+	}
+	if err := connect(t, cli, addrOf(t, srvHost, "tcp")); err != nil {
+		t.Fatal(err)
+	}
+	body, err := (&p2p.SyncRequest{Kind: p2p.SyncGetEvents, Room: room, IDs: dag.SortIDs(ids)}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := cli.NewStream(ctx, srvHost.ID(), p2p.SyncProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	start := time.Now()
+	if err := p2p.WriteFrame(s, body); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.CloseWrite()
+	for srv.StreamRefusals()[p2p.RefuseIdle] == 0 {
+		if time.Since(start) > 4*time.Second {
+			t.Fatal("the slow reader's stream outlived RequestTimeout")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := time.Since(start); took < 1900*time.Millisecond {
+		t.Fatalf("stream reset %v after it opened, before RequestTimeout", took)
+	} else {
+		t.Logf("slow reader's stream reset %v after it opened", took)
+	}
 }
