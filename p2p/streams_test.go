@@ -214,7 +214,8 @@ func TestStreamHold(t *testing.T) {
 // streams each fill the strangers' 24 slots (16 are answered busy at once)
 // and another stranger is answered busy, while a server of a shared room,
 // drawing on its own pool, is served; the 24 idle streams are reset after
-// the 5 s read timeout, and then strangers are served again.
+// the 5 s read timeout, and then strangers are served again; and 8 hostile
+// room servers fill the room servers' 16 slots, so a ninth is busy.
 func TestStreamDirectorySlots(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		dir := p2p.NewMemKeyPackages()
@@ -223,7 +224,7 @@ func TestStreamDirectorySlots(t *testing.T) {
 		}
 		nw := directoryNet(t, dir, p2p.Rate{PerSecond: 100, Burst: 100})
 		defer nw.Close()
-		nw.CreateRoom(0) // servers 0 and 1 share a room
+		room := nw.CreateRoom(0) // servers 0 and 1 share a room
 		home := nw.Nodes[1]
 		ctx := context.Background()
 		req := p2p.KeyPackageRequest{RequestingUser: alice, TargetUser: bob}
@@ -259,6 +260,26 @@ func TestStreamDirectorySlots(t *testing.T) {
 		resp, err := other.ClaimKeyPackages(ctx, home.PeerID(), req)
 		if err != nil || resp.Status != p2p.DirectoryOK {
 			t.Fatalf("stranger's request once the slots are free: %+v, %v", resp, err)
+		}
+
+		// The room servers' pool has 16 slots: 8 hostile room servers at 2
+		// fill it, and a ninth is answered busy.
+		members := nw.AddSybils(73, 9)
+		for _, x := range members {
+			nw.ACL.Allow(room, x.ID)
+		}
+		for _, x := range members[:8] {
+			if n, err := x.HoldStreams(ctx, home.PeerID(), p2p.KeyPackageProtocol, 2); n != 2 || err != nil {
+				t.Fatalf("member holds %d directory streams: %v", n, err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		if n := inboundStreams(home.Host, p2p.KeyPackageProtocol); n != 16 {
+			t.Fatalf("%d directory streams held by room servers, want their pool's 16", n)
+		}
+		resp, err = members[8].ClaimKeyPackages(ctx, home.PeerID(), req)
+		if err != nil || resp.Status != p2p.DirectoryBusy {
+			t.Fatalf("a ninth room server with the pool full: %+v, %v; want busy", resp, err)
 		}
 		nw.Close()
 	})
