@@ -166,6 +166,7 @@ func clientCommands() []*Command {
 		membersCommand(),
 		leaveCommand(),
 		keyPackagesCommand(),
+		allowCommand(),
 	}
 }
 

@@ -40,3 +40,57 @@ Example:
 			})
 		})
 }
+
+func allowCommand() *Command {
+	var remove, list bool
+	return clientCommand("allow", "allow [--remove] [--list] [USER]",
+		"let a user invite you with fresh KeyPackages",
+		`Allows USER (a name on your server, or a user URI such as
+mimi://b.example/u/carol) to claim your devices' one-time KeyPackages.
+
+Your server hands a one-time KeyPackage only to users who share a room
+with you or whom you allowed; everyone else who invites you gets your
+last-resort KeyPackage, which works but gives the first epoch of the new
+room less forward secrecy (RFC 9420, section 16.8), and nobody can drain
+your one-time KeyPackages. Allow the people you expect invitations from.
+
+Examples:
+  rhizome allow --dir bob alice
+  rhizome allow --dir bob mimi://b.example/u/carol
+  rhizome allow --dir bob --remove carol
+  rhizome allow --dir bob --list`,
+		func(fs *flag.FlagSet) {
+			fs.BoolVar(&remove, "remove", false, "withdraw the consent instead")
+			fs.BoolVar(&list, "list", false, "list the users you allowed")
+		}, [2]int{0, 1},
+		func(ctx context.Context, env *Env, f *clientFlags, args []string) error {
+			if list == (len(args) == 1) {
+				return &UsageError{Cmd: "rhizome allow", Msg: "give a USER, or --list"}
+			}
+			return f.withClient(ctx, env, false, func(c *client.Client) error {
+				var allowed []string
+				var err error
+				switch {
+				case list:
+					allowed, err = c.Allowed(ctx)
+				case remove:
+					allowed, err = c.Disallow(ctx, args[0])
+				default:
+					allowed, err = c.Allow(ctx, args[0])
+				}
+				if err != nil {
+					return err
+				}
+				return f.print(env.Stdout, map[string]any{"allowed": allowed}, func(w io.Writer) {
+					if len(allowed) == 0 {
+						fmt.Fprintln(w, "You have allowed nobody; users who share a room with you need no consent.")
+						return
+					}
+					fmt.Fprintln(w, "Allowed to claim your one-time KeyPackages:")
+					for _, u := range allowed {
+						fmt.Fprintln(w, "  "+u)
+					}
+				})
+			})
+		})
+}
