@@ -9,7 +9,6 @@
 package p2ptest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -448,11 +447,6 @@ func Digest(ids []dag.EventID) string {
 		h.Write(id[:])
 	}
 	return fmt.Sprintf("%x", h.Sum(nil)[:6])
-}
-
-// Equal reports whether two ID lists are equal.
-func Equal(a, b []dag.EventID) bool {
-	return slices.EqualFunc(a, b, func(x, y dag.EventID) bool { return bytes.Equal(x[:], y[:]) })
 }
 
 // AddHost adds a bare host (no mesh) with the given key to the mocknet and
