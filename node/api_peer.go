@@ -31,10 +31,12 @@ func (a *accounts) userExists(user string) (bool, error) {
 	return ok, err
 }
 
-// checkPeer checks, for requester, that the peer of a direct message exists: a local user
-// in the accounts, a remote one by asking its home server (one of servers,
-// else one known from the joined rooms) with a KeyPackage request that can
-// match nothing.
+// checkPeer checks, for requester, that the peer of a direct message
+// exists: a local user in the accounts; a remote one by asking its home
+// server (one of servers, else one known from the joined rooms) with a
+// KeyPackage request that can match nothing. A home server that refuses to
+// answer (it does not know the requesting server from a room yet) cannot
+// tell, and the room is created.
 func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []roomstate.Server) error {
 	if peer == "" {
 		return apiErr(http.StatusBadRequest, codeBadRequest, "a direct message needs \"peer\": the other user's URI, such as mimi://example.org/u/bob")
@@ -78,6 +80,14 @@ func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []
 			continue
 		}
 		km, err := n.mesh.FetchKeyPackages(ctx, pid, q)
+		var de *p2p.DirectoryError
+		if errors.As(err, &de) {
+			// The home server answers claims only from servers of a room
+			// it knows, which a new direct message is not yet: it cannot
+			// tell, so the invite will.
+			n.log.Info("direct message: the peer's home server does not answer for it yet", "sys", "api", "peer", peer, "err", err)
+			return nil
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

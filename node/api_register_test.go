@@ -267,3 +267,37 @@ func TestRegistrationModes(t *testing.T) {
 		}
 	})
 }
+
+// TestDirectMessageRemotePeer: once the peer's home server knows a room
+// listing this server, it answers for its users: an unknown remote peer is
+// refused with 404, and nothing of the peer's KeyPackages is consumed.
+func TestDirectMessageRemotePeer(t *testing.T) {
+	a := startTestNode(t, t.TempDir(), "a.test")
+	b := startTestNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
+	alice := register(t, a, "alice", "phone")
+	bob := register(t, b, "bob", "phone")
+	_, kp := bob.keyPackage(b, true)
+	must(t, 200)(bob.post("/v1/keypackages", jsonObj{"key_packages": []string{base64.StdEncoding.EncodeToString(kp)}}))
+	servers := []jsonObj{{"server_id": b.ServerID().String(), "domain": "b.test"}}
+	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"name": "Across", "servers": servers}))
+	room := mustRoomID(t, str(created["room"]))
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, joined := b.rooms.state(room); joined {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("b did not join the room")
+		}
+	}
+	status, body := alice.post("/v1/rooms", jsonObj{"preset": "direct-message", "peer": "mimi://b.test/u/nobody", "servers": servers})
+	if status != 404 || !strings.Contains(str(body["message"]), "userUnknown") {
+		t.Fatalf("DM to an unknown remote user: %d %v", status, body)
+	}
+	if n := len(a.rooms.list()); n != 1 {
+		t.Fatalf("%d rooms on a, want 1", n)
+	}
+	must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "direct-message", "peer": "mimi://b.test/u/bob", "servers": servers}))
+	if who := must(t, 200)(bob.get("/v1/whoami")); who["last_resort"] != true {
+		t.Fatalf("the existence check consumed bob's KeyPackage: %v", who)
+	}
+}
