@@ -102,14 +102,13 @@ func (b *buckets) sweep(now time.Time) {
 type apiLimiter struct {
 	device, user, room, registerIP *buckets
 	metrics                        *Metrics
-	now                            func() time.Time
 }
 
 func newAPILimiter(r RateLimits, m *Metrics) *apiLimiter {
 	return &apiLimiter{
 		device: newBuckets(bucketDevice, r.Device), user: newBuckets(bucketUser, r.User),
 		room: newBuckets(bucketRoom, r.Room), registerIP: newBuckets(bucketRegisterIP, r.RegisterIP),
-		metrics: m, now: time.Now,
+		metrics: m,
 	}
 }
 
@@ -117,7 +116,7 @@ func newAPILimiter(r RateLimits, m *Metrics) *apiLimiter {
 // Retry-After for the first that has none. keys pairs each bucket with its
 // key.
 func (l *apiLimiter) allow(w http.ResponseWriter, keys ...bucketKey) bool {
-	now := l.now()
+	now := time.Now()
 	for _, k := range keys {
 		ok, retry := k.b.take(k.key, now)
 		if ok {
@@ -127,9 +126,7 @@ func (l *apiLimiter) allow(w http.ResponseWriter, keys ...bucketKey) bool {
 		if secs < 1 {
 			secs = 1
 		}
-		if l.metrics != nil {
-			l.metrics.APIRateLimited.WithLabelValues(k.b.kind).Inc()
-		}
+		l.metrics.APIRateLimited.WithLabelValues(k.b.kind).Inc()
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeError(w, apiErr(http.StatusTooManyRequests, codeRateLimited, "too many requests for this %s: retry after %d s (limit %s)", k.b.kind, secs, k.b.describe()))
 		return false
