@@ -323,3 +323,23 @@ func TestSlowBodyCut(t *testing.T) {
 		t.Fatalf("stream after idling: %+v", e)
 	}
 }
+
+// TestAPIConfigValidation: the API's keys are checked with a message that
+// names the key.
+func TestAPIConfigValidation(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"version":1,"api":{"registration":"invite"}}`:                                            `"api.registration"`,
+		`{"version":1,"api":{"limits":{"max_conns":0}}}`:                                           `"api.limits.max_conns"`,
+		`{"version":1,"api":{"limits":{"body_timeout_ms":-5}}}`:                                    `"api.limits.body_timeout_ms"`,
+		`{"version":1,"api":{"limits":{"max_header_bytes":100}}}`:                                  `"api.limits.max_header_bytes"`,
+		`{"version":1,"api":{"rate":{"device":{"per_minute":5,"burst":0}}}}`:                       `"api.rate.device"`,
+		`{"version":1,"api":{"rate":{"room":{"per_minute":-1,"burst":1}}}}`:                        `"api.rate.room"`,
+		`{"version":1,"api":{"rate":{"users":{"per_minute":1,"burst":1}}}}`:                        `unknown key "api.rate.users"`,
+		`{"version":1,"api":{"registration":"closed","rate":{"user":{"per_minute":0,"burst":0}}}}`: "",
+	} {
+		_, err := ParseConfig([]byte(in))
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", in, err, want)
+		}
+	}
+}
