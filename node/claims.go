@@ -102,30 +102,36 @@ func (g *claimGuard) limitRequester(requester string) error {
 }
 
 // admit checks a claim for target's KeyPackages and reports whether
-// one-time KeyPackages may be handed out. A claim from another server must
-// name a requesting user of a domain that the server serves in a room this
-// node knows (a server vouches only for its own users); it takes a token of
-// the requesting user's, the requesting server's and the target's buckets.
+// one-time KeyPackages may be handed out. A claim from another server takes
+// a token of the requesting server's and the target's buckets. Its
+// requesting user counts (for consent, a shared room and its own bucket)
+// only when the server serves that user's domain in a room this node knows,
+// since a server vouches only for its own users; an unverified requester
+// (a first contact: the invitation that will list both servers is not here
+// yet) is a stranger and gets last-resort KeyPackages only.
 func (g *claimGuard) admit(q p2p.KeyPackageQuery, target string) (oneTime bool, err error) {
 	requester := roomstate.URI(q.RequestingUser)
+	verified := true // a local claim names the device's own user
 	if q.Requester != g.self {
 		if !roomstate.ValidUserURI(requester) {
 			return false, refusal(p2p.DirectoryBadRequest, http.StatusBadRequest, 0, "requesting user %q is not a user URI", q.RequestingUser)
 		}
-		if !slices.Contains(g.rooms.serversOfDomain(requester.Domain()), q.Requester) {
-			return false, refusal(p2p.DirectoryBadRequest, http.StatusBadRequest, 0,
-				"no room known here lists the requesting server for domain %q: a server claims only for its own users", requester.Domain())
-		}
 		if ok, retry := g.byServer.take(q.Requester.String(), time.Now()); !ok {
 			return false, refusal(p2p.DirectoryRateLimited, http.StatusTooManyRequests, retry, "KeyPackage claim rate of the requesting server exceeded")
 		}
-		if err := g.limitRequester(string(requester)); err != nil {
-			return false, err
+		verified = slices.Contains(g.rooms.serversOfDomain(requester.Domain()), q.Requester)
+		if verified {
+			if err := g.limitRequester(string(requester)); err != nil {
+				return false, err
+			}
 		}
 	}
 	if ok, retry := g.byTarget.take(target, time.Now()); !ok {
 		return false, refusal(p2p.DirectoryRateLimited, http.StatusTooManyRequests, retry,
 			"too many KeyPackage claims for %s (limit %s); retry in %v", target, g.byTarget.describe(), retry.Round(time.Second))
+	}
+	if !verified {
+		return false, nil
 	}
 	if string(requester) == target {
 		return true, nil // a user adding its own devices

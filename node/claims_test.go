@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"testing"
 	"time"
 
@@ -93,7 +92,8 @@ func claimedKP(t *testing.T, body jsonObj) string {
 // KeyPackages over and over. No one-time KeyPackage is handed out (only the
 // last-resort one), the per-requester limits answer 429 locally and
 // rate_limited over p2p, a server claiming for a user of a domain it does
-// not serve is refused, and every claim is counted by outcome.
+// not serve is a stranger whatever user it names (last-resort only, even
+// for a user the target allowed), and every claim is counted by outcome.
 func TestKeyPackageDrain(t *testing.T) {
 	a := startNodeWith(t, t.TempDir(), "a.test", nil)
 	b := startNodeWith(t, t.TempDir(), "b.test", nil, a.PeerAddrs()[0])
@@ -146,8 +146,12 @@ func TestKeyPackageDrain(t *testing.T) {
 		t.Fatalf("remote stranger: %d last-resort, %d limited; want both", remote, remoteLimited)
 	}
 
-	// A server that no room lists claims for a user of a.test and of its
-	// own made-up domain: refused.
+	// A server that no room lists claims, as a user of a.test whom trent
+	// allowed and as a user of a made-up domain: it is not trusted to
+	// speak for either, so trent's one-time KeyPackages stay.
+	trent := register(t, b, "trent", "phone")
+	trentLast := trent.uploadKPs(t, b, 2)
+	must(t, 200)(trent.post("/v1/consent", jsonObj{"user": "mimi://a.test/u/eve"}))
 	h, _, err := p2p.NewHost(p2p.HostConfig{Key: newServerKey(t), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -163,11 +167,13 @@ func TestKeyPackageDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, requester := range []string{"mimi://a.test/u/eve", "mimi://evil.test/u/x"} {
-		_, err := spy.FetchKeyPackages(context.Background(), bInfo.ID, p2p.KeyPackageRequest{RequestingUser: requester, TargetUser: bobURI})
-		var de *p2p.DirectoryError
-		if !errors.As(err, &de) || de.Status != p2p.DirectoryBadRequest {
-			t.Fatalf("claim by an unlisted server for %s: %v, want bad_request", requester, err)
+		km, err := spy.FetchKeyPackages(context.Background(), bInfo.ID, p2p.KeyPackageRequest{RequestingUser: requester, TargetUser: "mimi://b.test/u/trent"})
+		if err != nil || len(km.Clients) != 1 || base64.StdEncoding.EncodeToString(km.Clients[0].KeyPackage) != trentLast {
+			t.Fatalf("claim by an unlisted server as %s: %+v, %v; want trent's last-resort KeyPackage", requester, km, err)
 		}
+	}
+	if n, _, err := b.accounts.keyPackageCount("trent", "phone"); err != nil || n != 2 {
+		t.Fatalf("trent's one-time KeyPackages after the spoofed claims: %d (%v), want 2", n, err)
 	}
 
 	if n, _, err := b.accounts.keyPackageCount("bob", "phone"); err != nil || n != 10 {
@@ -178,10 +184,11 @@ func TestKeyPackageDrain(t *testing.T) {
 	for _, o := range []string{claimOneTime, claimLastResort, claimRefused} {
 		got[o] = counter(t, reg, "rhizome_keypackage_claims_total", map[string]string{"outcome": o})
 	}
-	// Refused on b: the local stranger's, the spy's two, and the remote
-	// stranger's over bob's limit (the rest of those a refused itself).
-	if got[claimOneTime] != 0 || got[claimLastResort] != float64(lastResort+remote) || got[claimRefused] <= float64(limited+2) {
-		t.Fatalf("claims counted %v; want 0 one-time, %d last-resort, more than %d refused", got, lastResort+remote, limited+2)
+	// Refused on b: the local stranger's and the remote stranger's over
+	// bob's limit (the rest of those a refused itself); the spy's two got
+	// last-resort KeyPackages.
+	if got[claimOneTime] != 0 || got[claimLastResort] != float64(lastResort+remote+2) || got[claimRefused] <= float64(limited) {
+		t.Fatalf("claims counted %v; want 0 one-time, %d last-resort, more than %d refused", got, lastResort+remote+2, limited)
 	}
 	t.Logf("drain: local stranger %d last-resort + %d limited; remote stranger %d last-resort + %d limited; metrics %v", lastResort, limited, remote, remoteLimited, got)
 }
