@@ -94,8 +94,16 @@ func TestAdminTokenCommands(t *testing.T) {
 	if len(list.Tokens) != 1 {
 		t.Fatalf("after use and revoke: %+v", list.Tokens)
 	}
-	if code := registerHTTP(t, n, "dave", third); code != 201 {
-		t.Fatalf("register with the third token: %d", code)
+	// rhizome register: refused without a token, registered with one.
+	daveDir := filepath.Join(t.TempDir(), "dave")
+	api := "http://" + n.APIAddr()
+	if code, _, errs := run(t, "register", "--server", api, "--user", "dave", "--device", "phone", "--dir", daveDir); code != 1 || !strings.Contains(errs, "token") {
+		t.Fatalf("rhizome register without a token: exit %d: %s", code, errs)
+	}
+	var reg map[string]string
+	runJSON(t, &reg, "register", "--server", api, "--user", "dave", "--device", "phone", "--token", third, "--dir", filepath.Join(t.TempDir(), "dave2"))
+	if reg["user_uri"] != "mimi://a.test/u/dave" {
+		t.Fatalf("rhizome register --token: %v", reg)
 	}
 	code, out, _ = run(t, "admin", "token", "list", "--data-dir", dir)
 	if code != 0 || !strings.Contains(out, "No outstanding") {

@@ -171,8 +171,8 @@ func clientCommands() []*Command {
 }
 
 func registerCommand() *Command {
-	var server, user, device string
-	return clientCommand("register", "register --server URL --user NAME --device NAME [--dir DIR] [--json]",
+	var server, user, device, token string
+	return clientCommand("register", "register --server URL --user NAME --device NAME [--token TOKEN] [--dir DIR] [--json]",
 		"create your user and this device on a node",
 		`Creates a user with this device as its first device on the node at
 --server, makes the device's signing key and KeyPackages, and keeps them in
@@ -183,12 +183,20 @@ The directory is --dir, else $RHIZOME_CLIENT_DIR, else ./rhizome-client.
 One directory holds one device; use another directory for a second user
 or device.
 
+A node that listens beyond loopback registers only with a single-use
+token from its operator (rhizome admin token create, on the node's
+machine); give it with --token, or set $RHIZOME_REGISTRATION_TOKEN.
+User names are lowercase letters and digits, with '.', '_' or '-' only
+between two of them (alice, bob.smith, team-7).
+
 Examples:
   rhizome register --server http://127.0.0.1:8600 --user alice --device phone
-  rhizome register --server http://127.0.0.1:8601 --user bob --device laptop --dir ./bob`,
+  rhizome register --server http://127.0.0.1:8601 --user bob --device laptop --dir ./bob
+  rhizome register --server https://chat.example.org --user carol --device phone --token rhzreg_...`,
 		func(fs *flag.FlagSet) {
 			fs.StringVar(&server, "server", "", "API URL of your home node, e.g. http://127.0.0.1:8600")
-			fs.StringVar(&user, "user", "", "user name: 1-64 of a-z 0-9 . _ -")
+			fs.StringVar(&user, "user", "", "user name: 1-64 of a-z 0-9, with . _ - only between them")
+			fs.StringVar(&token, "token", "", "registration token from the node's operator (default $RHIZOME_REGISTRATION_TOKEN)")
 			fs.StringVar(&device, "device", "", "name of this device, e.g. phone")
 		}, [2]int{0, 0},
 		func(ctx context.Context, env *Env, f *clientFlags, _ []string) error {
@@ -196,7 +204,10 @@ Examples:
 				return &UsageError{Cmd: "rhizome register", Msg: "--server, --user and --device are required"}
 			}
 			return f.withClient(ctx, env, true, func(c *client.Client) error {
-				d, err := c.Register(ctx, server, user, device)
+				if token == "" {
+					token = env.Getenv("RHIZOME_REGISTRATION_TOKEN")
+				}
+				d, err := c.RegisterWithToken(ctx, server, user, device, token)
 				if err != nil {
 					return err
 				}

@@ -100,9 +100,10 @@ func isCode(err error, code string) bool {
 // Wire shapes of the API (docs/api.md).
 
 type registerReq struct {
-	User         string `json:"user"`
-	Device       string `json:"device"`
-	SignatureKey []byte `json:"signature_key"`
+	User              string `json:"user"`
+	Device            string `json:"device"`
+	SignatureKey      []byte `json:"signature_key"`
+	RegistrationToken string `json:"registration_token,omitempty"`
 }
 
 type registerResp struct {

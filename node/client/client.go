@@ -223,6 +223,13 @@ func normalizeServer(server string) (string, error) {
 // node at server, makes a fresh signature key, stores everything and
 // uploads KeyPackages (DefaultKeyPackages one-time and one last-resort).
 func (c *Client) Register(ctx context.Context, server, user, device string) (Device, error) {
+	return c.RegisterWithToken(ctx, server, user, device, "")
+}
+
+// RegisterWithToken is [Client.Register] on a node whose registration
+// needs a token from its operator (api.registration "token"; the operator
+// makes one with rhizome admin token create). An empty token is Register.
+func (c *Client) RegisterWithToken(ctx context.Context, server, user, device, token string) (Device, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.id != nil {
@@ -238,7 +245,7 @@ func (c *Client) Register(ctx context.Context, server, user, device string) (Dev
 	}
 	a := &api{base: base, http: c.http}
 	var resp registerResp
-	if err := a.postJSON(ctx, "/v1/register", registerReq{User: user, Device: device, SignatureKey: pub}, &resp); err != nil {
+	if err := a.postJSON(ctx, "/v1/register", registerReq{User: user, Device: device, SignatureKey: pub, RegistrationToken: token}, &resp); err != nil {
 		if isCode(err, "conflict") {
 			return Device{}, fmt.Errorf("%w (user %q exists on %s: choose another --user)", err, user, base)
 		}
