@@ -236,5 +236,14 @@ func (m *Mesh) refreshRefused() {
 			m.log.Debug("reconnect", "peer", p.ShortString(), "err", err)
 		}
 		cancel()
+		// Closing the connection cut the pulls running against p (a
+		// room joined a moment ago starts with one), and the reconnection
+		// may not show as a new connection when another was open: pull
+		// every shared room again, so nothing waits for the heads round.
+		for _, room := range m.Rooms() {
+			if m.participates(room, p) {
+				m.pulls.schedule(room, p, nil)
+			}
+		}
 	}
 }
