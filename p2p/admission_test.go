@@ -525,3 +525,54 @@ func TestRefusedPeerLetInLater(t *testing.T) {
 		late.wg.Wait()
 	})
 }
+
+// TestStrangerPubsubStreamsScored has a stranger open pubsub streams to a
+// server over and over: each is reset before it is read, the first ones
+// (an honest server that shares no room opens one per connection) cost it
+// nothing, and a stream of them past the tolerated burst scores it down
+// until it is blocked and disconnected.
+func TestStrangerPubsubStreamsScored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := p2ptest.New(t, 1, p2ptest.Options{Seed: 77})
+		defer nw.Close()
+		nw.CreateRoom(0)
+		srv := nw.Nodes[0]
+		h := nw.AddHost(p2ptest.Key(7777, 0))
+		if _, err := nw.MN.ConnectPeers(h.ID(), srv.PeerID()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		open := func(n int) (opened int) {
+			for range n {
+				s, err := h.NewStream(context.Background(), srv.PeerID(), pubsub.GossipSubID_v11)
+				if err != nil {
+					continue
+				}
+				opened++
+				// Negotiation is lazy: write, and read until the server
+				// resets the stream.
+				_, _ = s.Write([]byte{0})
+				_, _ = s.Read(make([]byte, 1))
+				_ = s.Reset()
+				synctest.Wait()
+			}
+			return opened
+		}
+		if got := open(10); got != 10 {
+			t.Fatalf("%d of 10 streams opened", got)
+		}
+		if n := srv.Mesh.Offenses(h.ID(), p2p.OffenseUnsolicited); n != 0 {
+			t.Fatalf("10 refused streams: %d offenses, want 0 (within the burst)", n)
+		}
+		open(200)
+		if n := srv.Mesh.Offenses(h.ID(), p2p.OffenseUnsolicited); n == 0 {
+			t.Fatal("210 refused streams scored the stranger down 0 times")
+		}
+		if p := srv.Mesh.Penalty(h.ID()); p < 90 {
+			t.Fatalf("penalty %.0f after 210 refused streams, want blocked (90)", p)
+		}
+		if srv.Host.Network().Connectedness(h.ID()) == network.Connected {
+			t.Fatal("the blocked stranger is still connected")
+		}
+	})
+}

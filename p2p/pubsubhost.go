@@ -68,6 +68,12 @@ func (h *pubsubHost) guard(handler network.StreamHandler) network.StreamHandler 
 		if !h.m.sharesRoom(p) {
 			h.m.refused.add(p, nil)
 			_ = s.Reset()
+			// An honest server sharing no room opens one per connection;
+			// a stream of them past foreignRate is an attack and ends in
+			// a block.
+			if !h.m.foreignLimit.allow(p) {
+				h.m.offend(p, OffenseUnsolicited, fmt.Errorf("%w: pubsub streams from a peer that shares no room", errStranger))
+			}
 			return
 		}
 		handler(s)
