@@ -406,7 +406,11 @@ func (j *joins) sweep(now time.Time) {
 	j.mu.Lock()
 	rooms := make(map[dag.RoomID]awaitingRoom, len(j.awaiting))
 	for id, a := range j.awaiting {
-		rooms[id] = a
+		// A room still being joined is reserved before it is recorded:
+		// not "left by an operator", and its slot stays taken.
+		if _, busy := j.inFlight[id]; !busy {
+			rooms[id] = a
+		}
 	}
 	j.mu.Unlock()
 	for id, a := range rooms {

@@ -76,6 +76,32 @@ func TestJoinBounds(t *testing.T) {
 	must(t, 400)(alice.post("/v1/rooms/"+randomRoomID(t).String()+"/join", jsonObj{"via": vias}))
 }
 
+// TestSweepKeepsJoinsInFlight: a room reserved by a join still being
+// verified is not recorded yet; the sweeper must not take it for one an
+// operator left and free its slot (two concurrent invites then exceeded
+// the per-server bound under the race detector).
+func TestSweepKeepsJoinsInFlight(t *testing.T) {
+	n := startNodeWith(t, t.TempDir(), "a.test", nil)
+	j := n.joins
+	via := dag.ServerID{7, 7, 7}
+	room := randomRoomID(t)
+	if _, err := j.begin(room); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.reserve(room, joinedInvite, via); err != nil {
+		t.Fatal(err)
+	}
+	j.sweep(time.Now())
+	if got := j.awaitingCount(); got != 1 {
+		t.Fatalf("after a sweep during the join: %d awaiting rooms, want 1", got)
+	}
+	j.end(room) // the join failed and was not recorded
+	j.sweep(time.Now())
+	if got := j.awaitingCount(); got != 0 {
+		t.Fatalf("after the join ended unrecorded: %d awaiting rooms, want 0", got)
+	}
+}
+
 // TestClaimServerLimit: a server claiming for many users and targets is
 // held to its own bucket.
 func TestClaimServerLimit(t *testing.T) {
