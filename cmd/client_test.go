@@ -86,7 +86,7 @@ func TestClientCommands(t *testing.T) {
 		} `json:"rooms"`
 	}
 	for _, dir := range []string{bobDir, carolDir} {
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(60 * time.Second) // under load the first pull can miss; the heads round (30 s) repairs
 		for {
 			runJSON(t, &rooms, "rooms", "--dir", dir)
 			if len(rooms.Rooms) == 1 && rooms.Rooms[0].Room == room.Room && rooms.Rooms[0].Joined {
