@@ -76,7 +76,7 @@ const floodReady = "flood: started"
 func TestFloodAttackerProcess(t *testing.T) {
 	path := os.Getenv(floodAttackerEnv)
 	if path == "" {
-		t.Skip("the attacker process of TestFloodAcceptance (run by it)")
+		t.Skip("not a test of its own: the attacker process of TestFloodAcceptance, which starts it with " + floodAttackerEnv + " set")
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {

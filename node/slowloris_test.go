@@ -45,7 +45,7 @@ func TestSlowloris(t *testing.T) {
 	alice := register(t, n, "alice", "phone")
 	baseFDs := countFDs()
 	if baseFDs < 0 {
-		t.Skip("no /proc/self/fd to count file descriptors")
+		t.Fatal("cannot count file descriptors: the test measures them through Linux's /proc/self/fd")
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -188,7 +188,7 @@ func TestSlowloris(t *testing.T) {
 func TestSlowlorisChild(t *testing.T) {
 	addr := os.Getenv(envSlowAddr)
 	if addr == "" {
-		t.Skip("run by TestSlowloris")
+		t.Skip("not a test of its own: the attacking child process of TestSlowloris, which starts it with " + envSlowAddr + " set")
 	}
 	conns, _ := strconv.Atoi(os.Getenv(envSlowConns))
 	octet, _ := strconv.Atoi(os.Getenv(envSlowNet))
