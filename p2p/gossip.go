@@ -260,7 +260,7 @@ func (m *Mesh) admitGossip(room dag.RoomID, from peer.ID, ev *dag.Event) pubsub.
 }
 
 // checkGossip runs the stateless checks on a gossip payload (decodeGossip,
-// then the signature with verify: Event.Verify, or a dag.Verifier's
+// then the signature with verify: Event.Verify, or a Verifier's
 // Verify, which batches the checks of concurrent validators).
 func checkGossip(room dag.RoomID, data []byte, verify func(*dag.Event) error) (*dag.Event, Offense, error) {
 	ev, off, err := decodeGossip(room, data)

@@ -165,8 +165,8 @@ type Mesh struct {
 	pulls  *puller
 	dial   *dialer
 	// verifier batches the signature checks of concurrent gossip
-	// validators (dag.Verifier).
-	verifier *dag.Verifier
+	// validators.
+	verifier *Verifier
 
 	syncLimit *peerLimiter
 	dirLimit  *peerLimiter
@@ -246,7 +246,7 @@ func New(cfg Config) (*Mesh, error) {
 		joining:      make(map[dag.RoomID]bool),
 		topics:       make(map[string]dag.RoomID),
 		scores:       make(map[peer.ID]float64),
-		verifier:     dag.NewVerifier(0),
+		verifier:     NewVerifier(0),
 	}
 	m.dirServing = newDirSlots()
 	m.streams = cfg.Gater.metrics.streams

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/dag/dagtest"
+	"github.com/rhizome-chat/rhizome/p2p"
 )
 
 // benchRooms returns the wire bytes of n events with 1 KiB of content,
@@ -118,7 +119,7 @@ const batchSize = 64
 // take 64 events at a time, verify them with dag.VerifyBatch and store them
 // with one PutAll. mode=gossip is the path of gossip: 256 producers (p2p
 // stores each room's gossip from its own goroutine) each take one event,
-// verify it through a shared dag.Verifier (as p2p's gossip validators do)
+// verify it through a shared p2p.Verifier (as p2p's gossip validators do)
 // and Put it. The ratios are given against both verification rates:
 // ingest/verify against one-at-a-time verification (BenchmarkVerifyEvent's
 // ceiling) and ingest/verify-batch against batch verification.
@@ -179,7 +180,7 @@ func benchIngest(b *testing.B, batched bool, rooms int) {
 			b.Fatal(r)
 		}
 	} else {
-		v := dag.NewVerifier(0)
+		v := p2p.NewVerifier(0)
 		defer v.Close()
 		r := parallelProducers(256, b.N, 1, func(lo, _ int) error {
 			e, err := dag.Decode(wire[lo])

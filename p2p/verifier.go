@@ -1,16 +1,22 @@
-package dag
+package p2p
 
 import (
 	"runtime"
 	"sync"
+
+	"github.com/rhizome-chat/rhizome/dag"
 )
+
+// verifierBatch is the most requests a Verifier worker checks at once:
+// dag.VerifyBatch's chunk, beyond which the cost per signature hardly falls.
+const verifierBatch = 64
 
 // Verifier verifies the signatures of events that many goroutines hand it
 // one at a time (gossip validators, say) in batches: a worker that receives
 // a request yields once, so that the rest of a burst can queue, then takes
 // every request waiting, up to 64, and checks them with one multiscalar
-// multiplication ([VerifyBatch]). In a batch a request costs about a
-// quarter of [Event.Verify]; a request that arrives alone is verified
+// multiplication ([dag.VerifyBatch]). In a batch a request costs about a
+// quarter of [dag.Event.Verify]; a request that arrives alone is verified
 // alone, at Verify's cost. The outcome for every event is exactly Verify's.
 // A Verifier is safe for concurrent use.
 type Verifier struct {
@@ -21,7 +27,7 @@ type Verifier struct {
 }
 
 type verifyRequest struct {
-	e    *Event
+	e    *dag.Event
 	err  error
 	done chan struct{}
 }
@@ -32,16 +38,16 @@ func NewVerifier(workers int) *Verifier {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	v := &Verifier{reqs: make(chan *verifyRequest, 4*batchChunk)}
+	v := &Verifier{reqs: make(chan *verifyRequest, 4*verifierBatch)}
 	for range workers {
 		v.wg.Go(v.work)
 	}
 	return v
 }
 
-// Verify checks e's signature as [Event.Verify] does. After Close it
+// Verify checks e's signature as [dag.Event.Verify] does. After Close it
 // verifies on the calling goroutine.
-func (v *Verifier) Verify(e *Event) error {
+func (v *Verifier) Verify(e *dag.Event) error {
 	v.mu.RLock()
 	if v.closed {
 		v.mu.RUnlock()
@@ -66,15 +72,15 @@ func (v *Verifier) Close() {
 }
 
 func (v *Verifier) work() {
-	batch := make([]*verifyRequest, 0, batchChunk)
-	evs := make([]*Event, 0, batchChunk)
+	batch := make([]*verifyRequest, 0, verifierBatch)
+	evs := make([]*dag.Event, 0, verifierBatch)
 	for r := range v.reqs {
 		batch = append(batch[:0], r)
 		// Requests come in bursts (a group commit answers many producers at
 		// once); let the rest of a burst queue up before draining.
 		runtime.Gosched()
 	drain:
-		for len(batch) < batchChunk {
+		for len(batch) < verifierBatch {
 			select {
 			case r, ok := <-v.reqs:
 				if !ok {
@@ -104,13 +110,13 @@ func (v *Verifier) work() {
 	}
 }
 
-// verifyEach returns Verify's outcome for each event: one VerifyBatch, and
-// if it finds a bad event, Verify for each event after it. Retrying the
+// verifyEach returns Verify's outcome for each event: one dag.VerifyBatch,
+// and if it finds a bad event, Verify for each event after it. Retrying the
 // batch on the rest instead would let a sender of many bad signatures make
 // every batch cost quadratic time.
-func verifyEach(evs []*Event) []error {
+func verifyEach(evs []*dag.Event) []error {
 	errs := make([]error, len(evs))
-	k, err := VerifyBatch(evs)
+	k, err := dag.VerifyBatch(evs)
 	if k < 0 {
 		return errs
 	}
