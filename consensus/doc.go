@@ -23,5 +23,5 @@
 //
 // May import: the standard library (not os, net, log/slog, time, math/rand,
 // crypto/rand) and internal/tlspl. Must not import badger or libp2p or call
-// time.Now. TestPurity and internal/deptest enforce this.
+// time.Now. internal/deptest enforces this.
 package consensus

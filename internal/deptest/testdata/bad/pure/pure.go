@@ -1,9 +1,9 @@
-// Package pure breaks every rule, so the checker has something to find.
+// Package pure breaks the first rules, so the checker has something to find.
 package pure
 
 import (
-	"log/slog"
-	"os"
+	"log/slog" // want `imports "log/slog"`
+	"os"       // want `imports "os"`
 	clock "time"
 
 	"example.com/bad/helper"
@@ -11,7 +11,7 @@ import (
 
 // Leak does forbidden things.
 func Leak() {
-	go helper.Dial()
-	slog.Info("now", "t", clock.Now())
+	go helper.Dial()                   // want `starts a goroutine`
+	slog.Info("now", "t", clock.Now()) // want `uses time.Now`
 	_ = os.Getenv("HOME")
 }

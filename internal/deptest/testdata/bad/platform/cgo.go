@@ -1,0 +1,5 @@
+//go:build cgo
+
+package platform
+
+import "C" // want `imports "C"`

@@ -1,0 +1,5 @@
+package platform
+
+import "os" // want `imports "os"`
+
+var name = os.Getenv("OS")
