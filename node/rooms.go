@@ -535,8 +535,13 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 		}
 		return nil, 0, err
 	}
-	if kind == dag.KindCommit {
+	switch kind {
+	case dag.KindCommit:
 		if err := rs.checkParent(room, content); err != nil {
+			return nil, 0, err
+		}
+	case dag.KindMessage, dag.KindProposal:
+		if err := rs.checkCurrentEpoch(room, kind, content); err != nil {
 			return nil, 0, err
 		}
 	}

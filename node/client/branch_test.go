@@ -29,6 +29,13 @@ func TestBranchMoveAfterPartition(t *testing.T) {
 	for _, d := range all {
 		d.start()
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, d := range all {
+				t.Logf("%s: %s", d.dir, d.c.debugRooms())
+			}
+		}
+	})
 	srv := func(n *node.Node, dom string) Server { return Server{ID: n.ServerID().String(), Domain: dom} }
 	ri, err := alice.c.CreateRoom(ctx, "private-group", "Split", srv(a, "a.test"), srv(b, "b.test"))
 	if err != nil {

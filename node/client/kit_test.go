@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,7 +135,7 @@ func (d *device) waitFor(what string, match func(Delivery) bool) Delivery {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	d.t.Fatalf("no delivery %s within 30s; got %d deliveries; skipped: %v", what, len(d.deliveries()), d.c.Skipped())
+	d.t.Fatalf("no delivery %s within 30s; got %d deliveries; skipped: %v; rooms: %s", what, len(d.deliveries()), d.c.Skipped(), d.c.debugRooms())
 	return Delivery{}
 }
 
@@ -172,4 +174,20 @@ func (d *device) waitEpoch(room, epoch string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	d.t.Fatalf("room %s did not reach epoch %s within 30s; skipped: %v", room, epoch, d.c.Skipped())
+}
+
+// debugRooms describes each room's epoch chain and retained epochs, for
+// failure messages.
+func (c *Client) debugRooms() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	for id, r := range c.rooms {
+		fmt.Fprintf(&b, "[%s epoch %s chain %v", id, r.epoch, r.chain)
+		if r.g != nil {
+			fmt.Fprintf(&b, " mls-epoch %d retained %d", r.g.Epoch(), len(r.g.RetainedEpochs()))
+		}
+		b.WriteString("] ")
+	}
+	return b.String()
 }

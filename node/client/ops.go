@@ -371,25 +371,8 @@ func (c *Client) Remove(ctx context.Context, roomID, user string) (string, error
 // committed by a remaining member), and its user leaves the participant
 // list with a signed state change.
 func (c *Client) Leave(ctx context.Context, roomID string) error {
-	c.mu.Lock()
-	r, err := c.joinedRoom(roomID)
+	room, err := c.proposeSelfRemove(ctx, roomID)
 	if err != nil {
-		c.mu.Unlock()
-		return err
-	}
-	room, epoch := r.info.Room, r.epoch
-	prop, err := r.g.Propose(c.rand, &mls.SelfRemoveProposal{})
-	if err != nil {
-		c.mu.Unlock()
-		return fmt.Errorf("client: self-remove proposal: %w", err)
-	}
-	raw, err := prop.Marshal()
-	a := c.api()
-	c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if err := a.do(ctx, "POST", "/v1/rooms/"+url.PathEscape(room)+"/proposals?epoch="+epoch, "application/octet-stream", raw, nil); err != nil {
 		return err
 	}
 	if err := c.postState(ctx, room, &roomstate.ParticipantUpdate{Removed: []roomstate.URI{roomstate.URI(c.id.UserURI)}}); err != nil {
@@ -397,11 +380,51 @@ func (c *Client) Leave(ctx context.Context, roomID string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	r, err := c.joinedRoom(room)
+	if err != nil {
+		return err
+	}
 	b := newBatch()
 	if err := c.logAndApply(b, r, &logEntry{Op: "leave", AtMS: c.now().UnixMilli()}); err != nil {
 		return err
 	}
 	return c.st.commit(b)
+}
+
+// proposeSelfRemove submits a SelfRemove proposal in the room's current
+// epoch, catching up and proposing again when the node's canonical epoch
+// has moved on (stale_epoch). It returns the room's ID.
+func (c *Client) proposeSelfRemove(ctx context.Context, roomID string) (string, error) {
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		r, err := c.joinedRoom(roomID)
+		if err != nil {
+			c.mu.Unlock()
+			return "", err
+		}
+		room, epoch := r.info.Room, r.epoch
+		prop, err := r.g.Propose(c.rand, &mls.SelfRemoveProposal{})
+		if err != nil {
+			c.mu.Unlock()
+			return "", fmt.Errorf("client: self-remove proposal: %w", err)
+		}
+		raw, err := prop.Marshal()
+		a := c.api()
+		c.mu.Unlock()
+		if err != nil {
+			return "", err
+		}
+		err = a.do(ctx, "POST", "/v1/rooms/"+url.PathEscape(room)+"/proposals?epoch="+epoch, "application/octet-stream", raw, nil)
+		if err == nil {
+			return room, nil
+		}
+		if !isCode(err, "stale_epoch") || attempt+1 >= maxCommitAttempts {
+			return "", err
+		}
+		if err := c.catchUp(ctx, room); err != nil {
+			return "", err
+		}
+	}
 }
 
 // hasWork reports whether background work (re-sends, re-proposals) waits.

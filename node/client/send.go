@@ -207,15 +207,37 @@ func (c *Client) encryptSent(r *room, sm *sentMessage) error {
 	return c.st.commit(b)
 }
 
-// postSent submits the encrypted message and records its event ID.
+// postSent submits the encrypted message and records its event ID. When
+// the node answers stale_epoch (its canonical epoch moved on, and a member
+// who joined since could not decrypt the message), the device catches up
+// and encrypts the same content again in the new epoch, so the message
+// keeps its MIMI ID.
 func (c *Client) postSent(ctx context.Context, room string, sm *sentMessage) (Sent, error) {
-	c.mu.Lock()
-	a := c.api()
-	c.mu.Unlock()
 	var resp submitResp
-	path := "/v1/rooms/" + url.PathEscape(room) + "/messages?epoch=" + url.QueryEscape(sm.Epoch)
-	if err := a.do(ctx, "POST", path, "application/octet-stream", sm.Cipher, &resp); err != nil {
-		return Sent{}, err
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		a := c.api()
+		c.mu.Unlock()
+		path := "/v1/rooms/" + url.PathEscape(room) + "/messages?epoch=" + url.QueryEscape(sm.Epoch)
+		err := a.do(ctx, "POST", path, "application/octet-stream", sm.Cipher, &resp)
+		if err == nil {
+			break
+		}
+		if !isCode(err, "stale_epoch") || attempt+1 >= maxCommitAttempts {
+			return Sent{}, err
+		}
+		if err := c.catchUp(ctx, room); err != nil {
+			return Sent{}, err
+		}
+		c.mu.Lock()
+		r, err := c.joinedRoom(room)
+		if err == nil {
+			err = c.encryptSent(r, sm)
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return Sent{}, err
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
