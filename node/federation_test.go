@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"testing"
 	"time"
 
@@ -109,6 +110,14 @@ func TestTwoNodesFederate(t *testing.T) {
 	if err := g.MergeCommit(pc, mustEventID(t, commitID).Bytes(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	// A message goes in the canonical epoch only (409 stale_epoch before):
+	// wait for the commit's seal.
+	eventually(t, 20*time.Second, "the commit becomes canonical on A", func() string {
+		if _, o := alice.get("/v1/rooms/" + room + "/order"); str(o["tip"]) != commitID {
+			return fmt.Sprintf("order %v", o)
+		}
+		return ""
+	})
 	msg := alice.sendMessage(g, room, commitID, "hello bob")
 
 	// Bob sees the room on B: the commit with his Welcome, then the message.

@@ -125,6 +125,17 @@ func TestOrderConcurrentCommits(t *testing.T) {
 	if cur, _ := resp["cursor"].(float64); at < 0 || cur == 0 || uint64(cur) >= lines[at].Cursor {
 		t.Fatalf("submission cursor %v, order line applying it %+v", resp["cursor"], lines)
 	}
+	// A message encrypted in an epoch before the tip is refused, naming
+	// the tip: frank, added by c2, could never decrypt it.
+	msg, err := cl.groups[2].Send(rand.Reader, nil, []byte("late"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := msg.Marshal()
+	status, body = cl.users[2].call("POST", "/v1/rooms/"+cl.room+"/messages?epoch="+winner, "application/octet-stream", raw)
+	if status != 409 || body["error"] != "stale_epoch" || !strings.Contains(str(body["message"]), c2) {
+		t.Fatalf("message in a stale epoch: %d %v", status, body)
+	}
 	t.Logf("took %v", time.Since(t0).Round(time.Millisecond))
 }
 

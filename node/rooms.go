@@ -535,17 +535,15 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 		}
 		return nil, 0, err
 	}
-	switch kind {
-	case dag.KindCommit:
+	if kind == dag.KindCommit {
 		if err := rs.checkParent(room, content); err != nil {
-			return nil, 0, err
-		}
-	case dag.KindMessage, dag.KindProposal:
-		if err := rs.checkCurrentEpoch(room, kind, content); err != nil {
 			return nil, 0, err
 		}
 	}
 	if _, err := authorize(st, ev, rs.store); err != nil {
+		return nil, 0, err
+	}
+	if err := rs.checkCurrentEpoch(room, kind, content); err != nil {
 		return nil, 0, err
 	}
 	if kind == dag.KindCreate {

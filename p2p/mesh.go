@@ -365,13 +365,36 @@ func (m *Mesh) JoinRoom(id dag.RoomID) error {
 	m.goFunc(func() { m.readRoom(r) })
 	m.mu.Unlock()
 
+	m.pullParticipants(id)
+	m.RefreshPeers()
+	// Until the other servers graft this one into the room's gossip mesh
+	// (their next heartbeat, once they count it as a participant), what
+	// they publish does not reach it: pull again a few times, so that the
+	// commit that brought it in and the votes on it do not wait for the
+	// heads round.
+	for _, d := range joinFollowUps {
+		time.AfterFunc(d, func() {
+			if m.ctx.Err() == nil && m.joined(id) != nil {
+				m.pullParticipants(id)
+			}
+		})
+	}
+	return nil
+}
+
+// joinFollowUps are the delays after JoinRoom at which a room is pulled
+// again from its participants (three timers per join; joins are bounded by
+// the node's join limits).
+var joinFollowUps = []time.Duration{time.Second, 3 * time.Second, 8 * time.Second}
+
+// pullParticipants schedules a pull of room from every connected peer that
+// takes part in it.
+func (m *Mesh) pullParticipants(id dag.RoomID) {
 	for _, p := range m.h.Network().Peers() {
-		if m.participates(id, p) {
+		if m.participates(id, p) && !m.blocked(p) {
 			m.pulls.schedule(id, p, nil)
 		}
 	}
-	m.RefreshPeers()
-	return nil
 }
 
 // LeaveRoom unsubscribes from the room's topic. Stored events stay in the
