@@ -80,9 +80,14 @@ func (g *Group) InspectCommit(msg *MLSMessage) (Sender, []CommitProposal, error)
 	if err != nil {
 		return Sender{}, nil, err
 	}
+	return c.Sender, commitProposals(list), nil
+}
+
+// commitProposals lists a commit's resolved proposals as [CommitProposal]s.
+func commitProposals(list []proposalEntry) []CommitProposal {
 	out := make([]CommitProposal, len(list))
 	for i, e := range list {
 		out[i] = CommitProposal{Proposal: e.p, Sender: e.sender, Reference: e.ref}
 	}
-	return c.Sender, out, nil
+	return out
 }

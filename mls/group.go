@@ -148,22 +148,19 @@ type resumptionPSK struct {
 // which is consumed even if the content is then rejected, e.g. an invalid
 // commit of a genuine sender). A Group is not safe for concurrent use.
 type Group struct {
-	cfg GroupConfig
-	cs  CipherSuite
+	// publicState is what an external observer of the group also holds
+	// (see [PublicGroup]): cipher suite, GroupContext, ratchet tree,
+	// transcript hashes and the epoch's proposals.
+	publicState
 
-	ctx      GroupContext
-	ctxBytes []byte
-	tree     *Tree
-	keys     *TreePrivateKeys
-	me       LeafIndex
-	sig      SignaturePrivateKey
+	cfg  GroupConfig
+	keys *TreePrivateKeys
+	me   LeafIndex
+	sig  SignaturePrivateKey
 
 	secrets *EpochSecrets
-	interim []byte // interim transcript hash of the epoch
-	confTag []byte // confirmation tag of the commit that created the epoch
 	prot    *MessageProtector
 
-	proposals  []cachedProposal
 	resumption []resumptionPSK
 	pending    *PendingCommit
 
@@ -237,14 +234,12 @@ func (g *Group) SignaturePublicKey() []byte { return g.sig.PublicKey() }
 // replaced, not changed, when the epoch advances).
 func (g *Group) clone() *Group {
 	n := *g
-	n.tree = g.tree.Clone()
+	n.publicState = g.publicState.clone()
 	if g.keys != nil {
 		n.keys = g.keys.Clone()
 	}
-	n.proposals = slices.Clone(g.proposals)
 	n.resumption = slices.Clone(g.resumption)
 	n.retained = slices.Clone(g.retained)
-	n.ctx.Extensions = slices.Clone(g.ctx.Extensions)
 	return &n
 }
 
@@ -295,29 +290,25 @@ func requiredCapabilities(exts Extensions) (*RequiredCapabilities, error) {
 	return UnmarshalRequiredCapabilities(e.ExtensionData)
 }
 
-// validationOptions returns the leaf validation options of a GroupContext.
-func (g *Group) validationOptions(ctx *GroupContext, now time.Time) (*ValidationOptions, error) {
-	rc, err := requiredCapabilities(ctx.Extensions)
-	if err != nil {
-		return nil, err
-	}
-	return &ValidationOptions{GroupID: ctx.GroupID, Now: now, RequiredCapabilities: rc,
-		ValidateCredential: g.cfg.ValidateCredential}, nil
+// policy returns the member's validation policy for proposals and
+// commits.
+func (g *Group) policy() *groupPolicy {
+	return &groupPolicy{validateCredential: g.cfg.ValidateCredential, appData: g.cfg.AppData,
+		knownComponents: g.cfg.KnownComponents,
+		hasPSK:          func(id *PreSharedKeyID) bool { _, ok := g.lookupPSK(id); return ok }}
 }
 
 // installEpoch sets the epoch's GroupContext and secrets and builds its
 // message protector.
 func (g *Group) installEpoch(ctx GroupContext, ctxBytes []byte, es *EpochSecrets, confTag []byte) error {
-	interim, err := InterimTranscriptHash(g.cs, ctx.ConfirmedTranscriptHash, confTag)
-	if err != nil {
-		return err
-	}
 	prot, err := NewEpochProtector(&ctx, es, g.tree.LeafCount(), g.cfg.PaddingBlock)
 	if err != nil {
 		return err
 	}
-	g.ctx, g.ctxBytes, g.secrets, g.interim, g.prot, g.confTag = ctx, ctxBytes, es, interim, prot, confTag
-	g.proposals = nil
+	if err := g.setEpoch(ctx, ctxBytes, confTag); err != nil {
+		return err
+	}
+	g.secrets, g.prot = es, prot
 	g.pending = nil
 	g.resumption = append(g.resumption, resumptionPSK{epoch: ctx.Epoch, psk: es.ResumptionPSK})
 	if k := g.cfg.resumptionKeep(); len(g.resumption) > k {

@@ -22,7 +22,7 @@ func (g *Group) AppData() (*AppDataDictionary, error) {
 // app_data_dictionary of exts, in order, and returns the new extensions.
 // For each component the list must hold a single remove (of present
 // state) or one or more updates.
-func (g *Group) applyAppData(exts Extensions, ups []*AppDataUpdateProposal) (Extensions, error) {
+func (p *groupPolicy) applyAppData(exts Extensions, ups []*AppDataUpdateProposal) (Extensions, error) {
 	bad := func(format string, args ...any) error {
 		return groupErrf("app data update", ErrInvalidProposal, format, args...)
 	}
@@ -40,7 +40,7 @@ func (g *Group) applyAppData(exts Extensions, ups []*AppDataUpdateProposal) (Ext
 			return nil, bad("component %d: a remove together with another operation", u.ComponentID)
 		}
 		ops[u.ComponentID] = u.Op
-		if g.cfg.KnownComponents != nil && !slices.Contains(g.cfg.KnownComponents, u.ComponentID) {
+		if p.knownComponents != nil && !slices.Contains(p.knownComponents, u.ComponentID) {
 			return nil, bad("unknown component %d", u.ComponentID)
 		}
 		j, found := slices.BinarySearchFunc(dict.ComponentData, u.ComponentID, func(c ComponentData, id ComponentID) int {
@@ -64,9 +64,9 @@ func (g *Group) applyAppData(exts Extensions, ups []*AppDataUpdateProposal) (Ext
 				cur = dict.ComponentData[j].Data
 			}
 			next := slices.Clone(u.Update)
-			if g.cfg.AppData != nil {
+			if p.appData != nil {
 				var err error
-				if next, err = g.cfg.AppData(u.ComponentID, cur, found, u.Update); err != nil {
+				if next, err = p.appData(u.ComponentID, cur, found, u.Update); err != nil {
 					return nil, groupErr("app data update", err)
 				}
 			}
@@ -99,8 +99,8 @@ func (g *Group) applyAppData(exts Extensions, ups []*AppDataUpdateProposal) (Ext
 // support AppDataUpdate (it is in required_capabilities), a
 // GroupContextExtensions proposal leaves app_data_dictionary unchanged;
 // and that a proposal list does not both replace and update it.
-func (g *Group) checkGCEAppData(gce *GroupContextExtensionsProposal, withUpdates bool) error {
-	oldE, hadOld := g.ctx.Extensions.Find(ExtensionTypeAppDataDictionary)
+func (s *publicState) checkGCEAppData(gce *GroupContextExtensionsProposal, withUpdates bool) error {
+	oldE, hadOld := s.ctx.Extensions.Find(ExtensionTypeAppDataDictionary)
 	newE, hasNew := gce.Extensions.Find(ExtensionTypeAppDataDictionary)
 	changed := hadOld != hasNew || !bytes.Equal(oldE.ExtensionData, newE.ExtensionData)
 	if !changed {
@@ -109,7 +109,7 @@ func (g *Group) checkGCEAppData(gce *GroupContextExtensionsProposal, withUpdates
 	if withUpdates {
 		return groupErrf("group context extensions", ErrInvalidProposal, "app_data_dictionary replaced and updated in one commit")
 	}
-	rc, err := requiredCapabilities(g.ctx.Extensions)
+	rc, err := requiredCapabilities(s.ctx.Extensions)
 	if err != nil {
 		return groupErr("group context extensions", err)
 	}

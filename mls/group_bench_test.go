@@ -24,7 +24,7 @@ func benchMember(b *testing.B, e *benchTreeEntry, l LeafIndex) *Group {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := &Group{cs: cs, tree: tree, keys: tt.keysFor(b, tree, l), me: l, sig: tt.sigKey(b, l)}
+	g := &Group{publicState: publicState{cs: cs, tree: tree}, keys: tt.keysFor(b, tree, l), me: l, sig: tt.sigKey(b, l)}
 	ctx := GroupContext{Version: ProtocolVersionMLS10, CipherSuite: cs, GroupID: tt.groupID, Epoch: 7,
 		TreeHash: th, ConfirmedTranscriptHash: tt.testSecret("confirmed", 0), Extensions: Extensions{}}
 	ctxBytes, err := ctx.Marshal()

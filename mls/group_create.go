@@ -57,8 +57,8 @@ func createGroupWithLeaf(rand io.Reader, cs CipherSuite, groupID []byte, kb *Key
 	if err != nil {
 		return nil, err
 	}
-	g := &Group{cfg: cfg, cs: cs, tree: tree, keys: keys, me: me, sig: kb.SigningKey}
-	if err := g.checkExtensionsSupported(tree, exts); err != nil {
+	g := &Group{publicState: publicState{cs: cs, tree: tree}, cfg: cfg, keys: keys, me: me, sig: kb.SigningKey}
+	if err := checkExtensionsSupported(tree, exts); err != nil {
 		return nil, err
 	}
 	th, err := tree.TreeHash()
@@ -95,7 +95,7 @@ func (g *Group) startEpoch(ctx GroupContext, initSecret, commitSecret, pskSecret
 // checkExtensionsSupported checks that every member of t supports the
 // GroupContext extensions exts and the capabilities they require (RFC 9420,
 // Sections 11.1 and 12.1.7).
-func (g *Group) checkExtensionsSupported(t *Tree, exts Extensions) error {
+func checkExtensionsSupported(t *Tree, exts Extensions) error {
 	types := make([]ExtensionType, len(exts))
 	for i, e := range exts {
 		types[i] = e.ExtensionType

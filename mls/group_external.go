@@ -50,7 +50,7 @@ func JoinExternal(rand io.Reader, gi *GroupInfo, sig SignaturePrivateKey, cred C
 	if err != nil {
 		return nil, nil, err
 	}
-	g0 := &Group{cfg: opts.Config, cs: cs, tree: tree, sig: sig}
+	g0 := &Group{publicState: publicState{cs: cs, tree: tree}, cfg: opts.Config, sig: sig}
 	if err := g0.verifyGroupInfo(gi, opts.Now, opts.ValidateLeaves); err != nil {
 		return nil, nil, err
 	}
@@ -152,18 +152,6 @@ func (g *Group) frameExternal(c *FramedContent, sig SignaturePrivateKey, setTag 
 		return nil, nil, err
 	}
 	return &MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPublicMessage, PublicMessage: pm}, ac, nil
-}
-
-// checkResync checks the Remove of an external commit: the removed leaf
-// must hold the joiner's credential (RFC 9420, Section 12.2).
-func (g *Group) checkResync(a *applied, leaf *LeafNode) error {
-	for _, l := range a.removed {
-		old, ok := g.tree.Leaf(l)
-		if !ok || !sameCredential(&old.Credential, &leaf.Credential) {
-			return groupErrf("external commit", ErrInvalidProposal, "removes leaf %d of another client", l)
-		}
-	}
-	return nil
 }
 
 func sameCredential(a, b *Credential) bool {

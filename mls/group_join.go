@@ -1,7 +1,6 @@
 package mls
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -57,7 +56,7 @@ func JoinGroup(w *Welcome, kb *KeyPackageBundle, opts *JoinOptions) (*Group, err
 	if gs.PathSecret != nil && len(gs.PathSecret.PathSecret) != cs.Nh() {
 		return nil, groupErrf("group secrets", ErrBadWelcome, "path_secret of %d bytes, want %d", len(gs.PathSecret.PathSecret), cs.Nh())
 	}
-	g := &Group{cfg: opts.Config, cs: cs, sig: kb.SigningKey}
+	g := &Group{publicState: publicState{cs: cs}, cfg: opts.Config, sig: kb.SigningKey}
 	for i := range gs.PSKs {
 		if len(gs.PSKs[i].PSKNonce) != cs.Nh() {
 			return nil, groupErrf("psk", ErrInvalidProposal, "psk_nonce of %d bytes", len(gs.PSKs[i].PSKNonce))
@@ -136,35 +135,8 @@ func groupInfoTree(gi *GroupInfo, external []byte) (*Tree, error) {
 	return t, nil
 }
 
-// verifyGroupInfo validates g.tree against gi (RFC 9420, Section
-// 12.4.3.1): structure, parent hashes and tree hash, every leaf, the
-// group's extensions, and the GroupInfo signature by its signer's leaf.
+// verifyGroupInfo validates g.tree against gi as [verifyGroupInfoTree]
+// does, under the member's policy.
 func (g *Group) verifyGroupInfo(gi *GroupInfo, now time.Time, validateLeaves func(*Tree, *ValidationOptions) error) error {
-	vo, err := g.validationOptions(&gi.GroupContext, now)
-	if err != nil {
-		return groupErr("group info", err)
-	}
-	vo.TreeHash = gi.GroupContext.TreeHash
-	if err := g.tree.ValidateStructure(vo); err != nil {
-		return groupErr("ratchet tree", err)
-	}
-	if validateLeaves != nil {
-		err = validateLeaves(g.tree, vo)
-	} else {
-		err = g.tree.ValidateLeaves(0, LeafIndex(g.tree.LeafCount()), vo)
-	}
-	if err != nil {
-		return groupErr("ratchet tree", err)
-	}
-	if err := g.checkExtensionsSupported(g.tree, gi.GroupContext.Extensions); err != nil {
-		return groupErr("group info", err)
-	}
-	pub, ok := g.tree.LeafSignatureKey(gi.Signer)
-	if !ok || uint32(gi.Signer) >= g.tree.LeafCount() {
-		return groupErrf("group info", ErrBadWelcome, "signer leaf %d is blank", gi.Signer)
-	}
-	if err := gi.Verify(pub); err != nil {
-		return groupErr("group info", fmt.Errorf("%w: %w", ErrBadSignature, err))
-	}
-	return nil
+	return verifyGroupInfoTree(g.tree, gi, now, g.policy(), validateLeaves)
 }

@@ -101,7 +101,7 @@ func joinFromBytes(t *testing.T, secrets, groupInfo []byte) (g *Group, err error
 	kb := joinFuzz.kb
 	cs := kb.KeyPackage.CipherSuite
 	// The welcome secret the joiner will derive, if the PSKs resolve.
-	psk, perr := (&Group{cs: cs}).pskSecret(gs.PSKs)
+	psk, perr := (&Group{publicState: publicState{cs: cs}}).pskSecret(gs.PSKs)
 	if perr != nil {
 		psk = make([]byte, cs.Nh())
 	}

@@ -154,20 +154,7 @@ func (g *Group) ProcessMessage(msg *MLSMessage, opts *ProcessOptions) (*Processe
 // senderKey returns the signature key of a PublicMessage's sender; a new
 // member signs with the key in its own message (RFC 9420, Section 6.1).
 func (g *Group) senderKey(c *FramedContent, s Sender) ([]byte, error) {
-	switch s.SenderType {
-	case SenderTypeNewMemberCommit:
-		if c.ContentType != ContentTypeCommit || c.Commit == nil || c.Commit.Path == nil {
-			return nil, fmt.Errorf("%w: external commit without a path", ErrInvalidCommit)
-		}
-		return c.Commit.Path.LeafNode.SignatureKey, nil
-	case SenderTypeNewMemberProposal:
-		p, ok := c.Proposal.(*AddProposal)
-		if !ok {
-			return nil, fmt.Errorf("%w: new member proposal is not an Add", ErrInvalidProposal)
-		}
-		return p.KeyPackage.LeafNode.SignatureKey, nil
-	}
-	return g.signerKey(s)
+	return publicSenderKey(g.tree, &g.ctx, c, s)
 }
 
 // ownMessage recognises this member's own pending commit and sent
@@ -197,71 +184,41 @@ func (g *Group) ownMessage(msg *MLSMessage, opts *ProcessOptions) (*ProcessedMes
 }
 
 // receiveProposal validates a received proposal for its sender and caches
-// it (RFC 9420, Section 12.1). Validation that depends on the other
-// proposals of a commit happens when the commit is processed.
+// it (RFC 9420, Section 12.1), as [publicState.checkProposal] does.
 func (g *Group) receiveProposal(ac *AuthenticatedContent, now time.Time) ([]byte, error) {
 	s := ac.Content.Sender
-	p := ac.Content.Proposal
-	if err := checkProposalSender(s, p); err != nil {
-		return nil, groupErr("proposal", err)
-	}
 	if s.SenderType == SenderTypeMember && s.LeafIndex == g.me {
 		return nil, groupErrf("proposal", ErrOwnMessage, "a proposal from this member it did not send")
 	}
-	opts, err := g.validationOptions(&g.ctx, now)
-	if err != nil {
-		return nil, groupErr("proposal", err)
-	}
-	switch p := p.(type) {
-	case *AddProposal:
-		if err := validateKeyPackage(g.tree, &g.ctx, &p.KeyPackage, opts); err != nil {
-			return nil, groupErr("add", err)
-		}
-	case *UpdateProposal:
-		if err := g.tree.CheckLeafNode(&p.LeafNode, s.LeafIndex, LeafNodeInUpdate, opts); err != nil {
-			return nil, groupErr("update", err)
-		}
-	case *RemoveProposal:
-		if _, ok := g.tree.Leaf(p.Removed); !ok || uint32(p.Removed) >= g.tree.LeafCount() {
-			return nil, groupErrf("remove", ErrInvalidProposal, "leaf %d is blank", p.Removed)
-		}
-	}
-	ref, err := ac.ProposalRef(g.cs)
+	ref, err := g.checkProposal(ac, now, g.policy())
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(g.proposals, func(cp cachedProposal) bool { return bytes.Equal(cp.ref, ref) }) {
-		g.proposals = append(g.proposals, cachedProposal{ref: ref, proposal: p, sender: s})
-	}
+	g.cacheProposal(cachedProposal{ref: ref, proposal: ac.Content.Proposal, sender: s})
 	return ref, nil
 }
 
 // processCommit validates and applies a commit (RFC 9420, Section 12.4.2)
-// on a copy of the group and installs the copy on success.
+// on a copy of the group and installs the copy on success: the checks
+// that need no secret are [publicState.verifyCommit]'s, shared with
+// [PublicGroup]; then the path secret, the key schedule and the
+// confirmation tag.
 func (g *Group) processCommit(ac *AuthenticatedContent, opts *ProcessOptions) (*CommitSummary, error) {
 	cs := g.cs
 	sender := ac.Content.Sender
-	commit := ac.Content.Commit
-	external := sender.SenderType == SenderTypeNewMemberCommit
-	switch {
-	case external:
-	case sender.SenderType != SenderTypeMember:
-		return nil, groupErrf("commit", ErrInvalidCommit, "sender type %d", sender.SenderType)
-	case sender.LeafIndex == g.me:
+	if sender.SenderType == SenderTypeMember && sender.LeafIndex == g.me {
 		return nil, groupErrf("commit", ErrOwnMessage, "a commit from this member that is not its pending commit")
 	}
-	list, err := g.resolveProposals(commit, sender)
-	if err != nil {
-		return nil, err
-	}
 	n := g.clone()
-	a, err := g.applyProposals(n, list, sender, opts.Now)
+	pc, _, err := g.verifyCommit(&n.publicState, ac, opts.Now, g.policy())
 	if err != nil {
 		return nil, err
 	}
+	a := pc.a
+	external := sender.SenderType == SenderTypeNewMemberCommit
 	sum := &CommitSummary{Added: a.added, Removed: a.removed, Updated: a.updated, PSKs: a.psks, ReInit: a.reinit, External: external}
-	if (a.pathRequired || external) && commit.Path == nil {
-		return nil, groupErrf("commit", ErrInvalidCommit, "the proposals require a path")
+	if external {
+		sum.ExternalJoiner = pc.committer
 	}
 	if slices.Contains(a.removed, g.me) {
 		// This member cannot follow the group into the new epoch.
@@ -270,33 +227,17 @@ func (g *Group) processCommit(ac *AuthenticatedContent, opts *ProcessOptions) (*
 		g.proposals = nil
 		return sum, nil
 	}
+	if a.myUpdate, err = g.ownUpdateKey(pc.list); err != nil {
+		return nil, err
+	}
 	if a.myUpdate != nil {
 		if n.keys, err = NewTreePrivateKeys(cs, g.me, a.myUpdate); err != nil {
 			return nil, err
 		}
 	}
-	provisional := GroupContext{Version: g.ctx.Version, CipherSuite: cs, GroupID: g.ctx.GroupID,
-		Epoch: g.ctx.Epoch + 1, ConfirmedTranscriptHash: g.ctx.ConfirmedTranscriptHash, Extensions: a.extensions}
 	var commitSecret []byte
-	if commit.Path != nil {
-		committer := sender.LeafIndex
-		if external {
-			if committer, err = n.tree.ReserveLeaf(); err != nil {
-				return nil, groupErr("external commit", err)
-			}
-			sum.ExternalJoiner = committer
-			if err := g.checkResync(a, &commit.Path.LeafNode); err != nil {
-				return nil, err
-			}
-		}
-		vo, err := g.validationOptions(&provisional, opts.Now)
-		if err != nil {
-			return nil, groupErr("path", err)
-		}
-		if err := n.tree.CheckLeafNode(&commit.Path.LeafNode, committer, LeafNodeInCommit, vo); err != nil {
-			return nil, groupErr("path leaf", err)
-		}
-		pp, err := n.tree.ProcessUpdatePath(committer, commit.Path, n.keys, provisional, a.added)
+	if pc.path != nil {
+		pp, err := n.tree.decryptPath(pc.path, n.keys)
 		if err != nil {
 			return nil, groupErr("path", err)
 		}
@@ -318,28 +259,14 @@ func (g *Group) processCommit(ac *AuthenticatedContent, opts *ProcessOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	confirmed, err := ConfirmedTranscriptHash(cs, g.interim, ac)
+	es, err := cs.AdvanceEpoch(initSecret, commitSecret, psk, pc.ctxBytes)
 	if err != nil {
 		return nil, err
 	}
-	th, err := n.tree.TreeHash()
-	if err != nil {
-		return nil, err
-	}
-	newCtx := provisional
-	newCtx.TreeHash, newCtx.ConfirmedTranscriptHash = th, confirmed
-	ctxBytes, err := newCtx.Marshal()
-	if err != nil {
-		return nil, err
-	}
-	es, err := cs.AdvanceEpoch(initSecret, commitSecret, psk, ctxBytes)
-	if err != nil {
-		return nil, err
-	}
-	if err := VerifyConfirmationTag(cs, es.ConfirmationKey, confirmed, ac.Auth.ConfirmationTag); err != nil {
+	if err := VerifyConfirmationTag(cs, es.ConfirmationKey, pc.confirmed, ac.Auth.ConfirmationTag); err != nil {
 		return nil, groupErr("confirmation tag", err)
 	}
-	if err := n.installEpoch(newCtx, ctxBytes, es, ac.Auth.ConfirmationTag); err != nil {
+	if err := n.installEpoch(pc.ctx, pc.ctxBytes, es, ac.Auth.ConfirmationTag); err != nil {
 		return nil, err
 	}
 	n.applyStatus(a)

@@ -111,7 +111,7 @@ type proposalEntry struct {
 
 // resolveProposals turns a commit's ProposalOrRef list into proposals,
 // looking references up in the epoch's cache.
-func (g *Group) resolveProposals(c *Commit, committer Sender) ([]proposalEntry, error) {
+func (s *publicState) resolveProposals(c *Commit, committer Sender) ([]proposalEntry, error) {
 	out := make([]proposalEntry, 0, len(c.Proposals))
 	for i := range c.Proposals {
 		por := &c.Proposals[i]
@@ -119,11 +119,11 @@ func (g *Group) resolveProposals(c *Commit, committer Sender) ([]proposalEntry, 
 			out = append(out, proposalEntry{p: por.Proposal, sender: committer})
 			continue
 		}
-		j := slices.IndexFunc(g.proposals, func(cp cachedProposal) bool { return string(cp.ref) == string(por.Reference) })
+		j := slices.IndexFunc(s.proposals, func(cp cachedProposal) bool { return string(cp.ref) == string(por.Reference) })
 		if j < 0 {
 			return nil, groupErrf("proposal list", ErrUnknownProposal, "reference %x", por.Reference)
 		}
-		cp := &g.proposals[j]
+		cp := &s.proposals[j]
 		out = append(out, proposalEntry{p: cp.proposal, sender: cp.sender, ref: cp.ref})
 	}
 	return out, nil
@@ -141,7 +141,7 @@ type applied struct {
 	reinit       *ReInitProposal
 	externalInit *ExternalInitProposal
 	pathRequired bool
-	myUpdate     []byte // new leaf private key if this member's Update was applied
+	myUpdate     []byte // new leaf private key if this member's Update was applied (members only)
 }
 
 // pathRequiredFor reports whether a proposal type forces a commit to carry
@@ -155,11 +155,42 @@ func pathRequiredFor(t ProposalType) bool {
 	return true
 }
 
+// applyProposals is [publicState.applyProposals] for a member: it also
+// finds the new leaf private key of this member's own Update, if the list
+// holds one.
+func (g *Group) applyProposals(n *Group, list []proposalEntry, committer Sender, now time.Time) (*applied, error) {
+	a, err := g.publicState.applyProposals(&n.publicState, list, committer, now, g.policy())
+	if err != nil {
+		return nil, err
+	}
+	if a.myUpdate, err = g.ownUpdateKey(list); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// ownUpdateKey returns the new leaf private key of the Update of this
+// member's leaf in list (nil if there is none): the member must have sent
+// that Update itself.
+func (g *Group) ownUpdateKey(list []proposalEntry) ([]byte, error) {
+	for _, e := range list {
+		if _, ok := e.p.(*UpdateProposal); !ok || e.sender != MemberSender(g.me) {
+			continue
+		}
+		k := slices.IndexFunc(g.proposals, func(cp cachedProposal) bool { return string(cp.ref) == string(e.ref) })
+		if k < 0 || g.proposals[k].updatePriv == nil {
+			return nil, groupErrf("update", ErrNoPrivateKey, "an update of this member's leaf it did not send")
+		}
+		return g.proposals[k].updatePriv, nil
+	}
+	return nil, nil
+}
+
 // applyProposals validates the proposal list of a commit from committer
-// (RFC 9420, Section 12.2) and applies it to n (a copy of g) in the order
+// (RFC 9420, Section 12.2) and applies it to n (a copy of s) in the order
 // of Section 12.3: GroupContextExtensions, Update, Remove, Add, then
 // PreSharedKey; AppDataUpdate after the RFC 9420 proposals.
-func (g *Group) applyProposals(n *Group, list []proposalEntry, committer Sender, now time.Time) (*applied, error) {
+func (s *publicState) applyProposals(n *publicState, list []proposalEntry, committer Sender, now time.Time, pol *groupPolicy) (*applied, error) {
 	bad := func(format string, args ...any) error {
 		return groupErrf("proposal list", ErrInvalidProposal, format, args...)
 	}
@@ -205,7 +236,7 @@ func (g *Group) applyProposals(n *Group, list []proposalEntry, committer Sender,
 			}
 			touched[e.sender.LeafIndex] = true
 		case *PreSharedKeyProposal:
-			if err := g.checkPSKID(&p.PSK, ResumptionPSKUsageApplication); err != nil {
+			if err := s.checkPSKID(&p.PSK, ResumptionPSKUsageApplication, pol); err != nil {
 				return nil, err
 			}
 			key, err := p.PSK.Marshal()
@@ -218,8 +249,8 @@ func (g *Group) applyProposals(n *Group, list []proposalEntry, committer Sender,
 			pskSeen[string(key)] = true
 			a.psks = append(a.psks, p.PSK)
 		case *ReInitProposal:
-			if p.Version < g.ctx.Version {
-				return nil, bad("reinit to protocol version %d below %d", p.Version, g.ctx.Version)
+			if p.Version < s.ctx.Version {
+				return nil, bad("reinit to protocol version %d below %d", p.Version, s.ctx.Version)
 			}
 			a.reinit = p
 		case *ExternalInitProposal:
@@ -245,18 +276,18 @@ func (g *Group) applyProposals(n *Group, list []proposalEntry, committer Sender,
 		counts[ProposalTypeExternalInit]+counts[ProposalTypeRemove]+counts[ProposalTypePreSharedKey] != len(list)):
 		return nil, bad("external commit must hold one external init, at most one remove and PSKs")
 	}
-	opts, err := g.validationOptions(&n.ctx, now)
+	opts, err := pol.leafOptions(&n.ctx, now)
 	if err != nil {
 		return nil, groupErr("proposal list", err)
 	}
 	if gce != nil {
-		if err := g.checkGCEAppData(gce, len(appData) > 0); err != nil {
+		if err := s.checkGCEAppData(gce, len(appData) > 0); err != nil {
 			return nil, err
 		}
 		a.extensions = gce.Extensions
 		next := n.ctx
 		next.Extensions = gce.Extensions
-		if opts, err = g.validationOptions(&next, now); err != nil {
+		if opts, err = pol.leafOptions(&next, now); err != nil {
 			return nil, groupErr("group context extensions", err)
 		}
 	}
@@ -270,13 +301,6 @@ func (g *Group) applyProposals(n *Group, list []proposalEntry, committer Sender,
 				return nil, groupErr("update", err)
 			}
 			a.updated = append(a.updated, l)
-			if l == g.me {
-				k := slices.IndexFunc(g.proposals, func(cp cachedProposal) bool { return string(cp.ref) == string(e.ref) })
-				if k < 0 || g.proposals[k].updatePriv == nil {
-					return nil, groupErrf("update", ErrNoPrivateKey, "an update of this member's leaf it did not send")
-				}
-				a.myUpdate = g.proposals[k].updatePriv
-			}
 		}
 	}
 	for _, e := range list {
@@ -313,12 +337,12 @@ func (g *Group) applyProposals(n *Group, list []proposalEntry, committer Sender,
 		a.addedKPs = append(a.addedKPs, &p.KeyPackage)
 	}
 	if len(appData) > 0 {
-		if a.extensions, err = g.applyAppData(a.extensions, appData); err != nil {
+		if a.extensions, err = pol.applyAppData(a.extensions, appData); err != nil {
 			return nil, err
 		}
 	}
 	if gce != nil || len(appData) > 0 {
-		if err := g.checkExtensionsSupported(n.tree, a.extensions); err != nil {
+		if err := checkExtensionsSupported(n.tree, a.extensions); err != nil {
 			return nil, groupErr("group context extensions", err)
 		}
 	}

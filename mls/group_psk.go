@@ -30,24 +30,24 @@ func (g *Group) lookupPSK(id *PreSharedKeyID) ([]byte, bool) {
 // checkPSKID validates a PreSharedKey proposal's ID (RFC 9420, Section
 // 12.1.4): a known type, a nonce of Nh bytes, the application usage for a
 // resumption PSK (reinit and branch usages only in the first commit of a
-// new group), and a value this member has.
-func (g *Group) checkPSKID(id *PreSharedKeyID, usage ResumptionPSKUsage) error {
+// new group), and, if the policy can tell, a value the validator has.
+func (s *publicState) checkPSKID(id *PreSharedKeyID, usage ResumptionPSKUsage, pol *groupPolicy) error {
 	bad := func(format string, args ...any) error {
 		return groupErrf("psk", ErrInvalidProposal, format, args...)
 	}
 	switch id.PSKType {
 	case PSKTypeExternal:
 	case PSKTypeResumption:
-		if id.Usage != usage && !(g.ctx.Epoch == 0 && (id.Usage == ResumptionPSKUsageReinit || id.Usage == ResumptionPSKUsageBranch)) {
+		if id.Usage != usage && !(s.ctx.Epoch == 0 && (id.Usage == ResumptionPSKUsageReinit || id.Usage == ResumptionPSKUsageBranch)) {
 			return bad("resumption PSK usage %d", id.Usage)
 		}
 	default:
 		return bad("PSK type %d", id.PSKType)
 	}
-	if len(id.PSKNonce) != g.cs.Nh() {
+	if len(id.PSKNonce) != s.cs.Nh() {
 		return bad("psk_nonce of %d bytes", len(id.PSKNonce))
 	}
-	if _, ok := g.lookupPSK(id); !ok {
+	if pol.hasPSK != nil && !pol.hasPSK(id) {
 		return groupErr("psk", ErrUnknownPSK)
 	}
 	return nil

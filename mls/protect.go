@@ -248,17 +248,32 @@ func (p *MessageProtector) UnprotectPublic(m *PublicMessage, signerKey SignerKey
 	if err := m.VerifyMembershipTag(p.suite, p.membershipKey, p.groupContext); err != nil {
 		return nil, err
 	}
+	return verifyPublicContent(p.suite, p.groupContext, m, signerKey)
+}
+
+// verifyPublicContent runs the checks of a PublicMessage that need no
+// secret, as a member and an external observer ([PublicGroup]) do: the
+// sender/content rules, the confirmation tag's presence on a commit, and
+// the signature over groupContext (the serialized GroupContext of the
+// epoch) with the key signerKey returns.
+func verifyPublicContent(cs CipherSuite, groupContext []byte, m *PublicMessage, signerKey SignerKeyFunc) (*AuthenticatedContent, error) {
 	ac := m.AuthenticatedContent()
 	if err := checkPublicSender(&ac.Content); err != nil {
 		return nil, err
 	}
-	if err := p.verify(ac, signerKey); err != nil {
+	if err := verifyContent(cs, groupContext, ac, signerKey); err != nil {
 		return nil, err
 	}
 	return ac, nil
 }
 
 func (p *MessageProtector) verify(ac *AuthenticatedContent, signerKey SignerKeyFunc) error {
+	return verifyContent(p.suite, p.groupContext, ac, signerKey)
+}
+
+// verifyContent checks that a commit carries a confirmation tag and
+// verifies the content's signature with the sender's key.
+func verifyContent(cs CipherSuite, groupContext []byte, ac *AuthenticatedContent, signerKey SignerKeyFunc) error {
 	if err := checkAuth(ac); err != nil {
 		return err
 	}
@@ -268,7 +283,7 @@ func (p *MessageProtector) verify(ac *AuthenticatedContent, signerKey SignerKeyF
 		// external sender): the message breaks a protocol rule.
 		return fmt.Errorf("%w: signer key: %w", ErrInvalidMessage, err)
 	}
-	return ac.VerifySignature(p.suite, pub, p.groupContext)
+	return ac.VerifySignature(cs, pub, groupContext)
 }
 
 // checkPublicSender enforces which content a PublicMessage may carry from

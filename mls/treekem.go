@@ -190,8 +190,10 @@ type ProcessedPath struct {
 // Sections 7.5 and 12.4.2). t must already reflect the commit's proposals;
 // exclude lists the leaves they added. It checks the leaf's source and
 // signature, that no key of the path is already in the tree, that the path
-// matches the sender's filtered direct path, the parent hash of the new
-// leaf, and that the decrypted secrets yield the advertised public keys.
+// matches the sender's filtered direct path and every node carries one
+// ciphertext per member of its copath resolution, the parent hash of the
+// new leaf, and that the decrypted secrets yield the advertised public
+// keys.
 //
 // Cost: O(log n) hashes and key derivations, one HPKE decryption and one
 // signature verification. On error t may be partly updated: apply commits
@@ -201,7 +203,50 @@ type ProcessedPath struct {
 // (capabilities, credential) are [Tree.CheckLeafNode]'s, with
 // [LeafNodeInCommit], called before this function.
 func (t *Tree) ProcessUpdatePath(sender LeafIndex, path *UpdatePath, keys *TreePrivateKeys, ctx GroupContext, exclude []LeafIndex) (*ProcessedPath, error) {
-	cs := t.cs
+	if path == nil {
+		return nil, fmt.Errorf("%w: no update path", ErrBadUpdatePath)
+	}
+	if keys == nil || keys.leaf == sender {
+		return nil, fmt.Errorf("%w: the receiver is the sender", ErrBadUpdatePath)
+	}
+	if uint32(sender) >= t.nLeaves {
+		return nil, treeErr("sender leaf %d not in a tree of %d leaves", sender, t.nLeaves)
+	}
+	if path.LeafNode.Source == LeafNodeSourceCommit {
+		if err := path.LeafNode.Verify(t.cs, ctx.GroupID, sender); err != nil {
+			return nil, &TreeError{Node: sender.NodeIndex(), Err: err}
+		}
+	}
+	mp, err := t.mergeUpdatePath(sender, path, ctx, exclude)
+	if err != nil {
+		return nil, err
+	}
+	return t.decryptPath(mp, keys)
+}
+
+// mergedPath is an UpdatePath verified against and merged into a tree by
+// [Tree.mergeUpdatePath]: what a receiver needs to decrypt its secret.
+type mergedPath struct {
+	sender  LeafIndex
+	path    *UpdatePath
+	steps   []pathStep
+	targets [][]NodeIndex // per step: the copath resolution the secret is encrypted to
+	// ctx is the provisional GroupContext with the new tree hash, and
+	// ctxBytes its encoding (the HPKE context of the path secrets).
+	ctx      GroupContext
+	ctxBytes []byte
+}
+
+// mergeUpdatePath runs the checks of an UpdatePath that need no private
+// key and merges it into t (RFC 9420, Sections 7.5, 7.9.2 and 12.4.2): the
+// leaf's source (its signature and the other leaf rules are
+// [Tree.CheckLeafNode]'s), one path node per node of the sender's filtered
+// direct path, one ciphertext per member of each copath resolution (minus
+// the leaves in exclude, which get their secrets in the Welcome), no key
+// already in the tree or repeated, and the parent hash the new leaf
+// carries. ctx is the provisional GroupContext; its tree hash is replaced
+// by the merged tree's. On error t may be partly updated.
+func (t *Tree) mergeUpdatePath(sender LeafIndex, path *UpdatePath, ctx GroupContext, exclude []LeafIndex) (*mergedPath, error) {
 	if uint32(sender) >= t.nLeaves {
 		return nil, treeErr("sender leaf %d not in a tree of %d leaves", sender, t.nLeaves)
 	}
@@ -211,15 +256,9 @@ func (t *Tree) ProcessUpdatePath(sender LeafIndex, path *UpdatePath, keys *TreeP
 	if path == nil {
 		return nil, fmt.Errorf("%w: no update path", ErrBadUpdatePath)
 	}
-	if keys == nil || keys.leaf == sender {
-		return nil, fmt.Errorf("%w: the receiver is the sender", ErrBadUpdatePath)
-	}
 	leaf := &path.LeafNode
 	if leaf.Source != LeafNodeSourceCommit {
 		return nil, bad("leaf_node_source %d, want commit", leaf.Source)
-	}
-	if err := leaf.Verify(cs, ctx.GroupID, sender); err != nil {
-		return nil, &TreeError{Node: sender.NodeIndex(), Err: err}
 	}
 	steps, err := t.filteredPath(sender)
 	if err != nil {
@@ -231,29 +270,15 @@ func (t *Tree) ProcessUpdatePath(sender LeafIndex, path *UpdatePath, keys *TreeP
 	if err := t.checkPathKeys(sender, path); err != nil {
 		return nil, err
 	}
-
-	// Locate the receiver before the merge (the copath subtrees it changes
-	// nothing in).
-	me := keys.leaf.NodeIndex()
-	k := slices.IndexFunc(steps, func(s pathStep) bool { return rtInSubtree(me, s.copath) })
-	if k < 0 || uint32(keys.leaf) >= t.nLeaves {
-		return nil, fmt.Errorf("%w: receiver leaf %d is not under the sender's path", ErrNoPrivateKey, keys.leaf)
-	}
+	// The copath resolutions, before the merge (it changes nothing in the
+	// copath subtrees).
 	sorted := slices.Sorted(slices.Values(exclude))
-	targets := t.appendResolution(nil, steps[k].copath, sorted)
-	cts := path.Nodes[k].EncryptedPathSecret
-	if len(cts) != len(targets) {
-		return nil, bad("%d ciphertexts for a resolution of %d at node %d", len(cts), len(targets), steps[k].node)
-	}
-	j, priv := -1, []byte(nil)
-	for i, r := range targets {
-		if p, ok := keys.PrivateKey(t, r); ok {
-			j, priv = i, p
-			break
+	mp := &mergedPath{sender: sender, path: path, steps: steps, targets: make([][]NodeIndex, len(steps))}
+	for k, s := range steps {
+		mp.targets[k] = t.appendResolution(nil, s.copath, sorted)
+		if n := len(path.Nodes[k].EncryptedPathSecret); n != len(mp.targets[k]) {
+			return nil, bad("%d ciphertexts for a resolution of %d at node %d", n, len(mp.targets[k]), s.node)
 		}
-	}
-	if j < 0 {
-		return nil, fmt.Errorf("%w: no key for the resolution of node %d", ErrNoPrivateKey, steps[k].copath)
 	}
 
 	// Merge (Section 7.5): blank the direct path, set the path's keys and
@@ -272,32 +297,58 @@ func (t *Tree) ProcessUpdatePath(sender LeafIndex, path *UpdatePath, keys *TreeP
 	}
 	t.setLeaf(sender, raw, dec)
 
-	out := &ProcessedPath{GroupContext: ctx, Node: steps[k].node}
-	if out.GroupContext.TreeHash, err = t.TreeHash(); err != nil {
+	mp.ctx = ctx
+	if mp.ctx.TreeHash, err = t.TreeHash(); err != nil {
 		return nil, err
 	}
-	ctxBytes, err := out.GroupContext.Marshal()
-	if err != nil {
+	if mp.ctxBytes, err = mp.ctx.Marshal(); err != nil {
 		return nil, err
 	}
-	ps, err := cs.DecryptWithLabel(priv, labelUpdatePathNode, ctxBytes, cts[j].KEMOutput, cts[j].Ciphertext)
+	return mp, nil
+}
+
+// decryptPath decrypts the receiver's path secret of a merged UpdatePath
+// (t is the merged tree) and derives the keys above it (RFC 9420, Section
+// 12.4.2): it checks that the secrets yield the path's public keys.
+func (t *Tree) decryptPath(mp *mergedPath, keys *TreePrivateKeys) (*ProcessedPath, error) {
+	cs := t.cs
+	if keys == nil || keys.leaf == mp.sender {
+		return nil, fmt.Errorf("%w: the receiver is the sender", ErrBadUpdatePath)
+	}
+	me := keys.leaf.NodeIndex()
+	k := slices.IndexFunc(mp.steps, func(s pathStep) bool { return rtInSubtree(me, s.copath) })
+	if k < 0 || uint32(keys.leaf) >= t.nLeaves {
+		return nil, fmt.Errorf("%w: receiver leaf %d is not under the sender's path", ErrNoPrivateKey, keys.leaf)
+	}
+	targets := mp.targets[k]
+	cts := mp.path.Nodes[k].EncryptedPathSecret
+	j, priv := -1, []byte(nil)
+	for i, r := range targets {
+		if p, ok := keys.PrivateKey(t, r); ok {
+			j, priv = i, p
+			break
+		}
+	}
+	if j < 0 {
+		return nil, fmt.Errorf("%w: no key for the resolution of node %d", ErrNoPrivateKey, mp.steps[k].copath)
+	}
+	ps, err := cs.DecryptWithLabel(priv, labelUpdatePathNode, mp.ctxBytes, cts[j].KEMOutput, cts[j].Ciphertext)
 	if err != nil {
-		return nil, fmt.Errorf("%w: path secret for node %d: %w", ErrDecrypt, steps[k].node, err)
+		return nil, fmt.Errorf("%w: path secret for node %d: %w", ErrDecrypt, mp.steps[k].node, err)
 	}
 	if len(ps) != cs.Nh() {
-		return nil, bad("path secret of %d bytes", len(ps))
+		return nil, &TreeError{Node: mp.sender.NodeIndex(), Err: fmt.Errorf("%w: path secret of %d bytes", ErrBadUpdatePath, len(ps))}
 	}
-	out.PathSecret = ps
-	out.Keys = keys.Clone()
-	for m := k; m < len(steps); m++ {
+	out := &ProcessedPath{GroupContext: mp.ctx, Node: mp.steps[k].node, PathSecret: ps, Keys: keys.Clone()}
+	for m := k; m < len(mp.steps); m++ {
 		priv, pub, err := nodeKeyPair(cs, ps)
 		if err != nil {
 			return nil, err
 		}
-		if string(pub) != string(pubs[m]) {
-			return nil, &TreeError{Node: steps[m].node, Err: fmt.Errorf("%w: path secret does not yield the node's public key", ErrBadUpdatePath)}
+		if string(pub) != string(mp.path.Nodes[m].EncryptionKey) {
+			return nil, &TreeError{Node: mp.steps[m].node, Err: fmt.Errorf("%w: path secret does not yield the node's public key", ErrBadUpdatePath)}
 		}
-		out.Keys.set(steps[m].node, pub, priv)
+		out.Keys.set(mp.steps[m].node, pub, priv)
 		if ps, err = cs.DeriveSecret(ps, "path"); err != nil {
 			return nil, err
 		}
