@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -483,5 +484,117 @@ func TestPublicGroupBranches(t *testing.T) {
 	}
 	if _, _, err := nb.ProcessCommit(roundTrip(t, c2.Message)); ObserverReasonOf(err) != ObserverBadSignature {
 		t.Fatalf("branch b on alice's next commit: %v, want mls-bad-signature", err)
+	}
+}
+
+// BenchmarkPublicGroupProcessCommit: an observer of a 64-member group
+// processes a commit with path from the last member (the PublicGroup is
+// immutable, so every iteration processes the same commit on the same
+// state).
+func BenchmarkPublicGroupProcessCommit(b *testing.B) {
+	cs := CipherSuite(1)
+	rand := &seedReader{seed: []byte("observer bench")}
+	newSig := func() SignaturePrivateKey {
+		k, _, err := cs.GenerateSignatureKeyPair(rand)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return k
+	}
+	alice, err := CreateGroup(rand, cs, []byte("bench"), newSig(), NewBasicCredential([]byte("m0")), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var adds []Proposal
+	var last *KeyPackageBundle
+	for i := 1; i < 64; i++ {
+		if last, err = NewKeyPackage(rand, cs, newSig(), NewBasicCredential(fmt.Appendf(nil, "m%d", i)), nil); err != nil {
+			b.Fatal(err)
+		}
+		adds = append(adds, &AddProposal{KeyPackage: *last.KeyPackage})
+	}
+	pc, err := alice.Commit(rand, &CommitOptions{Proposals: adds, ForcePath: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := alice.MergeCommit(pc, nil, time.Time{}); err != nil {
+		b.Fatal(err)
+	}
+	member, err := JoinGroup(pc.Welcome, last, &JoinOptions{Config: GroupConfig{}, RatchetTree: must(alice.Tree().Encode())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pg := observerOf(b, alice)
+	commit, err := member.Commit(rand, &CommitOptions{ForcePath: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := roundTrip(b, commit.Message)
+	if n := len(pg.Members()); n != 64 {
+		b.Fatalf("%d members", n)
+	}
+	for b.Loop() {
+		if _, _, err := pg.ProcessCommit(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestPublicGroupConcurrentUse: one value used from several goroutines
+// (run with -race): commits of two branches, a proposal and the accessors.
+func TestPublicGroupConcurrentUse(t *testing.T) {
+	r := newObsRoom(t, CipherSuite(1), "concurrent", GroupConfig{})
+	kb := r.keyPackage("bob")
+	r.apply("alice", r.commit("alice", &CommitOptions{Proposals: []Proposal{&AddProposal{KeyPackage: *kb.KeyPackage}}}),
+		map[string]*KeyPackageBundle{"bob": kb})
+	msgs := []*MLSMessage{
+		roundTrip(t, r.commit("alice", &CommitOptions{ForcePath: true}).Message),
+		roundTrip(t, r.commit("bob", &CommitOptions{ForcePath: true}).Message),
+	}
+	prop, err := ExternalProposal(r.cs, r.obs.GroupID(), r.obs.Epoch(), 0, r.server, &RemoveProposal{Removed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := r.obs
+	want := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		next, _, err := p.ProcessCommit(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = pgContext(t, next)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for k := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				i := k % len(msgs)
+				next, _, err := p.ProcessCommit(msgs[i])
+				if err != nil {
+					errs <- err
+					return
+				}
+				if c := next.GroupContext(); !bytes.Equal(must(c.Marshal()), want[i]) {
+					errs <- fmt.Errorf("commit %d gave another state", i)
+					return
+				}
+				if _, _, err := p.ProcessProposal(prop); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := p.Tree().TreeHash(); err != nil || len(p.Members()) != 2 {
+					errs <- fmt.Errorf("accessors: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
