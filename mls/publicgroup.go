@@ -17,9 +17,9 @@ import (
 // members' (their [GroupConfig]) wherever that decides a verdict, or the
 // observer accepts commits the members reject.
 type PublicGroupConfig struct {
-	// Now is the time for KeyPackage lifetime checks. Zero skips them,
-	// which replicated validation should do: every server must reach the
-	// same verdict on the same message whenever it sees it.
+	// Now is the time for the lifetime checks of the bootstrap tree's
+	// key_package leaves (zero skips them). Commits and proposals take
+	// their time per call.
 	Now time.Time
 	// ValidateCredential is the Authentication Service check of every
 	// credential that enters the group (RFC 9420, Section 5.3.1).
@@ -220,7 +220,13 @@ type ObservedCommit struct {
 // derived from in the same epoch). msg, and the bytes it was decoded
 // from, must not be modified afterwards: the new state keeps parts of
 // them.
-func (p *PublicGroup) ProcessCommit(msg *MLSMessage) (*PublicGroup, *ObservedCommit, error) {
+//
+// now is the time for the lifetime checks of added KeyPackages (zero
+// skips them). For replicated validation pass what the members pass as
+// [ProcessOptions.Now] for the same commit (a time fixed by the ordering
+// layer, such as the commit event's timestamp), never a local clock: every
+// server and member must reach the same verdict whenever it sees it.
+func (p *PublicGroup) ProcessCommit(msg *MLSMessage, now time.Time) (*PublicGroup, *ObservedCommit, error) {
 	pm, err := observedMessage(msg, ContentTypeCommit)
 	if err != nil {
 		return nil, nil, err
@@ -240,7 +246,7 @@ func (p *PublicGroup) ProcessCommit(msg *MLSMessage) (*PublicGroup, *ObservedCom
 			"confirmation tag of %d bytes, want %d", len(ac.Auth.ConfirmationTag), s.cs.Nh()))
 	}
 	n := s.clone()
-	pc, reason, err := s.verifyCommit(&n, ac, p.cfg.Now, p.cfg.policy())
+	pc, reason, err := s.verifyCommit(&n, ac, now, p.cfg.policy())
 	if err != nil {
 		return nil, nil, observerErr(reason, err)
 	}
@@ -286,8 +292,8 @@ type ObservedProposal struct {
 // sender rules, the proposal's own validity, RFC 9420, Section 12.1), and
 // returns a state that also holds it for commits of this epoch that
 // include it by reference. p is unchanged. The membership tag is not
-// checked (see [PublicGroup]).
-func (p *PublicGroup) ProcessProposal(msg *MLSMessage) (*PublicGroup, *ObservedProposal, error) {
+// checked (see [PublicGroup]). now is as for [PublicGroup.ProcessCommit].
+func (p *PublicGroup) ProcessProposal(msg *MLSMessage, now time.Time) (*PublicGroup, *ObservedProposal, error) {
 	pm, err := observedMessage(msg, ContentTypeProposal)
 	if err != nil {
 		return nil, nil, err
@@ -302,7 +308,7 @@ func (p *PublicGroup) ProcessProposal(msg *MLSMessage) (*PublicGroup, *ObservedP
 	if err != nil {
 		return nil, nil, err
 	}
-	ref, err := s.checkProposal(ac, p.cfg.Now, p.cfg.policy())
+	ref, err := s.checkProposal(ac, now, p.cfg.policy())
 	if err != nil {
 		return nil, nil, observerErr(ObserverInvalidProposal, err)
 	}

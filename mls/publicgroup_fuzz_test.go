@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Fuzzing the observer with peer bytes: a commit (or proposal) for a
@@ -65,7 +66,7 @@ func FuzzPublicGroupProcessCommit(f *testing.F) {
 		if err != nil {
 			return
 		}
-		next, oc, err := pg.ProcessCommit(msg)
+		next, oc, err := pg.ProcessCommit(msg, time.Time{})
 		if err != nil {
 			checkObserverErr(t, err)
 			if next != nil || oc != nil {
@@ -74,7 +75,7 @@ func FuzzPublicGroupProcessCommit(f *testing.F) {
 		} else if next.Epoch() != pg.Epoch()+1 || oc.Epoch != next.Epoch() {
 			t.Fatalf("accepted into epoch %d from %d", next.Epoch(), pg.Epoch())
 		}
-		if _, _, err := pg.ProcessProposal(msg); err != nil {
+		if _, _, err := pg.ProcessProposal(msg, time.Time{}); err != nil {
 			checkObserverErr(t, err)
 		}
 		if !bytes.Equal(pgContext(t, pg), before) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 )
 
 // rejectRoom is a four-member group (alice 0, bob 1, carol 2, dave 3) in
@@ -194,7 +195,7 @@ func TestPublicGroupRejects(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.msg()
-			next, oc, err := r.obs.ProcessCommit(m)
+			next, oc, err := r.obs.ProcessCommit(m, time.Time{})
 			var oe *ObserverError
 			if !errors.As(err, &oe) || oe.Reason != tc.reason || !errors.Is(err, tc.want) || next != nil || oc != nil {
 				t.Fatalf("ProcessCommit = %v (reason %v), want %v with %v", err, ObserverReasonOf(err), tc.reason, tc.want)
@@ -221,7 +222,7 @@ func TestPublicGroupRejects(t *testing.T) {
 	if got := ObserverReasonOf(nil); got != ObserverReasonNone {
 		t.Fatalf("ObserverReasonOf(nil) = %v", got)
 	}
-	if _, _, err := r.obs.ProcessCommit(nil); ObserverReasonOf(err) != ObserverMalformed {
+	if _, _, err := r.obs.ProcessCommit(nil, time.Time{}); ObserverReasonOf(err) != ObserverMalformed {
 		t.Fatalf("nil message: %v", err)
 	}
 	// The genuine commit is still accepted afterwards.
@@ -278,7 +279,7 @@ func TestPublicGroupRejectsProposals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			next, op, err := r.obs.ProcessProposal(tc.msg())
+			next, op, err := r.obs.ProcessProposal(tc.msg(), time.Time{})
 			if ObserverReasonOf(err) != tc.reason || !errors.Is(err, tc.want) || next != nil || op != nil {
 				t.Fatalf("ProcessProposal = %v (reason %v), want %v with %v", err, ObserverReasonOf(err), tc.reason, tc.want)
 			}
@@ -289,17 +290,17 @@ func TestPublicGroupRejectsProposals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, op, err := r.obs.ProcessProposal(m)
+	next, op, err := r.obs.ProcessProposal(m, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref := ProposalOrRef{Reference: op.Ref}
 	commit := r.framed(t, r.leaf("alice"), r.sigs["alice"], &Commit{Proposals: []ProposalOrRef{ref}}, nil)
-	if _, _, err := r.obs.ProcessCommit(commit); ObserverReasonOf(err) != ObserverInvalidProposal || !errors.Is(err, ErrUnknownProposal) {
+	if _, _, err := r.obs.ProcessCommit(commit, time.Time{}); ObserverReasonOf(err) != ObserverInvalidProposal || !errors.Is(err, ErrUnknownProposal) {
 		t.Fatalf("the old value resolved the new proposal: %v", err)
 	}
 	// With it, the by-reference remove goes on to need a path.
-	if _, _, err := next.ProcessCommit(commit); ObserverReasonOf(err) != ObserverInvalidPath {
+	if _, _, err := next.ProcessCommit(commit, time.Time{}); ObserverReasonOf(err) != ObserverInvalidPath {
 		t.Fatalf("commit of the recorded proposal without a path: %v", err)
 	}
 }
@@ -372,6 +373,32 @@ func TestPublicGroupBootstrapRejects(t *testing.T) {
 	for _, raw := range [][]byte{nil, {0, 1, 0, 4}, must(r.commit("bob", nil).Message.Marshal())} {
 		if _, err := ParsePublicGroup(raw, nil); ObserverReasonOf(err) != ObserverMalformed {
 			t.Fatalf("ParsePublicGroup(%x...) = %v, want mls-malformed", raw[:min(len(raw), 8)], err)
+		}
+	}
+}
+
+// TestPublicGroupLifetime: the time passed to ProcessCommit decides
+// KeyPackage lifetimes as the members' ProcessOptions.Now does.
+func TestPublicGroupLifetime(t *testing.T) {
+	r := newRejectRoom(t)
+	t0 := time.Unix(1_800_000_000, 0)
+	kb, err := NewKeyPackage(r.rand, r.cs, r.sig("late"), NewBasicCredential([]byte("late")),
+		&KeyPackageOptions{NotBefore: t0, NotAfter: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := roundTrip(t, r.commit("alice", &CommitOptions{Proposals: []Proposal{&AddProposal{KeyPackage: *kb.KeyPackage}}}).Message)
+	for _, tc := range []struct {
+		now time.Time
+		ok  bool
+	}{{time.Time{}, true}, {t0.Add(time.Minute), true}, {t0.Add(2 * time.Hour), false}, {t0.Add(-time.Minute), false}} {
+		_, _, err := r.obs.ProcessCommit(m, tc.now)
+		if tc.ok != (err == nil) || (err != nil && (ObserverReasonOf(err) != ObserverInvalidProposal || !errors.Is(err, ErrInvalidLeafNode))) {
+			t.Fatalf("now %v: %v, want accepted %v", tc.now, err, tc.ok)
+		}
+		_, merr := r.members["bob"].deepCopy().ProcessMessage(roundTrip(t, m), &ProcessOptions{Now: tc.now})
+		if (merr == nil) != tc.ok {
+			t.Fatalf("now %v: observer and member disagree: %v / %v", tc.now, err, merr)
 		}
 	}
 }

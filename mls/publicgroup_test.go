@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -102,7 +103,7 @@ func (r *obsRoom) commit(by string, opts *CommitOptions) *PendingCommit {
 // member but its sender.
 func (r *obsRoom) propose(from string, m *MLSMessage) *ObservedProposal {
 	r.t.Helper()
-	next, op, err := r.obs.ProcessProposal(roundTrip(r.t, m))
+	next, op, err := r.obs.ProcessProposal(roundTrip(r.t, m), time.Time{})
 	if err != nil {
 		r.t.Fatalf("observer rejects the proposal of %s: %v", from, err)
 	}
@@ -123,7 +124,7 @@ func (r *obsRoom) propose(from string, m *MLSMessage) *ObservedProposal {
 // if set, is an external joiner already in the new epoch).
 func (r *obsRoom) apply(by string, pc *PendingCommit, joiners map[string]*KeyPackageBundle) *ObservedCommit {
 	r.t.Helper()
-	next, oc, err := r.obs.ProcessCommit(roundTrip(r.t, pc.Message))
+	next, oc, err := r.obs.ProcessCommit(roundTrip(r.t, pc.Message), time.Time{})
 	if err != nil {
 		r.t.Fatalf("observer rejects the commit of %s: %v", by, err)
 	}
@@ -447,11 +448,11 @@ func TestPublicGroupBranches(t *testing.T) {
 	parentCtx := pgContext(t, parent)
 	pa := r.commit("alice", &CommitOptions{ForcePath: true})
 	pb := r.commit("bob", &CommitOptions{ForcePath: true})
-	na, _, err := parent.ProcessCommit(roundTrip(t, pa.Message))
+	na, _, err := parent.ProcessCommit(roundTrip(t, pa.Message), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	nb, _, err := parent.ProcessCommit(roundTrip(t, pb.Message))
+	nb, _, err := parent.ProcessCommit(roundTrip(t, pb.Message), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,10 +480,10 @@ func TestPublicGroupBranches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := na.ProcessCommit(roundTrip(t, c2.Message)); err != nil {
+	if _, _, err := na.ProcessCommit(roundTrip(t, c2.Message), time.Time{}); err != nil {
 		t.Fatalf("branch a rejects alice's next commit: %v", err)
 	}
-	if _, _, err := nb.ProcessCommit(roundTrip(t, c2.Message)); ObserverReasonOf(err) != ObserverBadSignature {
+	if _, _, err := nb.ProcessCommit(roundTrip(t, c2.Message), time.Time{}); ObserverReasonOf(err) != ObserverBadSignature {
 		t.Fatalf("branch b on alice's next commit: %v, want mls-bad-signature", err)
 	}
 }
@@ -534,7 +535,7 @@ func BenchmarkPublicGroupProcessCommit(b *testing.B) {
 		b.Fatalf("%d members", n)
 	}
 	for b.Loop() {
-		if _, _, err := pg.ProcessCommit(msg); err != nil {
+		if _, _, err := pg.ProcessCommit(msg, time.Time{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -558,7 +559,7 @@ func TestPublicGroupConcurrentUse(t *testing.T) {
 	p := r.obs
 	want := make([][]byte, len(msgs))
 	for i, m := range msgs {
-		next, _, err := p.ProcessCommit(m)
+		next, _, err := p.ProcessCommit(m, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -572,7 +573,7 @@ func TestPublicGroupConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for range 5 {
 				i := k % len(msgs)
-				next, _, err := p.ProcessCommit(msgs[i])
+				next, _, err := p.ProcessCommit(msgs[i], time.Time{})
 				if err != nil {
 					errs <- err
 					return
@@ -581,7 +582,7 @@ func TestPublicGroupConcurrentUse(t *testing.T) {
 					errs <- fmt.Errorf("commit %d gave another state", i)
 					return
 				}
-				if _, _, err := p.ProcessProposal(prop); err != nil {
+				if _, _, err := p.ProcessProposal(prop, time.Time{}); err != nil {
 					errs <- err
 					return
 				}
@@ -596,5 +597,34 @@ func TestPublicGroupConcurrentUse(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// TestPublicGroupReInit: after a ReInit commit the observer, like the
+// members, accepts no more handshake messages of the group.
+func TestPublicGroupReInit(t *testing.T) {
+	r := newObsRoom(t, CipherSuite(1), "reinit", GroupConfig{})
+	kb := r.keyPackage("bob")
+	r.apply("alice", r.commit("alice", &CommitOptions{Proposals: []Proposal{&AddProposal{KeyPackage: *kb.KeyPackage}}}),
+		map[string]*KeyPackageBundle{"bob": kb})
+	ri := &ReInitProposal{GroupID: []byte("reinit 2"), Version: ProtocolVersionMLS10, CipherSuite: 1, Extensions: Extensions{}}
+	oc := r.apply("bob", r.commit("bob", &CommitOptions{Proposals: []Proposal{ri}}), nil)
+	got, ok := r.obs.PendingReInit()
+	if oc.ReInit == nil || !ok || string(got.GroupID) != "reinit 2" {
+		t.Fatalf("reinit not reported: %+v, %v", oc.ReInit, ok)
+	}
+	if r.members["alice"].Active() {
+		t.Fatal("alice is still active")
+	}
+	prop, err := ExternalProposal(r.cs, r.obs.GroupID(), r.obs.Epoch(), 0, r.server, &RemoveProposal{Removed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.obs.ProcessProposal(prop, time.Time{}); !errors.Is(err, ErrGroupInactive) || ObserverReasonOf(err) != ObserverInvalidProposal {
+		t.Fatalf("proposal after reinit: %v", err)
+	}
+	forged := (&rejectRoom{obsRoom: r}).framed(t, 0, r.sigs["alice"], &Commit{Proposals: []ProposalOrRef{}}, nil)
+	if _, _, err := r.obs.ProcessCommit(forged, time.Time{}); !errors.Is(err, ErrGroupInactive) || ObserverReasonOf(err) != ObserverInvalidCommit {
+		t.Fatalf("commit after reinit: %v", err)
 	}
 }

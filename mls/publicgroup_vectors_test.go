@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // The official passive-client vectors (mls/testdata/mlswg) run through an
@@ -177,7 +178,7 @@ func observePassiveVector(c *passiveVector) (int, string, error) {
 			if m.WireFormat != WireFormatPublicMessage {
 				return 0, "a proposal sent as a PrivateMessage, which an observer cannot read", nil
 			}
-			if p, _, err = p.ProcessProposal(m); err != nil {
+			if p, _, err = p.ProcessProposal(m, time.Time{}); err != nil {
 				return 0, "", fmt.Errorf("epoch %d proposal %d: observer: %w", e, j, err)
 			}
 			if _, err := g.ProcessMessage(m, nil); err != nil {
@@ -191,7 +192,7 @@ func observePassiveVector(c *passiveVector) (int, string, error) {
 		if m.WireFormat != WireFormatPublicMessage {
 			return 0, "a commit sent as a PrivateMessage, which an observer cannot read", nil
 		}
-		if p, _, err = p.ProcessCommit(m); err != nil {
+		if p, _, err = p.ProcessCommit(m, time.Time{}); err != nil {
 			return 0, "", fmt.Errorf("epoch %d commit: observer: %w", e, err)
 		}
 		if _, err := g.ProcessMessage(m, nil); err != nil {
