@@ -16,7 +16,9 @@ import (
 // 12.4.2), group_join.go (Welcome, GroupInfo), group_external.go (external
 // commits and senders), group_psk.go (PSKs, branch, reinit),
 // group_message.go (application messages), group_snapshot.go (forks and
-// retained epochs), group_appdata.go (AppDataUpdate, SelfRemove).
+// retained epochs), group_appdata.go (AppDataUpdate, SelfRemove),
+// publicstate.go (the public state and the validation that needs no
+// secret, shared with the external observer of publicgroup.go).
 
 // Errors of the group state machine. Peer input that breaks a protocol rule
 // wraps [ErrInvalidMessage] as well, so [RejectReason] classifies it.
