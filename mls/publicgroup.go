@@ -44,7 +44,8 @@ func (c *PublicGroupConfig) policy() *groupPolicy {
 
 // PublicGroup is an external observer's state of one epoch of a group: the
 // cipher suite, GroupContext, public ratchet tree, interim transcript hash
-// and the proposals received by value in the epoch. It runs the same
+// and the proposals of the epoch (those processed by ProcessProposal, for
+// commits that include them by reference). It runs the same
 // validation code as a member ([Group]) for everything that needs no
 // secret.
 //
@@ -113,7 +114,8 @@ type PublicGroup struct {
 // signature with the signer leaf's key, and derives the interim
 // transcript hash from the GroupInfo's confirmation tag (Section 8.2). The
 // GroupInfo is self-certifying only: whoever supplies it defines the group
-// (for a room, its creator). tree is cloned; gi is not kept.
+// (for a room, its creator). tree is cloned (the caller may keep using it,
+// but not concurrently with this call); gi is not kept.
 func NewPublicGroup(gi *GroupInfo, tree *Tree, cfg *PublicGroupConfig) (*PublicGroup, error) {
 	fail := func(err error) (*PublicGroup, error) { return nil, observerErr(ObserverInvalidGroupInfo, err) }
 	if gi == nil {
