@@ -16,6 +16,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
+	engine "github.com/rhizome-chat/rhizome/room"
 )
 
 // Request body limits of the client API.
@@ -81,12 +82,12 @@ func (n *Node) apiHandler() http.Handler {
 // client does not see.
 func (n *Node) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if !isAPIError(err) {
-		var ae *AuthError
+		var ae *engine.RejectError
 		var re *dag.RejectError
 		switch {
 		case errors.As(err, &ae):
 			err = apiErr(http.StatusForbidden, codeRejected, "%v", ae.Err)
-			if ae.Reason == "malformed-mls" || ae.Reason == "malformed-content" || ae.Reason == "unknown-epoch" {
+			if ae.Reason.Malformed() || ae.Reason == engine.ReasonUnknownEpoch {
 				err = apiErr(http.StatusBadRequest, codeRejected, "%s: %v", ae.Reason, ae.Err)
 			}
 		case errors.As(err, &re):

@@ -14,6 +14,7 @@ import (
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/p2p"
+	engine "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -130,7 +131,7 @@ func (iv *inviter) send(ctx context.Context, j inviteJob, retry []inviteJob) []i
 // creator. The caller holds writeMu; nothing here blocks.
 func (rs *rooms) noticeChanges(info *roomInfo, old *roomstate.State) {
 	iv := rs.invites.Load()
-	cur, o := info.state, info.ord
+	cur, o := info.state, info.eng
 	if iv == nil || o == nil || cur == nil || cur == old {
 		return
 	}
@@ -151,8 +152,8 @@ func (rs *rooms) noticeChanges(info *roomInfo, old *roomstate.State) {
 			continue
 		}
 		told[s.ID] = true
-		if inv, ok := rs.invitation(o, func(e *stateEntry) bool { return addsServer(e, s.ID) }); ok {
-			iv.enqueue(inviteJob{room: o.room, to: dag.ServerID(s.ID), invitation: inv})
+		if inv, ok := rs.invitation(o, func(e *engine.StateEntry) bool { return addsServer(e, s.ID) }); ok {
+			iv.enqueue(inviteJob{room: o.Room(), to: dag.ServerID(s.ID), invitation: inv})
 		}
 	}
 	for _, p := range cur.Participants() {
@@ -163,50 +164,47 @@ func (rs *rooms) noticeChanges(info *roomInfo, old *roomstate.State) {
 			if s.Domain != p.User.Domain() || told[s.ID] {
 				continue
 			}
-			if inv, ok := rs.invitation(o, func(e *stateEntry) bool { return addsUser(e, p.User) }); ok {
-				iv.enqueue(inviteJob{room: o.room, to: dag.ServerID(s.ID), invitation: inv})
+			if inv, ok := rs.invitation(o, func(e *engine.StateEntry) bool { return addsUser(e, p.User) }); ok {
+				iv.enqueue(inviteJob{room: o.Room(), to: dag.ServerID(s.ID), invitation: inv})
 			}
 		}
 	}
 }
 
 // createdHere reports whether this server made the room's create event.
-func (rs *rooms) createdHere(o *roomOrder) bool {
-	ev, err := rs.store.Get(o.root)
+func (rs *rooms) createdHere(o *engine.Engine) bool {
+	ev, err := rs.store.Get(o.Root())
 	return err == nil && ev.Origin == rs.self
 }
 
 // invitation returns the newest of the room's last inviteScan state entries
 // that matches and that this server made.
-func (rs *rooms) invitation(o *roomOrder, match func(e *stateEntry) bool) (dag.EventID, bool) {
-	for i := len(o.entries) - 1; i >= max(0, len(o.entries)-inviteScan); i-- {
-		e := &o.entries[i]
-		if !match(e) {
-			continue
-		}
-		if e.kind == dag.KindCreate {
-			return e.id, rs.createdHere(o)
-		}
-		return e.id, e.actor.Server == roomstate.ServerID(rs.self)
+func (rs *rooms) invitation(o *engine.Engine, match func(e *engine.StateEntry) bool) (dag.EventID, bool) {
+	e, ok := o.FindEntry(inviteScan, match)
+	if !ok {
+		return dag.EventID{}, false
 	}
-	return dag.EventID{}, false
+	if e.Kind == dag.KindCreate {
+		return e.ID, rs.createdHere(o)
+	}
+	return e.ID, e.Actor.Server == roomstate.ServerID(rs.self)
 }
 
 // addsServer reports whether a state entry adds server id.
-func addsServer(e *stateEntry, id roomstate.ServerID) bool {
-	if e.initial != nil {
-		_, ok := e.initial.Server(id)
+func addsServer(e *engine.StateEntry, id roomstate.ServerID) bool {
+	if e.Initial != nil {
+		_, ok := e.Initial.Server(id)
 		return ok
 	}
-	return changesAdd(e.changes, id, "")
+	return changesAdd(e.Changes, id, "")
 }
 
 // addsUser reports whether a state entry adds user u as a participant.
-func addsUser(e *stateEntry, u roomstate.URI) bool {
-	if e.initial != nil {
-		return e.initial.RoleOf(u) != roomstate.RoleNone
+func addsUser(e *engine.StateEntry, u roomstate.URI) bool {
+	if e.Initial != nil {
+		return e.Initial.RoleOf(u) != roomstate.RoleNone
 	}
-	return changesAdd(e.changes, roomstate.ServerID{}, u)
+	return changesAdd(e.Changes, roomstate.ServerID{}, u)
 }
 
 // changesAdd reports whether changes add server id (unless zero) or the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
+	engine "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -378,7 +379,7 @@ func (j *joins) fetch(ctx context.Context, v dag.ServerID, room dag.RoomID, extr
 	if create == nil || create.Kind != dag.KindCreate {
 		return nil, nil, nil, joinErr(http.StatusBadGateway, codeUnavailable, "server %v did not serve the create event of room %v", v, room)
 	}
-	initial, err := authorizeCreate(create)
+	initial, err := engine.InitialState(create)
 	if err != nil {
 		return nil, nil, nil, joinErr(http.StatusBadGateway, codeUnavailable, "the create event of room %v from server %v does not verify: %v", room, v, err)
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	engine "github.com/rhizome-chat/rhizome/room"
 )
 
 // codeStaleParent answers a commit whose parent is not this server's
@@ -22,15 +23,15 @@ const codeStaleEpoch = "stale_epoch"
 func (rs *rooms) checkParent(room dag.RoomID, content []byte) error {
 	c, err := roomevent.DecodeCommit(content)
 	if err != nil {
-		return &AuthError{Reason: "malformed-content", Err: err}
+		return &engine.RejectError{Reason: engine.ReasonMalformedContent, Err: err}
 	}
 	rs.mu.RLock()
 	info := rs.m[room]
 	rs.mu.RUnlock()
-	if info == nil || info.ord == nil {
+	if info == nil || info.eng == nil {
 		return errRoomUnknown(room)
 	}
-	if tip := info.ord.tip(); c.Parent != tip {
+	if tip := info.eng.Tip(); c.Parent != tip {
 		return apiErr(http.StatusConflict, codeStaleParent,
 			"parent %v is not the canonical tip of room %v on this server; the tip is %v: apply the commits up to it (GET /v1/rooms/%v/order) and build the commit on %v",
 			c.Parent, room, tip, room, tip)
@@ -49,13 +50,13 @@ func (rs *rooms) checkCurrentEpoch(room dag.RoomID, kind dag.Kind, content []byt
 	case dag.KindMessage:
 		c, err := roomevent.DecodeMessage(content)
 		if err != nil {
-			return &AuthError{Reason: "malformed-content", Err: err}
+			return &engine.RejectError{Reason: engine.ReasonMalformedContent, Err: err}
 		}
 		epoch = c.Epoch
 	case dag.KindProposal:
 		c, err := roomevent.DecodeProposal(content)
 		if err != nil {
-			return &AuthError{Reason: "malformed-content", Err: err}
+			return &engine.RejectError{Reason: engine.ReasonMalformedContent, Err: err}
 		}
 		epoch = c.Epoch
 	default:
@@ -64,10 +65,10 @@ func (rs *rooms) checkCurrentEpoch(room dag.RoomID, kind dag.Kind, content []byt
 	rs.mu.RLock()
 	info := rs.m[room]
 	rs.mu.RUnlock()
-	if info == nil || info.ord == nil {
+	if info == nil || info.eng == nil {
 		return errRoomUnknown(room)
 	}
-	if tip := info.ord.tip(); epoch != tip {
+	if tip := info.eng.Tip(); epoch != tip {
 		return apiErr(http.StatusConflict, codeStaleEpoch,
 			"epoch %v is not the canonical epoch of room %v on this server; it is %v: apply the commits up to it (GET /v1/rooms/%v/order) and encrypt again in %v",
 			epoch, room, tip, room, tip)

@@ -81,7 +81,7 @@ func TestOrderRestartKeepsUnprocessedPromise(t *testing.T) {
 		return b
 	}
 	x := put(key, dag.KindCommit, content(&roomevent.Commit{Sender: snd, Parent: create, Commit: commitRaw}))
-	put(keys[dag.ServerID(hub)], dag.KindSeal, content(&consensus.Seal{Slot: cid(create), Commit: cid(x), Term: 0}))
+	put(keys[dag.ServerID(hub)], dag.KindSeal, content(&consensus.Seal{Slot: consensus.EventID(create.Bytes()), Commit: consensus.EventID(x.Bytes()), Term: 0}))
 	put(key, dag.KindMessage, content(&roomevent.Message{Sender: snd, Epoch: create, Message: msgRaw}))
 	put(key, dag.KindSuspect, content(&consensus.Suspect{Term: 0}))
 	if err := st.Close(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
@@ -311,17 +312,25 @@ func ownVotes(t *testing.T, n *Node, room dag.RoomID) map[voteKey]int {
 			if ev.Origin != n.ServerID() || !isVote(ev.Kind) {
 				continue
 			}
-			cev, err := voteEvent(ev)
-			if err != nil {
-				t.Fatalf("own vote %v does not decode: %v", ev.ID(), err)
-			}
-			switch {
-			case cev.Seal != nil:
-				out[voteKey{dag.KindSeal, fmt.Sprintf("%x/%v", cev.Seal.Slot, cev.Seal.Tentative), cev.Seal.Term}]++
-			case cev.Ack != nil:
-				out[voteKey{dag.KindAck, fmt.Sprintf("%x", cev.Ack.Slot), cev.Ack.Term}]++
-			case cev.Suspect != nil:
-				out[voteKey{dag.KindSuspect, "", cev.Suspect.Term}]++
+			switch ev.Kind {
+			case dag.KindSeal:
+				s, err := consensus.ParseSeal(ev.Content)
+				if err != nil {
+					t.Fatalf("own seal %v does not decode: %v", ev.ID(), err)
+				}
+				out[voteKey{dag.KindSeal, fmt.Sprintf("%x/%v", s.Slot, s.Tentative), s.Term}]++
+			case dag.KindAck:
+				a, err := consensus.ParseAck(ev.Content)
+				if err != nil {
+					t.Fatalf("own ack %v does not decode: %v", ev.ID(), err)
+				}
+				out[voteKey{dag.KindAck, fmt.Sprintf("%x", a.Slot), a.Term}]++
+			case dag.KindSuspect:
+				s, err := consensus.ParseSuspect(ev.Content)
+				if err != nil {
+					t.Fatalf("own suspect %v does not decode: %v", ev.ID(), err)
+				}
+				out[voteKey{dag.KindSuspect, "", s.Term}]++
 			}
 		}
 	}
@@ -383,3 +392,6 @@ func copyRoomLog(t *testing.T, n *Node, room dag.RoomID, dir string) {
 		}
 	}
 }
+
+// cid converts a DAG event ID to the consensus package's ID.
+func cid(id dag.EventID) consensus.EventID { return consensus.EventID(id.Bytes()) }

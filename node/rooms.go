@@ -15,6 +15,7 @@ import (
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
+	engine "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -30,7 +31,7 @@ type roomInfo struct {
 	processed uint64                // arrival-log position processed
 	view      orderView             // published canonical order (zero root until created)
 
-	ord *roomOrder // the ordering layer; used under writeMu only
+	eng *engine.Engine // the room's engine; used under writeMu only
 }
 
 // rooms owns the rooms' state and the ingest path. Every write (a local
@@ -215,6 +216,20 @@ func (rs *rooms) addWriters(room dag.RoomID, st *roomstate.State) {
 	}
 	for _, s := range st.Servers() {
 		w[dag.ServerID(s.ID)] = true
+	}
+}
+
+// addWriterIDs counts servers as writers of room.
+func (rs *rooms) addWriterIDs(room dag.RoomID, ids []dag.ServerID) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	w := rs.writers[room]
+	if w == nil {
+		w = map[dag.ServerID]bool{}
+		rs.writers[room] = w
+	}
+	for _, id := range ids {
+		w[id] = true
 	}
 }
 
@@ -409,53 +424,49 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 		if len(entries) == 0 {
 			return nil
 		}
-		var feed []feedEntry
-		var rejected []string
-		// A run of commits and votes is stepped at once, before the next
-		// event whose authorization reads the canonical state.
-		var run []consensus.Event
-		var runFeed []feedEntry
-		flush := func() {
-			if info.ord != nil {
-				out, reasons := rs.stepRun(info.ord, run, runFeed)
-				feed, rejected = append(feed, out...), append(rejected, reasons...)
-			}
-			run, runFeed = nil, nil
-		}
+		evs := make([]*dag.Event, 0, len(entries))
 		for _, e := range entries {
 			ev, err := rs.store.Get(e.ID)
 			if err != nil {
 				rs.reloadLocked(room)
 				return fmt.Errorf("node: read event %v: %w", e.ID, err)
 			}
-			if ev.Kind != dag.KindCommit && !isVote(ev.Kind) {
-				flush()
-			}
-			out, cev, err := rs.ingest(info, ev)
-			if err != nil {
-				var ae *AuthError
-				if !errors.As(err, &ae) {
-					// A store failure: rebuild what this batch changed in
-					// memory and retry, do not skip.
-					rs.reloadLocked(room)
-					return err
-				}
-				rejected = append(rejected, ae.Reason)
-				rs.log.Info("event not accepted", "room", room, "event", e.ID, "kind", ev.Kind, "origin", ev.Origin, "err", err)
-				continue
-			}
-			if cev != nil {
-				run, runFeed = append(run, *cev), append(runFeed, out...)
-				continue
-			}
-			feed = append(feed, out...)
+			evs = append(evs, ev)
 		}
-		flush()
-		// The room's state becomes visible before the feed entries it
-		// covers: a stream that reads an entry filters it by the state,
-		// and a reader added by this batch (the commit with its Welcome)
-		// must not have that entry skipped for being read a moment early.
-		rs.publishView(info)
+		var feed []feedEntry
+		if info.eng == nil {
+			// The room's first event is its create event; anything before
+			// it is refused.
+			for len(evs) > 0 && info.eng == nil {
+				ev := evs[0]
+				evs = evs[1:]
+				eng, err := engine.New(ev, rs.engineConfig())
+				if err != nil {
+					var re *engine.RejectError
+					if !errors.As(err, &re) {
+						return err
+					}
+					rs.metrics.EventsRejected.WithLabelValues(string(re.Reason)).Inc()
+					rs.log.Info("event not accepted", "room", room, "event", ev.ID(), "kind", ev.Kind, "origin", ev.Origin, "err", err)
+					continue
+				}
+				info.eng = eng
+			}
+		}
+		if info.eng != nil {
+			info.eng.Step(evs...)
+			out, _, err := rs.drain(info)
+			if err != nil {
+				rs.reloadLocked(room)
+				return err
+			}
+			feed = out
+		}
+		// The room's state became visible (drain publishes it) before the
+		// feed entries it covers: a stream that reads an entry filters it
+		// by the state, and a reader added by this batch (the commit with
+		// its Welcome) must not have that entry skipped for being read a
+		// moment early.
 		last := entries[len(entries)-1].Seq
 		top, err := rs.db.appendFeed(room, last, feed)
 		if err != nil {
@@ -466,9 +477,6 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 			if fe.Order == nil && fe.Event == rs.watch {
 				rs.watchSeq = top - uint64(len(feed)-1-i)
 			}
-		}
-		for _, r := range rejected {
-			rs.metrics.EventsRejected.WithLabelValues(r).Inc()
 		}
 		rs.mu.Lock()
 		info.processed = last
@@ -515,10 +523,8 @@ func (rs *rooms) submit(ctx context.Context, room dag.RoomID, kind dag.Kind, con
 
 func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*dag.Event, uint64, error) {
 	var prev []dag.EventID
-	var st *roomstate.State
 	if kind != dag.KindCreate {
-		var joined bool
-		st, joined = rs.state(room)
+		st, joined := rs.state(room)
 		if !joined || st == nil {
 			return nil, 0, errRoomUnknown(room)
 		}
@@ -531,7 +537,7 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 	if err != nil {
 		var re *dag.RejectError
 		if errors.As(err, &re) {
-			return nil, 0, &AuthError{Reason: re.Reason.String(), Err: err}
+			return nil, 0, &engine.RejectError{Reason: engine.Reason(re.Reason.String()), Err: err}
 		}
 		return nil, 0, err
 	}
@@ -540,7 +546,7 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 			return nil, 0, err
 		}
 	}
-	if _, err := authorize(st, ev, rs.store); err != nil {
+	if err := rs.check(room, ev); err != nil {
 		return nil, 0, err
 	}
 	if err := rs.checkCurrentEpoch(room, kind, content); err != nil {
@@ -571,6 +577,23 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 	// The event's own feed position, not that of the order line it may
 	// have caused: a client resuming from it must still see that line.
 	return ev, rs.watchSeq, nil
+}
+
+// check authorizes a local event before it is stored: the room's engine
+// decides (and its Step reuses the decision); a create event is checked
+// for its initial state.
+func (rs *rooms) check(id dag.RoomID, ev *dag.Event) error {
+	if ev.Kind == dag.KindCreate {
+		_, err := engine.InitialState(ev)
+		return err
+	}
+	rs.mu.RLock()
+	info := rs.m[id]
+	rs.mu.RUnlock()
+	if info == nil || info.eng == nil {
+		return errRoomUnknown(id)
+	}
+	return info.eng.Check(ev)
 }
 
 // joinLocal records a room this node creates (no via servers).

@@ -1,0 +1,26 @@
+// Package room is the per-room engine: the pure core that decides which of
+// a room's stored events are accepted, what the room state is on each
+// branch, and which ordering votes this server casts. It plays the role
+// that RawNode plays in etcd raft: the host (the node, or the simulator)
+// feeds it stored events in arrival order and clock ticks, and reads back
+// a [Ready] that says everything it must do, in order:
+//
+//  1. append the accepted events and the order records to the delivery
+//     feed (Ready.Entries, in that order);
+//  2. sign, persist (one batch) and publish the votes (Ready.Votes), then
+//     step them back in as stored events, like any other;
+//  3. count the rejections (Ready.Rejected, with typed reasons);
+//  4. then call [Engine.Advance].
+//
+// The engine owns acceptance of every event kind: the create event's
+// initial state, room-state changes, commits (against the state of their
+// parent's epoch), proposals and messages (against the state of their
+// epoch), and the ordering votes (through the consensus machine, whose
+// actions it turns into Ready). Room state per branch is a pure function
+// of the accepted state-changing events in arrival order and of the
+// commits on the branch (see [Engine.StateAt]).
+//
+// The engine imports no network, disk, logger or clock: time comes in
+// through [Engine.Tick], so the node and the simulator run exactly the
+// same rules and a simulated run replays from its seed.
+package room
