@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 
@@ -16,24 +17,9 @@ import (
 // buildCommit makes the commit of plan on the room's current epoch with
 // seeded randomness, and the room-state changes stapled to it.
 func (c *Client) buildCommit(r *room, plan *commitPlan, seed []byte) (*mls.PendingCommit, []changeJSON, error) {
-	me := actorJSON{User: c.id.UserURI, Client: c.id.DeviceURI}
-	var changes []changeJSON
-	if len(plan.Add)+len(plan.Remove) > 0 {
-		up := &roomstate.ParticipantUpdate{}
-		for _, u := range plan.Remove {
-			up.Removed = append(up.Removed, roomstate.URI(u))
-		}
-		for _, u := range plan.Add {
-			up.Added = append(up.Added, roomstate.UserRole{User: roomstate.URI(u), Role: roomstate.RoleMember})
-		}
-		comp, update, err := roomstate.EncodeOp(r.state, up)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", ErrBadInput, err)
-		}
-		if _, err := roomstate.ApplyUpdate(r.state, me.actor(), comp, update); err != nil {
-			return nil, nil, fmt.Errorf("%w: the room does not allow it: %v", ErrBadInput, err)
-		}
-		changes = append(changes, changeJSON{Component: uint16(comp), Update: update})
+	changes, err := planChanges(r.state, actorJSON{User: c.id.UserURI, Client: c.id.DeviceURI}, plan)
+	if err != nil {
+		return nil, nil, err
 	}
 	inGroup := map[string]bool{}
 	for _, l := range r.g.Members() {
@@ -97,6 +83,14 @@ func (c *Client) submitPlan(ctx context.Context, room string, plan *commitPlan) 
 		if pc.Welcome != nil {
 			req.Welcome, err = (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatWelcome, Welcome: pc.Welcome}).Marshal()
 			if err != nil {
+				c.mu.Unlock()
+				return "", err
+			}
+		}
+		if r.epoch == r.info.CreateID {
+			// The group's first commit: servers verify commits as MLS
+			// external observers, starting from the epoch-0 GroupInfo.
+			if req.GroupInfo, err = groupInfoMessage(r.g); err != nil {
 				c.mu.Unlock()
 				return "", err
 			}
@@ -179,4 +173,98 @@ func (c *Client) catchUp(ctx context.Context, room string) error {
 		r := c.rooms[room]
 		return r.epoch == o.Tip || containsStr(r.chain, o.Tip)
 	})
+}
+
+// planChanges returns the room-state changes stapled to the commit of plan,
+// each encoded against and checked on the state the ones before it leave,
+// as the node applies them: first the participant change, then the servers
+// change. The servers change puts in the servers the plan adds and takes
+// out the servers of every domain whose last participant the commit
+// removes, when me may change servers (canChangeServers); otherwise such a
+// server stays (it may remove itself). A commit carrying a servers change
+// installs the room's new electorate (docs/consensus.md, rule M1).
+func planChanges(st *roomstate.State, me actorJSON, plan *commitPlan) ([]changeJSON, error) {
+	var changes []changeJSON
+	stage := func(op roomstate.Op) error {
+		comp, update, err := roomstate.EncodeOp(st, op)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadInput, err)
+		}
+		next, err := roomstate.ApplyUpdate(st, me.actor(), comp, update)
+		if err != nil {
+			return fmt.Errorf("%w: the room does not allow it: %v", ErrBadInput, err)
+		}
+		st = next
+		changes = append(changes, changeJSON{Component: uint16(comp), Update: update})
+		return nil
+	}
+	if len(plan.Add)+len(plan.Remove) > 0 {
+		up := &roomstate.ParticipantUpdate{}
+		for _, u := range plan.Remove {
+			up.Removed = append(up.Removed, roomstate.URI(u))
+		}
+		for _, u := range plan.Add {
+			up.Added = append(up.Added, roomstate.UserRole{User: roomstate.URI(u), Role: roomstate.RoleMember})
+		}
+		if err := stage(up); err != nil {
+			return nil, err
+		}
+	}
+	su := &roomstate.ServersUpdate{}
+	for _, s := range plan.AddServers {
+		id, err := parseServerID(s.ID)
+		if err != nil {
+			return nil, err
+		}
+		su.Added = append(su.Added, roomstate.Server{ID: id, Domain: s.Domain})
+	}
+	if st.Has(roomstate.URI(me.User), roomstate.CanChangeServers) {
+		su.Removed = vacatedServers(st, plan.Remove)
+	}
+	if len(su.Added)+len(su.Removed) > 0 {
+		if err := stage(su); err != nil {
+			return nil, err
+		}
+	}
+	return changes, nil
+}
+
+// vacatedServers returns the servers of st, in ID order, whose domain is
+// the home of one of the removed users and no longer of any participant.
+func vacatedServers(st *roomstate.State, removed []string) []roomstate.ServerID {
+	left := map[string]bool{}
+	for _, u := range removed {
+		left[roomstate.URI(u).Domain()] = true
+	}
+	for _, p := range st.Participants() {
+		delete(left, p.User.Domain())
+	}
+	var out []roomstate.ServerID
+	for _, s := range st.Servers() {
+		if left[s.Domain] {
+			out = append(out, s.ID)
+		}
+	}
+	return out
+}
+
+// parseServerID decodes a server ID given as 64 hex digits.
+func parseServerID(s string) (roomstate.ServerID, error) {
+	var id roomstate.ServerID
+	raw, err := hex.DecodeString(s)
+	if err != nil || len(raw) != len(id) {
+		return id, fmt.Errorf("%w: server ID %q is not 64 hex digits", ErrBadInput, s)
+	}
+	copy(id[:], raw)
+	return id, nil
+}
+
+// groupInfoMessage is the group's current GroupInfo with its ratchet tree,
+// as an MLSMessage.
+func groupInfoMessage(g *mls.Group) ([]byte, error) {
+	gi, err := g.GroupInfo(true)
+	if err != nil {
+		return nil, fmt.Errorf("client: group info: %w", err)
+	}
+	return (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatGroupInfo, GroupInfo: gi}).Marshal()
 }

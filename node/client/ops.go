@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -199,11 +198,14 @@ type InviteOptions struct {
 	Server *Server
 }
 
-// Invite adds user to the room: it puts the user's home server in the
-// room if needed, claims a KeyPackage of each of the user's devices
-// (across the federation), and submits one commit adding all of them with
-// the participant add stapled and the Welcome. It returns the commit's
-// event ID once the commit is applied on this device.
+// Invite adds user to the room: if the room has no server of the user's
+// domain yet, it first puts the user's home server in with a commit of its
+// own (addServer), so that the server votes on the room's order; then it
+// claims a KeyPackage of each of the user's devices (across the
+// federation), and submits one commit adding all of them with the
+// participant add stapled and the Welcome. It returns the event ID of the
+// commit adding the user once it is applied on this device. Adding a
+// server needs canChangeServers (admins in the presets).
 func (c *Client) Invite(ctx context.Context, roomID, user string, opts *InviteOptions) (string, error) {
 	c.mu.Lock()
 	r, err := c.joinedRoom(roomID)
@@ -291,24 +293,33 @@ func (c *Client) resolveServer(ctx context.Context, domain string, opts *InviteO
 	return Server{ID: info.ServerID, Domain: info.ServerName}, nil
 }
 
-// addServer puts a server in the room with a signed state change and waits
-// until this device has applied it.
+// addServer puts a server in the room with an own commit (a key update)
+// that staples the servers change, and returns once the commit is applied
+// on this device. A commit that changes the servers installs the room's
+// electorate for the slots after it (docs/consensus.md, rule M1): from then
+// on the new server seals and acks like the others. A standalone state
+// event would change the server list but never the electorate. The commit
+// needs canChangeServers. If another commit put the server in meanwhile,
+// that one does.
 func (c *Client) addServer(ctx context.Context, room string, s Server) error {
-	raw, err := hex.DecodeString(s.ID)
-	var id roomstate.ServerID
-	if err != nil || len(raw) != len(id) {
-		return fmt.Errorf("%w: server ID %q is not 64 hex digits", ErrBadInput, s.ID)
-	}
-	copy(id[:], raw)
-	op := &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: id, Domain: s.Domain}}}
-	if err := c.postState(ctx, room, op); err != nil {
+	id, err := parseServerID(s.ID)
+	if err != nil {
 		return err
 	}
-	return c.await(ctx, "the server change", func() bool {
+	_, err = c.submitPlan(ctx, room, &commitPlan{AddServers: []Server{s}, Update: true, Purpose: "add-server"})
+	if err != nil && errors.Is(err, ErrBadInput) {
+		c.mu.Lock()
 		r := c.rooms[room]
 		_, ok := r.state.Server(id)
-		return ok
-	})
+		c.mu.Unlock()
+		if ok {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("add server %s to %s: %w", s.Domain, room, err)
+	}
+	return nil
 }
 
 // postState submits a room-state change signed by this device.
@@ -343,7 +354,10 @@ func (c *Client) postState(ctx context.Context, room string, op roomstate.Op) er
 }
 
 // Remove removes user from the room: all of the user's clients leave the
-// MLS group and the user leaves the participant list in one commit.
+// MLS group and the user leaves the participant list in one commit. If the
+// user was the last participant of their domain and this user may change
+// servers, the same commit takes that domain's server out of the room, so
+// it leaves the electorate (planChanges).
 func (c *Client) Remove(ctx context.Context, roomID, user string) (string, error) {
 	c.mu.Lock()
 	r, err := c.joinedRoom(roomID)
@@ -369,7 +383,12 @@ func (c *Client) Remove(ctx context.Context, roomID, user string) (string, error
 
 // Leave leaves the room: the device proposes its own removal (SelfRemove,
 // committed by a remaining member), and its user leaves the participant
-// list with a signed state change.
+// list with a signed state change. The user's server stays in the room
+// even if the user was its last participant: the participant change is a
+// standalone state event that reaches the committer of the SelfRemove
+// after the proposal, and that committer may lack canChangeServers. Such a
+// server stays a voter until a commit takes it out (an admin's, or the
+// server's own removal).
 func (c *Client) Leave(ctx context.Context, roomID string) error {
 	room, err := c.proposeSelfRemove(ctx, roomID)
 	if err != nil {

@@ -72,7 +72,8 @@ type commitPlan struct {
 	Remove      []string `json:"remove,omitempty"`       // users removed with all their clients
 	ByReference bool     `json:"by_reference,omitempty"` // commit cached proposals (e.g. SelfRemove)
 	Update      bool     `json:"update,omitempty"`       // a fresh UpdatePath (key rotation)
-	Purpose     string   `json:"purpose"`                // invite, remove, leave
+	AddServers  []Server `json:"add_servers,omitempty"`  // servers put in the room (they vote from the next slot on)
+	Purpose     string   `json:"purpose"`                // invite, add-server, remove, leave, update
 }
 
 // pendingCommit is an own commit submitted (or about to be) but not yet
