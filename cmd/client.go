@@ -293,7 +293,9 @@ adding all of them, with the participant change and the Welcome.
 
 USER is a name on your own server (bob) or a user URI
 (mimi://other.example/u/bob). For a user of a server the room does not
-include yet, --via gives that server's API URL; it is added to the room.
+include yet, --via gives that server's API URL: a commit of its own puts
+that server in the room first, so that it takes part in ordering the room
+(this needs the right to change servers: admins).
 
 Examples:
   rhizome invite '!QmRoom...' bob

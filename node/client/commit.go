@@ -181,7 +181,7 @@ func (c *Client) catchUp(ctx context.Context, room string) error {
 // change. The servers change puts in the servers the plan adds and takes
 // out the servers of every domain whose last participant the commit
 // removes, when me may change servers (canChangeServers); otherwise such a
-// server stays (it may remove itself). A commit carrying a servers change
+// server stays. A commit carrying a servers change
 // installs the room's new electorate (docs/consensus.md, rule M1).
 func planChanges(st *roomstate.State, me actorJSON, plan *commitPlan) ([]changeJSON, error) {
 	var changes []changeJSON

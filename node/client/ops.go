@@ -387,8 +387,7 @@ func (c *Client) Remove(ctx context.Context, roomID, user string) (string, error
 // even if the user was its last participant: the participant change is a
 // standalone state event that reaches the committer of the SelfRemove
 // after the proposal, and that committer may lack canChangeServers. Such a
-// server stays a voter until a commit takes it out (an admin's, or the
-// server's own removal).
+// server stays a voter.
 func (c *Client) Leave(ctx context.Context, roomID string) error {
 	room, err := c.proposeSelfRemove(ctx, roomID)
 	if err != nil {
