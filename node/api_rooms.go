@@ -275,10 +275,11 @@ func (n *Node) handleSubmitCommit(w http.ResponseWriter, r *http.Request, d *dev
 		return
 	}
 	var req struct {
-		Parent  string       `json:"parent"`
-		Commit  string       `json:"commit"`
-		Changes []changeJSON `json:"changes"`
-		Welcome string       `json:"welcome"`
+		Parent    string       `json:"parent"`
+		Commit    string       `json:"commit"`
+		Changes   []changeJSON `json:"changes"`
+		Welcome   string       `json:"welcome"`
+		GroupInfo string       `json:"group_info"`
 	}
 	if err := readJSON(w, r, 2*dag.MaxEventSize, &req); err != nil {
 		n.fail(w, r, err)
@@ -295,6 +296,12 @@ func (n *Node) handleSubmitCommit(w http.ResponseWriter, r *http.Request, d *dev
 	}
 	if req.Welcome != "" {
 		if c.Welcome, err = b64("welcome", req.Welcome); err != nil {
+			n.fail(w, r, err)
+			return
+		}
+	}
+	if req.GroupInfo != "" {
+		if c.GroupInfo, err = b64("group_info", req.GroupInfo); err != nil {
 			n.fail(w, r, err)
 			return
 		}

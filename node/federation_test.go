@@ -166,6 +166,10 @@ func TestTwoNodesFederate(t *testing.T) {
 func (c *apiClient) addUserCommit(t *testing.T, n *Node, room, parent string, kp []byte, user roomstate.URI) (*mls.Group, *mls.PendingCommit, jsonObj) {
 	t.Helper()
 	g := c.group(n, room)
+	gi, err := groupInfoOf(g)
+	if err != nil {
+		t.Fatal(err)
+	}
 	kpMsg, err := mls.UnmarshalMLSMessage(kp)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +193,18 @@ func (c *apiClient) addUserCommit(t *testing.T, n *Node, room, parent string, kp
 	}
 	enc := base64.StdEncoding.EncodeToString
 	return g, pc, jsonObj{
-		"parent": parent, "commit": enc(commitRaw), "welcome": enc(welcomeRaw),
+		"parent": parent, "commit": enc(commitRaw), "welcome": enc(welcomeRaw), "group_info": enc(gi),
 		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
 	}
+}
+
+// groupInfoOf is g's GroupInfo with its ratchet tree as an MLSMessage: a
+// group's first commit carries the epoch-0 one, from which servers verify
+// commits as MLS external observers.
+func groupInfoOf(g *mls.Group) ([]byte, error) {
+	gi, err := g.GroupInfo(true)
+	if err != nil {
+		return nil, err
+	}
+	return (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatGroupInfo, GroupInfo: gi}).Marshal()
 }

@@ -34,6 +34,10 @@ func TestOrderRestartKeepsUnprocessedPromise(t *testing.T) {
 	create := mustEventID(t, str(created["event"]))
 	self := n.ServerID()
 	g := alice.group(n, str(created["room"]))
+	gi, err := groupInfoOf(g)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pc, err := g.Commit(rand.Reader, &mls.CommitOptions{ForcePath: true})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +84,7 @@ func TestOrderRestartKeepsUnprocessedPromise(t *testing.T) {
 		}
 		return b
 	}
-	x := put(key, dag.KindCommit, content(&roomevent.Commit{Sender: snd, Parent: create, Commit: commitRaw}))
+	x := put(key, dag.KindCommit, content(&roomevent.Commit{Sender: snd, Parent: create, Commit: commitRaw, GroupInfo: gi}))
 	put(keys[dag.ServerID(hub)], dag.KindSeal, content(&consensus.Seal{Slot: consensus.EventID(create.Bytes()), Commit: consensus.EventID(x.Bytes()), Term: 0}))
 	put(key, dag.KindMessage, content(&roomevent.Message{Sender: snd, Epoch: create, Message: msgRaw}))
 	put(key, dag.KindSuspect, content(&consensus.Suspect{Term: 0}))

@@ -24,8 +24,8 @@ func (rs *rooms) feedByRoom(room dag.RoomID) (map[dag.RoomID][]feedEntry, error)
 			return out, nil
 		}
 		for _, e := range entries {
-			if e.Order == nil && (e.Kind == dag.KindMessage || e.Kind == dag.KindProposal) {
-				continue // they change neither state nor order
+			if e.Order == nil && e.Kind == dag.KindMessage {
+				continue // they change neither state nor order (proposals feed the MLS observer)
 			}
 			if room.IsZero() || e.Room == room {
 				out[e.Room] = append(out[e.Room], e)

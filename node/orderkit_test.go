@@ -3,20 +3,19 @@ package node
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
-	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -46,16 +45,25 @@ func startOrderNode(t *testing.T, dir, serverName string, bootstrap ...string) *
 }
 
 // orderCluster is three nodes on loopback with one room whose servers are
-// all three, and one admin user on each node.
+// all three, and one admin user on each node, all three devices in the
+// room's MLS group: alice created it, and her first commit (the setup
+// commit, certified everywhere) added bob and carol as admins with their
+// devices. Commits of the tests are real MLS commits: each user keeps a
+// snapshot of its group at every epoch the cluster created, so a test can
+// commit on any parent (servers verify commits as MLS observers).
 type orderCluster struct {
 	nodes  []*Node
 	dirs   []string
 	names  []string
 	users  []*apiClient
-	groups []*mls.Group
 	room   string
 	roomID dag.RoomID
-	create string
+	root   string // the create event
+	create string // the setup commit: the epoch the tests start from
+	base   int    // canonical commits before the tests' own (the setup commit)
+	// epochs[i][E] is user i's group at epoch E.
+	mu     sync.Mutex // guards epochs (commits run concurrently)
+	epochs []map[string]*mls.Snapshot
 }
 
 func newOrderCluster(t *testing.T) *orderCluster {
@@ -70,6 +78,7 @@ func newOrderCluster(t *testing.T) *orderCluster {
 		n := startOrderNode(t, dir, name, boot...)
 		cl.nodes, cl.dirs = append(cl.nodes, n), append(cl.dirs, dir)
 		cl.users = append(cl.users, register(t, n, []string{"alice", "bob", "carol"}[i], "phone"))
+		cl.epochs = append(cl.epochs, map[string]*mls.Snapshot{})
 	}
 	alice := cl.users[0]
 	var servers []jsonObj
@@ -77,10 +86,47 @@ func newOrderCluster(t *testing.T) *orderCluster {
 		servers = append(servers, jsonObj{"server_id": n.ServerID().String(), "domain": cl.names[i+1]})
 	}
 	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Order", "servers": servers}))
-	cl.room, cl.create = str(created["room"]), str(created["event"])
+	cl.room, cl.root = str(created["room"]), str(created["event"])
 	cl.roomID = mustRoomID(t, cl.room)
-	// Bob and carol become admins (so their commits may add people), by a
-	// state event signed by alice's device.
+	for i := 1; i < 3; i++ {
+		// The other servers may still be connecting: retry a refused join.
+		eventually(t, 15*time.Second, "the join of user "+fmt.Sprint(i), func() string {
+			if status, body := cl.users[i].post("/v1/rooms/"+cl.room+"/join", jsonObj{"via": []string{cl.nodes[0].ServerID().String()}}); status != 202 {
+				return fmt.Sprint(status, body)
+			}
+			return ""
+		})
+	}
+	eventually(t, 15*time.Second, "every server has the room", func() string {
+		for i, n := range cl.nodes {
+			if st, _ := n.rooms.state(cl.roomID); st == nil {
+				return fmt.Sprintf("node %d has no state of the room", i)
+			}
+		}
+		return ""
+	})
+	// The setup commit: alice adds bob and carol as admins (so their
+	// commits may add people), with their devices.
+	g := alice.group(cl.nodes[0], cl.room)
+	gi, err := groupInfoOf(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var props []mls.Proposal
+	var bundles []*mls.KeyPackageBundle
+	for i := 1; i < 3; i++ {
+		kb, raw := cl.users[i].keyPackage(cl.nodes[i], false)
+		m, err := mls.UnmarshalMLSMessage(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		props = append(props, &mls.AddProposal{KeyPackage: *m.KeyPackage})
+		bundles = append(bundles, kb)
+	}
+	pc, err := g.Commit(rand.Reader, &mls.CommitOptions{Proposals: props})
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, _ := cl.nodes[0].rooms.state(cl.roomID)
 	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{
 		{User: roomstate.URI(cl.users[1].userURI(cl.nodes[1])), Role: roomstate.RoleAdmin},
@@ -89,21 +135,27 @@ func newOrderCluster(t *testing.T) *orderCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := &roomevent.State{
-		Sender:  roomevent.Sender{User: alice.userURI(cl.nodes[0]), Client: alice.deviceURI(cl.nodes[0])},
-		Changes: []roomevent.Change{{Component: uint16(comp), Update: update}},
-	}
-	if err := ev.Sign(cl.roomID, ed25519.NewKeyFromSeed(alice.sig.Bytes())); err != nil {
+	commitRaw, _ := pc.Message.Marshal()
+	welcomeRaw, _ := (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatWelcome, Welcome: pc.Welcome}).Marshal()
+	enc := base64.StdEncoding.EncodeToString
+	setup := must(t, 201)(alice.post("/v1/rooms/"+cl.room+"/commits", jsonObj{
+		"parent": cl.root, "commit": enc(commitRaw), "welcome": enc(welcomeRaw), "group_info": enc(gi),
+		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
+	}))
+	cl.create, cl.base = str(setup["event"]), 1
+	epochID := mustEventID(t, cl.create).Bytes()
+	if err := g.MergeCommit(pc, epochID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	enc := base64.StdEncoding.EncodeToString
-	must(t, 201)(alice.post("/v1/rooms/"+cl.room+"/state", jsonObj{
-		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}}, "signature": enc(ev.Signature),
-	}))
-	for i := 1; i < 3; i++ {
-		must(t, 202)(cl.users[i].post("/v1/rooms/"+cl.room+"/join", jsonObj{"via": []string{cl.nodes[0].ServerID().String()}}))
+	cl.epochs[0][cl.create] = g.Snapshot()
+	for i, kb := range bundles {
+		jg, err := mls.JoinGroup(pc.Welcome, kb, &mls.JoinOptions{Config: mls.GroupConfig{RatchetTreeInWelcome: true}, EpochID: epochID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.epochs[i+1][cl.create] = jg.Snapshot()
 	}
-	eventually(t, 15*time.Second, "every user sees the room", func() string {
+	eventually(t, 20*time.Second, "every user sees the room", func() string {
 		for i, u := range cl.users {
 			if status, body := u.get("/v1/rooms/" + cl.room); status != 200 || len(body["members"].([]any)) != 3 {
 				return fmt.Sprintf("user %d: %d %v", i, status, body)
@@ -111,10 +163,23 @@ func newOrderCluster(t *testing.T) *orderCluster {
 		}
 		return ""
 	})
-	for i, u := range cl.users {
-		cl.groups = append(cl.groups, u.group(cl.nodes[i], cl.room))
-	}
+	cl.waitSameOrder(t, 20*time.Second, 0, 0, 1, 2)
 	return cl
+}
+
+// group returns a copy of user i's group at epoch (nil if the cluster did
+// not make that epoch).
+func (cl *orderCluster) group(t *testing.T, i int, epoch string) *mls.Group {
+	t.Helper()
+	s, ok := cl.epochs[i][epoch] // the caller holds cl.mu, or no commit runs
+	if !ok {
+		return nil
+	}
+	g, err := s.Restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 // eventually polls check (which returns "" when satisfied, else what is
@@ -134,11 +199,19 @@ func eventually(t *testing.T, timeout time.Duration, what string, check func() s
 	}
 }
 
-// commit submits an MLS commit by user i on parent that adds the user add
-// (a MIMI URI) to the room as a member.
+// commit submits a real MLS commit (a path update) by user i on parent
+// that adds the user add (a MIMI URI) to the room as a participant. When
+// the node takes it, every user's group at the new epoch is recorded.
 func (cl *orderCluster) commit(t *testing.T, i int, parent, add string) (int, jsonObj) {
 	t.Helper()
-	pc, err := cl.groups[i].Commit(rand.Reader, &mls.CommitOptions{ForcePath: true})
+	cl.mu.Lock()
+	g := cl.group(t, i, parent)
+	cl.mu.Unlock()
+	if g == nil {
+		t.Errorf("user %d has no group at epoch %s", i, parent)
+		return 0, nil
+	}
+	pc, err := g.Commit(rand.Reader, &mls.CommitOptions{ForcePath: true})
 	if err != nil {
 		t.Error(err)
 		return 0, nil
@@ -155,9 +228,40 @@ func (cl *orderCluster) commit(t *testing.T, i int, parent, add string) (int, js
 		return 0, nil
 	}
 	enc := base64.StdEncoding.EncodeToString
-	return cl.users[i].post("/v1/rooms/"+cl.room+"/commits", jsonObj{
+	status, body := cl.users[i].post("/v1/rooms/"+cl.room+"/commits", jsonObj{
 		"parent": parent, "commit": enc(raw), "changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
 	})
+	if status != 201 {
+		return status, body
+	}
+	e := str(body["event"])
+	id, err := dag.ParseEventID(e)
+	if err != nil {
+		t.Error(err)
+		return status, body
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if err := g.MergeCommit(pc, id.Bytes(), time.Now()); err != nil {
+		t.Error(err)
+		return status, body
+	}
+	cl.epochs[i][e] = g.Snapshot()
+	for j := range cl.users {
+		if j == i {
+			continue
+		}
+		gj := cl.group(t, j, parent)
+		if gj == nil {
+			continue
+		}
+		if _, err := gj.ProcessMessage(pc.Message, &mls.ProcessOptions{EpochID: id.Bytes(), Now: time.Now()}); err != nil {
+			t.Errorf("user %d processes user %d's commit: %v", j, i, err)
+			continue
+		}
+		cl.epochs[j][e] = gj.Snapshot()
+	}
+	return status, body
 }
 
 // order is GET /v1/rooms/{room}/order on node i.
@@ -191,7 +295,7 @@ func (cl *orderCluster) waitSameOrder(t *testing.T, timeout time.Duration, n int
 			if i != nodes[0] {
 				o = cl.order(t, i)
 			}
-			if len(o.Canonical) != n || o.Certified != o.Tip || !slices.Equal(o.Canonical, first.Canonical) {
+			if len(o.Canonical) != n+cl.base || o.Certified != o.Tip || !slices.Equal(o.Canonical, first.Canonical) {
 				return fmt.Sprintf("node %d: %+v; node %d: %+v", nodes[0], first, i, o)
 			}
 		}

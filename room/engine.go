@@ -11,6 +11,7 @@ import (
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/mls"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -96,6 +97,16 @@ type Engine struct {
 
 	servers map[dag.ServerID]bool // every server of every accepted state
 
+	// groups are the public group states of the accepted commits' epochs
+	// (MLS external observer), oldest first in groupOrder; creator is who
+	// made the room, whose first commit bootstraps them.
+	groups     map[dag.EventID]*mls.PublicGroup
+	groupOrder []dag.EventID
+	creator    struct {
+		origin dag.ServerID
+		client string
+	}
+
 	ready Ready
 }
 
@@ -109,6 +120,10 @@ type accepted struct {
 	entry *StateEntry      // state-changing events
 	input *consensus.Event // commits and votes, for the machine
 	after *roomstate.State // commits and state events: the state after it
+	// group is the public group state of epoch groupAt after the event
+	// (a commit's own epoch, or a proposal's epoch with it recorded).
+	group   *mls.PublicGroup
+	groupAt dag.EventID
 }
 
 // New starts the engine of the room that create (an authorized create
@@ -133,7 +148,12 @@ func New(create *dag.Event, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("room: ordering machine of room %v: %w", room, err)
 	}
 	e := &Engine{cfg: cfg, room: room, m: m, b: newBranchState(create.ID(), initial),
-		checked: map[dag.EventID]checkResult{}, servers: map[dag.ServerID]bool{}}
+		checked: map[dag.EventID]checkResult{}, servers: map[dag.ServerID]bool{}, groups: map[dag.EventID]*mls.PublicGroup{}}
+	cc, err := roomevent.DecodeCreate(create.Content)
+	if err != nil { // InitialState decoded it
+		return nil, rejectErr(ReasonMalformedContent, err)
+	}
+	e.creator.origin, e.creator.client = create.Origin, cc.Creator.Client
 	e.ready.Entries = append(e.ready.Entries, Entry{Event: create.ID(), Kind: dag.KindCreate})
 	e.ready.StateChanged = true
 	e.noteServers(initial)
@@ -343,7 +363,29 @@ func (e *Engine) accept(ev *dag.Event) (accepted, error) {
 		e.ready.StateChanged = true
 	}
 	e.noteServers(acc.after)
+	if acc.group != nil {
+		e.keepGroup(acc.groupAt, acc.group)
+	}
 	return acc, nil
+}
+
+// keepGroup records the public group state of epoch id, dropping the
+// oldest beyond observerWindow (never the canonical tip's).
+func (e *Engine) keepGroup(id dag.EventID, pg *mls.PublicGroup) {
+	if _, ok := e.groups[id]; !ok {
+		e.groupOrder = append(e.groupOrder, id)
+	}
+	e.groups[id] = pg
+	e.version++
+	for len(e.groupOrder) > observerWindow {
+		old := e.groupOrder[0]
+		e.groupOrder = e.groupOrder[1:]
+		if old == e.b.tip() {
+			e.groupOrder = append(e.groupOrder, old)
+			continue
+		}
+		delete(e.groups, old)
+	}
 }
 
 // authorizeEvent decides on one event without changing the engine:
@@ -375,7 +417,13 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 		if err != nil {
 			return accepted{}, err
 		}
-		return e.commitInput(ev, c, after), nil
+		pg, err := e.observeCommit(ev, c, ps)
+		if err != nil {
+			return accepted{}, err
+		}
+		acc := e.commitInput(ev, c, after)
+		acc.group, acc.groupAt = pg, ev.ID()
+		return acc, nil
 	case dag.KindState:
 		after, err := authorize(e.b.current(), ev)
 		if err != nil {
@@ -395,7 +443,16 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 		if _, err := authorize(st, ev); err != nil {
 			return accepted{}, err
 		}
-		return accepted{}, nil
+		if ev.Kind == dag.KindMessage {
+			c, _ := roomevent.DecodeMessage(ev.Content)
+			return accepted{}, e.observeMessage(epoch, c)
+		}
+		c, _ := roomevent.DecodeProposal(ev.Content)
+		pg, err := e.observeProposal(epoch, c, st)
+		if err != nil {
+			return accepted{}, err
+		}
+		return accepted{group: pg, groupAt: epoch}, nil
 	case dag.KindSeal, dag.KindAck, dag.KindSuspect:
 		in, err := voteInput(ev)
 		if err != nil {

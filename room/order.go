@@ -66,7 +66,9 @@ func (e *Engine) replayRecord(rec *OrderRecord) error {
 		}
 		chain = append(chain, id)
 	}
-	e.b.chain = chain
+	// The snapshots follow the chain at once: the commits recorded after
+	// this record are authorized against states on it.
+	e.b.setChain(chain)
 	e.certLen = 0
 	if rec.Certified != e.b.root.String() {
 		for i, c := range chain {

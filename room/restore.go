@@ -58,7 +58,16 @@ func Restore(record []Recorded, own []*dag.Event, cfg Config) (*Engine, error) {
 				acc = e.commitInput(ev, c, nil)
 			}
 			e.b.appendEntry(*acc.entry)
+			if acc.group != nil {
+				e.keepGroup(acc.groupAt, acc.group)
+			}
 			events = append(events, *acc.input)
+		case dag.KindProposal:
+			// Proposals change no state, but commits of their epoch may
+			// include them by reference.
+			if acc, err := e.authorizeEvent(ev); err == nil && acc.group != nil {
+				e.keepGroup(acc.groupAt, acc.group)
+			}
 		case dag.KindState:
 			c, err := roomevent.DecodeState(ev.Content)
 			if err != nil {

@@ -282,13 +282,21 @@ func DecodeState(data []byte) (*State, error) {
 //	    opaque commit<V>;      // MLSMessage, wire format mls_public_message
 //	    Change changes<V>;     // the AppDataUpdates the commit carries
 //	    optional<opaque welcome<V>>;  // MLSMessage, wire format mls_welcome
+//	    optional<opaque group_info<V>>;  // MLSMessage, wire format
+//	                           // mls_group_info: the epoch-0 GroupInfo with
+//	                           // its ratchet tree, on a first commit only
 //	} Commit;
+//
+// Servers verify every commit as MLS external observers (package room);
+// the group's first commit carries the GroupInfo of epoch 0 that they
+// start from.
 type Commit struct {
-	Sender  Sender
-	Parent  dag.EventID
-	Commit  []byte
-	Changes []Change
-	Welcome []byte // nil when absent
+	Sender    Sender
+	Parent    dag.EventID
+	Commit    []byte
+	Changes   []Change
+	Welcome   []byte // nil when absent
+	GroupInfo []byte // nil when absent
 }
 
 // Marshal encodes c.
@@ -302,6 +310,10 @@ func (c *Commit) Marshal() ([]byte, error) {
 		if c.Welcome != nil {
 			tlspl.AddOpaque(b, c.Welcome)
 		}
+		tlspl.AddOptional(b, c.GroupInfo != nil)
+		if c.GroupInfo != nil {
+			tlspl.AddOpaque(b, c.GroupInfo)
+		}
 	})
 }
 
@@ -309,13 +321,19 @@ func (c *Commit) Marshal() ([]byte, error) {
 func DecodeCommit(data []byte) (*Commit, error) {
 	var c Commit
 	err := tlspl.Unmarshal(data, "commit", func(s *cryptobyte.String) bool {
-		var hasWelcome bool
+		var hasWelcome, hasGroupInfo bool
 		if !c.Sender.unmarshal(s) || !readID(s, &c.Parent) || !tlspl.ReadOpaque(s, &c.Commit) ||
 			!readChanges(s, &c.Changes) || !tlspl.ReadOptional(s, &hasWelcome) {
 			return false
 		}
-		if hasWelcome {
-			return tlspl.ReadOpaque(s, &c.Welcome)
+		if hasWelcome && !tlspl.ReadOpaque(s, &c.Welcome) {
+			return false
+		}
+		if !tlspl.ReadOptional(s, &hasGroupInfo) {
+			return false
+		}
+		if hasGroupInfo {
+			return tlspl.ReadOpaque(s, &c.GroupInfo)
 		}
 		return true
 	})

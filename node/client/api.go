@@ -148,10 +148,11 @@ type changeJSON struct {
 }
 
 type commitReq struct {
-	Parent  string       `json:"parent"`
-	Commit  []byte       `json:"commit"`
-	Changes []changeJSON `json:"changes"`
-	Welcome []byte       `json:"welcome,omitempty"`
+	Parent    string       `json:"parent"`
+	Commit    []byte       `json:"commit"`
+	Changes   []changeJSON `json:"changes"`
+	Welcome   []byte       `json:"welcome,omitempty"`
+	GroupInfo []byte       `json:"group_info,omitempty"` // the first commit: the epoch-0 GroupInfo
 }
 
 // streamLine is one line of GET /v1/stream: an event, a heartbeat, or an

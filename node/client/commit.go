@@ -87,6 +87,14 @@ func (c *Client) submitPlan(ctx context.Context, room string, plan *commitPlan) 
 				return "", err
 			}
 		}
+		if r.epoch == r.info.CreateID {
+			// The group's first commit: servers verify commits as MLS
+			// external observers, starting from the epoch-0 GroupInfo.
+			if req.GroupInfo, err = groupInfoMessage(r.g); err != nil {
+				c.mu.Unlock()
+				return "", err
+			}
+		}
 		hash := commitHash(req.Commit)
 		p := &pendingCommit{Parent: r.epoch, Seed: seed, Plan: plan}
 		b := newBatch()
@@ -249,4 +257,14 @@ func parseServerID(s string) (roomstate.ServerID, error) {
 	}
 	copy(id[:], raw)
 	return id, nil
+}
+
+// groupInfoMessage is the group's current GroupInfo with its ratchet tree,
+// as an MLSMessage.
+func groupInfoMessage(g *mls.Group) ([]byte, error) {
+	gi, err := g.GroupInfo(true)
+	if err != nil {
+		return nil, fmt.Errorf("client: group info: %w", err)
+	}
+	return (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatGroupInfo, GroupInfo: gi}).Marshal()
 }

@@ -1,0 +1,266 @@
+package room
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/roomstate"
+)
+
+// Servers verify every commit as MLS external observers (RFC 9420 has no
+// name for it; OpenMLS calls the state a PublicGroup): the engine keeps
+// the public group state of each accepted commit's epoch, built from the
+// epoch-0 GroupInfo that the group's first commit carries and from the
+// PublicMessage commits since. Before a commit is accepted (and so before
+// it can be sealed or acked) it must verify against its parent's epoch:
+// sender a member, signature over that epoch's GroupContext, proposals
+// and UpdatePath valid (mls.PublicGroup.ProcessCommit). Then the commit is
+// held against room policy (roomstate.AuthorizeCommit): who may add,
+// remove or change roles, and the MLS roster change must match the
+// participant-list change the commit staples.
+
+// observerWindow bounds how many epochs' public group states an engine
+// keeps: a commit on an older parent is refused (as beyond the horizon).
+const observerWindow = 512
+
+// Reasons of the MLS observer and of room policy on commits.
+const (
+	// ReasonMLSNoGroupInfo: the group's first commit carries no usable
+	// epoch-0 GroupInfo, or one that does not describe the room's creator.
+	ReasonMLSNoGroupInfo Reason = "mls-no-group-info"
+	// ReasonMLSEpochGone: the commit's parent epoch is beyond the horizon
+	// of kept public group states.
+	ReasonMLSEpochGone Reason = "mls-epoch-gone"
+	// ReasonSenderMismatch: the MLS sender is not the device the event
+	// names (a relabelled commit).
+	ReasonSenderMismatch Reason = "mls-sender-mismatch"
+	// ReasonPolicy: room policy forbids the commit or proposal
+	// (roomstate.AuthorizeCommit, AuthorizeProposal).
+	ReasonPolicy Reason = "policy"
+)
+
+// ClientOf maps an MLS credential to the room-state client it names: the
+// identity of a basic credential is the MIMI client URI
+// mimi://DOMAIN/d/USER/DEVICE, whose user is mimi://DOMAIN/u/USER.
+func ClientOf(c mls.Credential) (roomstate.Client, error) {
+	id := string(c.Identity)
+	rest, ok := strings.CutPrefix(id, "mimi://")
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 4 || parts[1] != "d" || parts[0] == "" || parts[2] == "" || parts[3] == "" {
+		return roomstate.Client{}, fmt.Errorf("room: credential %q is not a MIMI client URI", id)
+	}
+	return roomstate.Client{ID: roomstate.ClientID(id), User: roomstate.URI("mimi://" + parts[0] + "/u/" + parts[2])}, nil
+}
+
+// LeafLookup returns the leaf node at an index (mls.Group.Tree().Leaf and
+// mls.PublicGroup.Leaf both fit).
+type LeafLookup func(mls.LeafIndex) (*mls.LeafNode, bool)
+
+// Roster is the room-state view of an MLS group's members.
+func Roster(members []mls.LeafIndex, leaf LeafLookup) ([]roomstate.Client, error) {
+	out := make([]roomstate.Client, 0, len(members))
+	for _, l := range members {
+		ln, ok := leaf(l)
+		if !ok {
+			continue
+		}
+		c, err := ClientOf(ln.Credential)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// DescribeCommit is the room-state summary of an MLS commit with the
+// room-state changes stapled to it: the committer, each MLS proposal
+// (Adds and Removes resolved to clients through leaf, the parent epoch's
+// tree), and each stapled change as an AppDataUpdate from the committer.
+// Servers and clients run roomstate.AuthorizeCommit on it.
+func DescribeCommit(committer mls.Sender, props []mls.CommitProposal, changes []roomevent.Change, leaf LeafLookup) (roomstate.Commit, error) {
+	sender := func(s mls.Sender) (roomstate.Sender, error) {
+		if s.SenderType != mls.SenderTypeMember {
+			return roomstate.Sender{}, fmt.Errorf("room: MLS sender type %d is not used in rooms", s.SenderType)
+		}
+		ln, ok := leaf(s.LeafIndex)
+		if !ok {
+			return roomstate.Sender{}, fmt.Errorf("room: sender leaf %d is blank", s.LeafIndex)
+		}
+		c, err := ClientOf(ln.Credential)
+		return roomstate.MemberSender(c), err
+	}
+	var out roomstate.Commit
+	var err error
+	if out.Committer, err = sender(committer); err != nil {
+		return out, err
+	}
+	for _, cp := range props {
+		var p roomstate.Proposal
+		if p.Sender, err = sender(cp.Sender); err != nil {
+			return out, err
+		}
+		switch q := cp.Proposal.(type) {
+		case *mls.AddProposal:
+			p.Type = roomstate.ProposalAdd
+			if p.Client, err = ClientOf(q.KeyPackage.LeafNode.Credential); err != nil {
+				return out, err
+			}
+		case *mls.RemoveProposal:
+			p.Type = roomstate.ProposalRemove
+			ln, ok := leaf(q.Removed)
+			if !ok {
+				return out, fmt.Errorf("room: remove of blank leaf %d", q.Removed)
+			}
+			if p.Client, err = ClientOf(ln.Credential); err != nil {
+				return out, err
+			}
+		case *mls.UpdateProposal:
+			p.Type = roomstate.ProposalUpdate
+		case *mls.SelfRemoveProposal:
+			p.Type = roomstate.ProposalSelfRemove
+		default:
+			return out, fmt.Errorf("room: MLS proposal type %d is not used in rooms", cp.Proposal.ProposalType())
+		}
+		out.Proposals = append(out.Proposals, p)
+	}
+	for _, ch := range changes {
+		out.Proposals = append(out.Proposals, roomstate.Proposal{Type: roomstate.ProposalAppDataUpdate, Sender: out.Committer,
+			Component: roomstate.ComponentID(ch.Component), Update: ch.Update})
+	}
+	return out, nil
+}
+
+// observeCommit verifies commit c (event ev) as an MLS external observer
+// against the public group state of its parent's epoch, and holds it
+// against room policy with st, the room state of that epoch. It returns
+// the public group state of the commit's epoch.
+func (e *Engine) observeCommit(ev *dag.Event, c *roomevent.Commit, st *roomstate.State) (*mls.PublicGroup, error) {
+	pg, err := e.parentGroup(ev, c)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := mls.UnmarshalMLSMessage(c.Commit)
+	if err != nil {
+		return nil, rejectErr(ReasonMalformedMLS, err)
+	}
+	// Lifetimes of added KeyPackages are the clients' check: a server's
+	// verdict must not depend on a clock.
+	next, oc, err := pg.ProcessCommit(msg, time.Time{})
+	if err != nil {
+		return nil, rejectErr(Reason(mls.ObserverReasonOf(err).String()), err)
+	}
+	ln, ok := pg.Leaf(oc.Sender.LeafIndex)
+	if oc.Sender.SenderType != mls.SenderTypeMember || !ok || string(ln.Credential.Identity) != c.Sender.Client {
+		return nil, reject(ReasonSenderMismatch, "the commit's MLS sender is not %s, the device the event names", c.Sender.Client)
+	}
+	desc, err := DescribeCommit(oc.Sender, oc.Proposals, c.Changes, pg.Leaf)
+	if err != nil {
+		return nil, rejectErr(ReasonPolicy, err)
+	}
+	roster, err := Roster(pg.Members(), pg.Leaf)
+	if err != nil {
+		return nil, rejectErr(ReasonPolicy, err)
+	}
+	if _, _, err := roomstate.AuthorizeCommit(st, roster, desc); err != nil {
+		return nil, rejectErr(ReasonPolicy, err)
+	}
+	return next, nil
+}
+
+// parentGroup returns the public group state of commit c's parent epoch:
+// a kept one, or, for the group's first commit, the one its epoch-0
+// GroupInfo describes. That GroupInfo must come from the create event's
+// origin (the creator's server vouches for its device), be for the room
+// (group ID = room ID), at epoch 0, with the creator's device as the only
+// member.
+func (e *Engine) parentGroup(ev *dag.Event, c *roomevent.Commit) (*mls.PublicGroup, error) {
+	if c.Parent != e.b.root {
+		pg, ok := e.groups[c.Parent]
+		if !ok {
+			return nil, reject(ReasonMLSEpochGone, "no public group state is kept for epoch %v", c.Parent)
+		}
+		return pg, nil
+	}
+	if len(c.GroupInfo) == 0 {
+		return nil, reject(ReasonMLSNoGroupInfo, "the group's first commit carries no GroupInfo of epoch 0")
+	}
+	if ev.Origin != e.creator.origin {
+		return nil, reject(ReasonMLSNoGroupInfo, "the group's first commit comes from %v, not from the room's creating server", ev.Origin)
+	}
+	pg, err := mls.ParsePublicGroup(c.GroupInfo, &mls.PublicGroupConfig{})
+	if err != nil {
+		return nil, rejectErr(ReasonMLSNoGroupInfo, err)
+	}
+	members := pg.Members()
+	if !bytes.Equal(pg.GroupID(), []byte(e.room.String())) || pg.Epoch() != 0 || len(members) != 1 {
+		return nil, reject(ReasonMLSNoGroupInfo, "the GroupInfo is not of epoch 0 of this room's group with one member")
+	}
+	if ln, ok := pg.Leaf(members[0]); !ok || string(ln.Credential.Identity) != e.creator.client {
+		return nil, reject(ReasonMLSNoGroupInfo, "the GroupInfo's only member is not the room's creator %s", e.creator.client)
+	}
+	return pg, nil
+}
+
+// observeProposal verifies a proposal event as an MLS external observer in
+// its epoch and holds it against room policy; it returns the epoch's
+// public group state with the proposal recorded (commits of the epoch may
+// include it by reference).
+func (e *Engine) observeProposal(epoch dag.EventID, c *roomevent.Proposal, st *roomstate.State) (*mls.PublicGroup, error) {
+	pg, ok := e.groups[epoch]
+	if !ok {
+		return nil, reject(ReasonMLSEpochGone, "no public group state is kept for epoch %v", epoch)
+	}
+	msg, err := mls.UnmarshalMLSMessage(c.Proposal)
+	if err != nil {
+		return nil, rejectErr(ReasonMalformedMLS, err)
+	}
+	next, op, err := pg.ProcessProposal(msg, time.Time{})
+	if err != nil {
+		return nil, rejectErr(Reason(mls.ObserverReasonOf(err).String()), err)
+	}
+	if op.Sender.SenderType == mls.SenderTypeMember {
+		ln, ok := pg.Leaf(op.Sender.LeafIndex)
+		if !ok || string(ln.Credential.Identity) != c.Sender.Client {
+			return nil, reject(ReasonSenderMismatch, "the proposal's MLS sender is not %s, the device the event names", c.Sender.Client)
+		}
+	}
+	desc, err := DescribeCommit(op.Sender, []mls.CommitProposal{{Proposal: op.Proposal, Sender: op.Sender}}, nil, pg.Leaf)
+	if err != nil {
+		return nil, rejectErr(ReasonPolicy, err)
+	}
+	roster, err := Roster(pg.Members(), pg.Leaf)
+	if err != nil {
+		return nil, rejectErr(ReasonPolicy, err)
+	}
+	if err := roomstate.AuthorizeProposal(st, roster, desc.Proposals[0]); err != nil {
+		return nil, rejectErr(ReasonPolicy, err)
+	}
+	return next, nil
+}
+
+// observeMessage checks what an observer can of an application message:
+// a PrivateMessage of the room's group in the epoch its event names.
+func (e *Engine) observeMessage(epoch dag.EventID, c *roomevent.Message) error {
+	pg, ok := e.groups[epoch]
+	if !ok {
+		if epoch == e.b.root {
+			return nil // the creator alone, before the first commit
+		}
+		return reject(ReasonMLSEpochGone, "no public group state is kept for epoch %v", epoch)
+	}
+	msg, err := mls.UnmarshalMLSMessage(c.Message)
+	if err != nil || msg.PrivateMessage == nil {
+		return rejectErr(ReasonMalformedMLS, errors.Join(errors.New("not a PrivateMessage"), err))
+	}
+	if pm := msg.PrivateMessage; pm.Epoch != pg.Epoch() || !bytes.Equal(pm.GroupID, pg.GroupID()) {
+		return reject(Reason(mls.ObserverReplay.String()), "message of group epoch %d, but epoch %v is group epoch %d", pm.Epoch, epoch, pg.Epoch())
+	}
+	return nil
+}
