@@ -135,12 +135,6 @@ func actorOf(ev *dag.Event, snd roomevent.Sender) roomstate.Actor {
 	return roomstate.Actor{Kind: roomstate.ActorUser, User: roomstate.URI(snd.User), Client: roomstate.ClientID(snd.Client), Server: roomstate.ServerID(ev.Origin)}
 }
 
-// ApplyChanges applies stapled room-state changes in order with actor as
-// the actor; the error of a change that does not apply is a *RejectError.
-func ApplyChanges(st *roomstate.State, actor roomstate.Actor, changes []roomevent.Change) (*roomstate.State, error) {
-	return applyChanges(st, actor, changes)
-}
-
 func applyChanges(st *roomstate.State, actor roomstate.Actor, changes []roomevent.Change) (*roomstate.State, error) {
 	for i, ch := range changes {
 		next, err := roomstate.ApplyUpdate(st, actor, roomstate.ComponentID(ch.Component), ch.Update)
