@@ -52,6 +52,11 @@ var (
 	// ErrCommitLost means an own commit did not become canonical and
 	// could not be rebuilt on the new tip.
 	ErrCommitLost = errors.New("client: commit lost to a concurrent one: retry the operation")
+	// ErrCommitRefused means another member's commit, canonical by the
+	// node's order, failed the checks servers run (MLS authentication in
+	// the current epoch, the sender the event names, room policy): the
+	// device does not process it and its room stays at its epoch.
+	ErrCommitRefused = errors.New("client: commit refused")
 )
 
 // Options tune a Client; the zero value is fine.

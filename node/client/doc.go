@@ -36,6 +36,18 @@
 // undone commits on the new tip. Receivers deduplicate by message ID, so a
 // re-sent message is delivered once.
 //
+// # Verifying commits
+//
+// The client does not trust its server: before it processes another
+// member's commit it runs the checks every server runs (package room). The
+// commit must authenticate in the current epoch (mls.Group.InspectCommit),
+// its MLS sender must be the device the event names, and room policy must
+// allow it: roomstate.AuthorizeCommit on the room state of the commit's
+// parent epoch, with the group's members as roster (room.Roster) and the
+// commit described by room.DescribeCommit. A refused commit is skipped
+// with its reason in Skipped (an error wrapping ErrCommitRefused); it is
+// not logged, so the room stays at its epoch, before and after a restart.
+//
 // # Messages
 //
 // Bodies are MIMI content (internal/mimicontent, draft-ietf-mimi-content-08):

@@ -217,7 +217,10 @@ func (c *Client) adoptRoom(ctx context.Context, b *batch, roomID string, upto ui
 // that is not in the room's MLS group yet follows its room state and joins
 // from the first canonical commit whose Welcome is for one of its
 // KeyPackages. An own commit is merged from its recorded seed and plan;
-// other own commits pending on the same parent lost their slot.
+// other own commits pending on the same parent lost their slot. Another
+// device's commit is processed only if it passes the checks servers run
+// (verifyCommit); a refused one is skipped and not logged, and the room
+// stays at its epoch.
 func (c *Client) applyCanonical(b *batch, r *room, ce *commitEvent) error {
 	if r.left || containsStr(r.chain, ce.ID) {
 		return nil
@@ -245,6 +248,10 @@ func (c *Client) applyCanonical(b *batch, r *room, ce *commitEvent) error {
 			return nil
 		}
 		e.Seed, e.Plan = p.Seed, p.Plan
+	} else if err := verifyCommit(r, e); err != nil {
+		// Never logged: the replay log holds only the commits applied.
+		c.skipf("room %s: commit %s by %s: %v", r.info.Room, ce.ID, ce.Actor.Client, err)
+		return nil
 	}
 	if err := c.logAndApply(b, r, e); err != nil {
 		c.skipf("room %s: commit %s: %v", r.info.Room, ce.ID, err)
