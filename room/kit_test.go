@@ -30,7 +30,7 @@ type kitUser struct {
 }
 
 type kit struct {
-	t       *testing.T
+	t       testing.TB
 	servers map[string]*kitServer // by domain
 	users   map[string]*kitUser   // by name
 	create  *dag.Event
@@ -41,7 +41,7 @@ type kit struct {
 	firstMLS []byte
 }
 
-func newKit(t *testing.T) *kit {
+func newKit(t testing.TB) *kit {
 	t.Helper()
 	k := &kit{t: t, servers: map[string]*kitServer{}, users: map[string]*kitUser{}}
 	for _, d := range []string{"a.test", "b.test"} {

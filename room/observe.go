@@ -160,6 +160,11 @@ func (e *Engine) observeCommit(ev *dag.Event, c *roomevent.Commit, st *roomstate
 	if oc.Sender.SenderType != mls.SenderTypeMember || !ok || string(ln.Credential.Identity) != c.Sender.Client {
 		return nil, reject(ReasonSenderMismatch, "the commit's MLS sender is not %s, the device the event names", c.Sender.Client)
 	}
+	if cl, err := ClientOf(ln.Credential); err != nil || string(cl.User) != c.Sender.User {
+		// The changes apply with the event's user as actor; policy judged
+		// the credential's user: they must be the same.
+		return nil, reject(ReasonSenderMismatch, "the event names user %s, but device %s is not theirs", c.Sender.User, c.Sender.Client)
+	}
 	desc, err := DescribeCommit(oc.Sender, oc.Proposals, c.Changes, pg.Leaf)
 	if err != nil {
 		return nil, rejectErr(ReasonPolicy, err)

@@ -42,6 +42,13 @@ func TestCommitPolicy(t *testing.T) {
 			ev, _ := k.commitEvent(commitSpec{by: "alice", claim: "bob", parent: e1})
 			return ev
 		}, ReasonSenderMismatch},
+		{"the event names alice's device but another user", func(k *kit, e1 dag.EventID) *dag.Event {
+			ev, _ := k.commitEvent(commitSpec{by: "alice", parent: e1})
+			c, _ := roomevent.DecodeCommit(ev.Content)
+			c.Sender.User = k.users["dave"].user // same domain, so the origin vouches
+			raw, _ := c.Marshal()
+			return k.sign("a.test", k.room, dag.KindCommit, []dag.EventID{k.create.ID()}, raw)
+		}, ReasonSenderMismatch},
 		{"client add without the participant add", func(k *kit, e1 dag.EventID) *dag.Event {
 			kb := k.keyPackage("carol")
 			ev, _ := k.commitEvent(commitSpec{by: "alice", parent: e1, props: []mls.Proposal{&mls.AddProposal{KeyPackage: *kb.KeyPackage}}})
