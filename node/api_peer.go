@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -73,29 +74,41 @@ func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []
 	}
 	q := p2p.KeyPackageRequest{Protocol: p2p.MLS10, RequestingUser: requester, TargetUser: peer, CipherSuites: []uint16{noSuite}}
 	var errs []error
-	for _, home := range homes {
-		pid, err := p2p.PeerID(home.PublicKey())
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	// A home server that just started sharing a room with this one may be
+	// in the middle of a reconnection (Mesh.RefreshPeers): a failed
+	// request is tried again twice, after 200 and 600 ms.
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(200*(2*attempt-1)) * time.Millisecond):
+			}
 		}
-		km, err := n.mesh.FetchKeyPackages(ctx, pid, q)
-		var de *p2p.DirectoryError
-		if errors.As(err, &de) {
-			// The home server answers claims only from servers of a room
-			// it knows, which a new direct message is not yet: it cannot
-			// tell, so the invite will.
-			n.log.Info("direct message: the peer's home server does not answer for it yet", "sys", "api", "peer", peer, "err", err)
+		for _, home := range homes {
+			pid, err := p2p.PeerID(home.PublicKey())
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			km, err := n.mesh.FetchKeyPackages(ctx, pid, q)
+			var de *p2p.DirectoryError
+			if errors.As(err, &de) {
+				// The home server answers claims only from servers of a
+				// room it knows, which a new direct message is not yet:
+				// it cannot tell, so the invite will.
+				n.log.Info("direct message: the peer's home server does not answer for it yet", "sys", "api", "peer", peer, "err", err)
+				return nil
+			}
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if km.UserStatus == p2p.UserUnknown {
+				return apiErr(http.StatusNotFound, codeNotFound, "peer %s does not exist: its home server says userUnknown", peer)
+			}
 			return nil
 		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if km.UserStatus == p2p.UserUnknown {
-			return apiErr(http.StatusNotFound, codeNotFound, "peer %s does not exist: its home server says userUnknown", peer)
-		}
-		return nil
 	}
 	n.log.Warn("direct message: the peer's home server did not answer", "sys", "api", "peer", peer, "err", errors.Join(errs...))
 	return apiErr(http.StatusBadGateway, codeUnavailable, "could not check that peer %s exists: its home server did not answer; retry later", peer)

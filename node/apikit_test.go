@@ -28,7 +28,7 @@ const streamWait = 5 * time.Second
 
 // startTestNode starts a node with a real badger store in dir, a real
 // libp2p host on loopback TCP and the API on a loopback port.
-func startTestNode(t *testing.T, dir, serverName string, bootstrap ...string) *Node {
+func startTestNode(t testing.TB, dir, serverName string, bootstrap ...string) *Node {
 	t.Helper()
 	n, err := New(LoopbackConfig(dir, serverName, bootstrap...), nil)
 	if err != nil {
@@ -42,7 +42,7 @@ func startTestNode(t *testing.T, dir, serverName string, bootstrap ...string) *N
 	return n
 }
 
-func stopNode(t *testing.T, n *Node) {
+func stopNode(t testing.TB, n *Node) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -53,7 +53,7 @@ func stopNode(t *testing.T, n *Node) {
 
 // apiClient is one device talking to a node's API.
 type apiClient struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	token  string
 	user   string
@@ -107,7 +107,7 @@ func (c *apiClient) get(path string) (int, jsonObj) {
 
 // must returns a check that fails the test unless the status is want, and
 // returns the body: must(t, 201)(c.post(...)).
-func must(t *testing.T, want int) func(int, jsonObj) jsonObj {
+func must(t testing.TB, want int) func(int, jsonObj) jsonObj {
 	return func(status int, body jsonObj) jsonObj {
 		t.Helper()
 		if status != want {
@@ -119,7 +119,7 @@ func must(t *testing.T, want int) func(int, jsonObj) jsonObj {
 
 // register creates a user and its first device with a fresh MLS signature
 // key.
-func register(t *testing.T, n *Node, user, device string) *apiClient {
+func register(t testing.TB, n *Node, user, device string) *apiClient {
 	t.Helper()
 	sig, pub, err := testSuite.GenerateSignatureKeyPair(rand.Reader)
 	if err != nil {
@@ -185,7 +185,7 @@ func (c *apiClient) openStream(query string) *stream {
 }
 
 // next returns the next event line, failing after timeout.
-func (s *stream) next(t *testing.T, timeout time.Duration) streamEvent {
+func (s *stream) next(t testing.TB, timeout time.Duration) streamEvent {
 	t.Helper()
 	select {
 	case e, ok := <-s.lines:
@@ -200,7 +200,7 @@ func (s *stream) next(t *testing.T, timeout time.Duration) streamEvent {
 }
 
 // waitFor reads lines until one matches, failing after timeout.
-func (s *stream) waitFor(t *testing.T, timeout time.Duration, match func(streamEvent) bool) streamEvent {
+func (s *stream) waitFor(t testing.TB, timeout time.Duration, match func(streamEvent) bool) streamEvent {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -246,7 +246,7 @@ func (c *apiClient) sendMessage(g *mls.Group, room, epoch, text string) jsonObj 
 
 func str(v any) string { s, _ := v.(string); return s }
 
-func mustRoomID(t *testing.T, s string) dag.RoomID {
+func mustRoomID(t testing.TB, s string) dag.RoomID {
 	t.Helper()
 	id, err := dag.ParseRoomID(s)
 	if err != nil {

@@ -54,7 +54,7 @@ func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 	}
 }
 
-func mustEventID(t *testing.T, s string) dag.EventID {
+func mustEventID(t testing.TB, s string) dag.EventID {
 	t.Helper()
 	id, err := dag.ParseEventID(s)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
@@ -34,7 +35,14 @@ func (n *Node) startMesh() (func(context.Context) error, error) {
 		}
 		boot = append(boot, *pi)
 	}
-	h, gater, err := p2p.NewHost(p2p.HostConfig{Key: n.key, ListenAddrs: n.cfg.P2P.Listen, Registerer: n.metrics.Registry})
+	var h host.Host
+	var gater *p2p.Gater
+	var err error
+	if n.newHost != nil {
+		h, err = n.newHost(n.key)
+	} else {
+		h, gater, err = p2p.NewHost(p2p.HostConfig{Key: n.key, ListenAddrs: n.cfg.P2P.Listen, Registerer: n.metrics.Registry})
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
@@ -51,6 +53,9 @@ type Node struct {
 	headsInterval time.Duration
 	// gater is the host's connection gater (tests cut links with it).
 	gater *p2p.Gater
+	// newHost, if set, makes the libp2p host instead of p2p.NewHost (tests
+	// put nodes on a mocknet); its gater is the mesh's default.
+	newHost func(key ed25519.PrivateKey) (host.Host, error)
 	// tick is the consensus tick length and orderParams the ordering
 	// parameters (DefaultTick and consensus.DefaultParams; tests shorten
 	// them).

@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -13,10 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
 	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -27,13 +33,40 @@ const testTick = 5 * time.Millisecond
 
 // startOrderNode starts a node like startTestNode, with short consensus
 // ticks and a fast heads exchange.
-func startOrderNode(t *testing.T, dir, serverName string, bootstrap ...string) *Node {
+func startOrderNode(t testing.TB, dir, serverName string, bootstrap ...string) *Node {
+	t.Helper()
+	return startOrderNodeOn(t, nil, dir, serverName, bootstrap...)
+}
+
+// startOrderNodeOn starts an order node whose libp2p host is on mocknet mn
+// (linked to every host already there), or on loopback TCP if mn is nil.
+func startOrderNodeOn(t testing.TB, mn mocknet.Mocknet, dir, serverName string, bootstrap ...string) *Node {
 	t.Helper()
 	cfg := LoopbackConfig(dir, serverName, bootstrap...)
 	cfg.Metrics.Listen = ""
 	n, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if mn != nil {
+		n.newHost = func(key ed25519.PrivateKey) (host.Host, error) {
+			priv, err := p2p.PrivKey(key)
+			if err != nil {
+				return nil, err
+			}
+			h, err := mn.AddPeer(priv, ma.StringCast(fmt.Sprintf("/ip6/100::%x/tcp/4242", len(mn.Peers())+1)))
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range mn.Peers() {
+				if p != h.ID() {
+					if _, err := mn.LinkPeers(h.ID(), p); err != nil {
+						return nil, err
+					}
+				}
+			}
+			return h, nil
+		}
 	}
 	n.headsInterval = 300 * time.Millisecond
 	n.tick = testTick
@@ -66,7 +99,14 @@ type orderCluster struct {
 	epochs []map[string]*mls.Snapshot
 }
 
-func newOrderCluster(t *testing.T) *orderCluster {
+func newOrderCluster(t testing.TB) *orderCluster {
+	t.Helper()
+	return newOrderClusterOn(t, nil)
+}
+
+// newOrderClusterOn is newOrderCluster with the nodes' libp2p hosts on
+// mocknet mn (nil: loopback TCP).
+func newOrderClusterOn(t testing.TB, mn mocknet.Mocknet) *orderCluster {
 	t.Helper()
 	cl := &orderCluster{names: []string{"a.test", "b.test", "c.test"}}
 	for i, name := range cl.names {
@@ -75,7 +115,7 @@ func newOrderCluster(t *testing.T) *orderCluster {
 		if i > 0 {
 			boot = cl.nodes[0].PeerAddrs()[:1]
 		}
-		n := startOrderNode(t, dir, name, boot...)
+		n := startOrderNodeOn(t, mn, dir, name, boot...)
 		cl.nodes, cl.dirs = append(cl.nodes, n), append(cl.dirs, dir)
 		cl.users = append(cl.users, register(t, n, []string{"alice", "bob", "carol"}[i], "phone"))
 		cl.epochs = append(cl.epochs, map[string]*mls.Snapshot{})
@@ -169,7 +209,7 @@ func newOrderCluster(t *testing.T) *orderCluster {
 
 // group returns a copy of user i's group at epoch (nil if the cluster did
 // not make that epoch).
-func (cl *orderCluster) group(t *testing.T, i int, epoch string) *mls.Group {
+func (cl *orderCluster) group(t testing.TB, i int, epoch string) *mls.Group {
 	t.Helper()
 	s, ok := cl.epochs[i][epoch] // the caller holds cl.mu, or no commit runs
 	if !ok {
@@ -184,7 +224,7 @@ func (cl *orderCluster) group(t *testing.T, i int, epoch string) *mls.Group {
 
 // eventually polls check (which returns "" when satisfied, else what is
 // missing) until it succeeds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() string) {
+func eventually(t testing.TB, timeout time.Duration, what string, check func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -202,7 +242,7 @@ func eventually(t *testing.T, timeout time.Duration, what string, check func() s
 // commit submits a real MLS commit (a path update) by user i on parent
 // that adds the user add (a MIMI URI) to the room as a participant. When
 // the node takes it, every user's group at the new epoch is recorded.
-func (cl *orderCluster) commit(t *testing.T, i int, parent, add string) (int, jsonObj) {
+func (cl *orderCluster) commit(t testing.TB, i int, parent, add string) (int, jsonObj) {
 	t.Helper()
 	cl.mu.Lock()
 	g := cl.group(t, i, parent)
@@ -272,7 +312,7 @@ type orderJSON struct {
 	Canonical []string `json:"canonical"`
 }
 
-func (cl *orderCluster) order(t *testing.T, i int) orderJSON {
+func (cl *orderCluster) order(t testing.TB, i int) orderJSON {
 	t.Helper()
 	body := must(t, 200)(cl.users[i].get("/v1/rooms/" + cl.room + "/order"))
 	raw, _ := json.Marshal(body)
@@ -285,7 +325,7 @@ func (cl *orderCluster) order(t *testing.T, i int) orderJSON {
 
 // waitSameOrder waits until the given nodes report the same canonical
 // chain of length n, fully certified, and returns it.
-func (cl *orderCluster) waitSameOrder(t *testing.T, timeout time.Duration, n int, nodes ...int) orderJSON {
+func (cl *orderCluster) waitSameOrder(t testing.TB, timeout time.Duration, n int, nodes ...int) orderJSON {
 	t.Helper()
 	var first orderJSON
 	eventually(t, timeout, "nodes agree on a certified chain", func() string {
@@ -305,7 +345,7 @@ func (cl *orderCluster) waitSameOrder(t *testing.T, timeout time.Duration, n int
 }
 
 // members returns the users listed on node i.
-func (cl *orderCluster) members(t *testing.T, i int) []string {
+func (cl *orderCluster) members(t testing.TB, i int) []string {
 	t.Helper()
 	var out []string
 	for _, m := range must(t, 200)(cl.users[i].get("/v1/rooms/" + cl.room + "/members"))["members"].([]any) {
@@ -320,7 +360,7 @@ type orderStream struct {
 	got   []orderLine
 }
 
-func (c *apiClient) openOrderStream(t *testing.T, query string) *orderStream {
+func (c *apiClient) openOrderStream(t testing.TB, query string) *orderStream {
 	t.Helper()
 	req, _ := http.NewRequest("GET", c.base+"/v1/stream"+query, nil)
 	req.Header.Set("Authorization", "Bearer "+c.token)
@@ -367,7 +407,7 @@ func replayed(lines []orderLine) []string {
 
 // waitReplayed reads order lines until they replay to want with its
 // certified commit, and returns every line read so far.
-func (s *orderStream) waitReplayed(t *testing.T, timeout time.Duration, want orderJSON) []orderLine {
+func (s *orderStream) waitReplayed(t testing.TB, timeout time.Duration, want orderJSON) []orderLine {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -395,7 +435,7 @@ type voteKey struct {
 }
 
 // ownVotes counts node n's stored votes in the room by kind, slot and term.
-func ownVotes(t *testing.T, n *Node, room dag.RoomID) map[voteKey]int {
+func ownVotes(t testing.TB, n *Node, room dag.RoomID) map[voteKey]int {
 	t.Helper()
 	out := map[voteKey]int{}
 	var after uint64
@@ -442,7 +482,7 @@ func ownVotes(t *testing.T, n *Node, room dag.RoomID) map[voteKey]int {
 
 // metricValue reads a counter of n's metrics registry: the series whose
 // label (if given) has the value, 0 if absent.
-func metricValue(t *testing.T, n *Node, name, label, value string) float64 {
+func metricValue(t testing.TB, n *Node, name, label, value string) float64 {
 	t.Helper()
 	fams, err := n.metrics.Registry.Gather()
 	if err != nil {
@@ -466,9 +506,31 @@ func metricValue(t *testing.T, n *Node, name, label, value string) float64 {
 	return 0
 }
 
+// histogramMean is the mean of histogram name of n's metrics registry
+// (0 without samples) and its sample count.
+func histogramMean(t testing.TB, n *Node, name string) (float64, uint64) {
+	t.Helper()
+	fams, err := n.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			h := m.GetHistogram()
+			if c := h.GetSampleCount(); c > 0 {
+				return h.GetSampleSum() / float64(c), c
+			}
+		}
+	}
+	return 0, 0
+}
+
 // copyRoomLog copies the room's events from running node n into the stopped
 // node's event store at dir, in n's arrival order (parents first).
-func copyRoomLog(t *testing.T, n *Node, room dag.RoomID, dir string) {
+func copyRoomLog(t testing.TB, n *Node, room dag.RoomID, dir string) {
 	t.Helper()
 	st, err := badgerstore.Open(dir, badgerstore.Options{})
 	if err != nil {
