@@ -43,6 +43,7 @@ func (rs *rooms) engineConfig() engine.Config {
 func (rs *rooms) drain(info *roomInfo) ([]feedEntry, bool, error) {
 	e := info.eng
 	var feed []feedEntry
+	var votes []*dag.Event // signed, stepped in, stored at the end
 	voted := false
 	cert0 := e.CertifiedLen()
 	defer func() {
@@ -75,15 +76,27 @@ func (rs *rooms) drain(info *roomInfo) ([]feedEntry, bool, error) {
 		if rd.StateChanged {
 			rs.publishView(info)
 		}
-		if len(rd.Votes) > 0 {
-			if err := rs.castVotes(e.Room(), rd.Votes); err != nil {
-				// Not voting is safe; the machine keeps its promise anyway.
-				rs.log.Error("persist votes", "room", e.Room(), "votes", len(rd.Votes), "err", err)
-			} else {
-				voted = true
-			}
-		}
 		e.Advance()
+		if len(rd.Votes) > 0 {
+			evs, err := rs.signVotes(e.Room(), rd.Votes, votes)
+			if err != nil {
+				rs.log.Error("sign votes", "room", e.Room(), "votes", len(rd.Votes), "err", err)
+				continue
+			}
+			// Stepped in at once, so that the votes they cause (a hub's
+			// own ack of its seal) are persisted together with them.
+			votes = append(votes, evs...)
+			e.Step(evs...)
+		}
+	}
+	if len(votes) > 0 {
+		if err := rs.storeVotes(e.Room(), votes); err != nil {
+			// Not voting is safe; the machine keeps its promise anyway. The
+			// engine holds votes that were never stored: rebuild it.
+			rs.log.Error("persist votes", "room", e.Room(), "votes", len(votes), "err", err)
+			return feed, false, err
+		}
+		voted = true
 	}
 	return feed, voted, nil
 }
@@ -120,25 +133,37 @@ func newOrderMetrics(reg *prometheus.Registry) *orderMetrics {
 	return m
 }
 
-// castVotes signs the votes as events on the room's oldest tips
-// (dag.MergeParents), each on the one before it, and stores them with one
-// PutAll, then queues them for gossip. The ingest path gives them their
-// feed entries when it reaches them in the arrival log.
-func (rs *rooms) castVotes(room dag.RoomID, votes []engine.Vote) error {
-	prev, err := dag.MergeParents(rs.store, room)
-	if err != nil {
-		return err
+// signVotes signs the votes as events of room, each on the one before it,
+// the first on the last of prev or, without prev, on the room's oldest
+// tips (dag.MergeParents).
+func (rs *rooms) signVotes(room dag.RoomID, votes []engine.Vote, prev []*dag.Event) ([]*dag.Event, error) {
+	var parents []dag.EventID
+	if len(prev) > 0 {
+		parents = []dag.EventID{prev[len(prev)-1].ID()}
+	} else {
+		var err error
+		if parents, err = dag.MergeParents(rs.store, room); err != nil {
+			return nil, err
+		}
 	}
 	evs := make([]*dag.Event, 0, len(votes))
 	now := time.Now().UnixMilli()
 	for _, v := range votes {
-		ev, err := dag.NewSigned(rs.key, room, v.Kind, prev, now, v.Content)
+		ev, err := dag.NewSigned(rs.key, room, v.Kind, parents, now, v.Content)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		evs = append(evs, ev)
-		prev = []dag.EventID{ev.ID()}
+		parents = []dag.EventID{ev.ID()}
 	}
+	return evs, nil
+}
+
+// storeVotes stores signed votes with one PutAll (one fsync for all) and
+// then queues them for gossip: persist before send. The ingest path gives
+// them their feed entries when it reaches them in the arrival log (the
+// engine takes them again as no-ops).
+func (rs *rooms) storeVotes(room dag.RoomID, evs []*dag.Event) error {
 	res, errs := rs.store.PutAll(evs)
 	for i, r := range res {
 		if errs[i] != nil {
@@ -221,7 +246,11 @@ func (rs *rooms) tickAll() {
 		if !info.eng.HasReady() {
 			continue
 		}
-		feed, _, _ := rs.drain(info)
+		feed, _, err := rs.drain(info)
+		if err != nil {
+			rs.reloadLocked(room)
+			continue
+		}
 		if len(feed) == 0 {
 			continue
 		}

@@ -31,7 +31,12 @@ type Config struct {
 }
 
 // Vote is an ordering vote the host must sign as a DAG event of Kind with
-// Content, persist, publish, and then step back into the engine.
+// Content, step back into the engine, persist and only then publish. The
+// host may step its signed votes in before they are durable, to collect
+// the votes they cause in turn and persist them all at once, as long as
+// none is published before it is durable; stepping a vote the engine
+// already holds again (when it comes back through the arrival log) is a
+// no-op.
 type Vote struct {
 	Kind    dag.Kind
 	Content []byte
@@ -317,6 +322,9 @@ func (e *Engine) Step(evs ...*dag.Event) {
 	for _, ev := range evs {
 		if ev.Kind != dag.KindCommit && !isVote(ev.Kind) {
 			flush()
+		}
+		if isVote(ev.Kind) && e.m.Has(cid(ev.ID())) {
+			continue // an own vote stepped in before it was stored (see Ready.Votes)
 		}
 		if ev.RoomID() != e.room {
 			e.rejected(ev, reject(ReasonNoState, "event %v is of room %v, not %v", ev.ID(), ev.RoomID(), e.room))
