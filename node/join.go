@@ -310,11 +310,34 @@ func (j *joins) verifyVia(ctx context.Context, room dag.RoomID, v dag.ServerID) 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := j.n.mesh.Heads(ctx, pid, room); err != nil {
+	if err := retryTransient(ctx, func() error { _, err := j.n.mesh.Heads(ctx, pid, room); return err }); err != nil {
 		return nil, viaErr(room, v, err)
 	}
 	create, _, _, err := j.fetch(ctx, v, room)
 	return create, err
+}
+
+// retryTransient runs req, and again twice (after 200 and 600 ms) while it
+// fails with neither a refusal of the peer nor the context's end: a server
+// that has just started sharing a room with this one reconnects to it
+// (Mesh.RefreshPeers), which resets the streams open at that moment.
+func retryTransient(ctx context.Context, req func() error) error {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(200*(2*attempt-1)) * time.Millisecond):
+			}
+		}
+		err = req()
+		var re *p2p.RefusedError
+		if err == nil || errors.As(err, &re) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
 }
 
 // connect makes sure there is a connection to server v, with the addresses
@@ -367,7 +390,11 @@ func (j *joins) fetch(ctx context.Context, v dag.ServerID, room dag.RoomID, extr
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	evs, err := j.n.mesh.GetEvents(ctx, pid, room, append([]dag.EventID{room.CreateID()}, extra...))
+	var evs []*dag.Event
+	err = retryTransient(ctx, func() (err error) {
+		evs, err = j.n.mesh.GetEvents(ctx, pid, room, append([]dag.EventID{room.CreateID()}, extra...))
+		return err
+	})
 	if err != nil {
 		return nil, nil, nil, viaErr(room, v, err)
 	}

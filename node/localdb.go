@@ -43,6 +43,7 @@ const (
 	pfxRoom       = "r/"
 	pfxProcessed  = "p/"
 	pfxFeed       = "f/"
+	pfxRoomFeed   = "fr/" // fr/<room>/<seq>: the room's feed entries (copies)
 	pfxCursor     = "c/"
 )
 
@@ -70,8 +71,58 @@ func openLocalDB(dir string, log *slog.Logger) (*localDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: open %s: %v", ErrLocalDB, dir, err)
 	}
-	_ = log
-	return &localDB{db: db}, nil
+	l := &localDB{db: db}
+	if err := l.indexRoomFeeds(log); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// roomFeedsMarker says the per-room feed index is complete.
+var roomFeedsMarker = []byte("s/roomfeeds")
+
+// indexRoomFeeds builds the per-room copies of the feed once, for a
+// database written before they existed (layout upgrade, in batches; the
+// marker is set last, so a crash in between redoes it).
+func (l *localDB) indexRoomFeeds(log *slog.Logger) error {
+	done := false
+	if err := l.view(func(txn *badger.Txn) error {
+		_, err := txn.Get(roomFeedsMarker)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		done = err == nil
+		return err
+	}); err != nil || done {
+		return err
+	}
+	var after uint64
+	n := 0
+	for {
+		seqs, entries, err := l.feed(after, 1024)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			break
+		}
+		if err := l.update(func(txn *badger.Txn) error {
+			for i, e := range entries {
+				if err := setJSON(txn, roomFeedKey(e.Room, seqs[i]), e); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		after, n = seqs[len(seqs)-1], n+len(entries)
+	}
+	if n > 0 && log != nil {
+		log.Info("feed indexed per room (layout upgrade)", "entries", n)
+	}
+	return l.update(func(txn *badger.Txn) error { return txn.Set(roomFeedsMarker, []byte{1}) })
 }
 
 func (l *localDB) Close() error { return l.db.Close() }
@@ -81,6 +132,11 @@ func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 func roomKey(pfx string, r dag.RoomID) []byte { return append([]byte(pfx), r[:]...) }
 
 func feedKey(seq uint64) []byte { return append([]byte(pfxFeed), u64(seq)...) }
+
+// roomFeedPrefix is the prefix of room r's feed entries.
+func roomFeedPrefix(r dag.RoomID) []byte { return append(roomKey(pfxRoomFeed, r), '/') }
+
+func roomFeedKey(r dag.RoomID, seq uint64) []byte { return append(roomFeedPrefix(r), u64(seq)...) }
 
 // getJSON reads key into v inside txn; ok is false when the key is absent.
 func getJSON(txn *badger.Txn, key []byte, v any) (bool, error) {
@@ -237,21 +293,17 @@ func (l *localDB) setRoom(r dag.RoomID, rec roomRecord) (bool, error) {
 }
 
 // removeRoom forgets a room: its record, its processed position and its
-// entries in the delivery feed (the feed is scanned; an operator action).
+// entries in the delivery feed (found through the per-room index).
 // The DAG store is not touched.
 func (l *localDB) removeRoom(r dag.RoomID) error {
 	var feedKeys [][]byte
 	err := l.view(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxFeed), PrefetchValues: true})
+		pfx := roomFeedPrefix(r)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			var e feedEntry
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
-				return err
-			}
-			if e.Room == r {
-				feedKeys = append(feedKeys, it.Item().KeyCopy(nil))
-			}
+			k := it.Item().KeyCopy(nil)
+			feedKeys = append(feedKeys, k, feedKey(binary.BigEndian.Uint64(k[len(pfx):])))
 		}
 		return nil
 	})
@@ -309,6 +361,9 @@ func (l *localDB) appendFeed(r dag.RoomID, seq uint64, entries []feedEntry) (uin
 			if err := setJSON(txn, feedKey(n), e); err != nil {
 				return err
 			}
+			if err := setJSON(txn, roomFeedKey(e.Room, n), e); err != nil {
+				return err
+			}
 			last = n
 		}
 		if len(entries) == 0 {
@@ -330,6 +385,29 @@ func (l *localDB) feedSeq() (uint64, error) {
 		return err
 	})
 	return v, err
+}
+
+// roomFeed returns up to limit of room r's feed entries after seq, with
+// their (global) numbers: it reads that room's entries only.
+func (l *localDB) roomFeed(r dag.RoomID, after uint64, limit int) ([]uint64, []feedEntry, error) {
+	var seqs []uint64
+	var out []feedEntry
+	pfx := roomFeedPrefix(r)
+	err := l.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true, PrefetchSize: limit})
+		defer it.Close()
+		for it.Seek(roomFeedKey(r, after+1)); it.Valid() && len(out) < limit; it.Next() {
+			k := it.Item().Key()
+			var e feedEntry
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+				return err
+			}
+			seqs = append(seqs, binary.BigEndian.Uint64(k[len(pfx):]))
+			out = append(out, e)
+		}
+		return nil
+	})
+	return seqs, out, err
 }
 
 // feed returns up to limit feed entries after seq, with their numbers.

@@ -2,37 +2,49 @@ package node
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/rhizome-chat/rhizome/dag"
 	engine "github.com/rhizome-chat/rhizome/room"
 )
 
-// feedByRoom reads the whole delivery feed and returns each room's entries
-// that matter to state and order (create, state, commit, votes, order
-// records) in feed order (only room's when room is not zero). The feed is the record
-// of which events the node accepted and which order records it emitted, so
-// a restart rebuilds exactly the state it had.
+// feedByRoom returns each room's feed entries that matter to state and
+// order (create, state, commit, proposal, votes, order records) in feed
+// order, for the recorded rooms, or for room alone when it is not zero; it
+// reads those rooms' entries only (the per-room feed). The feed is the
+// record of which events the node accepted and which order records it
+// emitted, so a restart rebuilds exactly the state it had.
 func (rs *rooms) feedByRoom(room dag.RoomID) (map[dag.RoomID][]feedEntry, error) {
 	out := map[dag.RoomID][]feedEntry{}
-	var after uint64
-	for {
-		seqs, entries, err := rs.db.feed(after, 1024)
+	rooms := []dag.RoomID{room}
+	if room.IsZero() {
+		recs, err := rs.db.rooms()
 		if err != nil {
 			return nil, err
 		}
-		if len(entries) == 0 {
-			return out, nil
-		}
-		for _, e := range entries {
-			if e.Order == nil && e.Kind == dag.KindMessage {
-				continue // they change neither state nor order (proposals feed the MLS observer)
-			}
-			if room.IsZero() || e.Room == room {
-				out[e.Room] = append(out[e.Room], e)
-			}
-		}
-		after = seqs[len(seqs)-1]
+		rooms = slices.Collect(maps.Keys(recs))
 	}
+	for _, r := range rooms {
+		var after uint64
+		for {
+			seqs, entries, err := rs.db.roomFeed(r, after, 1024)
+			if err != nil {
+				return nil, err
+			}
+			if len(entries) == 0 {
+				break
+			}
+			for _, e := range entries {
+				if e.Order == nil && e.Kind == dag.KindMessage {
+					continue // they change neither state nor order (proposals feed the MLS observer)
+				}
+				out[r] = append(out[r], e)
+			}
+			after = seqs[len(seqs)-1]
+		}
+	}
+	return out, nil
 }
 
 // restoreRoom rebuilds a room's engine from its feed entries (the accepted

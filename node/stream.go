@@ -148,7 +148,16 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 	defer heartbeat.Stop()
 	for {
 		wake := n.rooms.feedWaiter() // before reading, so no growth is missed
-		seqs, entries, err := n.local.feed(since, streamBatch)
+		var seqs []uint64
+		var entries []feedEntry
+		var err error
+		if room.IsZero() {
+			// Every room's entries: a commit that adds this user may be
+			// read before the room's state lists them (addsReader).
+			seqs, entries, err = n.local.feed(since, streamBatch)
+		} else {
+			seqs, entries, err = n.local.roomFeed(room, since, streamBatch)
+		}
 		if err != nil {
 			n.log.Error("stream: read feed", "sys", "api", "err", err)
 			return
