@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/p2p"
 	engine "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -74,10 +76,6 @@ type rooms struct {
 	outWake chan struct{}
 	pubMu   sync.Mutex // one flusher at a time keeps the gossip order
 
-	// watch is the event a local submission waits for, and watchSeq its
-	// feed position once processed (both under writeMu).
-	watch    dag.EventID
-	watchSeq uint64
 }
 
 func newRooms(log *slog.Logger, store dag.Store, db *localDB, key ed25519.PrivateKey, m *Metrics) *rooms {
@@ -136,7 +134,7 @@ func (rs *rooms) load() error {
 	}
 	rs.metrics.Rooms.Set(float64(len(recs)))
 	for id := range recs {
-		if err := rs.processLocked(id); err != nil {
+		if _, err := rs.processLocked(id, dag.EventID{}); err != nil {
 			return err
 		}
 	}
@@ -194,7 +192,7 @@ func (rs *rooms) Writer(room dag.RoomID, server dag.ServerID) bool {
 // not wait for pulls).
 func (rs *rooms) Settle(room dag.RoomID) {
 	rs.writeMu.Lock()
-	err := rs.processLocked(room)
+	_, err := rs.processLocked(room, dag.EventID{})
 	rs.writeMu.Unlock()
 	if err != nil {
 		rs.log.Error("process room", "room", room, "err", err)
@@ -393,7 +391,7 @@ func (rs *rooms) run(ctx context.Context) {
 		rs.pokeMu.Unlock()
 		for room := range dirty {
 			rs.writeMu.Lock()
-			err := rs.processLocked(room)
+			_, err := rs.processLocked(room, dag.EventID{})
 			rs.writeMu.Unlock()
 			if err != nil {
 				rs.log.Error("process room", "room", room, "err", err)
@@ -405,31 +403,33 @@ func (rs *rooms) run(ctx context.Context) {
 	}
 }
 
-// processLocked authorizes the room's events stored since the last
-// processed position, in arrival order, updates the state and appends the
-// accepted ones to the delivery feed, atomically with the new position.
-// The caller holds writeMu.
-func (rs *rooms) processLocked(room dag.RoomID) error {
+// processLocked steps the room's events stored since the last processed
+// position into its engine, in arrival order, carries out the engine's
+// Ready and appends the accepted events to the delivery feed, atomically
+// with the new position. It returns the feed position of event want (a
+// local submission) if this call appended it, else 0. The caller holds
+// writeMu.
+func (rs *rooms) processLocked(room dag.RoomID, want dag.EventID) (wantSeq uint64, err error) {
 	rs.mu.RLock()
 	info := rs.m[room]
 	rs.mu.RUnlock()
 	if info == nil {
-		return nil // not joined: the mesh stores only joined rooms' events
+		return 0, nil // not joined: the mesh stores only joined rooms' events
 	}
 	for {
 		entries, err := rs.store.Log(room, info.processed, logBatch)
 		if err != nil {
-			return fmt.Errorf("node: read log of room %v: %w", room, err)
+			return 0, fmt.Errorf("node: read log of room %v: %w", room, err)
 		}
 		if len(entries) == 0 {
-			return nil
+			return wantSeq, nil
 		}
 		evs := make([]*dag.Event, 0, len(entries))
 		for _, e := range entries {
 			ev, err := rs.store.Get(e.ID)
 			if err != nil {
 				rs.reloadLocked(room)
-				return fmt.Errorf("node: read event %v: %w", e.ID, err)
+				return 0, fmt.Errorf("node: read event %v: %w", e.ID, err)
 			}
 			evs = append(evs, ev)
 		}
@@ -444,7 +444,7 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 				if err != nil {
 					var re *engine.RejectError
 					if !errors.As(err, &re) {
-						return err
+						return 0, err
 					}
 					rs.metrics.EventsRejected.WithLabelValues(string(re.Reason)).Inc()
 					rs.log.Info("event not accepted", "room", room, "event", ev.ID(), "kind", ev.Kind, "origin", ev.Origin, "err", err)
@@ -458,7 +458,7 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 			out, _, err := rs.drain(info)
 			if err != nil {
 				rs.reloadLocked(room)
-				return err
+				return 0, err
 			}
 			feed = out
 		}
@@ -471,11 +471,11 @@ func (rs *rooms) processLocked(room dag.RoomID) error {
 		top, err := rs.db.appendFeed(room, last, feed)
 		if err != nil {
 			rs.reloadLocked(room)
-			return err
+			return 0, err
 		}
 		for i, fe := range feed {
-			if fe.Order == nil && fe.Event == rs.watch {
-				rs.watchSeq = top - uint64(len(feed)-1-i)
+			if fe.Order == nil && fe.Event == want && !want.IsZero() {
+				wantSeq = top - uint64(len(feed)-1-i)
 			}
 		}
 		rs.mu.Lock()
@@ -541,15 +541,7 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 		}
 		return nil, 0, err
 	}
-	if kind == dag.KindCommit {
-		if err := rs.checkParent(room, content); err != nil {
-			return nil, 0, err
-		}
-	}
 	if err := rs.check(room, ev); err != nil {
-		return nil, 0, err
-	}
-	if err := rs.checkCurrentEpoch(room, kind, content); err != nil {
 		return nil, 0, err
 	}
 	if kind == dag.KindCreate {
@@ -567,8 +559,8 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 		return nil, 0, fmt.Errorf("node: store event %v: status %v", ev.ID(), res.Status)
 	}
 	rs.queuePublish(ev)
-	rs.watch, rs.watchSeq = ev.ID(), 0
-	if err := rs.processLocked(ev.RoomID()); err != nil {
+	seq, err := rs.processLocked(ev.RoomID(), ev.ID())
+	if err != nil {
 		// Durable but not yet in the feed: the background loop retries.
 		rs.log.Error("process after submit", "room", ev.RoomID(), "err", err)
 		rs.pokeRoom(ev.RoomID())
@@ -576,12 +568,14 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 	}
 	// The event's own feed position, not that of the order line it may
 	// have caused: a client resuming from it must still see that line.
-	return ev, rs.watchSeq, nil
+	return ev, seq, nil
 }
 
 // check authorizes a local event before it is stored: the room's engine
-// decides (and its Step reuses the decision); a create event is checked
-// for its initial state.
+// decides (CheckLocal; its Step reuses the decision); a create event is
+// checked for its initial state. A commit off the canonical tip and a
+// message or proposal outside the tip's epoch are answered 409 with the
+// tip, so that the client catches up (docs/api.md, "Ordering").
 func (rs *rooms) check(id dag.RoomID, ev *dag.Event) error {
 	if ev.Kind == dag.KindCreate {
 		_, err := engine.InitialState(ev)
@@ -593,8 +587,33 @@ func (rs *rooms) check(id dag.RoomID, ev *dag.Event) error {
 	if info == nil || info.eng == nil {
 		return errRoomUnknown(id)
 	}
-	return info.eng.Check(ev)
+	err := info.eng.CheckLocal(ev)
+	var re *engine.RejectError
+	if !errors.As(err, &re) {
+		return err
+	}
+	tip := info.eng.Tip()
+	switch re.Reason {
+	case engine.ReasonStaleParent:
+		c, _ := roomevent.DecodeCommit(ev.Content) // CheckLocal decoded it
+		return apiErr(http.StatusConflict, codeStaleParent,
+			"parent %v is not the canonical tip of room %v on this server; the tip is %v: apply the commits up to it (GET /v1/rooms/%v/order) and build the commit on %v",
+			c.Parent, id, tip, id, tip)
+	case engine.ReasonStaleEpoch:
+		return apiErr(http.StatusConflict, codeStaleEpoch,
+			"the epoch is not the canonical epoch of room %v on this server; it is %v: apply the commits up to it (GET /v1/rooms/%v/order) and encrypt again in %v",
+			id, tip, id, tip)
+	}
+	return err
 }
+
+// codeStaleParent answers a commit whose parent is not this server's
+// canonical tip (docs/api.md, "Ordering").
+const codeStaleParent = "stale_parent"
+
+// codeStaleEpoch answers a message or proposal whose epoch is not this
+// server's canonical tip (docs/api.md, "Ordering").
+const codeStaleEpoch = "stale_epoch"
 
 // joinLocal records a room this node creates (no via servers).
 func (rs *rooms) joinLocal(room dag.RoomID) error {

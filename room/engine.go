@@ -308,6 +308,42 @@ func (e *Engine) Check(ev *dag.Event) error {
 	return nil
 }
 
+// CheckLocal is Check for an event a client of this server submits, with
+// the rules that hold only for those: a commit must build on the canonical
+// tip (another commit already holds any other slot here, so the client
+// rebuilds on the tip: ReasonStaleParent, checked first), and a message or
+// proposal must be in the tip's epoch (a member who joined since could
+// never decrypt it, so it would be acknowledged and yet lost for them:
+// ReasonStaleEpoch, checked after authorization). Events of other servers
+// are not held to these rules: during a partition each side writes in its
+// own epochs.
+func (e *Engine) CheckLocal(ev *dag.Event) error {
+	tip := e.Tip()
+	if ev.Kind == dag.KindCommit {
+		c, err := roomevent.DecodeCommit(ev.Content)
+		if err != nil {
+			return rejectErr(ReasonMalformedContent, err)
+		}
+		if c.Parent != tip {
+			return reject(ReasonStaleParent, "parent %v is not the canonical tip %v", c.Parent, tip)
+		}
+	}
+	if err := e.Check(ev); err != nil {
+		return err
+	}
+	if ev.Kind == dag.KindMessage || ev.Kind == dag.KindProposal {
+		epoch, err := epochOf(ev)
+		if err != nil {
+			return err
+		}
+		if epoch != tip {
+			delete(e.checked, ev.ID())
+			return reject(ReasonStaleEpoch, "epoch %v is not the canonical tip's %v", epoch, tip)
+		}
+	}
+	return nil
+}
+
 // Step accepts stored events of the room, in arrival order. A run of
 // consecutive commits and votes goes to the ordering machine at once (one
 // evaluation, no votes on intermediate states), before the next event

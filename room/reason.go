@@ -26,6 +26,8 @@ const (
 	ReasonUnknownEpoch       Reason = "unknown-epoch"        // epoch or parent is no accepted commit
 	ReasonRoomState          Reason = "roomstate"            // room policy forbids it
 	ReasonVote               Reason = "vote-rejected"        // the ordering machine refused a vote
+	ReasonStaleParent        Reason = "stale-parent"         // a local commit not on the canonical tip
+	ReasonStaleEpoch         Reason = "stale-epoch"          // a local message or proposal outside the tip's epoch
 )
 
 // Malformed reports whether the reason means the bytes themselves are
