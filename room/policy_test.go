@@ -1,6 +1,8 @@
 package room
 
 import (
+	"crypto/rand"
+	"errors"
 	"testing"
 
 	"github.com/rhizome-chat/rhizome/dag"
@@ -115,5 +117,45 @@ func TestCommitPolicy(t *testing.T) {
 				t.Fatal("a rejected commit is known as an epoch")
 			}
 		})
+	}
+}
+
+// TestCheckLocal: a local submission must build on the canonical tip (a
+// commit) or be in its epoch (a message); an event of another server is
+// not held to that. Here the first commit is accepted but not yet sealed,
+// so the tip is still the create event.
+func TestCheckLocal(t *testing.T) {
+	k := newKit(t)
+	e1 := k.addBob()
+	if k.e.Tip() != k.create.ID() {
+		t.Fatalf("tip %v, want the create event (nothing sealed)", k.e.Tip())
+	}
+	onE1, _ := k.commitEvent(commitSpec{by: "alice", parent: e1})
+	message := func(epoch dag.EventID) *dag.Event {
+		alice := k.users["alice"]
+		msg, err := alice.g.Send(rand.Reader, nil, []byte("hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := msg.Marshal()
+		content, _ := (&roomevent.Message{Sender: roomevent.Sender{User: alice.user, Client: alice.device}, Epoch: epoch, Message: raw}).Marshal()
+		return k.sign("a.test", k.room, dag.KindMessage, []dag.EventID{k.create.ID()}, content)
+	}
+	for _, c := range []struct {
+		name string
+		ev   *dag.Event
+		want Reason
+	}{
+		{"commit on an accepted commit that is not the tip", onE1, ReasonStaleParent},
+		{"message in an accepted epoch that is not the tip's", message(e1), ReasonStaleEpoch},
+	} {
+		err := k.e.CheckLocal(c.ev)
+		var re *RejectError
+		if !errors.As(err, &re) || re.Reason != c.want {
+			t.Errorf("%s: CheckLocal = %v, want %s", c.name, err, c.want)
+		}
+		if err := k.e.Check(c.ev); err != nil {
+			t.Errorf("%s: Check (another server's event) = %v, want accepted", c.name, err)
+		}
 	}
 }
