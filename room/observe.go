@@ -26,8 +26,11 @@ import (
 // participant-list change the commit staples.
 
 // observerWindow bounds how many epochs' public group states an engine
-// keeps: a commit on an older parent is refused (as beyond the horizon).
-const observerWindow = 512
+// keeps (each holds the epoch's ratchet tree: a 1,000-member group's is
+// some hundreds of KiB): a commit on an older parent is refused as
+// mls-epoch-gone. Honest commits build on the canonical tip or, during a
+// partition, on a fork point that is rarely more than a few epochs back.
+const observerWindow = 64
 
 // Reasons of the MLS observer and of room policy on commits.
 const (
