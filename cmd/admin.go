@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/node"
 )
 
@@ -122,12 +123,18 @@ func loopbackAddr(addr string) string {
 
 // adminError is an error answer of the admin API.
 type adminError struct {
-	Status  int
-	Code    string
+	Status int
+	// Code is empty when the answer was not a JSON error body.
+	Code    clientapi.ErrorCode
 	Message string
 }
 
-func (e *adminError) Error() string { return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code) }
+func (e *adminError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("%s (%d)", e.Message, e.Status)
+	}
+	return fmt.Sprintf("%s (%d %s)", e.Message, e.Status, e.Code)
+}
 
 // call sends in (if not nil) as JSON and decodes the answer into out (if
 // not nil).
@@ -159,11 +166,11 @@ func (a *adminAPI) call(ctx context.Context, method, path string, in, out any) e
 	}
 	if resp.StatusCode/100 != 2 {
 		e := &adminError{Status: resp.StatusCode}
-		if json.Unmarshal(raw, &struct {
-			Code    *string `json:"error"`
-			Message *string `json:"message"`
-		}{&e.Code, &e.Message}) != nil || e.Code == "" {
-			e.Code, e.Message = "http", strings.TrimSpace(string(raw))
+		var eb clientapi.ErrorBody
+		if json.Unmarshal(raw, &eb) == nil && eb.Code != "" {
+			e.Code, e.Message = eb.Code, eb.Message
+		} else {
+			e.Message = strings.TrimSpace(string(raw))
 		}
 		return e
 	}
@@ -232,15 +239,6 @@ func usageArgsPrefix(usage string) string {
 	return strings.Join(words, " ")
 }
 
-// regToken is a registration token as the admin API lists it.
-type regToken struct {
-	ID      string `json:"id"`
-	Token   string `json:"token,omitempty"`
-	Created int64  `json:"created"`
-	Expires int64  `json:"expires"`
-	Note    string `json:"note,omitempty"`
-}
-
 func msTime(ms int64) string {
 	if ms == 0 {
 		return "never"
@@ -276,8 +274,8 @@ Examples:
 			if expires > 0 && secs == 0 {
 				secs = 1
 			}
-			var tok regToken
-			if err := a.call(ctx, "POST", "/v1/admin/tokens", map[string]any{"expires_in_seconds": secs, "note": note}, &tok); err != nil {
+			var tok clientapi.IssuedToken
+			if err := a.call(ctx, "POST", "/v1/admin/tokens", clientapi.IssueTokenRequest{ExpiresInSeconds: &secs, Note: note}, &tok); err != nil {
 				return err
 			}
 			return f.print(env.Stdout, tok, func(w io.Writer) {
@@ -295,10 +293,7 @@ Example:
   rhizome admin token list`,
 		nil, [2]int{0, 0},
 		func(ctx context.Context, env *Env, f *adminFlags, a *adminAPI, _ []string) error {
-			var out struct {
-				Registration string     `json:"registration"`
-				Tokens       []regToken `json:"tokens"`
-			}
+			var out clientapi.TokenList
 			if err := a.call(ctx, "GET", "/v1/admin/tokens", nil, &out); err != nil {
 				return err
 			}
@@ -324,10 +319,11 @@ Example:
   rhizome admin token revoke 3f9a0c1d2e4b5a69`,
 		nil, [2]int{1, 1},
 		func(ctx context.Context, env *Env, f *adminFlags, a *adminAPI, args []string) error {
-			if err := a.call(ctx, "DELETE", "/v1/admin/tokens/"+args[0], nil, nil); err != nil {
+			var out clientapi.TokenRevoked
+			if err := a.call(ctx, "DELETE", "/v1/admin/tokens/"+args[0], nil, &out); err != nil {
 				return err
 			}
-			return f.print(env.Stdout, map[string]any{"id": args[0], "revoked": true}, func(w io.Writer) {
+			return f.print(env.Stdout, out, func(w io.Writer) {
 				fmt.Fprintf(w, "Revoked registration token %s.\n", args[0])
 			})
 		})

@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/clientapi"
 )
 
 // adminRoomsCommand is rhizome admin rooms: list, leave and purge the rooms
@@ -30,9 +30,7 @@ Examples:
   rhizome admin rooms list --json | jq -r 'select(.local_participants == []) | .room'`,
 		nil, [2]int{0, 0},
 		func(ctx context.Context, env *Env, f *adminFlags, a *adminAPI, _ []string) error {
-			var out struct {
-				Rooms []node.AdminRoom `json:"rooms"`
-			}
+			var out clientapi.AdminRooms
 			if err := a.call(ctx, "GET", "/v1/admin/rooms", nil, &out); err != nil {
 				return err
 			}
@@ -60,7 +58,7 @@ Example:
 		nil, [2]int{1, 1},
 		func(ctx context.Context, env *Env, f *adminFlags, a *adminAPI, args []string) error {
 			room := roomArg(args[0])
-			var out map[string]any
+			var out clientapi.RoomLeft
 			if err := a.call(ctx, "POST", "/v1/admin/rooms/"+url.PathEscape(room)+"/leave", nil, &out); err != nil {
 				return err
 			}
@@ -79,7 +77,7 @@ Example:
 		nil, [2]int{1, 1},
 		func(ctx context.Context, env *Env, f *adminFlags, a *adminAPI, args []string) error {
 			room := roomArg(args[0])
-			var out map[string]any
+			var out clientapi.RoomPurged
 			if err := a.call(ctx, "POST", "/v1/admin/rooms/"+url.PathEscape(room)+"/purge", nil, &out); err != nil {
 				return err
 			}
@@ -106,7 +104,7 @@ func roomArg(s string) string {
 	return s
 }
 
-func printAdminRooms(w io.Writer, rooms []node.AdminRoom) {
+func printAdminRooms(w io.Writer, rooms []clientapi.AdminRoom) {
 	if len(rooms) == 0 {
 		fmt.Fprintln(w, "No rooms.")
 		return

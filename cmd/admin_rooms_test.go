@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/node"
 )
 
@@ -58,7 +59,7 @@ func TestAdminRoomsCommands(t *testing.T) {
 	var room struct{ Room string }
 	post("/v1/rooms", reg.Token, map[string]string{"name": "Club"}, &room)
 
-	var listed node.AdminRoom
+	var listed clientapi.AdminRoom
 	runJSON(t, &listed, "admin", "rooms", "list", "--data-dir", dir)
 	if listed.Room != room.Room || listed.Name != "Club" || listed.How != "created" || len(listed.LocalParticipants) != 1 {
 		t.Fatalf("listed %+v", listed)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/node"
 )
 
@@ -56,7 +57,7 @@ func TestAdminTokenCommands(t *testing.T) {
 	if code := registerHTTP(t, n, "nobody", ""); code != 403 {
 		t.Fatalf("register without a token: %d, want 403", code)
 	}
-	var first, second regToken
+	var first, second clientapi.IssuedToken
 	runJSON(t, &first, "admin", "token", "create", "--data-dir", dir, "--note", "for bob")
 	runJSON(t, &second, "admin", "token", "create", "--expires", "0", "--data-dir", dir)
 	if !strings.HasPrefix(first.Token, "rhzreg_") || first.Note != "for bob" || first.Expires == 0 || second.Expires != 0 {
@@ -69,9 +70,9 @@ func TestAdminTokenCommands(t *testing.T) {
 	}
 	third := strings.TrimSpace(out)
 
-	var list struct {
-		Registration string     `json:"registration"`
-		Tokens       []regToken `json:"tokens"`
+	var list struct { // IssuedToken, not RegistrationToken: a listed secret would show
+		Registration string                  `json:"registration"`
+		Tokens       []clientapi.IssuedToken `json:"tokens"`
 	}
 	runJSON(t, &list, "admin", "token", "list", "--data-dir", dir)
 	if list.Registration != "token" || len(list.Tokens) != 3 || list.Tokens[0].ID != first.ID || list.Tokens[0].Token != "" {

@@ -21,6 +21,7 @@ import (
 	"filippo.io/edwards25519"
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/mls"
 	"github.com/rhizome-chat/rhizome/p2p"
 )
@@ -91,11 +92,11 @@ func (a *accounts) localUser(uri string) (string, bool) {
 // what is wrong.
 func checkName(what, s string) error {
 	bad := func(format string, args ...any) error {
-		return apiErr(http.StatusBadRequest, codeBadRequest, "%s %q is not valid: %s", what, s, fmt.Sprintf(format, args...))
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "%s %q is not valid: %s", what, s, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case s == "":
-		return apiErr(http.StatusBadRequest, codeBadRequest, "%s is missing: give a name of 1 to %d characters a-z, 0-9, '.', '_' or '-'", what, MaxNameLen)
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "%s is missing: give a name of 1 to %d characters a-z, 0-9, '.', '_' or '-'", what, MaxNameLen)
 	case len(s) > MaxNameLen:
 		return bad("%d bytes, at most %d", len(s), MaxNameLen)
 	case strings.IndexFunc(s, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0:
@@ -113,15 +114,15 @@ func checkName(what, s string) error {
 // subgroup (a small-order key would verify forged signatures).
 func checkSignatureKey(k []byte) error {
 	if len(k) != ed25519.PublicKeySize {
-		return apiErr(http.StatusBadRequest, codeBadRequest,
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest,
 			"signature_key must be the device's Ed25519 MLS signature public key, %d bytes in base64, got %d bytes", ed25519.PublicKeySize, len(k))
 	}
 	p, err := new(edwards25519.Point).SetBytes(k)
 	if err != nil {
-		return apiErr(http.StatusBadRequest, codeBadRequest, "signature_key is not an Ed25519 public key: the 32 bytes are not a point of the curve")
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "signature_key is not an Ed25519 public key: the 32 bytes are not a point of the curve")
 	}
 	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
-		return apiErr(http.StatusBadRequest, codeBadRequest, "signature_key is a small-order Ed25519 point, which no key pair has: send the device's real public key")
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "signature_key is a small-order Ed25519 point, which no key pair has: send the device's real public key")
 	}
 	return nil
 }
@@ -188,7 +189,7 @@ func (a *accounts) createDevice(user, device string, sigKey []byte, newUser bool
 			return err
 		}
 		if newUser && exists {
-			return apiErr(http.StatusConflict, codeConflict, "user %q already exists; pick another name, or add a device with POST /v1/devices using a token of that user", user)
+			return apiErr(http.StatusConflict, clientapi.CodeConflict, "user %q already exists; pick another name, or add a device with POST /v1/devices using a token of that user", user)
 		}
 		if regToken != "" {
 			if err := consumeRegToken(txn, regToken); err != nil {
@@ -196,13 +197,13 @@ func (a *accounts) createDevice(user, device string, sigKey []byte, newUser bool
 			}
 		}
 		if !newUser && !exists {
-			return apiErr(http.StatusNotFound, codeNotFound, "user %q does not exist", user)
+			return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "user %q does not exist", user)
 		}
 		var d deviceRecord
 		if ok, err := getJSON(txn, []byte(pfxDevice+user+"/"+device), &d); err != nil {
 			return err
 		} else if ok {
-			return apiErr(http.StatusConflict, codeConflict, "device %q of user %q already exists; pick another device name", device, user)
+			return apiErr(http.StatusConflict, clientapi.CodeConflict, "device %q of user %q already exists; pick another device name", device, user)
 		}
 		if newUser {
 			if err := setJSON(txn, []byte(pfxUser+user), userRecord{Created: now}); err != nil {
@@ -223,7 +224,7 @@ func (a *accounts) createDevice(user, device string, sigKey []byte, newUser bool
 // authenticate maps a bearer token to its device.
 func (a *accounts) authenticate(token string) (tokenRecord, deviceRecord, error) {
 	if !strings.HasPrefix(token, tokenPrefix) {
-		return tokenRecord{}, deviceRecord{}, apiErr(http.StatusUnauthorized, codeUnauthorized,
+		return tokenRecord{}, deviceRecord{}, apiErr(http.StatusUnauthorized, clientapi.CodeUnauthorized,
 			"malformed bearer token: send the %q... token that registration returned, as 'Authorization: Bearer <token>'", tokenPrefix)
 	}
 	var tr tokenRecord
@@ -234,14 +235,14 @@ func (a *accounts) authenticate(token string) (tokenRecord, deviceRecord, error)
 			return err
 		}
 		if !ok {
-			return apiErr(http.StatusUnauthorized, codeUnauthorized, "unknown bearer token: register again or use a token of an existing device")
+			return apiErr(http.StatusUnauthorized, clientapi.CodeUnauthorized, "unknown bearer token: register again or use a token of an existing device")
 		}
 		ok, err = getJSON(txn, []byte(pfxDevice+tr.User+"/"+tr.Device), &dr)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return apiErr(http.StatusUnauthorized, codeUnauthorized, "the token's device no longer exists")
+			return apiErr(http.StatusUnauthorized, clientapi.CodeUnauthorized, "the token's device no longer exists")
 		}
 		return nil
 	})
@@ -253,7 +254,7 @@ func (a *accounts) authenticate(token string) (tokenRecord, deviceRecord, error)
 // basic credential naming this device, signed with the device's key.
 func (a *accounts) validKeyPackage(user, device string, dev deviceRecord, raw []byte, i int) (*mls.KeyPackage, error) {
 	bad := func(format string, args ...any) error {
-		return apiErr(http.StatusBadRequest, codeBadKeyPackage, "key package %d: %s", i, fmt.Sprintf(format, args...))
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadKeyPackage, "key package %d: %s", i, fmt.Sprintf(format, args...))
 	}
 	if len(raw) > MaxKeyPackageSize {
 		return nil, bad("%d bytes, at most %d", len(raw), MaxKeyPackageSize)
@@ -318,7 +319,7 @@ func (a *accounts) uploadKeyPackages(user, device string, dev deviceRecord, raws
 				continue
 			}
 			if have+oneTime >= MaxKeyPackagesPerDevice {
-				return apiErr(http.StatusConflict, codeConflict, "device already holds %d one-time key packages, the maximum; upload more after some are claimed", MaxKeyPackagesPerDevice)
+				return apiErr(http.StatusConflict, clientapi.CodeConflict, "device already holds %d one-time key packages, the maximum; upload more after some are claimed", MaxKeyPackagesPerDevice)
 			}
 			n, err := next(txn, "kpseq")
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
 	engine "github.com/rhizome-chat/rhizome/room"
@@ -61,7 +62,7 @@ func (n *Node) apiHandler() http.Handler {
 	mux.HandleFunc("POST /v1/cursor", n.auth(n.handleSetCursor))
 	n.adminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, apiErr(http.StatusNotFound, codeNotFound, "no endpoint %s %s; docs/api.md lists the endpoints", r.Method, r.URL.Path))
+		writeError(w, apiErr(http.StatusNotFound, clientapi.CodeNotFound, "no endpoint %s %s; docs/api.md lists the endpoints", r.Method, r.URL.Path))
 	})
 	log := n.log.With("sys", "api")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -86,12 +87,12 @@ func (n *Node) fail(w http.ResponseWriter, r *http.Request, err error) {
 		var re *dag.RejectError
 		switch {
 		case errors.As(err, &ae):
-			err = apiErr(http.StatusForbidden, codeRejected, "%v", ae.Err)
+			err = apiErr(http.StatusForbidden, clientapi.CodeRejected, "%v", ae.Err)
 			if ae.Reason.Malformed() || ae.Reason == engine.ReasonUnknownEpoch {
-				err = apiErr(http.StatusBadRequest, codeRejected, "%s: %v", ae.Reason, ae.Err)
+				err = apiErr(http.StatusBadRequest, clientapi.CodeRejected, "%s: %v", ae.Reason, ae.Err)
 			}
 		case errors.As(err, &re):
-			err = apiErr(http.StatusBadRequest, codeRejected, "%v", re)
+			err = apiErr(http.StatusBadRequest, clientapi.CodeRejected, "%v", re)
 		default:
 			n.log.Error("api internal error", "sys", "api", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
@@ -105,11 +106,11 @@ func (n *Node) auth(h func(w http.ResponseWriter, r *http.Request, d *device)) h
 		hdr := r.Header.Get("Authorization")
 		token, ok := strings.CutPrefix(hdr, "Bearer ")
 		if hdr == "" {
-			writeError(w, apiErr(http.StatusUnauthorized, codeUnauthorized, "missing Authorization header: send 'Authorization: Bearer <token>' with the token from /v1/register or /v1/devices"))
+			writeError(w, apiErr(http.StatusUnauthorized, clientapi.CodeUnauthorized, "missing Authorization header: send 'Authorization: Bearer <token>' with the token from /v1/register or /v1/devices"))
 			return
 		}
 		if !ok {
-			writeError(w, apiErr(http.StatusUnauthorized, codeUnauthorized, "Authorization header must be 'Bearer <token>'"))
+			writeError(w, apiErr(http.StatusUnauthorized, clientapi.CodeUnauthorized, "Authorization header must be 'Bearer <token>'"))
 			return
 		}
 		tr, dr, err := n.accounts.authenticate(strings.TrimSpace(token))
@@ -146,31 +147,35 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error 
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, _ := mime.ParseMediaType(ct)
 		if mt != "application/json" {
-			return apiErr(http.StatusUnsupportedMediaType, codeUnsupported, "Content-Type %q: send application/json", ct)
+			return apiErr(http.StatusUnsupportedMediaType, clientapi.CodeUnsupportedMediaType, "Content-Type %q: send application/json", ct)
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return apiErr(http.StatusRequestEntityTooLarge, codeTooLarge, "request body exceeds %d bytes", limit)
+			return apiErr(http.StatusRequestEntityTooLarge, clientapi.CodeTooLarge, "request body exceeds %d bytes", limit)
 		}
-		return apiErr(http.StatusBadRequest, codeBadRequest, "read body: %v", err)
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "read body: %v", err)
 	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
-		return apiErr(http.StatusBadRequest, codeBadRequest, "empty request body: send a JSON object")
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "empty request body: send a JSON object")
 	}
 	if trimmed[0] != '{' {
-		return apiErr(http.StatusBadRequest, codeBadRequest, "the body must be a JSON object {...}, not %s", jsonKind(trimmed[0]))
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "the body must be a JSON object {...}, not %s", jsonKind(trimmed[0]))
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return apiErr(http.StatusBadRequest, codeBadRequest, "invalid JSON body: %v", err)
+		var ce base64.CorruptInputError
+		if errors.As(err, &ce) {
+			return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "invalid JSON body: a bytes field is not standard base64: %v", err)
+		}
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "invalid JSON body: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apiErr(http.StatusBadRequest, codeBadRequest, "trailing data after the JSON object")
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "trailing data after the JSON object")
 	}
 	return nil
 }
@@ -194,26 +199,18 @@ func jsonKind(c byte) string {
 func readBinary(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/octet-stream" && mt != "message/mls" {
-		return nil, apiErr(http.StatusUnsupportedMediaType, codeUnsupported, "Content-Type %q: send the MLSMessage bytes as application/octet-stream (or message/mls)", r.Header.Get("Content-Type"))
+		return nil, apiErr(http.StatusUnsupportedMediaType, clientapi.CodeUnsupportedMediaType, "Content-Type %q: send the MLSMessage bytes as application/octet-stream (or message/mls)", r.Header.Get("Content-Type"))
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, apiErr(http.StatusRequestEntityTooLarge, codeTooLarge, "request body exceeds %d bytes", limit)
+			return nil, apiErr(http.StatusRequestEntityTooLarge, clientapi.CodeTooLarge, "request body exceeds %d bytes", limit)
 		}
-		return nil, apiErr(http.StatusBadRequest, codeBadRequest, "read body: %v", err)
+		return nil, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "read body: %v", err)
 	}
 	if len(b) == 0 {
-		return nil, apiErr(http.StatusBadRequest, codeBadRequest, "empty body: send the MLSMessage bytes")
-	}
-	return b, nil
-}
-
-func b64(field string, s string) ([]byte, error) {
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, apiErr(http.StatusBadRequest, codeBadRequest, "%s is not standard base64: %v", field, err)
+		return nil, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "empty body: send the MLSMessage bytes")
 	}
 	return b, nil
 }
@@ -223,45 +220,27 @@ func (n *Node) handleServer(w http.ResponseWriter, _ *http.Request) {
 	if n.mesh != nil {
 		peerID = n.mesh.Host().ID().String()
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"server_name": n.cfg.ServerName,
-		"server_id":   n.ServerID().String(),
-		"peer_id":     peerID,
-		"p2p_addrs":   n.PeerAddrs(),
+	writeJSON(w, http.StatusOK, clientapi.ServerInfo{
+		ServerName: n.cfg.ServerName,
+		ServerID:   n.ServerID().String(),
+		PeerID:     peerID,
+		P2PAddrs:   n.PeerAddrs(),
 	})
 }
 
-// deviceRequest is the body of POST /v1/devices.
-type deviceRequest struct {
-	User         string `json:"user"`
-	Device       string `json:"device"`
-	SignatureKey string `json:"signature_key"`
-}
-
-// registerRequest is the body of POST /v1/register.
-type registerRequest struct {
-	deviceRequest
-	// RegistrationToken is needed when api.registration is "token".
-	RegistrationToken string `json:"registration_token"`
-}
-
-// signatureKey decodes and checks the request's signature_key.
-func (q *deviceRequest) signatureKey() ([]byte, error) {
-	if q.SignatureKey == "" {
-		return nil, apiErr(http.StatusBadRequest, codeBadRequest, "signature_key is missing: send the device's Ed25519 MLS signature public key in base64")
-	}
-	key, err := b64("signature_key", q.SignatureKey)
-	if err != nil {
-		return nil, err
+// signatureKey checks the signature_key of a registration or new device.
+func signatureKey(key []byte) ([]byte, error) {
+	if len(key) == 0 {
+		return nil, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "signature_key is missing: send the device's Ed25519 MLS signature public key in base64")
 	}
 	return key, checkSignatureKey(key)
 }
 
 func (n *Node) registered(w http.ResponseWriter, user, dev, token string) {
-	writeJSON(w, http.StatusCreated, map[string]string{
-		"user": user, "device": dev,
-		"user_uri": n.accounts.userURI(user), "device_uri": n.accounts.deviceURI(user, dev),
-		"token": token,
+	writeJSON(w, http.StatusCreated, clientapi.Registered{
+		User: user, Device: dev,
+		UserURI: n.accounts.userURI(user), DeviceURI: n.accounts.deviceURI(user, dev),
+		Token: token,
 	})
 }
 
@@ -269,7 +248,7 @@ func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if !n.limits.allow(w, bucketKey{n.limits.registerIP, remoteKey(r)}) {
 		return
 	}
-	var req registerRequest
+	var req clientapi.RegisterRequest
 	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
 		n.fail(w, r, err)
 		return
@@ -278,7 +257,7 @@ func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) {
 		n.fail(w, r, err)
 		return
 	}
-	key, err := req.signatureKey()
+	key, err := signatureKey(req.SignatureKey)
 	if err != nil {
 		n.fail(w, r, err)
 		return
@@ -303,20 +282,20 @@ func remoteKey(r *http.Request) string {
 }
 
 func (n *Node) handleAddDevice(w http.ResponseWriter, r *http.Request, d *device) {
-	var req deviceRequest
+	var req clientapi.DeviceRequest
 	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
 		n.fail(w, r, err)
 		return
 	}
 	if req.User != "" && req.User != d.User {
-		n.fail(w, r, apiErr(http.StatusForbidden, codeForbidden, "a token of user %q cannot add devices to user %q", d.User, req.User))
+		n.fail(w, r, apiErr(http.StatusForbidden, clientapi.CodeForbidden, "a token of user %q cannot add devices to user %q", d.User, req.User))
 		return
 	}
 	if err := checkName("device", req.Device); err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	key, err := req.signatureKey()
+	key, err := signatureKey(req.SignatureKey)
 	if err != nil {
 		n.fail(w, r, err)
 		return
@@ -340,34 +319,24 @@ func (n *Node) handleWhoami(w http.ResponseWriter, r *http.Request, d *device) {
 		n.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"user": d.User, "device": d.Device,
-		"user_uri": n.accounts.userURI(d.User), "device_uri": n.accounts.deviceURI(d.User, d.Device),
-		"key_packages": count, "last_resort": last, "cursor": cur,
+	writeJSON(w, http.StatusOK, clientapi.Whoami{
+		User: d.User, Device: d.Device,
+		UserURI: n.accounts.userURI(d.User), DeviceURI: n.accounts.deviceURI(d.User, d.Device),
+		KeyPackages: count, LastResort: last, Cursor: cur,
 	})
 }
 
 func (n *Node) handleUploadKeyPackages(w http.ResponseWriter, r *http.Request, d *device) {
-	var req struct {
-		KeyPackages []string `json:"key_packages"`
-	}
+	var req clientapi.KeyPackageUpload
 	if err := readJSON(w, r, maxKeyPackageBody, &req); err != nil {
 		n.fail(w, r, err)
 		return
 	}
 	if len(req.KeyPackages) == 0 {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "key_packages is empty: send a list of base64 MLSMessage KeyPackages"))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "key_packages is empty: send a list of base64 MLSMessage KeyPackages"))
 		return
 	}
-	raws := make([][]byte, len(req.KeyPackages))
-	for i, s := range req.KeyPackages {
-		var err error
-		if raws[i], err = b64(fmt.Sprintf("key_packages[%d]", i), s); err != nil {
-			n.fail(w, r, err)
-			return
-		}
-	}
-	stored, last, err := n.accounts.uploadKeyPackages(d.User, d.Device, d.rec, raws)
+	stored, last, err := n.accounts.uploadKeyPackages(d.User, d.Device, d.rec, req.KeyPackages)
 	if err != nil {
 		n.fail(w, r, err)
 		return
@@ -377,28 +346,18 @@ func (n *Node) handleUploadKeyPackages(w http.ResponseWriter, r *http.Request, d
 		n.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"stored": stored, "last_resort_replaced": last, "key_packages": count, "last_resort": haveLast})
-}
-
-type clientKeyPackage struct {
-	Client     string `json:"client"`
-	Status     string `json:"status"`
-	KeyPackage string `json:"key_package,omitempty"`
+	writeJSON(w, http.StatusOK, clientapi.KeyPackagesStored{Stored: stored, LastResortReplaced: last, KeyPackages: count, LastResort: haveLast})
 }
 
 func (n *Node) handleClaimKeyPackages(w http.ResponseWriter, r *http.Request, d *device) {
-	var req struct {
-		User         string   `json:"user"`
-		Room         string   `json:"room"`
-		CipherSuites []uint16 `json:"cipher_suites"`
-	}
+	var req clientapi.ClaimRequest
 	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
 		n.fail(w, r, err)
 		return
 	}
 	domain := uriDomain(req.User)
 	if domain == "" || !strings.Contains(req.User, "/u/") {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "user %q is not a MIMI user URI such as mimi://example.org/u/alice", req.User))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "user %q is not a MIMI user URI such as mimi://example.org/u/alice", req.User))
 		return
 	}
 	q := p2p.KeyPackageRequest{Protocol: p2p.MLS10, RequestingUser: n.accounts.userURI(d.User), TargetUser: req.User, CipherSuites: req.CipherSuites}
@@ -429,15 +388,15 @@ func (n *Node) handleClaimKeyPackages(w http.ResponseWriter, r *http.Request, d 
 		n.fail(w, r, err)
 		return
 	}
-	out := make([]clientKeyPackage, 0, len(km.Clients))
+	out := clientapi.Claimed{User: km.UserURI, Status: km.UserStatus.String(), Clients: make([]clientapi.ClaimedClient, 0, len(km.Clients))}
 	for _, c := range km.Clients {
-		e := clientKeyPackage{Client: c.ClientURI, Status: c.Status.String()}
+		e := clientapi.ClaimedClient{Client: c.ClientURI, Status: c.Status.String()}
 		if c.Status == p2p.ClientSuccess {
-			e.KeyPackage = base64.StdEncoding.EncodeToString(c.KeyPackage)
+			e.KeyPackage = c.KeyPackage
 		}
-		out = append(out, e)
+		out.Clients = append(out.Clients, e)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": km.UserURI, "status": km.UserStatus.String(), "clients": out})
+	writeJSON(w, http.StatusOK, out)
 }
 
 // claimRemote fetches KeyPackages from the home server of domain, found in
@@ -457,7 +416,7 @@ func (n *Node) claimRemote(ctx context.Context, domain string, room dag.RoomID, 
 		homes = n.rooms.serversOfDomain(domain)
 	}
 	if len(homes) == 0 {
-		return p2p.KeyMaterial{}, apiErr(http.StatusNotFound, codeNotFound,
+		return p2p.KeyMaterial{}, apiErr(http.StatusNotFound, clientapi.CodeNotFound,
 			"no known server serves domain %q: add its server to the room first (servers in POST /v1/rooms or a state change), then claim with \"room\" set", domain)
 	}
 	var errs []error
@@ -473,12 +432,12 @@ func (n *Node) claimRemote(ctx context.Context, domain string, room dag.RoomID, 
 		}
 		var de *p2p.DirectoryError
 		if errors.As(err, &de) && de.Status == p2p.DirectoryRateLimited {
-			return p2p.KeyMaterial{}, apiErr(http.StatusTooManyRequests, codeRateLimited, "the home server of %q refused: %s; retry later", domain, de.Message)
+			return p2p.KeyMaterial{}, apiErr(http.StatusTooManyRequests, clientapi.CodeRateLimited, "the home server of %q refused: %s; retry later", domain, de.Message)
 		}
 		errs = append(errs, err)
 	}
 	n.log.Warn("remote KeyPackage claim failed", "sys", "api", "domain", domain, "err", errors.Join(errs...))
-	return p2p.KeyMaterial{}, apiErr(http.StatusBadGateway, codeUnavailable, "the home server of %q did not answer: %v; retry later", domain, errors.Join(errs...))
+	return p2p.KeyMaterial{}, apiErr(http.StatusBadGateway, clientapi.CodeUnavailable, "the home server of %q did not answer: %v; retry later", domain, errors.Join(errs...))
 }
 
 // uriDomain returns the domain of a mimi:// URI, or "".
@@ -500,7 +459,7 @@ func parseRoom(s string) (dag.RoomID, error) {
 	}
 	id, err := dag.ParseRoomID(s)
 	if err != nil {
-		return id, apiErr(http.StatusBadRequest, codeBadRequest, "room %q is not a room ID such as !QmZ...: %v", s, err)
+		return id, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "room %q is not a room ID such as !QmZ...: %v", s, err)
 	}
 	return id, nil
 }
@@ -508,7 +467,7 @@ func parseRoom(s string) (dag.RoomID, error) {
 func parseEvent(field, s string) (dag.EventID, error) {
 	id, err := dag.ParseEventID(s)
 	if err != nil {
-		return id, apiErr(http.StatusBadRequest, codeBadRequest, "%s %q is not an event ID such as QmZ...: %v", field, s, err)
+		return id, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "%s %q is not an event ID such as QmZ...: %v", field, s, err)
 	}
 	return id, nil
 }

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rhizome-chat/rhizome/clientapi"
 )
 
 // The admin API (docs/api.md, "Admin API") is for the node's operator, as
@@ -109,12 +111,12 @@ func (n *Node) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !isLoopback(r.RemoteAddr) || r.Header.Get("Forwarded") != "" || r.Header.Get("X-Forwarded-For") != "" {
 			n.log.Warn("admin request refused: not from loopback", "sys", "api", "remote", r.RemoteAddr, "path", r.URL.Path)
-			writeError(w, apiErr(http.StatusForbidden, codeForbidden, "the admin API answers only on loopback, not through a proxy: run rhizome admin on the node's machine"))
+			writeError(w, apiErr(http.StatusForbidden, clientapi.CodeForbidden, "the admin API answers only on loopback, not through a proxy: run rhizome admin on the node's machine"))
 			return
 		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || n.adminToken == "" || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(token)), []byte(n.adminToken)) != 1 {
-			writeError(w, apiErr(http.StatusUnauthorized, codeUnauthorized, "the admin API needs 'Authorization: Bearer <token>' with the token in the node's data folder (%s)", AdminTokenFile))
+			writeError(w, apiErr(http.StatusUnauthorized, clientapi.CodeUnauthorized, "the admin API needs 'Authorization: Bearer <token>' with the token in the node's data folder (%s)", AdminTokenFile))
 			return
 		}
 		h(w, r)
@@ -129,17 +131,8 @@ func (n *Node) adminRoutes(mux *http.ServeMux) {
 	n.adminRoomRoutes(mux)
 }
 
-// issueRegTokenRequest is the body of POST /v1/admin/tokens; every field is
-// optional.
-type issueRegTokenRequest struct {
-	// ExpiresInSeconds is the token's lifetime: absent means 7 days, 0
-	// means never.
-	ExpiresInSeconds *int64 `json:"expires_in_seconds"`
-	Note             string `json:"note"`
-}
-
 func (n *Node) handleIssueRegToken(w http.ResponseWriter, r *http.Request) {
-	var req issueRegTokenRequest
+	var req clientapi.IssueTokenRequest
 	if r.ContentLength != 0 {
 		if err := readJSON(w, r, maxJSONBody, &req); err != nil {
 			n.fail(w, r, err)
@@ -151,7 +144,7 @@ func (n *Node) handleIssueRegToken(w http.ResponseWriter, r *http.Request) {
 	if req.ExpiresInSeconds != nil {
 		s := *req.ExpiresInSeconds
 		if s < 0 || s > int64(maxRegTokenExpiry/time.Second) {
-			n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "expires_in_seconds must be 0 (never) to %d, got %d", int64(maxRegTokenExpiry/time.Second), s))
+			n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "expires_in_seconds must be 0 (never) to %d, got %d", int64(maxRegTokenExpiry/time.Second), s))
 			return
 		}
 		life = time.Duration(s) * time.Second
@@ -165,7 +158,12 @@ func (n *Node) handleIssueRegToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.log.Info("registration token issued", "sys", "api", "id", rec.ID, "expires", rec.Expires, "note", rec.Note)
-	writeJSON(w, http.StatusCreated, map[string]any{"token": token, "id": rec.ID, "created": rec.Created, "expires": rec.Expires, "note": rec.Note})
+	writeJSON(w, http.StatusCreated, clientapi.IssuedToken{Token: token, RegistrationToken: rec.wire()})
+}
+
+// wire is the token's record as the admin API lists it.
+func (t RegToken) wire() clientapi.RegistrationToken {
+	return clientapi.RegistrationToken{ID: t.ID, Created: t.Created, Expires: t.Expires, Note: t.Note}
 }
 
 func (n *Node) handleListRegTokens(w http.ResponseWriter, r *http.Request) {
@@ -174,10 +172,11 @@ func (n *Node) handleListRegTokens(w http.ResponseWriter, r *http.Request) {
 		n.fail(w, r, err)
 		return
 	}
-	if toks == nil {
-		toks = []RegToken{}
+	out := clientapi.TokenList{Registration: n.accounts.regMode, Tokens: make([]clientapi.RegistrationToken, len(toks))}
+	for i, t := range toks {
+		out.Tokens[i] = t.wire()
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"registration": n.accounts.regMode, "tokens": toks})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (n *Node) handleRevokeRegToken(w http.ResponseWriter, r *http.Request) {
@@ -188,9 +187,9 @@ func (n *Node) handleRevokeRegToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		n.fail(w, r, apiErr(http.StatusNotFound, codeNotFound, "no outstanding registration token %s (used, expired or revoked already)", id))
+		n.fail(w, r, apiErr(http.StatusNotFound, clientapi.CodeNotFound, "no outstanding registration token %s (used, expired or revoked already)", id))
 		return
 	}
 	n.log.Info("registration token revoked", "sys", "api", "id", id)
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
+	writeJSON(w, http.StatusOK, clientapi.TokenRevoked{ID: id, Revoked: true})
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -19,39 +20,16 @@ func (n *Node) adminRoomRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/admin/rooms/{room}/purge", n.admin(n.handleAdminPurgeRoom))
 }
 
-// AdminRoom is one room of GET /v1/admin/rooms.
-type AdminRoom struct {
-	Room string `json:"room"`
-	Name string `json:"name"`
-	// How is how the node joined: created, invite, api, or "" for rooms
-	// recorded before this was kept.
-	How string `json:"how"`
-	// Via are the servers the node joined through.
-	Via []string `json:"via"`
-	// Since is when the node joined (RFC 3339; "" if not recorded).
-	Since string `json:"since"`
-	// Awaiting is set while no user of this server takes part: the room
-	// is left and purged when the grace period ends.
-	Awaiting bool `json:"awaiting"`
-	// LocalParticipants are the room's participants who are users of this
-	// server; Participants counts all.
-	LocalParticipants []string     `json:"local_participants"`
-	Participants      int          `json:"participants"`
-	Servers           []serverJSON `json:"servers"`
-	// Events is the number of the room's events stored and processed.
-	Events uint64 `json:"events"`
-}
-
 func (n *Node) handleAdminListRooms(w http.ResponseWriter, r *http.Request) {
 	recs, err := n.local.rooms()
 	if err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	out := []AdminRoom{}
+	out := clientapi.AdminRooms{Rooms: []clientapi.AdminRoom{}}
 	for _, id := range n.rooms.list() {
 		rec := recs[id]
-		ar := AdminRoom{Room: id.String(), How: rec.How, Via: rec.Via, Awaiting: rec.Pending, LocalParticipants: []string{}, Servers: []serverJSON{}}
+		ar := clientapi.AdminRoom{Room: id.String(), How: rec.How, Via: rec.Via, Awaiting: rec.Pending, LocalParticipants: []string{}, Servers: []clientapi.Server{}}
 		if ar.Via == nil {
 			ar.Via = []string{}
 		}
@@ -68,13 +46,11 @@ func (n *Node) handleAdminListRooms(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			ar.Participants = len(st.Participants())
-			for _, s := range st.Servers() {
-				ar.Servers = append(ar.Servers, serverJSON{ServerID: dag.ServerID(s.ID).String(), Domain: s.Domain})
-			}
+			ar.Servers = serversOf(st)
 		}
-		out = append(out, ar)
+		out.Rooms = append(out.Rooms, ar)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rooms": out})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (n *Node) handleAdminLeaveRoom(w http.ResponseWriter, r *http.Request) {
@@ -84,7 +60,7 @@ func (n *Node) handleAdminLeaveRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, joined := n.rooms.state(room); !joined {
-		n.fail(w, r, apiErr(http.StatusNotFound, codeNotFound, "room %v is not joined here; rhizome admin rooms list shows the joined rooms (purge works for a left room too)", room))
+		n.fail(w, r, apiErr(http.StatusNotFound, clientapi.CodeNotFound, "room %v is not joined here; rhizome admin rooms list shows the joined rooms (purge works for a left room too)", room))
 		return
 	}
 	if err := n.rooms.forget(room); err != nil {
@@ -93,7 +69,7 @@ func (n *Node) handleAdminLeaveRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	n.joins.unreserve(room)
 	n.log.Info("room left by the operator", "sys", "api", "room", room)
-	writeJSON(w, http.StatusOK, map[string]any{"room": room.String(), "left": true})
+	writeJSON(w, http.StatusOK, clientapi.RoomLeft{Room: room.String(), Left: true})
 }
 
 func (n *Node) handleAdminPurgeRoom(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +85,7 @@ func (n *Node) handleAdminPurgeRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	n.joins.unreserve(room)
 	n.log.Info("room purged by the operator", "sys", "api", "room", room, "was_joined", joined)
-	writeJSON(w, http.StatusOK, map[string]any{"room": room.String(), "purged": true, "was_joined": joined})
+	writeJSON(w, http.StatusOK, clientapi.RoomPurged{Room: room.String(), Purged: true, WasJoined: joined})
 }
 
 // summary returns a room's state (nil before its create event is

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -40,23 +41,23 @@ func (a *accounts) userExists(user string) (bool, error) {
 // tell, and the room is created.
 func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []roomstate.Server) error {
 	if peer == "" {
-		return apiErr(http.StatusBadRequest, codeBadRequest, "a direct message needs \"peer\": the other user's URI, such as mimi://example.org/u/bob")
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "a direct message needs \"peer\": the other user's URI, such as mimi://example.org/u/bob")
 	}
 	if !roomstate.ValidUserURI(roomstate.URI(peer)) {
-		return apiErr(http.StatusBadRequest, codeBadRequest, "peer %q is not a MIMI user URI such as mimi://example.org/u/bob", peer)
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "peer %q is not a MIMI user URI such as mimi://example.org/u/bob", peer)
 	}
 	domain := uriDomain(peer)
 	if domain == n.cfg.ServerName {
 		user, ok := n.accounts.localUser(peer)
 		if !ok {
-			return apiErr(http.StatusNotFound, codeNotFound, "peer %s is not a user of this server", peer)
+			return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "peer %s is not a user of this server", peer)
 		}
 		exists, err := n.accounts.userExists(user)
 		if err != nil {
 			return err
 		}
 		if !exists {
-			return apiErr(http.StatusNotFound, codeNotFound, "peer %s is not a user of this server", peer)
+			return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "peer %s is not a user of this server", peer)
 		}
 		return nil
 	}
@@ -70,7 +71,7 @@ func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []
 		homes = n.rooms.serversOfDomain(domain)
 	}
 	if len(homes) == 0 || n.mesh == nil {
-		return apiErr(http.StatusNotFound, codeNotFound, "no known server serves domain %q of peer %s: name its server in \"servers\"", domain, peer)
+		return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "no known server serves domain %q of peer %s: name its server in \"servers\"", domain, peer)
 	}
 	q := p2p.KeyPackageRequest{Protocol: p2p.MLS10, RequestingUser: requester, TargetUser: peer, CipherSuites: []uint16{noSuite}}
 	var errs []error
@@ -105,11 +106,11 @@ func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []
 				continue
 			}
 			if km.UserStatus == p2p.UserUnknown {
-				return apiErr(http.StatusNotFound, codeNotFound, "peer %s does not exist: its home server says userUnknown", peer)
+				return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "peer %s does not exist: its home server says userUnknown", peer)
 			}
 			return nil
 		}
 	}
 	n.log.Warn("direct message: the peer's home server did not answer", "sys", "api", "peer", peer, "err", errors.Join(errs...))
-	return apiErr(http.StatusBadGateway, codeUnavailable, "could not check that peer %s exists: its home server did not answer; retry later", peer)
+	return apiErr(http.StatusBadGateway, clientapi.CodeUnavailable, "could not check that peer %s exists: its home server did not answer; retry later", peer)
 }

@@ -2,21 +2,15 @@ package node
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"strconv"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
-
-type serverJSON struct {
-	ServerID string `json:"server_id"`
-	Domain   string `json:"domain"`
-}
 
 func (n *Node) sender(d *device) roomevent.Sender {
 	return roomevent.Sender{User: n.accounts.userURI(d.User), Client: n.accounts.deviceURI(d.User, d.Device)}
@@ -24,17 +18,11 @@ func (n *Node) sender(d *device) roomevent.Sender {
 
 // submitted answers a stored event: its ID and its feed cursor.
 func (n *Node) submitted(w http.ResponseWriter, ev *dag.Event, cur uint64) {
-	writeJSON(w, http.StatusCreated, map[string]any{"room": ev.RoomID().String(), "event": ev.ID().String(), "cursor": cur})
+	writeJSON(w, http.StatusCreated, clientapi.Submitted{Room: ev.RoomID().String(), Event: ev.ID().String(), Cursor: cur})
 }
 
 func (n *Node) handleCreateRoom(w http.ResponseWriter, r *http.Request, d *device) {
-	var req struct {
-		Preset  string       `json:"preset"`
-		Name    string       `json:"name"`
-		RoomURI string       `json:"room_uri"`
-		Peer    string       `json:"peer"`
-		Servers []serverJSON `json:"servers"`
-	}
+	var req clientapi.CreateRoomRequest
 	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
 		n.fail(w, r, err)
 		return
@@ -44,7 +32,7 @@ func (n *Node) handleCreateRoom(w http.ResponseWriter, r *http.Request, d *devic
 	}
 	preset, ok := roomstate.ParsePreset(req.Preset)
 	if !ok {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "unknown preset %q: use direct-message, private-group, public-room or announcement-channel", req.Preset))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "unknown preset %q: use direct-message, private-group, public-room or announcement-channel", req.Preset))
 		return
 	}
 	if req.RoomURI == "" {
@@ -56,11 +44,11 @@ func (n *Node) handleCreateRoom(w http.ResponseWriter, r *http.Request, d *devic
 	for i, s := range req.Servers {
 		id, err := parseServerID(s.ServerID)
 		if err != nil {
-			n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "servers[%d].server_id: %v (GET /v1/server on that node shows it)", i, err))
+			n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "servers[%d].server_id: %v (GET /v1/server on that node shows it)", i, err))
 			return
 		}
 		if s.Domain == "" {
-			n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "servers[%d].domain is empty: give the server_name of that node", i))
+			n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "servers[%d].domain is empty: give the server_name of that node", i))
 			return
 		}
 		if id == n.ServerID() {
@@ -79,12 +67,12 @@ func (n *Node) handleCreateRoom(w http.ResponseWriter, r *http.Request, d *devic
 		Room: roomstate.URI(req.RoomURI), Name: req.Name, Creator: roomstate.URI(snd.User), Peer: roomstate.URI(req.Peer), Servers: servers,
 	})
 	if err != nil {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "room settings: %v", err))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "room settings: %v", err))
 		return
 	}
 	comps, err := st.Components()
 	if err != nil {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "room settings: %v", err))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "room settings: %v", err))
 		return
 	}
 	stateBytes, err := roomstate.MarshalComponents(comps)
@@ -117,25 +105,25 @@ func (n *Node) roomFor(r *http.Request, d *device) (dag.RoomID, *roomstate.State
 		return room, nil, errRoomUnknown(room)
 	}
 	if st.RoleOf(roomstate.URI(n.accounts.userURI(d.User))) == roomstate.RoleNone {
-		return room, nil, apiErr(http.StatusForbidden, codeForbidden, "user %s is not a participant of room %v; ask a member to add you", n.accounts.userURI(d.User), room)
+		return room, nil, apiErr(http.StatusForbidden, clientapi.CodeForbidden, "user %s is not a participant of room %v; ask a member to add you", n.accounts.userURI(d.User), room)
 	}
 	return room, st, nil
 }
 
 func (n *Node) handleListRooms(w http.ResponseWriter, r *http.Request, d *device) {
 	me := roomstate.URI(n.accounts.userURI(d.User))
-	out := []map[string]any{}
+	out := clientapi.RoomList{Rooms: []clientapi.RoomSummary{}}
 	for _, id := range n.rooms.list() {
 		st, _ := n.rooms.state(id)
 		if st == nil || st.RoleOf(me) == roomstate.RoleNone {
 			continue
 		}
-		out = append(out, map[string]any{
-			"room": id.String(), "name": st.Metadata().Name, "room_uri": string(st.Metadata().RoomURI),
-			"role": st.RoleOf(me), "members": len(st.Participants()),
+		out.Rooms = append(out.Rooms, clientapi.RoomSummary{
+			Room: id.String(), Name: st.Metadata().Name, RoomURI: string(st.Metadata().RoomURI),
+			Role: uint32(st.RoleOf(me)), Members: len(st.Participants()),
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rooms": out})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (n *Node) handleGetRoom(w http.ResponseWriter, r *http.Request, d *device) {
@@ -144,31 +132,35 @@ func (n *Node) handleGetRoom(w http.ResponseWriter, r *http.Request, d *device) 
 		n.fail(w, r, err)
 		return
 	}
-	members := []map[string]any{}
+	out := clientapi.Room{
+		Room: room.String(), Name: st.Metadata().Name, RoomURI: string(st.Metadata().RoomURI),
+		Members: []clientapi.Member{}, Servers: serversOf(st), Tips: []string{},
+	}
 	for _, p := range st.Participants() {
 		name := ""
 		if role, ok := st.Role(p.Role); ok {
 			name = role.Name
 		}
-		members = append(members, map[string]any{"user": string(p.User), "role": p.Role, "role_name": name})
-	}
-	servers := []serverJSON{}
-	for _, s := range st.Servers() {
-		servers = append(servers, serverJSON{ServerID: dag.ServerID(s.ID).String(), Domain: s.Domain})
+		out.Members = append(out.Members, clientapi.Member{User: string(p.User), Role: uint32(p.Role), RoleName: name})
 	}
 	tips, err := n.store.Tips(room)
 	if err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	tipStr := make([]string, len(tips))
-	for i, t := range tips {
-		tipStr[i] = t.String()
+	for _, t := range tips {
+		out.Tips = append(out.Tips, t.String())
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"room": room.String(), "name": st.Metadata().Name, "room_uri": string(st.Metadata().RoomURI),
-		"members": members, "servers": servers, "tips": tipStr,
-	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+// serversOf lists a room's servers as the API shows them.
+func serversOf(st *roomstate.State) []clientapi.Server {
+	out := []clientapi.Server{}
+	for _, s := range st.Servers() {
+		out = append(out, clientapi.Server{ServerID: dag.ServerID(s.ID).String(), Domain: s.Domain})
+	}
+	return out
 }
 
 func (n *Node) handleJoinRoom(w http.ResponseWriter, r *http.Request, d *device) {
@@ -177,9 +169,7 @@ func (n *Node) handleJoinRoom(w http.ResponseWriter, r *http.Request, d *device)
 		n.fail(w, r, err)
 		return
 	}
-	var req struct {
-		Via []string `json:"via"`
-	}
+	var req clientapi.JoinRequest
 	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
 		n.fail(w, r, err)
 		return
@@ -188,17 +178,17 @@ func (n *Node) handleJoinRoom(w http.ResponseWriter, r *http.Request, d *device)
 	for i, v := range req.Via {
 		id, err := parseServerID(v)
 		if err != nil {
-			n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "via[%d]: %v", i, err))
+			n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "via[%d]: %v", i, err))
 			return
 		}
 		via = append(via, id)
 	}
 	if st, joined := n.rooms.state(room); joined {
-		writeJSON(w, http.StatusAccepted, map[string]any{"room": room.String(), "known": st != nil})
+		writeJSON(w, http.StatusAccepted, clientapi.Joined{Room: room.String(), Known: st != nil})
 		return
 	}
 	if len(via) == 0 {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "room %v is not known here yet: name at least one server of the room in \"via\"", room))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "room %v is not known here yet: name at least one server of the room in \"via\"", room))
 		return
 	}
 	if err := n.joins.viaAPI(r.Context(), d.User, room, via); err != nil {
@@ -210,7 +200,7 @@ func (n *Node) handleJoinRoom(w http.ResponseWriter, r *http.Request, d *device)
 		return
 	}
 	st, _ := n.rooms.state(room)
-	writeJSON(w, http.StatusAccepted, map[string]any{"room": room.String(), "known": st != nil})
+	writeJSON(w, http.StatusAccepted, clientapi.Joined{Room: room.String(), Known: st != nil})
 }
 
 // handleSubmitBinary accepts a message or proposal: the MLSMessage bytes as
@@ -239,7 +229,7 @@ func (n *Node) handleSubmitBinary(kind dag.Kind) func(w http.ResponseWriter, r *
 			content, err = (&roomevent.Proposal{Sender: n.sender(d), Epoch: epoch, Proposal: body}).Marshal()
 		}
 		if err != nil {
-			n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "encode event: %v", err))
+			n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "encode event: %v", err))
 			return
 		}
 		ev, cur, err := n.rooms.submit(r.Context(), room, kind, content)
@@ -251,21 +241,12 @@ func (n *Node) handleSubmitBinary(kind dag.Kind) func(w http.ResponseWriter, r *
 	}
 }
 
-type changeJSON struct {
-	Component uint16 `json:"component"`
-	Update    string `json:"update"`
-}
-
-func decodeChanges(in []changeJSON) ([]roomevent.Change, error) {
+func decodeChanges(in []clientapi.Change) []roomevent.Change {
 	out := make([]roomevent.Change, len(in))
 	for i, c := range in {
-		u, err := b64("changes["+strconv.Itoa(i)+"].update", c.Update)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = roomevent.Change{Component: c.Component, Update: u}
+		out[i] = roomevent.Change{Component: c.Component, Update: c.Update}
 	}
-	return out, nil
+	return out
 }
 
 func (n *Node) handleSubmitCommit(w http.ResponseWriter, r *http.Request, d *device) {
@@ -274,45 +255,25 @@ func (n *Node) handleSubmitCommit(w http.ResponseWriter, r *http.Request, d *dev
 		n.fail(w, r, err)
 		return
 	}
-	var req struct {
-		Parent    string       `json:"parent"`
-		Commit    string       `json:"commit"`
-		Changes   []changeJSON `json:"changes"`
-		Welcome   string       `json:"welcome"`
-		GroupInfo string       `json:"group_info"`
-	}
+	var req clientapi.CommitRequest
 	if err := readJSON(w, r, 2*dag.MaxEventSize, &req); err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	c := &roomevent.Commit{Sender: n.sender(d)}
+	c := &roomevent.Commit{Sender: n.sender(d), Commit: req.Commit, Changes: decodeChanges(req.Changes)}
 	if c.Parent, err = parseEvent("parent", req.Parent); err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	if c.Commit, err = b64("commit", req.Commit); err != nil {
-		n.fail(w, r, err)
-		return
+	if len(req.Welcome) > 0 {
+		c.Welcome = req.Welcome
 	}
-	if req.Welcome != "" {
-		if c.Welcome, err = b64("welcome", req.Welcome); err != nil {
-			n.fail(w, r, err)
-			return
-		}
-	}
-	if req.GroupInfo != "" {
-		if c.GroupInfo, err = b64("group_info", req.GroupInfo); err != nil {
-			n.fail(w, r, err)
-			return
-		}
-	}
-	if c.Changes, err = decodeChanges(req.Changes); err != nil {
-		n.fail(w, r, err)
-		return
+	if len(req.GroupInfo) > 0 {
+		c.GroupInfo = req.GroupInfo
 	}
 	content, err := c.Marshal()
 	if err != nil {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "encode event: %v", err))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "encode event: %v", err))
 		return
 	}
 	ev, cur, err := n.rooms.submit(r.Context(), room, dag.KindCommit, content)
@@ -329,30 +290,19 @@ func (n *Node) handleSubmitState(w http.ResponseWriter, r *http.Request, d *devi
 		n.fail(w, r, err)
 		return
 	}
-	var req struct {
-		Changes   []changeJSON `json:"changes"`
-		Signature string       `json:"signature"`
-	}
+	var req clientapi.StateRequest
 	if err := readJSON(w, r, 2*dag.MaxEventSize, &req); err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	st := &roomevent.State{Sender: n.sender(d), SignatureKey: d.rec.SignatureKey}
-	if st.Changes, err = decodeChanges(req.Changes); err != nil {
-		n.fail(w, r, err)
-		return
-	}
-	if st.Signature, err = b64("signature", req.Signature); err != nil {
-		n.fail(w, r, err)
-		return
-	}
+	st := &roomevent.State{Sender: n.sender(d), SignatureKey: d.rec.SignatureKey, Changes: decodeChanges(req.Changes), Signature: req.Signature}
 	if err := st.Verify(room); err != nil {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeRejected, "%v: sign the StateTBS of docs/api.md with the device's registered Ed25519 signature key", err))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeRejected, "%v: sign the StateTBS of docs/api.md with the device's registered Ed25519 signature key", err))
 		return
 	}
 	content, err := st.Marshal()
 	if err != nil {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "encode event: %v", err))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "encode event: %v", err))
 		return
 	}
 	ev, cur, err := n.rooms.submit(r.Context(), room, dag.KindState, content)
@@ -362,5 +312,3 @@ func (n *Node) handleSubmitState(w http.ResponseWriter, r *http.Request, d *devi
 	}
 	n.submitted(w, ev, cur)
 }
-
-func b64s(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

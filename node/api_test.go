@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
 )
 
 func TestRegisterAndAuthErrors(t *testing.T) {
@@ -177,14 +179,19 @@ func TestRoomCreateSubmitStreamResume(t *testing.T) {
 	}
 
 	s := alice.openStream("?since=0")
-	if e := s.next(t, 5*time.Second); e.Kind != "create" || e.Event != createID || e.Preset != "private-group" {
+	if e := s.next(t, 5*time.Second); e.Kind != "create" || e.Event != createID {
 		t.Fatalf("first event = %+v", e)
+	} else if c, err := roomevent.DecodeCreate(lineEvent(t, e).Content); err != nil || c.Preset != "private-group" {
+		t.Fatalf("create content = %+v, %v", c, err)
 	}
 	g := alice.group(n, room)
 	m1 := alice.sendMessage(g, room, createID, "hello")
 	e1 := s.next(t, 5*time.Second)
-	if e1.Kind != "message" || e1.Event != str(m1["event"]) || e1.Epoch != createID || e1.Cursor != uint64(m1["cursor"].(float64)) {
+	if e1.Kind != "message" || e1.Event != str(m1["event"]) || e1.Cursor != uint64(m1["cursor"].(float64)) {
 		t.Fatalf("message event = %+v, submit = %v", e1, m1)
+	}
+	if c, err := roomevent.DecodeMessage(lineEvent(t, e1).Content); err != nil || c.Epoch.String() != createID {
+		t.Fatalf("message content = %+v, %v", c, err)
 	}
 	m2 := alice.sendMessage(g, room, createID, "again")
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/mls"
 )
@@ -151,7 +152,7 @@ func (c *apiClient) keyPackage(n *Node, lastResort bool) (*mls.KeyPackageBundle,
 
 // stream is an open GET /v1/stream whose lines arrive on a channel.
 type stream struct {
-	lines chan streamEvent
+	lines chan clientapi.StreamLine
 	body  io.Closer
 }
 
@@ -168,14 +169,14 @@ func (c *apiClient) openStream(query string) *stream {
 		resp.Body.Close()
 		c.t.Fatalf("stream: status %d: %s", resp.StatusCode, b)
 	}
-	s := &stream{lines: make(chan streamEvent, 1024), body: resp.Body}
+	s := &stream{lines: make(chan clientapi.StreamLine, 1024), body: resp.Body}
 	go func() {
 		defer close(s.lines)
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			var e streamEvent
-			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type == "event" {
+			var e clientapi.StreamLine
+			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type == clientapi.LineEvent {
 				s.lines <- e
 			}
 		}
@@ -185,7 +186,7 @@ func (c *apiClient) openStream(query string) *stream {
 }
 
 // next returns the next event line, failing after timeout.
-func (s *stream) next(t testing.TB, timeout time.Duration) streamEvent {
+func (s *stream) next(t testing.TB, timeout time.Duration) clientapi.StreamLine {
 	t.Helper()
 	select {
 	case e, ok := <-s.lines:
@@ -196,11 +197,11 @@ func (s *stream) next(t testing.TB, timeout time.Duration) streamEvent {
 	case <-time.After(timeout):
 		t.Fatalf("no stream event within %v", timeout)
 	}
-	return streamEvent{}
+	return clientapi.StreamLine{}
 }
 
 // waitFor reads lines until one matches, failing after timeout.
-func (s *stream) waitFor(t testing.TB, timeout time.Duration, match func(streamEvent) bool) streamEvent {
+func (s *stream) waitFor(t testing.TB, timeout time.Duration, match func(clientapi.StreamLine) bool) clientapi.StreamLine {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -216,6 +217,23 @@ func (s *stream) waitFor(t testing.TB, timeout time.Duration, match func(streamE
 			t.Fatalf("no matching stream event within %v", timeout)
 		}
 	}
+}
+
+// lineEvent decodes and verifies the signed DAG event of an event line,
+// and checks that the line's metadata are the event's.
+func lineEvent(t testing.TB, l clientapi.StreamLine) *dag.Event {
+	t.Helper()
+	ev, err := dag.Decode(l.Raw)
+	if err != nil {
+		t.Fatalf("line %d: raw does not decode: %v", l.Cursor, err)
+	}
+	if err := ev.Verify(); err != nil {
+		t.Fatalf("line %d: raw does not verify: %v", l.Cursor, err)
+	}
+	if ev.ID().String() != l.Event || ev.RoomID().String() != l.Room || ev.Kind.String() != l.Kind || ev.Origin.String() != l.Origin || ev.Timestamp != l.TS {
+		t.Fatalf("line %+v does not describe its event (%v, room %v, %v, origin %v, ts %d)", l, ev.ID(), ev.RoomID(), ev.Kind, ev.Origin, ev.Timestamp)
+	}
+	return ev
 }
 
 // group creates the MLS group of a room for c, with the ratchet tree in

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/rhizome-chat/rhizome/clientapi"
 )
 
 // Bucket kinds of the client API's rate limits (the bucket label of
@@ -28,8 +30,6 @@ const (
 	// bucket is the same as none.
 	bucketSweep = time.Minute
 )
-
-const codeRateLimited = "rate_limited"
 
 // bucket is a token bucket: tokens refill at rate per second up to burst.
 type bucket struct {
@@ -128,7 +128,7 @@ func (l *apiLimiter) allow(w http.ResponseWriter, keys ...bucketKey) bool {
 		}
 		l.metrics.APIRateLimited.WithLabelValues(k.b.kind).Inc()
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeError(w, apiErr(http.StatusTooManyRequests, codeRateLimited, "too many requests for this %s: retry after %d s (limit %s)", k.b.kind, secs, k.b.describe()))
+		writeError(w, apiErr(http.StatusTooManyRequests, clientapi.CodeRateLimited, "too many requests for this %s: retry after %d s (limit %s)", k.b.kind, secs, k.b.describe()))
 		return false
 	}
 	return true

@@ -12,6 +12,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -52,9 +53,9 @@ func (e *claimRefusal) apiError(w http.ResponseWriter) error {
 	if e.retry > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(e.retry.Seconds())+1))
 	}
-	code := codeBadRequest
+	code := clientapi.CodeBadRequest
 	if e.status == http.StatusTooManyRequests {
-		code = codeRateLimited
+		code = clientapi.CodeRateLimited
 	}
 	return apiErr(e.status, code, "%s", e.dir.Message)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -30,7 +31,7 @@ func consentKey(user, requester string) []byte { return []byte(pfxConsent + user
 // checkConsentUser checks the user URI of a consent request.
 func checkConsentUser(uri string) error {
 	if !roomstate.ValidUserURI(roomstate.URI(uri)) {
-		return apiErr(http.StatusBadRequest, codeBadRequest, "user %q is not a MIMI user URI such as mimi://example.org/u/bob", uri)
+		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "user %q is not a MIMI user URI such as mimi://example.org/u/bob", uri)
 	}
 	return nil
 }
@@ -52,7 +53,7 @@ func (a *accounts) allow(user, requester string, now int64) error {
 		}
 		it.Close()
 		if n >= maxConsents {
-			return apiErr(http.StatusConflict, codeConflict, "user already allows %d users, the maximum; withdraw some with DELETE /v1/consent", maxConsents)
+			return apiErr(http.StatusConflict, clientapi.CodeConflict, "user already allows %d users, the maximum; withdraw some with DELETE /v1/consent", maxConsents)
 		}
 		return setJSON(txn, consentKey(user, requester), consentRecord{Created: now})
 	})
@@ -106,12 +107,8 @@ func (a *accounts) consented(user, requester string) (bool, error) {
 	return ok, err
 }
 
-type consentRequest struct {
-	User string `json:"user"`
-}
-
 func (n *Node) handleAllow(w http.ResponseWriter, r *http.Request, d *device) {
-	var req consentRequest
+	var req clientapi.ConsentRequest
 	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
 		n.fail(w, r, err)
 		return
@@ -136,7 +133,7 @@ func (n *Node) handleDisallow(w http.ResponseWriter, r *http.Request, d *device)
 		return
 	}
 	if !found {
-		n.fail(w, r, apiErr(http.StatusNotFound, codeNotFound, "user %s is not allowed; GET /v1/consent lists who is", user))
+		n.fail(w, r, apiErr(http.StatusNotFound, clientapi.CodeNotFound, "user %s is not allowed; GET /v1/consent lists who is", user))
 		return
 	}
 	n.log.Info("KeyPackage consent withdrawn", "sys", "api", "user", n.accounts.userURI(d.User), "withdrawn", user)
@@ -149,5 +146,5 @@ func (n *Node) handleListConsents(w http.ResponseWriter, r *http.Request, d *dev
 		n.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"allowed": list})
+	writeJSON(w, http.StatusOK, clientapi.Consents{Allowed: list})
 }

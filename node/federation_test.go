@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -122,21 +124,28 @@ func TestTwoNodesFederate(t *testing.T) {
 
 	// Bob sees the room on B: the commit with his Welcome, then the message.
 	s := bob.openStream("?since=0")
-	ce := s.waitFor(t, 20*time.Second, func(e streamEvent) bool { return e.Kind == "commit" })
-	if ce.Event != commitID || ce.Welcome != body["welcome"] || ce.Parent != createID || ce.Sender.User != "mimi://a.test/u/alice" {
-		t.Fatalf("commit on B = %+v", ce)
+	ce := s.waitFor(t, 20*time.Second, func(e clientapi.StreamLine) bool { return e.Kind == "commit" })
+	cc, err := roomevent.DecodeCommit(lineEvent(t, ce).Content)
+	if err != nil {
+		t.Fatal(err)
 	}
-	me := s.waitFor(t, 20*time.Second, func(e streamEvent) bool { return e.Kind == "message" })
-	if me.Event != str(msg["event"]) || me.Epoch != commitID {
-		t.Fatalf("message on B = %+v", me)
+	if ce.Event != commitID || base64.StdEncoding.EncodeToString(cc.Welcome) != body["welcome"] || cc.Parent.String() != createID || cc.Sender.User != "mimi://a.test/u/alice" {
+		t.Fatalf("commit on B = %+v (content %+v)", ce, cc)
 	}
-	welcomeRaw, _ := base64.StdEncoding.DecodeString(ce.Welcome) // equal to what alice sent, checked above
-	wm, _ := mls.UnmarshalMLSMessage(welcomeRaw)
+	me := s.waitFor(t, 20*time.Second, func(e clientapi.StreamLine) bool { return e.Kind == "message" })
+	mc, err := roomevent.DecodeMessage(lineEvent(t, me).Content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if me.Event != str(msg["event"]) || mc.Epoch.String() != commitID {
+		t.Fatalf("message on B = %+v (content %+v)", me, mc)
+	}
+	wm, _ := mls.UnmarshalMLSMessage(cc.Welcome) // equal to what alice sent, checked above
 	bg, err := mls.JoinGroup(wm.Welcome, bobKB, &mls.JoinOptions{EpochID: mustEventID(t, commitID).Bytes()})
 	if err != nil {
 		t.Fatalf("bob joins from the Welcome: %v", err)
 	}
-	raw, _ := base64.StdEncoding.DecodeString(me.MLS)
+	raw := mc.Message
 	mm, err := mls.UnmarshalMLSMessage(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +161,9 @@ func TestTwoNodesFederate(t *testing.T) {
 	// And bob's reply travels back to alice's stream on A.
 	reply := bob.sendMessage(bg, room, commitID, "hi alice")
 	as := alice.openStream("?room=" + room)
-	got := as.waitFor(t, 20*time.Second, func(e streamEvent) bool { return e.Event == str(reply["event"]) })
-	if got.Sender.User != "mimi://b.test/u/bob" || got.Origin != b.ServerID().String() {
+	got := as.waitFor(t, 20*time.Second, func(e clientapi.StreamLine) bool { return e.Event == str(reply["event"]) })
+	rc, err := roomevent.DecodeMessage(lineEvent(t, got).Content)
+	if err != nil || rc.Sender.User != "mimi://b.test/u/bob" || got.Origin != b.ServerID().String() {
 		t.Fatalf("reply on A = %+v", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
@@ -127,7 +128,7 @@ func TestForgedCommitsRejected(t *testing.T) {
 	}
 	// No device saw a forged commit: the streams reach the honest one.
 	for i, s := range streams {
-		s.waitFor(t, 10*time.Second, func(e streamEvent) bool {
+		s.waitFor(t, 10*time.Second, func(e clientapi.StreamLine) bool {
 			if id, err := dag.ParseEventID(e.Event); err == nil && bad[id] != "" {
 				t.Fatalf("stream %d delivered the forged commit (%s)", i, bad[id])
 			}

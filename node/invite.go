@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/p2p"
@@ -278,7 +279,7 @@ func (j *joins) acceptInvite(ctx context.Context, from dag.ServerID, notice p2p.
 	}
 	inv := evs[notice.Invitation]
 	if inv == nil {
-		return joinErr(http.StatusBadGateway, codeUnavailable, "server %v did not serve the invitation %v", from, notice.Invitation)
+		return joinErr(http.StatusBadGateway, clientapi.CodeUnavailable, "server %v did not serve the invitation %v", from, notice.Invitation)
 	}
 	if err := j.checkInvitation(notice.Room, from, initial, inv); err != nil {
 		return err
@@ -295,7 +296,7 @@ func (j *joins) acceptInvite(ctx context.Context, from dag.ServerID, notice p2p.
 // the participants.
 func (j *joins) checkInvitation(room dag.RoomID, from dag.ServerID, initial *roomstate.State, inv *dag.Event) error {
 	bad := func(format string, args ...any) error {
-		return joinErr(http.StatusForbidden, codeForbidden, "invitation %v to room %v: %s", inv.ID(), room, fmt.Sprintf(format, args...))
+		return joinErr(http.StatusForbidden, clientapi.CodeForbidden, "invitation %v to room %v: %s", inv.ID(), room, fmt.Sprintf(format, args...))
 	}
 	inInitial := func(s dag.ServerID) bool { _, ok := initial.Server(roomstate.ServerID(s)); return ok }
 	if inv.Origin != from && !inInitial(inv.Origin) {

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
 	engine "github.com/rhizome-chat/rhizome/room"
@@ -161,14 +162,14 @@ func (j *joins) start() (func(context.Context) error, error) {
 // joinError is a join that failed; status is the client API's answer.
 type joinError struct {
 	status int
-	code   string
+	code   clientapi.ErrorCode
 	retry  time.Duration
 	msg    string
 }
 
 func (e *joinError) Error() string { return "node: join refused: " + e.msg }
 
-func joinErr(status int, code string, format string, args ...any) *joinError {
+func joinErr(status int, code clientapi.ErrorCode, format string, args ...any) *joinError {
 	return &joinError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
@@ -187,12 +188,12 @@ func (j *joins) begin(room dag.RoomID) (<-chan struct{}, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if ch, ok := j.inFlight[room]; ok {
-		return ch, &joinError{status: http.StatusServiceUnavailable, code: codeUnavailable, retry: time.Second, msg: fmt.Sprintf("room %v is being joined already; retry in a moment", room)}
+		return ch, &joinError{status: http.StatusServiceUnavailable, code: clientapi.CodeUnavailable, retry: time.Second, msg: fmt.Sprintf("room %v is being joined already; retry in a moment", room)}
 	}
 	select {
 	case j.slots <- struct{}{}:
 	default:
-		return nil, &joinError{status: http.StatusServiceUnavailable, code: codeUnavailable, retry: time.Second, msg: fmt.Sprintf("this server is verifying %d joins already; retry in a moment", maxJoinsInFlight)}
+		return nil, &joinError{status: http.StatusServiceUnavailable, code: clientapi.CodeUnavailable, retry: time.Second, msg: fmt.Sprintf("this server is verifying %d joins already; retry in a moment", maxJoinsInFlight)}
 	}
 	j.inFlight[room] = make(chan struct{})
 	return nil, nil
@@ -217,7 +218,7 @@ func (j *joins) reserve(room dag.RoomID, how string, via dag.ServerID) error {
 		}
 	}
 	if len(j.awaiting) >= maxAwaiting || per >= maxAwaitingPerServer {
-		return joinErr(http.StatusServiceUnavailable, codeUnavailable,
+		return joinErr(http.StatusServiceUnavailable, clientapi.CodeUnavailable,
 			"too many rooms joined here are still waiting for a participant of this server (%d, %d through %v); retry later", len(j.awaiting), per, via)
 	}
 	j.awaiting[room] = awaitingRoom{how: how, via: via, since: time.Now()}
@@ -242,11 +243,11 @@ func (j *joins) awaitingCount() int {
 // the heads request) and serve the room's create event, which must verify.
 func (j *joins) viaAPI(ctx context.Context, user string, room dag.RoomID, via []dag.ServerID) error {
 	if len(via) > maxVia {
-		return joinErr(http.StatusBadRequest, codeBadRequest, "via names %d servers, at most %d", len(via), maxVia)
+		return joinErr(http.StatusBadRequest, clientapi.CodeBadRequest, "via names %d servers, at most %d", len(via), maxVia)
 	}
 	if ok, retry := j.byUser.take(user, time.Now()); !ok {
 		j.metric.WithLabelValues(joinedAPI, joinLimited).Inc()
-		return &joinError{status: http.StatusTooManyRequests, code: codeRateLimited, retry: retry,
+		return &joinError{status: http.StatusTooManyRequests, code: clientapi.CodeRateLimited, retry: retry,
 			msg: fmt.Sprintf("too many room joins by %s (limit %g an hour); retry in %v", user, joinUserRate.perHour, retry.Round(time.Second))}
 	}
 	ctx, cancel := context.WithTimeout(ctx, j.timeout)
@@ -299,7 +300,7 @@ func (j *joins) viaAPI(ctx context.Context, user string, room dag.RoomID, via []
 	if len(errs) == 1 && errors.As(errs[0], &je) {
 		return je
 	}
-	return joinErr(http.StatusBadGateway, codeUnavailable, "no server in via let this server join room %v: %v", room, err)
+	return joinErr(http.StatusBadGateway, clientapi.CodeUnavailable, "no server in via let this server join room %v: %v", room, err)
 }
 
 // verifyVia checks room through server v: v lists this server in the room
@@ -344,10 +345,10 @@ func retryTransient(ctx context.Context, req func() error) error {
 // the host knows for it.
 func (j *joins) connect(ctx context.Context, v dag.ServerID) (pid peer.ID, err error) {
 	if v == j.n.ServerID() {
-		return "", joinErr(http.StatusBadRequest, codeBadRequest, "via names this server")
+		return "", joinErr(http.StatusBadRequest, clientapi.CodeBadRequest, "via names this server")
 	}
 	if pid, err = p2p.PeerID(v.PublicKey()); err != nil {
-		return "", joinErr(http.StatusBadRequest, codeBadRequest, "via server %v: %v", v, err)
+		return "", joinErr(http.StatusBadRequest, clientapi.CodeBadRequest, "via server %v: %v", v, err)
 	}
 	h := j.n.mesh.Host()
 	if h.Network().Connectedness(pid) == network.Connected {
@@ -355,10 +356,10 @@ func (j *joins) connect(ctx context.Context, v dag.ServerID) (pid peer.ID, err e
 	}
 	pi := peerAddrInfo(j.n.mesh, pid)
 	if len(pi.Addrs) == 0 {
-		return "", joinErr(http.StatusBadGateway, codeUnavailable, "no address known for server %v: connect the servers first (p2p.bootstrap)", v)
+		return "", joinErr(http.StatusBadGateway, clientapi.CodeUnavailable, "no address known for server %v: connect the servers first (p2p.bootstrap)", v)
 	}
 	if err := h.Connect(ctx, pi); err != nil {
-		return "", joinErr(http.StatusBadGateway, codeUnavailable, "server %v did not answer: %v", v, err)
+		return "", joinErr(http.StatusBadGateway, clientapi.CodeUnavailable, "server %v did not answer: %v", v, err)
 	}
 	return pid, nil
 }
@@ -369,15 +370,15 @@ func viaErr(room dag.RoomID, v dag.ServerID, err error) error {
 	if errors.As(err, &re) {
 		switch re.Status {
 		case p2p.StatusForbidden:
-			return joinErr(http.StatusForbidden, codeForbidden, "server %v does not list this server in room %v: ask a member to add this server to the room", v, room)
+			return joinErr(http.StatusForbidden, clientapi.CodeForbidden, "server %v does not list this server in room %v: ask a member to add this server to the room", v, room)
 		case p2p.StatusUnknownRoom:
-			return joinErr(http.StatusNotFound, codeNotFound, "server %v holds no room %v", v, room)
+			return joinErr(http.StatusNotFound, clientapi.CodeNotFound, "server %v holds no room %v", v, room)
 		}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return joinErr(http.StatusGatewayTimeout, codeUnavailable, "server %v did not answer about room %v in time", v, room)
+		return joinErr(http.StatusGatewayTimeout, clientapi.CodeUnavailable, "server %v did not answer about room %v in time", v, room)
 	}
-	return joinErr(http.StatusBadGateway, codeUnavailable, "server %v did not serve room %v: %v", v, room, err)
+	return joinErr(http.StatusBadGateway, clientapi.CodeUnavailable, "server %v did not serve room %v: %v", v, room, err)
 }
 
 // fetch gets the room's create event and the events extra from server v
@@ -404,11 +405,11 @@ func (j *joins) fetch(ctx context.Context, v dag.ServerID, room dag.RoomID, extr
 	}
 	create := got[room.CreateID()]
 	if create == nil || create.Kind != dag.KindCreate {
-		return nil, nil, nil, joinErr(http.StatusBadGateway, codeUnavailable, "server %v did not serve the create event of room %v", v, room)
+		return nil, nil, nil, joinErr(http.StatusBadGateway, clientapi.CodeUnavailable, "server %v did not serve the create event of room %v", v, room)
 	}
 	initial, err := engine.InitialState(create)
 	if err != nil {
-		return nil, nil, nil, joinErr(http.StatusBadGateway, codeUnavailable, "the create event of room %v from server %v does not verify: %v", room, v, err)
+		return nil, nil, nil, joinErr(http.StatusBadGateway, clientapi.CodeUnavailable, "the create event of room %v from server %v does not verify: %v", room, v, err)
 	}
 	return create, initial, got, nil
 }

@@ -3,24 +3,15 @@ package node
 import (
 	"net/http"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 )
 
-// orderLine is an order line of the event stream (docs/api.md, "Ordering").
-type orderLine struct {
-	Type          string   `json:"type"` // "order"
-	Cursor        uint64   `json:"cursor"`
-	Room          string   `json:"room"`
-	Tip           string   `json:"tip"`
-	Certified     string   `json:"certified"`
-	Undone        []string `json:"undone"`
-	Applied       []string `json:"applied"`
-	RetainUntilMS int64    `json:"retain_until_ms"`
-}
-
-func describeOrder(cursor uint64, room dag.RoomID, rec *orderRecord) orderLine {
-	l := orderLine{
-		Type: "order", Cursor: cursor, Room: room.String(), Tip: rec.Tip, Certified: rec.Certified,
+// describeOrder turns an order record into its stream line. Undone and
+// Applied are never nil: order lines always carry them.
+func describeOrder(cursor uint64, room dag.RoomID, rec *orderRecord) clientapi.StreamLine {
+	l := clientapi.StreamLine{
+		Type: clientapi.LineOrder, Cursor: cursor, Room: room.String(), Tip: rec.Tip, Certified: rec.Certified,
 		Undone: rec.Undone, Applied: rec.Applied, RetainUntilMS: rec.RetainUntil,
 	}
 	if l.Undone == nil {
@@ -49,7 +40,5 @@ func (n *Node) handleGetOrder(w http.ResponseWriter, r *http.Request, d *device)
 	for i, c := range v.chain {
 		canon[i] = c.String()
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"room": room.String(), "tip": v.tip().String(), "certified": v.certified().String(), "canonical": canon,
-	})
+	writeJSON(w, http.StatusOK, clientapi.Order{Room: room.String(), Tip: v.tip().String(), Certified: v.certified().String(), Canonical: canon})
 }

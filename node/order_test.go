@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
@@ -92,7 +93,9 @@ func TestOrderConcurrentCommits(t *testing.T) {
 			if applied && !undone {
 				t.Fatalf("node %d applied the loser %s and never undid it: %+v", i, loser, lines)
 			}
-			if applied && lines[len(lines)-1].RetainUntilMS == 0 && !slices.ContainsFunc(lines, func(l orderLine) bool { return len(l.Undone) > 0 && l.RetainUntilMS > time.Now().UnixMilli()-60_000 }) {
+			if applied && lines[len(lines)-1].RetainUntilMS == 0 && !slices.ContainsFunc(lines, func(l clientapi.StreamLine) bool {
+				return len(l.Undone) > 0 && l.RetainUntilMS > time.Now().UnixMilli()-60_000
+			}) {
 				t.Fatalf("node %d: undo without a retention deadline: %+v", i, lines)
 			}
 		}
@@ -121,7 +124,7 @@ func TestOrderConcurrentCommits(t *testing.T) {
 	// The answer's cursor is the commit's own line, before the order line
 	// that applies it, so resuming from it shows that line.
 	lines := streams[2].waitReplayed(t, 10*time.Second, got)
-	at := slices.IndexFunc(lines, func(l orderLine) bool { return slices.Contains(l.Applied, c2) })
+	at := slices.IndexFunc(lines, func(l clientapi.StreamLine) bool { return slices.Contains(l.Applied, c2) })
 	if cur, _ := resp["cursor"].(float64); at < 0 || cur == 0 || uint64(cur) >= lines[at].Cursor {
 		t.Fatalf("submission cursor %v, order line applying it %+v", resp["cursor"], lines)
 	}
@@ -181,7 +184,7 @@ func TestOrderPartitionHeal(t *testing.T) {
 		t.Fatalf("converged on %+v, want the majority's %s", final, majority)
 	}
 	lines := cs.waitReplayed(t, 10*time.Second, final)
-	i := slices.IndexFunc(lines, func(l orderLine) bool { return slices.Contains(l.Undone, minority) })
+	i := slices.IndexFunc(lines, func(l clientapi.StreamLine) bool { return slices.Contains(l.Undone, minority) })
 	if i < 0 {
 		t.Fatalf("no order line on the cut-off node undoes %s: %+v", minority, lines)
 	}

@@ -18,6 +18,7 @@ import (
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
@@ -305,18 +306,11 @@ func (cl *orderCluster) commit(t testing.TB, i int, parent, add string) (int, js
 }
 
 // order is GET /v1/rooms/{room}/order on node i.
-type orderJSON struct {
-	Room      string   `json:"room"`
-	Tip       string   `json:"tip"`
-	Certified string   `json:"certified"`
-	Canonical []string `json:"canonical"`
-}
-
-func (cl *orderCluster) order(t testing.TB, i int) orderJSON {
+func (cl *orderCluster) order(t testing.TB, i int) clientapi.Order {
 	t.Helper()
 	body := must(t, 200)(cl.users[i].get("/v1/rooms/" + cl.room + "/order"))
 	raw, _ := json.Marshal(body)
-	var o orderJSON
+	var o clientapi.Order
 	if err := json.Unmarshal(raw, &o); err != nil {
 		t.Fatal(err)
 	}
@@ -325,9 +319,9 @@ func (cl *orderCluster) order(t testing.TB, i int) orderJSON {
 
 // waitSameOrder waits until the given nodes report the same canonical
 // chain of length n, fully certified, and returns it.
-func (cl *orderCluster) waitSameOrder(t testing.TB, timeout time.Duration, n int, nodes ...int) orderJSON {
+func (cl *orderCluster) waitSameOrder(t testing.TB, timeout time.Duration, n int, nodes ...int) clientapi.Order {
 	t.Helper()
-	var first orderJSON
+	var first clientapi.Order
 	eventually(t, timeout, "nodes agree on a certified chain", func() string {
 		first = cl.order(t, nodes[0])
 		for _, i := range nodes {
@@ -356,8 +350,8 @@ func (cl *orderCluster) members(t testing.TB, i int) []string {
 
 // orderStream collects the order lines of a stream.
 type orderStream struct {
-	lines chan orderLine
-	got   []orderLine
+	lines chan clientapi.StreamLine
+	got   []clientapi.StreamLine
 }
 
 func (c *apiClient) openOrderStream(t testing.TB, query string) *orderStream {
@@ -372,14 +366,14 @@ func (c *apiClient) openOrderStream(t testing.TB, query string) *orderStream {
 		resp.Body.Close()
 		t.Fatalf("stream: status %d", resp.StatusCode)
 	}
-	s := &orderStream{lines: make(chan orderLine, 1024)}
+	s := &orderStream{lines: make(chan clientapi.StreamLine, 1024)}
 	go func() {
 		defer close(s.lines)
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
-			var l orderLine
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Type == "order" {
+			var l clientapi.StreamLine
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Type == clientapi.LineOrder {
 				s.lines <- l
 			}
 		}
@@ -390,7 +384,7 @@ func (c *apiClient) openOrderStream(t testing.TB, query string) *orderStream {
 
 // replayed applies every order line (undone newest first, then applied
 // oldest first) and returns the chain they describe.
-func replayed(lines []orderLine) []string {
+func replayed(lines []clientapi.StreamLine) []string {
 	var chain []string
 	for _, l := range lines {
 		for _, u := range l.Undone {
@@ -407,7 +401,7 @@ func replayed(lines []orderLine) []string {
 
 // waitReplayed reads order lines until they replay to want with its
 // certified commit, and returns every line read so far.
-func (s *orderStream) waitReplayed(t testing.TB, timeout time.Duration, want orderJSON) []orderLine {
+func (s *orderStream) waitReplayed(t testing.TB, timeout time.Duration, want clientapi.Order) []clientapi.StreamLine {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {

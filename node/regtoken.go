@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/rhizome-chat/rhizome/clientapi"
 )
 
 // Registration tokens: single-use secrets an operator hands to a person so
@@ -45,7 +47,7 @@ func (t RegToken) expired(now time.Time) bool { return t.Expires != 0 && now.Uni
 // never) and returns it with its record. The token is shown once.
 func (a *accounts) issueRegToken(expires time.Time, note string) (string, RegToken, error) {
 	if len(note) > maxRegTokenNote {
-		return "", RegToken{}, apiErr(http.StatusBadRequest, codeBadRequest, "note is %d bytes, at most %d", len(note), maxRegTokenNote)
+		return "", RegToken{}, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "note is %d bytes, at most %d", len(note), maxRegTokenNote)
 	}
 	token, hash, err := newToken(regTokenPrefix)
 	if err != nil {
@@ -62,7 +64,7 @@ func (a *accounts) issueRegToken(expires time.Time, note string) (string, RegTok
 			return err
 		}
 		if len(live) >= maxRegTokens {
-			return apiErr(http.StatusConflict, codeConflict, "%d registration tokens are outstanding, the maximum: revoke some first (rhizome admin token list, revoke)", len(live))
+			return apiErr(http.StatusConflict, clientapi.CodeConflict, "%d registration tokens are outstanding, the maximum: revoke some first (rhizome admin token list, revoke)", len(live))
 		}
 		return setJSON(txn, []byte(pfxRegToken+hash), rec)
 	})
@@ -113,7 +115,7 @@ func regTokensTxn(txn *badger.Txn, now time.Time) ([]RegToken, error) {
 // revokeRegToken deletes the token with the given ID; false if none.
 func (a *accounts) revokeRegToken(id string) (bool, error) {
 	if len(id) != regTokenIDLen || strings.Trim(id, "0123456789abcdef") != "" {
-		return false, apiErr(http.StatusBadRequest, codeBadRequest, "token ID %q is not %d lowercase hex digits as rhizome admin token list shows", id, regTokenIDLen)
+		return false, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "token ID %q is not %d lowercase hex digits as rhizome admin token list shows", id, regTokenIDLen)
 	}
 	found := false
 	err := a.db.update(func(txn *badger.Txn) error {
@@ -138,9 +140,9 @@ func (a *accounts) revokeRegToken(id string) (bool, error) {
 // registration token: the same for all, so that it reveals nothing.
 func errRegToken(given bool) error {
 	if !given {
-		return apiErr(http.StatusForbidden, codeForbidden, "this server registers users with a registration token only: ask its operator for one (rhizome admin token create) and send it as \"registration_token\"")
+		return apiErr(http.StatusForbidden, clientapi.CodeForbidden, "this server registers users with a registration token only: ask its operator for one (rhizome admin token create) and send it as \"registration_token\"")
 	}
-	return apiErr(http.StatusForbidden, codeForbidden, "registration_token is unknown, used or expired: each token registers one user; ask the operator for a new one")
+	return apiErr(http.StatusForbidden, clientapi.CodeForbidden, "registration_token is unknown, used or expired: each token registers one user; ask the operator for a new one")
 }
 
 // consumeRegToken deletes a live registration token in txn, or fails.
@@ -163,4 +165,4 @@ func consumeRegToken(txn *badger.Txn, token string) error {
 	return nil
 }
 
-var errRegistrationClosed = apiErr(http.StatusForbidden, codeForbidden, "registration is closed on this server (api.registration is \"closed\"); ask its operator")
+var errRegistrationClosed = apiErr(http.StatusForbidden, clientapi.CodeForbidden, "registration is closed on this server (api.registration is \"closed\"); ask its operator")

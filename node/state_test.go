@@ -60,7 +60,11 @@ func TestStateChangeSignedByDevice(t *testing.T) {
 	// The stream shows the state event with its change.
 	s := bob.openStream("?since=0")
 	s.next(t, streamWait) // create
-	if e := s.next(t, streamWait); e.Kind != "state" || len(e.Changes) != 1 || e.Sender.User != "mimi://a.test/u/alice" {
+	e := s.next(t, streamWait)
+	if e.Kind != "state" {
 		t.Fatalf("state event = %+v", e)
+	}
+	if c, err := roomevent.DecodeState(lineEvent(t, e).Content); err != nil || len(c.Changes) != 1 || c.Sender.User != "mimi://a.test/u/alice" {
+		t.Fatalf("state content = %+v, %v", c, err)
 	}
 }

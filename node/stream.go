@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -36,66 +37,13 @@ func newStreamHub() *streamHub {
 
 func (h *streamHub) closeAll() { h.once.Do(h.cancel) }
 
-// streamEvent is one line of the event stream (docs/api.md, "Stream").
-type streamEvent struct {
-	Type    string            `json:"type"` // "event" or "heartbeat"
-	Cursor  uint64            `json:"cursor"`
-	Room    string            `json:"room,omitempty"`
-	Event   string            `json:"event,omitempty"`
-	Kind    string            `json:"kind,omitempty"`
-	Origin  string            `json:"origin,omitempty"`
-	TS      int64             `json:"ts,omitempty"`
-	Sender  *roomevent.Sender `json:"sender,omitempty"`
-	Epoch   string            `json:"epoch,omitempty"`  // message, proposal
-	Parent  string            `json:"parent,omitempty"` // commit
-	MLS     string            `json:"mls,omitempty"`    // base64 MLSMessage: commit, proposal or message
-	Welcome string            `json:"welcome,omitempty"`
-	Changes []changeJSON      `json:"changes,omitempty"`
-	Preset  string            `json:"preset,omitempty"`
-	State   string            `json:"state,omitempty"` // create: base64 MarshalComponents of the initial state
-	Raw     string            `json:"raw,omitempty"`   // base64 of the whole signed dag event
-}
-
-func changesJSON(cs []roomevent.Change) []changeJSON {
-	out := make([]changeJSON, len(cs))
-	for i, c := range cs {
-		out[i] = changeJSON{Component: c.Component, Update: b64s(c.Update)}
+// describe turns a stored event into its stream line: the signed event and
+// its routing metadata; the client reads the content from Raw.
+func describe(cursor uint64, ev *dag.Event) clientapi.StreamLine {
+	return clientapi.StreamLine{
+		Type: clientapi.LineEvent, Cursor: cursor, Room: ev.RoomID().String(), Event: ev.ID().String(), Kind: ev.Kind.String(),
+		Origin: ev.Origin.String(), TS: ev.Timestamp, Raw: ev.Bytes(),
 	}
-	return out
-}
-
-// describe turns a stored event into its stream line.
-func describe(cursor uint64, ev *dag.Event) streamEvent {
-	se := streamEvent{
-		Type: "event", Cursor: cursor, Room: ev.RoomID().String(), Event: ev.ID().String(), Kind: ev.Kind.String(),
-		Origin: ev.Origin.String(), TS: ev.Timestamp, Raw: b64s(ev.Bytes()),
-	}
-	switch ev.Kind {
-	case dag.KindCreate:
-		if c, err := roomevent.DecodeCreate(ev.Content); err == nil {
-			se.Sender, se.Preset, se.State = &c.Creator, c.Preset, b64s(c.State)
-		}
-	case dag.KindState:
-		if c, err := roomevent.DecodeState(ev.Content); err == nil {
-			se.Sender, se.Changes = &c.Sender, changesJSON(c.Changes)
-		}
-	case dag.KindCommit:
-		if c, err := roomevent.DecodeCommit(ev.Content); err == nil {
-			se.Sender, se.Parent, se.MLS, se.Changes = &c.Sender, c.Parent.String(), b64s(c.Commit), changesJSON(c.Changes)
-			if c.Welcome != nil {
-				se.Welcome = b64s(c.Welcome)
-			}
-		}
-	case dag.KindProposal:
-		if c, err := roomevent.DecodeProposal(ev.Content); err == nil {
-			se.Sender, se.Epoch, se.MLS = &c.Sender, c.Epoch.String(), b64s(c.Proposal)
-		}
-	case dag.KindMessage:
-		if c, err := roomevent.DecodeMessage(ev.Content); err == nil {
-			se.Sender, se.Epoch, se.MLS = &c.Sender, c.Epoch.String(), b64s(c.Message)
-		}
-	}
-	return se
 }
 
 // handleStream serves GET /v1/stream: newline-delimited JSON, one line per
@@ -120,7 +68,7 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 	if s := q.Get("since"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "since %q is not a cursor: give the \"cursor\" of the last event you processed, or 0 for everything", s))
+			n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "since %q is not a cursor: give the \"cursor\" of the last event you processed, or 0 for everything", s))
 			return
 		}
 		since = v
@@ -204,7 +152,7 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 		select {
 		case <-wake:
 		case <-heartbeat.C:
-			if err := enc.Encode(streamEvent{Type: "heartbeat", Cursor: since}); err != nil {
+			if err := enc.Encode(clientapi.StreamLine{Type: clientapi.LineHeartbeat, Cursor: since}); err != nil {
 				return
 			}
 		case <-r.Context().Done():
@@ -251,15 +199,13 @@ func (n *Node) addsReader(st *roomstate.State, e feedEntry, me roomstate.URI) bo
 // handleSetCursor stores the device's cursor: the stream resumes after it
 // when GET /v1/stream has no ?since=.
 func (n *Node) handleSetCursor(w http.ResponseWriter, r *http.Request, d *device) {
-	var req struct {
-		Cursor *uint64 `json:"cursor"`
-	}
+	var req clientapi.CursorRequest
 	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
 		n.fail(w, r, err)
 		return
 	}
 	if req.Cursor == nil {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "cursor is missing: send {\"cursor\": N} with the cursor of the last event processed"))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "cursor is missing: send {\"cursor\": N} with the cursor of the last event processed"))
 		return
 	}
 	top, err := n.local.feedSeq()
@@ -268,12 +214,12 @@ func (n *Node) handleSetCursor(w http.ResponseWriter, r *http.Request, d *device
 		return
 	}
 	if *req.Cursor > top {
-		n.fail(w, r, apiErr(http.StatusBadRequest, codeBadRequest, "cursor %d is beyond the newest event (%d)", *req.Cursor, top))
+		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "cursor %d is beyond the newest event (%d)", *req.Cursor, top))
 		return
 	}
 	if err := n.accounts.setCursor(d.User, d.Device, *req.Cursor); err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"cursor": *req.Cursor})
+	writeJSON(w, http.StatusOK, clientapi.CursorStored{Cursor: *req.Cursor})
 }

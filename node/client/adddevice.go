@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"fmt"
+
+	"github.com/rhizome-chat/rhizome/clientapi"
 )
 
 // AddDevice registers this empty store as a new device of the user that
@@ -33,9 +35,9 @@ func (c *Client) AddDevice(ctx context.Context, existing *Client, device string)
 		return Device{}, fmt.Errorf("client: signature key: %w", err)
 	}
 	a.http = c.http
-	var resp registerResp
-	if err := a.postJSON(ctx, "/v1/devices", registerReq{Device: device, SignatureKey: pub}, &resp); err != nil {
-		if isCode(err, "conflict") {
+	var resp clientapi.Registered
+	if err := a.postJSON(ctx, "/v1/devices", clientapi.DeviceRequest{Device: device, SignatureKey: pub}, &resp); err != nil {
+		if clientapi.HasCode(err, clientapi.CodeConflict) {
 			return Device{}, fmt.Errorf("%w (device %q exists: choose another device name)", err, device)
 		}
 		return Device{}, err

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/mls"
 )
 
@@ -249,9 +250,9 @@ func (c *Client) RegisterWithToken(ctx context.Context, server, user, device, to
 		return Device{}, fmt.Errorf("client: signature key: %w", err)
 	}
 	a := &api{base: base, http: c.http}
-	var resp registerResp
-	if err := a.postJSON(ctx, "/v1/register", registerReq{User: user, Device: device, SignatureKey: pub, RegistrationToken: token}, &resp); err != nil {
-		if isCode(err, "conflict") {
+	var resp clientapi.Registered
+	if err := a.postJSON(ctx, "/v1/register", clientapi.RegisterRequest{User: user, Device: device, SignatureKey: pub, RegistrationToken: token}, &resp); err != nil {
+		if clientapi.HasCode(err, clientapi.CodeConflict) {
 			return Device{}, fmt.Errorf("%w (user %q exists on %s: choose another --user)", err, user, base)
 		}
 		return Device{}, err
@@ -263,7 +264,7 @@ func (c *Client) RegisterWithToken(ctx context.Context, server, user, device, to
 // signature key sig as this store's device, then uploads its KeyPackages.
 // If the upload fails the device exists; uploadFailed says what that means.
 // c.mu is held.
-func (c *Client) adopt(ctx context.Context, base string, resp registerResp, sig mls.SignaturePrivateKey, uploadFailed string) (Device, error) {
+func (c *Client) adopt(ctx context.Context, base string, resp clientapi.Registered, sig mls.SignaturePrivateKey, uploadFailed string) (Device, error) {
 	id := &identity{Server: base, User: resp.User, Device: resp.Device, UserURI: resp.UserURI, DeviceURI: resp.DeviceURI, Token: resp.Token, Signature: sig.Bytes()}
 	b := newBatch()
 	b.putJSON([]byte(keyIdent), id)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/mls"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -16,7 +17,7 @@ import (
 
 // buildCommit makes the commit of plan on the room's current epoch with
 // seeded randomness, and the room-state changes stapled to it.
-func (c *Client) buildCommit(r *room, plan *commitPlan, seed []byte) (*mls.PendingCommit, []changeJSON, error) {
+func (c *Client) buildCommit(r *room, plan *commitPlan, seed []byte) (*mls.PendingCommit, []clientapi.Change, error) {
 	changes, err := planChanges(r.state, actorJSON{User: c.id.UserURI, Client: c.id.DeviceURI}, plan)
 	if err != nil {
 		return nil, nil, err
@@ -75,7 +76,7 @@ func (c *Client) submitPlan(ctx context.Context, room string, plan *commitPlan) 
 			c.mu.Unlock()
 			return "", err
 		}
-		req := commitReq{Parent: r.epoch, Changes: changes}
+		req := clientapi.CommitRequest{Parent: r.epoch, Changes: changes}
 		if req.Commit, err = pc.Message.Marshal(); err != nil {
 			c.mu.Unlock()
 			return "", err
@@ -107,11 +108,11 @@ func (c *Client) submitPlan(ctx context.Context, room string, plan *commitPlan) 
 		a := c.api()
 		c.mu.Unlock()
 
-		var resp submitResp
+		var resp clientapi.Submitted
 		err = a.postJSON(ctx, "/v1/rooms/"+url.PathEscape(room)+"/commits", req, &resp)
 		if err != nil {
 			c.dropPending(room, hash)
-			if isCode(err, "stale_parent") {
+			if clientapi.HasCode(err, clientapi.CodeStaleParent) {
 				if err := c.catchUp(ctx, room); err != nil {
 					return "", err
 				}
@@ -165,7 +166,7 @@ func (c *Client) catchUp(ctx context.Context, room string) error {
 	c.mu.Lock()
 	a := c.api()
 	c.mu.Unlock()
-	var o orderJSON
+	var o clientapi.Order
 	if err := a.get(ctx, "/v1/rooms/"+url.PathEscape(room)+"/order", &o); err != nil {
 		return err
 	}
@@ -183,8 +184,8 @@ func (c *Client) catchUp(ctx context.Context, room string) error {
 // removes, when me may change servers (canChangeServers); otherwise such a
 // server stays. A commit carrying a servers change
 // installs the room's new electorate (docs/consensus.md, rule M1).
-func planChanges(st *roomstate.State, me actorJSON, plan *commitPlan) ([]changeJSON, error) {
-	var changes []changeJSON
+func planChanges(st *roomstate.State, me actorJSON, plan *commitPlan) ([]clientapi.Change, error) {
+	var changes []clientapi.Change
 	stage := func(op roomstate.Op) error {
 		comp, update, err := roomstate.EncodeOp(st, op)
 		if err != nil {
@@ -195,7 +196,7 @@ func planChanges(st *roomstate.State, me actorJSON, plan *commitPlan) ([]changeJ
 			return fmt.Errorf("%w: the room does not allow it: %v", ErrBadInput, err)
 		}
 		st = next
-		changes = append(changes, changeJSON{Component: uint16(comp), Update: update})
+		changes = append(changes, clientapi.Change{Component: uint16(comp), Update: update})
 		return nil
 	}
 	if len(plan.Add)+len(plan.Remove) > 0 {

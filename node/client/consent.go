@@ -4,12 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-)
 
-// consentResp is the answer of the consent endpoints (docs/api.md).
-type consentResp struct {
-	Allowed []string `json:"allowed"`
-}
+	"github.com/rhizome-chat/rhizome/clientapi"
+)
 
 // Allow lets user (a name on this device's server, or a user URI) claim
 // this user's one-time KeyPackages, so that an invitation from them uses a
@@ -20,8 +17,8 @@ func (c *Client) Allow(ctx context.Context, user string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out consentResp
-	if err := a.postJSON(ctx, "/v1/consent", map[string]string{"user": user}, &out); err != nil {
+	var out clientapi.Consents
+	if err := a.postJSON(ctx, "/v1/consent", clientapi.ConsentRequest{User: user}, &out); err != nil {
 		return nil, err
 	}
 	return out.Allowed, nil
@@ -34,7 +31,7 @@ func (c *Client) Disallow(ctx context.Context, user string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out consentResp
+	var out clientapi.Consents
 	if err := a.do(ctx, http.MethodDelete, "/v1/consent?user="+url.QueryEscape(user), "", nil, &out); err != nil {
 		return nil, err
 	}
@@ -50,7 +47,7 @@ func (c *Client) Allowed(ctx context.Context) ([]string, error) {
 	}
 	a := c.api()
 	c.mu.Unlock()
-	var out consentResp
+	var out clientapi.Consents
 	if err := a.get(ctx, "/v1/consent", &out); err != nil {
 		return nil, err
 	}

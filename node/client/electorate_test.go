@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/node"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -114,7 +115,7 @@ func waitCertified(t *testing.T, room, commit string, ds ...*device) {
 		a := d.c.api()
 		d.c.mu.Unlock()
 		for {
-			var o orderJSON
+			var o clientapi.Order
 			err := a.get(context.Background(), "/v1/rooms/"+url.PathEscape(room)+"/order", &o)
 			if err == nil {
 				at, ct := slices.Index(o.Canonical, commit), slices.Index(o.Canonical, o.Certified)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -38,7 +39,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	}
 	room := dag.RoomID(create.ID())
 	line := func(cursor uint64, ev *dag.Event, kind string) []byte {
-		b, _ := json.Marshal(streamLine{Type: "event", Cursor: cursor, Room: room.String(), Event: ev.ID().String(), Kind: kind, Raw: ev.Bytes(), Origin: hex.EncodeToString(pub)})
+		b, _ := json.Marshal(clientapi.StreamLine{Type: clientapi.LineEvent, Cursor: cursor, Room: room.String(), Event: ev.ID().String(), Kind: kind, Raw: ev.Bytes(), Origin: hex.EncodeToString(pub)})
 		return b
 	}
 	comp, upd, _ := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://a.test/u/bob", Role: roomstate.RoleMember}}})
@@ -53,8 +54,8 @@ func fuzzSeeds(t testing.TB) [][]byte {
 	commitEv, _ := dag.NewSigned(priv, room, dag.KindCommit, []dag.EventID{stateEv.ID()}, 3, cm)
 	mm, _ := (&roomevent.Message{Sender: alice, Epoch: commitEv.ID(), Message: []byte{0, 1, 0, 2, 9, 9}}).Marshal()
 	msgEv, _ := dag.NewSigned(priv, room, dag.KindMessage, []dag.EventID{commitEv.ID()}, 4, mm)
-	order, _ := json.Marshal(streamLine{Type: "order", Cursor: 5, Room: room.String(), Tip: commitEv.ID().String(), Applied: []string{commitEv.ID().String()}})
-	undo, _ := json.Marshal(streamLine{Type: "order", Cursor: 6, Room: room.String(), Tip: create.ID().String(), Undone: []string{commitEv.ID().String()}, RetainUntilMS: 1})
+	order, _ := json.Marshal(clientapi.StreamLine{Type: clientapi.LineOrder, Cursor: 5, Room: room.String(), Tip: commitEv.ID().String(), Applied: []string{commitEv.ID().String()}})
+	undo, _ := json.Marshal(clientapi.StreamLine{Type: clientapi.LineOrder, Cursor: 6, Room: room.String(), Tip: create.ID().String(), Undone: []string{commitEv.ID().String()}, RetainUntilMS: 1})
 	return [][]byte{line(1, create, "create"), line(2, stateEv, "state"), line(3, commitEv, "commit"), line(4, msgEv, "message"), order, undo}
 }
 
@@ -75,7 +76,7 @@ func FuzzStreamLine(f *testing.F) {
 	_ = c.setIdentity(&identity{Server: "http://127.0.0.1:1", User: "alice", Device: "phone",
 		UserURI: "mimi://a.test/u/alice", DeviceURI: "mimi://a.test/d/alice/phone", Signature: sig.Bytes()})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		var l streamLine
+		var l clientapi.StreamLine
 		if json.Unmarshal(in, &l) != nil {
 			return
 		}
@@ -110,7 +111,7 @@ func TestFuzzSeedsProcess(t *testing.T) {
 	sig, _, _ := Suite.GenerateSignatureKeyPair(rand.Reader)
 	_ = c.setIdentity(&identity{Server: "http://127.0.0.1:1", UserURI: "mimi://a.test/u/alice", DeviceURI: "mimi://a.test/d/alice/phone", Signature: sig.Bytes()})
 	for _, s := range fuzzSeeds(t) {
-		var l streamLine
+		var l clientapi.StreamLine
 		if err := json.Unmarshal(s, &l); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/mls"
 )
 
@@ -70,10 +71,8 @@ func (c *Client) uploadKeyPackages(ctx context.Context, n int) (int, error) {
 	if err := c.st.commit(b); err != nil {
 		return 0, err
 	}
-	var resp struct {
-		KeyPackages int `json:"key_packages"`
-	}
-	if err := c.api().postJSON(ctx, "/v1/keypackages", map[string]any{"key_packages": wire}, &resp); err != nil {
+	var resp clientapi.KeyPackagesStored
+	if err := c.api().postJSON(ctx, "/v1/keypackages", clientapi.KeyPackageUpload{KeyPackages: wire}, &resp); err != nil {
 		return 0, err
 	}
 	return resp.KeyPackages, nil

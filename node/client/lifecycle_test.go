@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/rhizome-chat/rhizome/clientapi"
 )
 
 // count returns how often each message ID was delivered to d.
@@ -89,10 +91,10 @@ func TestRestartResendAndDedup(t *testing.T) {
 
 	// Feed bob's whole stream again under new cursors: nothing new.
 	delivered := bob2.c.Stats().Delivered
-	var lines []*streamLine
+	var lines []*clientapi.StreamLine
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	_ = bob2.c.readStream(sctx, bob2.c.api(), "?since=0", func(l *streamLine) error {
-		if l.Type == "event" && l.Kind == "message" {
+	_ = bob2.c.readStream(sctx, bob2.c.api(), "?since=0", func(l *clientapi.StreamLine) error {
+		if l.Type == clientapi.LineEvent && l.Kind == "message" {
 			lines = append(lines, l)
 		}
 		return nil

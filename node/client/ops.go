@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
@@ -87,12 +88,12 @@ func (c *Client) CreateRoom(ctx context.Context, preset, name string, servers ..
 	if _, ok := roomstate.ParsePreset(preset); !ok {
 		return RoomInfo{}, fmt.Errorf("%w: preset %q: use private-group, public-room, announcement-channel or direct-message", ErrBadInput, preset)
 	}
-	sj := make([]serverJSON, len(servers))
+	sj := make([]clientapi.Server, len(servers))
 	for i, s := range servers {
-		sj[i] = serverJSON{ServerID: s.ID, Domain: s.Domain}
+		sj[i] = clientapi.Server{ServerID: s.ID, Domain: s.Domain}
 	}
-	var resp submitResp
-	if err := a.postJSON(ctx, "/v1/rooms", map[string]any{"preset": preset, "name": name, "servers": sj}, &resp); err != nil {
+	var resp clientapi.Submitted
+	if err := a.postJSON(ctx, "/v1/rooms", clientapi.CreateRoomRequest{Preset: preset, Name: name, Servers: sj}, &resp); err != nil {
 		return RoomInfo{}, err
 	}
 	err := c.await(ctx, "the room's create event", func() bool {
@@ -240,14 +241,14 @@ func (c *Client) Invite(ctx context.Context, roomID, user string, opts *InviteOp
 			return "", err
 		}
 	}
-	var claim claimResp
+	var claim clientapi.Claimed
 	deadline := time.Now().Add(c.opts.WaitTimeout)
 	for {
-		err := a.postJSON(ctx, "/v1/keypackages/claim", map[string]any{"user": user, "room": room, "cipher_suites": []int{int(Suite)}}, &claim)
+		err := a.postJSON(ctx, "/v1/keypackages/claim", clientapi.ClaimRequest{User: user, Room: room, CipherSuites: []uint16{uint16(Suite)}}, &claim)
 		if err == nil {
 			break
 		}
-		if !(isCode(err, "unavailable") || isCode(err, "not_found")) || time.Now().After(deadline) {
+		if !(clientapi.HasCode(err, clientapi.CodeUnavailable) || clientapi.HasCode(err, clientapi.CodeNotFound)) || time.Now().After(deadline) {
 			return "", fmt.Errorf("claim KeyPackages of %s: %w", user, err)
 		}
 		select { // the other server may still be connecting
@@ -283,7 +284,7 @@ func (c *Client) resolveServer(ctx context.Context, domain string, opts *InviteO
 	if err != nil {
 		return Server{}, err
 	}
-	var info serverInfo
+	var info clientapi.ServerInfo
 	if err := (&api{base: base, http: c.http}).get(ctx, "/v1/server", &info); err != nil {
 		return Server{}, err
 	}
@@ -347,9 +348,9 @@ func (c *Client) postState(ctx context.Context, room string, op roomstate.Op) er
 	}
 	a := c.api()
 	c.mu.Unlock()
-	return a.postJSON(ctx, "/v1/rooms/"+url.PathEscape(room)+"/state", map[string]any{
-		"changes":   []changeJSON{{Component: uint16(comp), Update: update}},
-		"signature": ev.Signature,
+	return a.postJSON(ctx, "/v1/rooms/"+url.PathEscape(room)+"/state", clientapi.StateRequest{
+		Changes:   []clientapi.Change{{Component: uint16(comp), Update: update}},
+		Signature: ev.Signature,
 	}, nil)
 }
 
@@ -436,7 +437,7 @@ func (c *Client) proposeSelfRemove(ctx context.Context, roomID string) (string, 
 		if err == nil {
 			return room, nil
 		}
-		if !isCode(err, "stale_epoch") || attempt+1 >= maxCommitAttempts {
+		if !clientapi.HasCode(err, clientapi.CodeStaleEpoch) || attempt+1 >= maxCommitAttempts {
 			return "", err
 		}
 		if err := c.catchUp(ctx, room); err != nil {

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+
+	"github.com/rhizome-chat/rhizome/clientapi"
 )
 
 // processOrder follows the canonical order of a room as the node's
@@ -18,7 +20,7 @@ import (
 // epochs (same MIMI message ID) and the re-proposal of own undone commits.
 // Once a room has seen an order line, its commits are applied only by
 // order lines.
-func (c *Client) processOrder(ctx context.Context, b *batch, l *streamLine) error {
+func (c *Client) processOrder(ctx context.Context, b *batch, l *clientapi.StreamLine) error {
 	r := c.rooms[l.Room]
 	if r == nil {
 		return c.adoptRoom(ctx, b, l.Room, l.Cursor)
@@ -196,11 +198,11 @@ func (c *Client) fetchCommits(ctx context.Context, b *batch, r *room, upto uint6
 	ctx, cancel := context.WithTimeout(ctx, c.opts.WaitTimeout)
 	defer cancel()
 	errDone := errors.New("done")
-	err := c.readStream(ctx, c.api(), "?since=0&room="+url.QueryEscape(r.info.Room), func(l *streamLine) error {
+	err := c.readStream(ctx, c.api(), "?since=0&room="+url.QueryEscape(r.info.Room), func(l *clientapi.StreamLine) error {
 		if l.Cursor >= upto {
 			return errDone
 		}
-		if l.Type == "event" && l.Kind == "commit" {
+		if l.Type == clientapi.LineEvent && l.Kind == "commit" {
 			if ce := commitFromLine(l); ce != nil && r.commits[ce.ID] == nil {
 				r.commits[ce.ID] = ce
 				b.putJSON(keyCommitEvent(r.info.Room, ce.ID), ce)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/mimicontent"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
@@ -23,7 +24,7 @@ func keyCommitEvent(room, id string) []byte { return []byte(roomPrefix(room) + "
 // with the new cursor. It returns an error only for failures that must
 // stop the stream (store or network); events the client cannot use are
 // skipped.
-func (c *Client) processLine(ctx context.Context, l *streamLine) error {
+func (c *Client) processLine(ctx context.Context, l *clientapi.StreamLine) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.id == nil {
@@ -49,18 +50,18 @@ func (c *Client) processLine(ctx context.Context, l *streamLine) error {
 }
 
 // handle dispatches one line.
-func (c *Client) handle(ctx context.Context, b *batch, l *streamLine) error {
+func (c *Client) handle(ctx context.Context, b *batch, l *clientapi.StreamLine) error {
 	switch l.Type {
-	case "event":
+	case clientapi.LineEvent:
 		return c.processEvent(ctx, b, l)
-	case "order":
+	case clientapi.LineOrder:
 		return c.processOrder(ctx, b, l)
 	}
 	return nil
 }
 
 // processEvent verifies the signed DAG event of a line and applies it.
-func (c *Client) processEvent(ctx context.Context, b *batch, l *streamLine) error {
+func (c *Client) processEvent(ctx context.Context, b *batch, l *clientapi.StreamLine) error {
 	ev, err := dag.Decode(l.Raw)
 	if err != nil || ev.Verify() != nil || ev.ID().String() != l.Event {
 		c.skip(l, "event does not decode, verify or match its ID")
@@ -143,10 +144,10 @@ func (c *Client) processEvent(ctx context.Context, b *batch, l *streamLine) erro
 	return nil
 }
 
-func toChangeJSON(cs []roomevent.Change) []changeJSON {
-	out := make([]changeJSON, len(cs))
+func toChangeJSON(cs []roomevent.Change) []clientapi.Change {
+	out := make([]clientapi.Change, len(cs))
 	for i, ch := range cs {
-		out[i] = changeJSON{Component: ch.Component, Update: ch.Update}
+		out[i] = clientapi.Change{Component: ch.Component, Update: ch.Update}
 	}
 	return out
 }
@@ -185,14 +186,14 @@ func (c *Client) adoptRoom(ctx context.Context, b *batch, roomID string, upto ui
 	ctx, cancel := context.WithTimeout(ctx, c.opts.WaitTimeout)
 	defer cancel()
 	errDone := errors.New("done")
-	err := c.readStream(ctx, c.api(), "?since=0&room="+url.QueryEscape(roomID), func(l *streamLine) error {
+	err := c.readStream(ctx, c.api(), "?since=0&room="+url.QueryEscape(roomID), func(l *clientapi.StreamLine) error {
 		if l.Cursor > upto {
 			return errDone
 		}
-		if l.Type == "event" && l.Kind == "create" && c.rooms[roomID] != nil {
+		if l.Type == clientapi.LineEvent && l.Kind == "create" && c.rooms[roomID] != nil {
 			return nil
 		}
-		if l.Type != "heartbeat" && c.rooms[roomID] == nil && l.Kind != "create" {
+		if l.Type != clientapi.LineHeartbeat && c.rooms[roomID] == nil && l.Kind != "create" {
 			return nil // not ours to start from
 		}
 		if err := c.handle(ctx, b, l); err != nil {
@@ -311,7 +312,7 @@ func (c *Client) followOrJoin(b *batch, r *room, ce *commitEvent) error {
 
 // processMessage decrypts an application message, checks its MIMI content
 // against the MLS-authenticated sender and queues it once per message ID.
-func (c *Client) processMessage(b *batch, r *room, l *streamLine, m *roomevent.Message, ts int64) error {
+func (c *Client) processMessage(b *batch, r *room, l *clientapi.StreamLine, m *roomevent.Message, ts int64) error {
 	if m.Sender.Client == c.id.DeviceURI {
 		var id string
 		if found, err := c.st.getJSON(keySentCipher(r.info.Room, m.Message), &id); err != nil || !found {
@@ -368,7 +369,7 @@ func (c *Client) processMessage(b *batch, r *room, l *streamLine, m *roomevent.M
 }
 
 // skip records why a line was not used (kept for diagnostics).
-func (c *Client) skip(l *streamLine, why string) {
+func (c *Client) skip(l *clientapi.StreamLine, why string) {
 	c.skipf("line %d (%s %s): %s", l.Cursor, l.Kind, l.Event, why)
 }
 
@@ -410,7 +411,7 @@ func commitOf(ev *dag.Event, id, origin string) *commitEvent {
 }
 
 // commitFromLine verifies a commit event line and decodes it.
-func commitFromLine(l *streamLine) *commitEvent {
+func commitFromLine(l *clientapi.StreamLine) *commitEvent {
 	ev, err := dag.Decode(l.Raw)
 	if err != nil || ev.Verify() != nil || ev.ID().String() != l.Event || ev.Kind != dag.KindCommit {
 		return nil

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/mls"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -49,19 +50,19 @@ func (a actorJSON) actor() roomstate.Actor {
 // history exactly (own commits and the group creation use seeded
 // randomness recorded in the entry).
 type logEntry struct {
-	Op       string       `json:"op"` // create, join, commit, state, proposal, sent, undo
-	Event    string       `json:"event,omitempty"`
-	Parent   string       `json:"parent,omitempty"`
-	Seed     []byte       `json:"seed,omitempty"`
-	MLS      []byte       `json:"mls,omitempty"`
-	Changes  []changeJSON `json:"changes,omitempty"`
-	Actor    actorJSON    `json:"actor"`
-	Welcome  []byte       `json:"welcome,omitempty"`
-	KP       *kpRecord    `json:"kp,omitempty"`
-	State    []byte       `json:"state,omitempty"`     // MarshalComponents
-	Plan     *commitPlan  `json:"plan,omitempty"`      // own commit
-	AtMS     int64        `json:"at_ms"`               // local time of the step
-	RetainMS int64        `json:"retain_ms,omitempty"` // undo: keep undone epochs until
+	Op       string             `json:"op"` // create, join, commit, state, proposal, sent, undo
+	Event    string             `json:"event,omitempty"`
+	Parent   string             `json:"parent,omitempty"`
+	Seed     []byte             `json:"seed,omitempty"`
+	MLS      []byte             `json:"mls,omitempty"`
+	Changes  []clientapi.Change `json:"changes,omitempty"`
+	Actor    actorJSON          `json:"actor"`
+	Welcome  []byte             `json:"welcome,omitempty"`
+	KP       *kpRecord          `json:"kp,omitempty"`
+	State    []byte             `json:"state,omitempty"`     // MarshalComponents
+	Plan     *commitPlan        `json:"plan,omitempty"`      // own commit
+	AtMS     int64              `json:"at_ms"`               // local time of the step
+	RetainMS int64              `json:"retain_ms,omitempty"` // undo: keep undone epochs until
 }
 
 // commitPlan is what an own commit is meant to do; it is rebuilt on a new
@@ -96,12 +97,12 @@ type epochState struct {
 
 // commitEvent is a commit seen on the stream.
 type commitEvent struct {
-	ID      string       `json:"id"`
-	Parent  string       `json:"parent"`
-	MLS     []byte       `json:"mls"`
-	Changes []changeJSON `json:"changes"`
-	Welcome []byte       `json:"welcome,omitempty"`
-	Actor   actorJSON    `json:"actor"`
+	ID      string             `json:"id"`
+	Parent  string             `json:"parent"`
+	MLS     []byte             `json:"mls"`
+	Changes []clientapi.Change `json:"changes"`
+	Welcome []byte             `json:"welcome,omitempty"`
+	Actor   actorJSON          `json:"actor"`
 }
 
 // room is the device's state of one room.
@@ -247,7 +248,7 @@ func (c *Client) applyJoin(r *room, e *logEntry) error {
 }
 
 // applyChanges applies carried room-state changes for actor.
-func applyChanges(st *roomstate.State, actor actorJSON, changes []changeJSON) (*roomstate.State, error) {
+func applyChanges(st *roomstate.State, actor actorJSON, changes []clientapi.Change) (*roomstate.State, error) {
 	for i, ch := range changes {
 		next, err := roomstate.ApplyUpdate(st, actor.actor(), roomstate.ComponentID(ch.Component), ch.Update)
 		if err != nil {

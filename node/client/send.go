@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/internal/mimicontent"
 	"github.com/rhizome-chat/rhizome/mls"
 )
@@ -213,7 +214,7 @@ func (c *Client) encryptSent(r *room, sm *sentMessage) error {
 // and encrypts the same content again in the new epoch, so the message
 // keeps its MIMI ID.
 func (c *Client) postSent(ctx context.Context, room string, sm *sentMessage) (Sent, error) {
-	var resp submitResp
+	var resp clientapi.Submitted
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
 		a := c.api()
@@ -223,7 +224,7 @@ func (c *Client) postSent(ctx context.Context, room string, sm *sentMessage) (Se
 		if err == nil {
 			break
 		}
-		if !isCode(err, "stale_epoch") || attempt+1 >= maxCommitAttempts {
+		if !clientapi.HasCode(err, clientapi.CodeStaleEpoch) || attempt+1 >= maxCommitAttempts {
 			return Sent{}, err
 		}
 		if err := c.catchUp(ctx, room); err != nil {

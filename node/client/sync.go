@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/internal/mimicontent"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -126,7 +128,7 @@ func (c *Client) drain(ctx context.Context, fn func(Delivery)) error {
 
 // readStream reads GET /v1/stream<query> and calls f for each line until f
 // fails, the stream ends or ctx is done.
-func (c *Client) readStream(ctx context.Context, a *api, query string, f func(*streamLine) error) error {
+func (c *Client) readStream(ctx context.Context, a *api, query string, f func(*clientapi.StreamLine) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/v1/stream"+query, nil)
 	if err != nil {
 		return err
@@ -141,17 +143,13 @@ func (c *Client) readStream(ctx context.Context, a *api, query string, f func(*s
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		ae := &APIError{Method: "GET", Path: "/v1/stream", Status: resp.StatusCode}
-		var body struct{ Error, Message string }
-		if json.NewDecoder(resp.Body).Decode(&body) == nil {
-			ae.Code, ae.Message = body.Error, body.Message
-		}
-		return ae
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return apiError(http.MethodGet, "/v1/stream", resp.StatusCode, raw)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 4<<20)
 	for sc.Scan() {
-		var l streamLine
+		var l clientapi.StreamLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			continue // a line we do not understand
 		}
@@ -190,7 +188,7 @@ func (c *Client) Sync(ctx context.Context, fn func(Delivery)) error {
 		c.mu.Lock()
 		since, a := c.cursor, c.api()
 		c.mu.Unlock()
-		err := c.readStream(ctx, a, "?since="+strconv.FormatUint(since, 10), func(l *streamLine) error {
+		err := c.readStream(ctx, a, "?since="+strconv.FormatUint(since, 10), func(l *clientapi.StreamLine) error {
 			if err := c.processLine(ctx, l); err != nil {
 				return err
 			}
@@ -248,7 +246,7 @@ func (c *Client) await(ctx context.Context, what string, cond func() bool) error
 		if met {
 			return nil
 		}
-		err := c.readStream(ctx, a, "?since="+strconv.FormatUint(since, 10), func(l *streamLine) error {
+		err := c.readStream(ctx, a, "?since="+strconv.FormatUint(since, 10), func(l *clientapi.StreamLine) error {
 			if err := c.processLine(ctx, l); err != nil {
 				return err
 			}
@@ -293,7 +291,7 @@ func (c *Client) CatchUp(ctx context.Context, idle time.Duration) error {
 	defer cancel()
 	timer := time.AfterFunc(idle, cancel)
 	defer timer.Stop()
-	err := c.readStream(ctx, a, "?since="+strconv.FormatUint(since, 10), func(l *streamLine) error {
+	err := c.readStream(ctx, a, "?since="+strconv.FormatUint(since, 10), func(l *clientapi.StreamLine) error {
 		timer.Stop()
 		err := c.processLine(ctx, l)
 		timer.Reset(idle)

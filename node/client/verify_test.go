@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
@@ -168,14 +169,14 @@ func (k *vkit) sign(domain string, room dag.RoomID, kind dag.Kind, prev []dag.Ev
 	return ev
 }
 
-func (k *vkit) eventLine(ev *dag.Event, kind string) *streamLine {
+func (k *vkit) eventLine(ev *dag.Event, kind string) *clientapi.StreamLine {
 	k.cursor++
-	return &streamLine{Type: "event", Cursor: k.cursor, Room: k.room.String(), Event: ev.ID().String(), Kind: kind, Raw: ev.Bytes(),
+	return &clientapi.StreamLine{Type: clientapi.LineEvent, Cursor: k.cursor, Room: k.room.String(), Event: ev.ID().String(), Kind: kind, Raw: ev.Bytes(),
 		Origin: hex.EncodeToString(ev.Origin[:])}
 }
 
 // feed processes one line; a line must never fail the stream.
-func (k *vkit) feed(l *streamLine) {
+func (k *vkit) feed(l *clientapi.StreamLine) {
 	k.t.Helper()
 	if err := k.c.processLine(context.Background(), l); err != nil {
 		k.t.Fatalf("line %d (%s %s): %v", l.Cursor, l.Type, l.Kind, err)
@@ -187,7 +188,7 @@ func (k *vkit) canonical(ev *dag.Event) {
 	k.t.Helper()
 	k.feed(k.eventLine(ev, "commit"))
 	k.cursor++
-	k.feed(&streamLine{Type: "order", Cursor: k.cursor, Room: k.room.String(), Tip: ev.ID().String(), Applied: []string{ev.ID().String()}})
+	k.feed(&clientapi.StreamLine{Type: clientapi.LineOrder, Cursor: k.cursor, Room: k.room.String(), Tip: ev.ID().String(), Applied: []string{ev.ID().String()}})
 }
 
 func (k *vkit) roomInfo() RoomInfo {
