@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
@@ -596,24 +597,16 @@ func (rs *rooms) check(id dag.RoomID, ev *dag.Event) error {
 	switch re.Reason {
 	case engine.ReasonStaleParent:
 		c, _ := roomevent.DecodeCommit(ev.Content) // CheckLocal decoded it
-		return apiErr(http.StatusConflict, codeStaleParent,
+		return apiErr(http.StatusConflict, clientapi.CodeStaleParent,
 			"parent %v is not the canonical tip of room %v on this server; the tip is %v: apply the commits up to it (GET /v1/rooms/%v/order) and build the commit on %v",
 			c.Parent, id, tip, id, tip)
 	case engine.ReasonStaleEpoch:
-		return apiErr(http.StatusConflict, codeStaleEpoch,
+		return apiErr(http.StatusConflict, clientapi.CodeStaleEpoch,
 			"the epoch is not the canonical epoch of room %v on this server; it is %v: apply the commits up to it (GET /v1/rooms/%v/order) and encrypt again in %v",
 			id, tip, id, tip)
 	}
 	return err
 }
-
-// codeStaleParent answers a commit whose parent is not this server's
-// canonical tip (docs/api.md, "Ordering").
-const codeStaleParent = "stale_parent"
-
-// codeStaleEpoch answers a message or proposal whose epoch is not this
-// server's canonical tip (docs/api.md, "Ordering").
-const codeStaleEpoch = "stale_epoch"
 
 // joinLocal records a room this node creates (no via servers).
 func (rs *rooms) joinLocal(room dag.RoomID) error {
