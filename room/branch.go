@@ -1,6 +1,8 @@
 package room
 
 import (
+	"slices"
+
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -10,6 +12,11 @@ import (
 // reorg or a lookup that reaches further back recomputes the state from the
 // create event.
 const snapWindow = 512
+
+// memoWindow bounds how many epochs' states a room remembers for
+// stateAt (see branchState.memo): the epochs whose public group state is
+// kept, the create event's, and some for the host's StateAt.
+const memoWindow = 2*observerWindow + 2
 
 // StateEntry is one accepted event that can change room state, in arrival
 // order: the create event, a state event, or a commit (whose changes count
@@ -37,6 +44,23 @@ type branchState struct {
 	snaps   []*roomstate.State // snaps[i]: state after entries[:i+1] on chain; nil once out of the window
 	pos     map[dag.EventID]int
 	parent  map[dag.EventID]dag.EventID
+	onChain map[dag.EventID]bool // the commits of chain
+
+	// memo holds, for some epochs other than the tip's, the state after
+	// the first n entries on the epoch's branch, oldest first in
+	// memoOrder. Entries are only appended and every commit of an epoch's
+	// branch precedes the epoch's own entry, so the state after more
+	// entries is the memo with the later state events folded in: a
+	// message, proposal or commit naming an old epoch costs the entries
+	// since its last use, not a fold of the room's history.
+	memo      map[dag.EventID]*foldMemo
+	memoOrder []dag.EventID
+}
+
+// foldMemo is the state of an epoch's branch after entries[:n].
+type foldMemo struct {
+	st *roomstate.State
+	n  int
 }
 
 func newBranchState(root dag.EventID, initial *roomstate.State) *branchState {
@@ -46,6 +70,8 @@ func newBranchState(root dag.EventID, initial *roomstate.State) *branchState {
 		snaps:   []*roomstate.State{initial},
 		pos:     map[dag.EventID]int{},
 		parent:  map[dag.EventID]dag.EventID{},
+		onChain: map[dag.EventID]bool{},
+		memo:    map[dag.EventID]*foldMemo{},
 	}
 }
 
@@ -144,8 +170,18 @@ func (b *branchState) stateAt(epoch dag.EventID) (*roomstate.State, error) {
 	if epoch == b.tip() {
 		return b.current(), nil
 	}
+	if m, ok := b.memo[epoch]; ok {
+		// Entries from m.n on came after epoch, so no commit among them
+		// is on its branch: only their state events apply.
+		for ; m.n < len(b.entries); m.n++ {
+			if e := &b.entries[m.n]; e.Kind == dag.KindState {
+				m.st = applyEntry(m.st, e, nil)
+			}
+		}
+		return m.st, nil
+	}
 	in := b.branch(epoch)
-	from := b.firstDiff(in, setOf(b.chain))
+	from := b.firstDiff(in, b.onChain)
 	if from < 0 {
 		return b.current(), nil
 	}
@@ -156,15 +192,37 @@ func (b *branchState) stateAt(epoch dag.EventID) (*roomstate.State, error) {
 	for i := from; i < len(b.entries); i++ {
 		st = applyEntry(st, &b.entries[i], in)
 	}
+	b.remember(epoch, st)
 	return st, nil
+}
+
+// remember records st as the state of epoch's branch after every entry so
+// far, dropping the oldest memo beyond memoWindow.
+func (b *branchState) remember(epoch dag.EventID, st *roomstate.State) {
+	if _, ok := b.memo[epoch]; !ok {
+		b.memoOrder = append(b.memoOrder, epoch)
+	}
+	b.memo[epoch] = &foldMemo{st: st, n: len(b.entries)}
+	for len(b.memoOrder) > memoWindow {
+		delete(b.memo, b.memoOrder[0])
+		b.memoOrder = b.memoOrder[1:]
+	}
+}
+
+// forget drops the memo of epoch.
+func (b *branchState) forget(epoch dag.EventID) {
+	if _, ok := b.memo[epoch]; !ok {
+		return
+	}
+	delete(b.memo, epoch)
+	b.memoOrder = slices.DeleteFunc(b.memoOrder, func(id dag.EventID) bool { return id == epoch })
 }
 
 // appendEntry records an accepted state-changing event and its snapshot on
 // the canonical branch.
 func (b *branchState) appendEntry(e StateEntry) {
-	in := setOf(b.chain)
 	b.entries = append(b.entries, e)
-	b.snaps = append(b.snaps, applyEntry(b.current(), &b.entries[len(b.entries)-1], in))
+	b.snaps = append(b.snaps, applyEntry(b.current(), &b.entries[len(b.entries)-1], b.onChain))
 	if e.Kind == dag.KindCommit {
 		b.pos[e.ID] = len(b.entries) - 1
 		b.parent[e.ID] = e.Parent
@@ -177,12 +235,12 @@ func (b *branchState) appendEntry(e StateEntry) {
 // setChain makes chain canonical and recomputes the state from the first
 // entry whose branch membership changed.
 func (b *branchState) setChain(chain []dag.EventID) {
-	from := b.firstDiff(setOf(b.chain), setOf(chain))
-	b.chain = chain
+	in := setOf(chain)
+	from := b.firstDiff(b.onChain, in)
+	b.chain, b.onChain = chain, in
 	if from < 0 {
 		return
 	}
-	in := setOf(chain)
 	st, ok := b.base(from)
 	if !ok {
 		from, st = 0, nil
@@ -197,7 +255,7 @@ func (b *branchState) setChain(chain []dag.EventID) {
 
 // recompute rebuilds every snapshot in the window for the chain (restore).
 func (b *branchState) recompute() {
-	in := setOf(b.chain)
+	in := b.onChain
 	var st *roomstate.State
 	for i := range b.entries {
 		st = applyEntry(st, &b.entries[i], in)

@@ -403,6 +403,9 @@ func (e *Engine) accept(ev *dag.Event) (accepted, error) {
 	delete(e.checked, ev.ID())
 	if acc.entry != nil {
 		e.b.appendEntry(*acc.entry)
+		if acc.entry.Kind == dag.KindCommit && acc.after != nil {
+			e.b.remember(ev.ID(), acc.after)
+		}
 		e.version++
 		e.ready.StateChanged = true
 	}
@@ -429,6 +432,7 @@ func (e *Engine) keepGroup(id dag.EventID, pg *mls.PublicGroup) {
 			continue
 		}
 		delete(e.groups, old)
+		e.b.forget(old)
 	}
 }
 
@@ -452,6 +456,9 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 		c, err := roomevent.DecodeCommit(ev.Content)
 		if err != nil {
 			return accepted{}, rejectErr(ReasonMalformedContent, err)
+		}
+		if err := e.observable(c.Parent); err != nil {
+			return accepted{}, err
 		}
 		ps, err := e.b.stateAt(c.Parent)
 		if err != nil {
@@ -480,6 +487,9 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 		if err != nil {
 			return accepted{}, err
 		}
+		if err := e.observable(epoch); err != nil {
+			return accepted{}, err
+		}
 		st, err := e.b.stateAt(epoch)
 		if err != nil {
 			return accepted{}, err
@@ -505,6 +515,20 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 		return accepted{input: &in}, nil
 	}
 	return accepted{}, reject(ReasonMalformedContent, "unknown kind %v", ev.Kind)
+}
+
+// observable checks, before the state of epoch is computed, that epoch is
+// an accepted commit whose public group state is kept, or the create
+// event: events naming any other epoch are refused at the cost of a map
+// lookup.
+func (e *Engine) observable(epoch dag.EventID) error {
+	if !e.b.known(epoch) {
+		return reject(ReasonUnknownEpoch, "epoch %v is not an accepted commit or the create event of the room", epoch)
+	}
+	if _, ok := e.groups[epoch]; !ok && epoch != e.b.root {
+		return reject(ReasonMLSEpochGone, "no public group state is kept for epoch %v", epoch)
+	}
+	return nil
 }
 
 // commitInput is the machine input and state entry of an authorized

@@ -254,21 +254,22 @@ func (e *Engine) observeProposal(epoch dag.EventID, c *roomevent.Proposal, st *r
 }
 
 // observeMessage checks what an observer can of an application message:
-// a PrivateMessage of the room's group in the epoch its event names.
+// a PrivateMessage of the room's group in the epoch its event names (for
+// the create event, before any public group state: epoch 0 of the group
+// whose ID is the room's).
 func (e *Engine) observeMessage(epoch dag.EventID, c *roomevent.Message) error {
-	pg, ok := e.groups[epoch]
-	if !ok {
-		if epoch == e.b.root {
-			return nil // the creator alone, before the first commit
-		}
+	groupID, number := []byte(e.room.String()), uint64(0)
+	if pg, ok := e.groups[epoch]; ok {
+		groupID, number = pg.GroupID(), pg.Epoch()
+	} else if epoch != e.b.root {
 		return reject(ReasonMLSEpochGone, "no public group state is kept for epoch %v", epoch)
 	}
 	msg, err := mls.UnmarshalMLSMessage(c.Message)
 	if err != nil || msg.PrivateMessage == nil {
 		return rejectErr(ReasonMalformedMLS, errors.Join(errors.New("not a PrivateMessage"), err))
 	}
-	if pm := msg.PrivateMessage; pm.Epoch != pg.Epoch() || !bytes.Equal(pm.GroupID, pg.GroupID()) {
-		return reject(Reason(mls.ObserverReplay.String()), "message of group epoch %d, but epoch %v is group epoch %d", pm.Epoch, epoch, pg.Epoch())
+	if pm := msg.PrivateMessage; pm.Epoch != number || !bytes.Equal(pm.GroupID, groupID) {
+		return reject(Reason(mls.ObserverReplay.String()), "message of group epoch %d, but epoch %v is group epoch %d", pm.Epoch, epoch, number)
 	}
 	return nil
 }

@@ -23,7 +23,9 @@ type Recorded struct {
 // It hands the machine every accepted commit and vote at once
 // (Machine.Restore, docs/consensus.md section 6 item 9). The Ready holds
 // the actions now due and the order record that brings the recorded chain
-// up to the machine's, if they differ.
+// up to the machine's, if they differ, and in NewServers every server of
+// every room state the record accepted (the servers that may write to the
+// room, as before the restart).
 func Restore(record []Recorded, own []*dag.Event, cfg Config) (*Engine, error) {
 	if len(record) == 0 || record[0].Event == nil {
 		return nil, fmt.Errorf("room: restore: the record does not start with the create event")
@@ -32,13 +34,14 @@ func Restore(record []Recorded, own []*dag.Event, cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("room: restore: %w", err)
 	}
-	e.ready = Ready{}
+	e.ready = Ready{NewServers: e.ready.NewServers}
 	var events []consensus.Event
 	for _, r := range record[1:] {
 		if r.Order != nil {
 			if err := e.replayRecord(r.Order); err != nil {
 				return nil, err
 			}
+			e.noteServers(e.b.current()) // as report does
 			continue
 		}
 		ev := r.Event
@@ -58,6 +61,10 @@ func Restore(record []Recorded, own []*dag.Event, cfg Config) (*Engine, error) {
 				acc = e.commitInput(ev, c, nil)
 			}
 			e.b.appendEntry(*acc.entry)
+			if acc.after != nil {
+				e.b.remember(ev.ID(), acc.after)
+			}
+			e.noteServers(acc.after)
 			if acc.group != nil {
 				e.keepGroup(acc.groupAt, acc.group)
 			}
@@ -74,6 +81,9 @@ func Restore(record []Recorded, own []*dag.Event, cfg Config) (*Engine, error) {
 				return nil, fmt.Errorf("room: restore room %v: accepted state event %v: %w", e.room, ev.ID(), err)
 			}
 			e.b.appendEntry(StateEntry{ID: ev.ID(), Kind: dag.KindState, Actor: actorOf(ev, c.Sender), Changes: c.Changes})
+			// The canonical state after it is the state it was accepted
+			// into (the snapshots follow the recorded chain).
+			e.noteServers(e.b.current())
 		case dag.KindSeal, dag.KindAck, dag.KindSuspect:
 			in, err := voteInput(ev)
 			if err != nil {

@@ -1,0 +1,437 @@
+package room
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/roomstate"
+)
+
+// Attacks on the engine by a hostile member server (or a member device
+// through its server): events that should not be accepted, honest events
+// rejected on some servers only (by arrival order or restart), unbounded
+// work, panics. Each test builds real MLS bytes with the kit.
+
+// peer is one server's engine in a cluster test, with what its host
+// recorded (accepted events and order records, for Restore) and the
+// verdicts it reached.
+type peer struct {
+	dom      string
+	e        *Engine
+	events   map[dag.EventID]*dag.Event
+	record   []Recorded
+	rejected map[dag.EventID]*RejectError
+	accepted map[dag.EventID]bool
+}
+
+// cluster is the kit's two servers, each with its own engine, exchanging
+// votes until quiet.
+type cluster struct {
+	k     *kit
+	peers []*peer
+}
+
+func newPeer(k *kit, dom string) *peer {
+	k.t.Helper()
+	e, err := New(k.create, Config{Self: k.servers[dom].id, TickLength: 10 * time.Millisecond, Now: time.UnixMilli(0)})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	p := &peer{dom: dom, e: e, events: map[dag.EventID]*dag.Event{k.create.ID(): k.create},
+		rejected: map[dag.EventID]*RejectError{}, accepted: map[dag.EventID]bool{}}
+	p.collect()
+	return p
+}
+
+// newCluster makes a cluster of the kit's servers; the kit's engine
+// becomes a.test's (so that kit helpers read its state).
+func newCluster(k *kit) *cluster {
+	c := &cluster{k: k, peers: []*peer{newPeer(k, "a.test"), newPeer(k, "b.test")}}
+	k.e = c.peers[0].e
+	return c
+}
+
+// collect records the peer's Ready and returns the votes it asks for,
+// signed.
+func (p *peer) collect() []Vote {
+	rd := p.e.Ready()
+	p.e.Advance()
+	for _, en := range rd.Entries {
+		if en.Order != nil {
+			p.record = append(p.record, Recorded{Order: en.Order})
+			continue
+		}
+		p.record = append(p.record, Recorded{Event: p.events[en.Event]})
+		p.accepted[en.Event] = true
+	}
+	for _, r := range rd.Rejected {
+		p.rejected[r.Event] = r.Err
+	}
+	return rd.Votes
+}
+
+// step steps evs into p alone and returns its votes as signed events.
+func (c *cluster) stepOne(p *peer, evs ...*dag.Event) []*dag.Event {
+	for _, ev := range evs {
+		p.events[ev.ID()] = ev
+	}
+	p.e.Step(evs...)
+	var out []*dag.Event
+	for _, v := range p.collect() {
+		out = append(out, c.k.sign(p.dom, c.k.room, v.Kind, []dag.EventID{c.k.create.ID()}, v.Content))
+	}
+	return out
+}
+
+// deliver steps evs into every peer, then exchanges the votes they cause
+// until none is left.
+func (c *cluster) deliver(evs ...*dag.Event) {
+	queue := [][]*dag.Event{evs}
+	for len(queue) > 0 {
+		batch := queue[0]
+		queue = queue[1:]
+		for _, p := range c.peers {
+			if vs := c.stepOne(p, batch...); len(vs) > 0 {
+				queue = append(queue, vs)
+			}
+		}
+	}
+}
+
+// restored rebuilds p's engine from its record.
+func (c *cluster) restored(p *peer) *peer {
+	c.k.t.Helper()
+	e, err := Restore(p.record, nil, Config{Self: c.k.servers[p.dom].id, TickLength: 10 * time.Millisecond, Now: time.UnixMilli(0)})
+	if err != nil {
+		c.k.t.Fatal(err)
+	}
+	q := &peer{dom: p.dom, e: e, events: map[dag.EventID]*dag.Event{}, record: append([]Recorded(nil), p.record...),
+		rejected: map[dag.EventID]*RejectError{}, accepted: map[dag.EventID]bool{}}
+	for id, ev := range p.events {
+		q.events[id] = ev
+	}
+	e.Advance()
+	return q
+}
+
+// verdict steps ev into a peer's engine alone and returns its rejection
+// (nil if accepted).
+func verdict(p *peer, ev *dag.Event) *RejectError {
+	p.events[ev.ID()] = ev
+	p.e.Step(ev)
+	p.collect()
+	return p.rejected[ev.ID()]
+}
+
+// message is a PrivateMessage of user name's group, as an event naming
+// epoch, through origin.
+func (k *kit) message(name, origin string, epoch dag.EventID) *dag.Event {
+	k.t.Helper()
+	u := k.users[name]
+	msg, err := u.g.Send(rand.Reader, nil, []byte("hi"))
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	raw, err := msg.Marshal()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	content, err := (&roomevent.Message{Sender: roomevent.Sender{User: u.user, Client: u.device}, Epoch: epoch, Message: raw}).Marshal()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return k.sign(origin, k.room, dag.KindMessage, []dag.EventID{k.create.ID()}, content)
+}
+
+// stateEvent is a state event of user name (signed with its device's MLS
+// signature key, as the client does) carrying op encoded against the
+// canonical state.
+func (k *kit) stateEvent(name string, op roomstate.Op) *dag.Event {
+	k.t.Helper()
+	u := k.users[name]
+	comp, update, err := roomstate.EncodeOp(k.e.State(), op)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	st := &roomevent.State{Sender: roomevent.Sender{User: u.user, Client: u.device}, Changes: []roomevent.Change{{Component: uint16(comp), Update: update}}}
+	if err := st.Sign(k.room, ed25519.NewKeyFromSeed(u.sig.Bytes())); err != nil {
+		k.t.Fatal(err)
+	}
+	content, err := st.Marshal()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return k.sign(roomstate.URI(u.user).Domain(), k.room, dag.KindState, []dag.EventID{k.create.ID()}, content)
+}
+
+// topic is a metadata change of the room's subject.
+func (k *kit) topic(subject string) roomstate.Op {
+	md := k.e.State().Metadata()
+	md.Subject = subject
+	return &roomstate.MetadataUpdate{Metadata: md}
+}
+
+// invite is the participant add of user (no device) in the state of
+// epoch at.
+func (k *kit) invite(at dag.EventID, user string) []roomevent.Change {
+	k.t.Helper()
+	return []roomevent.Change{k.change(at, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: roomstate.URI(user), Role: roomstate.RoleMember}}})}
+}
+
+// mergeAs moves user name's group to the commit it made (pc, event ev).
+func (k *kit) merge(name string, ev *dag.Event, pc *mls.PendingCommit) {
+	k.t.Helper()
+	if err := k.users[name].g.MergeCommit(pc, ev.ID().Bytes(), time.Now()); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+// process moves user name's group on by another member's commit ev.
+func (k *kit) process(name string, ev *dag.Event) error {
+	c, err := roomevent.DecodeCommit(ev.Content)
+	if err != nil {
+		return err
+	}
+	msg, err := mls.UnmarshalMLSMessage(c.Commit)
+	if err != nil {
+		return err
+	}
+	_, err = k.users[name].g.ProcessMessage(msg, &mls.ProcessOptions{EpochID: ev.ID().Bytes(), Now: time.Now()})
+	return err
+}
+
+// addBob is kit.addBob through the cluster: alice adds bob, every
+// group moves to the new epoch.
+func (c *cluster) addBob() *dag.Event {
+	k := c.k
+	k.t.Helper()
+	kb := k.keyPackage("bob")
+	ev, pc := k.commitEvent(commitSpec{by: "alice", parent: k.create.ID(), props: []mls.Proposal{&mls.AddProposal{KeyPackage: *kb.KeyPackage}},
+		changes: []roomevent.Change{k.change(k.create.ID(), &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: roomstate.URI(k.users["bob"].user), Role: roomstate.RoleMember}}})}})
+	c.deliver(ev)
+	for _, p := range c.peers {
+		if r := p.rejected[ev.ID()]; r != nil {
+			k.t.Fatalf("%s: honest first commit rejected: %v", p.dom, r)
+		}
+	}
+	k.merge("alice", ev, pc)
+	g, err := mls.JoinGroup(pc.Welcome, kb, &mls.JoinOptions{Config: mls.GroupConfig{RatchetTreeInWelcome: true}, EpochID: ev.ID().Bytes()})
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	k.users["bob"].g = g
+	return ev
+}
+
+// commit makes, delivers and merges an empty commit (an UpdatePath) of
+// user by on parent; every other member of the kit listed in others
+// processes it.
+func (c *cluster) commit(by string, parent dag.EventID, others ...string) *dag.Event {
+	c.k.t.Helper()
+	return c.commitChanges(by, parent, nil, others...)
+}
+
+// commitChanges is commit with stapled room-state changes.
+func (c *cluster) commitChanges(by string, parent dag.EventID, changes []roomevent.Change, others ...string) *dag.Event {
+	k := c.k
+	k.t.Helper()
+	ev, pc := k.commitEvent(commitSpec{by: by, parent: parent, changes: changes})
+	c.deliver(ev)
+	for _, p := range c.peers {
+		if r := p.rejected[ev.ID()]; r != nil {
+			k.t.Fatalf("%s: honest commit rejected: %v", p.dom, r)
+		}
+	}
+	k.merge(by, ev, pc)
+	for _, o := range others {
+		if err := k.process(o, ev); err != nil {
+			k.t.Fatal(err)
+		}
+	}
+	return ev
+}
+
+// TestAttackOldEpochMessageCost: a message (or proposal, or commit)
+// naming an old epoch made the engine fold the room's whole history of
+// state entries again (the snapshots reach back only snapWindow entries):
+// one cheap event per history length of work, for any member server, even
+// for a message that is then refused. The state of each kept epoch is now
+// remembered and extended by the entries since.
+func TestAttackOldEpochMessageCost(t *testing.T) {
+	k := newKit(t)
+	c := newCluster(k)
+	e1 := c.addBob()
+	old, err := k.users["bob"].g.Snapshot().Restore() // bob's group in e1's epoch
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.commit("alice", e1.ID(), "bob")
+	const history = 2 * snapWindow
+	for i := range history {
+		c.deliver(k.stateEvent("alice", k.topic(fmt.Sprint("topic ", i))))
+	}
+	k.users["carol"].g = old // carol speaks as bob, in e1
+	k.users["carol"].user, k.users["carol"].device = k.users["bob"].user, k.users["bob"].device
+	msgs := map[string]*dag.Event{"e1": k.message("carol", "b.test", e1.ID()), "root": k.message("carol", "b.test", k.create.ID())}
+	for name, ev := range msgs {
+		p := c.peers[0]
+		if r := verdict(p, ev); r != nil && name == "e1" {
+			t.Fatalf("message in e1 rejected: %v", r)
+		}
+		allocs := testing.AllocsPerRun(5, func() { p.e.Step(ev); p.e.Advance() })
+		t.Logf("%s: %.0f allocations per message", name, allocs)
+		if allocs > 2000 {
+			t.Errorf("a message naming %s costs %.0f allocations (a fold of the %d state entries)", name, allocs, history)
+		}
+	}
+}
+
+// TestAttackRootEpochMessage: a message naming the create event's epoch
+// went unchecked (no public group state is kept for it), so a member
+// server could have any PrivateMessage accepted there, of any group epoch
+// or group, long after the first commit. It must be of epoch 0 of the
+// room's group, like the first commit's GroupInfo.
+func TestAttackRootEpochMessage(t *testing.T) {
+	k := newKit(t)
+	k.addBob()
+	alice := k.users["alice"]
+	rootMsg := k.message("alice", "a.test", k.create.ID()) // alice's group is in epoch 1
+	if r := k.step(rootMsg); r == nil || r.Err.Reason != Reason(mls.ObserverReplay.String()) {
+		t.Fatalf("an epoch-1 message naming the create event: %v, want %s", r, mls.ObserverReplay)
+	}
+	g, err := mls.CreateGroup(rand.Reader, suite, []byte("another group"), alice.sig, mls.NewBasicCredential([]byte(alice.device)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.g = g
+	if r := k.step(k.message("alice", "a.test", k.create.ID())); r == nil || r.Err.Reason != Reason(mls.ObserverReplay.String()) {
+		t.Fatalf("a message of another group naming the create event: %v, want %s", r, mls.ObserverReplay)
+	}
+	g, err = mls.CreateGroup(rand.Reader, suite, []byte(k.room.String()), alice.sig, mls.NewBasicCredential([]byte(alice.device)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.g = g
+	if r := k.step(k.message("alice", "a.test", k.create.ID())); r != nil {
+		t.Fatalf("an epoch-0 message of the room's group naming the create event: %v", r.Err)
+	}
+}
+
+// scratchState folds every entry of b on epoch's branch from the create
+// event, without snapshots or memos.
+func scratchState(b *branchState, epoch dag.EventID) *roomstate.State {
+	in := b.branch(epoch)
+	var st *roomstate.State
+	for i := range b.entries {
+		st = applyEntry(st, &b.entries[i], in)
+	}
+	return st
+}
+
+func stateBytes(t testing.TB, st *roomstate.State) string {
+	t.Helper()
+	comps, err := st.Components()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := roomstate.MarshalComponents(comps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// checkStates compares StateAt of every known epoch with a fold from
+// scratch.
+func checkStates(t testing.TB, e *Engine) {
+	t.Helper()
+	epochs := []dag.EventID{e.b.root}
+	for _, en := range e.b.entries {
+		if en.Kind == dag.KindCommit {
+			epochs = append(epochs, en.ID)
+		}
+	}
+	for _, ep := range epochs {
+		got, err := e.StateAt(ep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stateBytes(t, got) != stateBytes(t, scratchState(e.b, ep)) {
+			t.Fatalf("state of epoch %v differs from the fold from scratch", ep)
+		}
+	}
+}
+
+// TestAttackMemoMatchesFold: the remembered epoch states (the fix of
+// TestAttackOldEpochMessageCost) equal the fold from scratch, for
+// canonical and side epochs, as state events arrive between uses.
+func TestAttackMemoMatchesFold(t *testing.T) {
+	k := newKit(t)
+	c := newCluster(k)
+	e1 := c.addBob()
+	at1, err := k.users["alice"].g.Snapshot().Restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2 := c.commit("alice", e1.ID(), "bob")
+	// alice's side commit on e1, after e2 was sealed: accepted, not
+	// canonical; it invites a user, as the canonical commits do.
+	k.users["dave"].g = at1
+	k.users["dave"].user, k.users["dave"].device = k.users["alice"].user, k.users["alice"].device
+	side, _ := k.commitEvent(commitSpec{by: "dave", parent: e1.ID(), changes: k.invite(e1.ID(), "mimi://a.test/u/side")})
+	for i := range 3 * snapWindow / 2 {
+		switch {
+		case i == 10:
+			c.deliver(side)
+			if r := c.peers[0].rejected[side.ID()]; r != nil {
+				t.Fatalf("side commit: %v", r)
+			}
+		case i%100 == 50:
+			c.commitChanges("alice", k.e.Tip(), k.invite(k.e.Tip(), fmt.Sprint("mimi://a.test/u/canon", i)), "bob")
+		}
+		c.deliver(k.stateEvent("alice", k.topic(fmt.Sprint("topic ", i))))
+		if i%37 == 0 {
+			checkStates(t, k.e)
+		}
+	}
+	checkStates(t, k.e)
+	if s, _ := k.e.StateAt(side.ID()); s.RoleOf("mimi://a.test/u/side") != roomstate.RoleMember || s.RoleOf("mimi://a.test/u/canon50") != roomstate.RoleNone {
+		t.Fatal("the side epoch's participants are not its branch's")
+	}
+	if s, _ := k.e.StateAt(e2.ID()); s.RoleOf("mimi://a.test/u/side") != roomstate.RoleNone {
+		t.Fatal("the side commit's change shows in e2")
+	}
+}
+
+// TestAttackRestoreForgetsServers: Servers (who may write to the room)
+// is every server of every room state the engine accepted. A restored
+// engine counted only the create event's and the canonical state's, so a
+// server added by a state event whose change a later event undid, or by
+// a commit off the canonical chain, could write to the room before a
+// restart and not after it: the engines disagree on admission.
+func TestAttackRestoreForgetsServers(t *testing.T) {
+	k := newKit(t)
+	c := newCluster(k)
+	c.addBob()
+	_, cid, err := dag.GenerateServerKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := k.stateEvent("alice", &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(cid), Domain: "c.test"}}})
+	c.deliver(add)
+	c.deliver(k.stateEvent("alice", &roomstate.ServersUpdate{Removed: []roomstate.ServerID{roomstate.ServerID(cid)}}))
+	p := c.peers[0]
+	if !slices.Contains(p.e.Servers(), cid) {
+		t.Fatalf("c.test is not among the servers that wrote: %v", p.e.Servers())
+	}
+	if r := c.restored(p); !slices.Equal(r.e.Servers(), p.e.Servers()) {
+		t.Fatalf("restored engine's servers %v, live %v", r.e.Servers(), p.e.Servers())
+	}
+}
