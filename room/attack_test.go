@@ -435,3 +435,75 @@ func TestAttackRestoreForgetsServers(t *testing.T) {
 		t.Fatalf("restored engine's servers %v, live %v", r.e.Servers(), p.e.Servers())
 	}
 }
+
+// blankLeavesGroupInfo is an epoch-0 GroupInfo of the room's group, signed
+// by alice's device, whose tree has leaves blank leaves before hers: one
+// member, as the first commit's check asks, but not the one-leaf tree
+// group creation makes.
+func (k *kit) blankLeavesGroupInfo(leaves int) []byte {
+	k.t.Helper()
+	alice := k.users["alice"]
+	kb, err := mls.NewKeyPackage(rand.Reader, suite, alice.sig, mls.NewBasicCredential([]byte(alice.device)), nil)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	nodes := make(mls.RatchetTree, 2*leaves+1)
+	nodes[2*leaves] = &mls.Node{Leaf: &kb.KeyPackage.LeafNode}
+	tree, err := mls.NewTreeFromNodes(suite, nodes)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	th, err := tree.TreeHash()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	enc, err := tree.Encode()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	gi := &mls.GroupInfo{
+		GroupContext:    mls.GroupContext{Version: mls.ProtocolVersionMLS10, CipherSuite: suite, GroupID: []byte(k.room.String()), TreeHash: th},
+		Extensions:      mls.Extensions{{ExtensionType: mls.ExtensionTypeRatchetTree, ExtensionData: enc}},
+		ConfirmationTag: make([]byte, 32),
+		Signer:          mls.LeafIndex(leaves),
+	}
+	if err := gi.Sign(alice.sig); err != nil {
+		k.t.Fatal(err)
+	}
+	raw, err := (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatGroupInfo, GroupInfo: gi}).Marshal()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return raw
+}
+
+// TestAttackGroupInfoBlankLeaves: the first commit's epoch-0 GroupInfo
+// had to have one member, the creator, but its tree could hold any number
+// of blank leaves: the creating server could make every server hash and
+// validate a tree as large as an event holds (for each such first commit,
+// accepted or not) and start the group on a tree that no group creation
+// makes. Epoch 0 is a one-leaf tree (RFC 9420, Section 11), checked before
+// the tree is validated.
+func TestAttackGroupInfoBlankLeaves(t *testing.T) {
+	k := newKit(t)
+	for _, leaves := range []int{1, 3, 16000} {
+		gi := k.blankLeavesGroupInfo(leaves)
+		if _, err := mls.ParsePublicGroup(gi, &mls.PublicGroupConfig{}); err != nil {
+			t.Fatalf("%d blank leaves: the GroupInfo does not bootstrap an observer: %v", leaves, err)
+		}
+		ev, _ := k.commitEvent(commitSpec{by: "alice", parent: k.create.ID()})
+		cc, _ := roomevent.DecodeCommit(ev.Content)
+		cc.GroupInfo = gi
+		raw, err := cc.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev = k.sign("a.test", k.room, dag.KindCommit, []dag.EventID{k.create.ID()}, raw)
+		start := time.Now()
+		r := k.step(ev)
+		t.Logf("%d blank leaves (event of %d bytes): %v", leaves, ev.Size(), time.Since(start))
+		if r == nil || r.Err.Reason != ReasonMLSNoGroupInfo {
+			t.Errorf("%d blank leaves: %v, want %s", leaves, r, ReasonMLSNoGroupInfo)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -202,7 +203,7 @@ func (e *Engine) parentGroup(ev *dag.Event, c *roomevent.Commit) (*mls.PublicGro
 	if ev.Origin != e.creator.origin {
 		return nil, reject(ReasonMLSNoGroupInfo, "the group's first commit comes from %v, not from the room's creating server", ev.Origin)
 	}
-	pg, err := mls.ParsePublicGroup(c.GroupInfo, &mls.PublicGroupConfig{})
+	pg, err := bootstrapGroup(c.GroupInfo)
 	if err != nil {
 		return nil, rejectErr(ReasonMLSNoGroupInfo, err)
 	}
@@ -214,6 +215,32 @@ func (e *Engine) parentGroup(ev *dag.Event, c *roomevent.Commit) (*mls.PublicGro
 		return nil, reject(ReasonMLSNoGroupInfo, "the GroupInfo's only member is not the room's creator %s", e.creator.client)
 	}
 	return pg, nil
+}
+
+// bootstrapGroup is mls.ParsePublicGroup for an epoch-0 GroupInfo, whose
+// ratchet tree group creation makes with one leaf (RFC 9420, Section 11):
+// a tree of more leaves is refused before it is hashed and validated.
+func bootstrapGroup(raw []byte) (*mls.PublicGroup, error) {
+	msg, err := mls.UnmarshalMLSMessage(slices.Clone(raw))
+	if err != nil {
+		return nil, err
+	}
+	gi := msg.GroupInfo
+	if msg.WireFormat != mls.WireFormatGroupInfo || gi == nil {
+		return nil, fmt.Errorf("room: wire format %d is not a GroupInfo", msg.WireFormat)
+	}
+	ext, ok := gi.Extensions.Find(mls.ExtensionTypeRatchetTree)
+	if !ok {
+		return nil, errors.New("room: the GroupInfo carries no ratchet tree")
+	}
+	tree, err := mls.DecodeTree(gi.GroupContext.CipherSuite, ext.ExtensionData)
+	if err != nil {
+		return nil, err
+	}
+	if n := tree.LeafCount(); n != 1 {
+		return nil, fmt.Errorf("room: the epoch-0 ratchet tree has %d leaves, not one", n)
+	}
+	return mls.NewPublicGroup(gi, tree, &mls.PublicGroupConfig{})
 }
 
 // observeProposal verifies a proposal event as an MLS external observer in
