@@ -507,3 +507,45 @@ func TestAttackGroupInfoBlankLeaves(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackSideCommitFloodEvictsEpochs: a member device can make any
+// number of valid commits on the canonical tip (each with a fresh
+// UpdatePath). Each keeps a public group state, and the oldest beyond
+// observerWindow were dropped: a flood evicted an honest commit that had
+// not been sealed yet here, so its children were refused on this server
+// (mls-epoch-gone) and accepted on one that saw the flood later. Once
+// sealed, the honest branch is canonical and this server can no longer
+// follow it. Eviction now takes from the committer holding the most
+// states, so a flood evicts its own.
+func TestAttackSideCommitFloodEvictsEpochs(t *testing.T) {
+	k := newKit(t)
+	c := newCluster(k)
+	e1 := c.addBob()
+	a, b := c.peers[0], c.peers[1]
+	// alice's e2 reaches a alone (its votes are lost for now).
+	e2, pc := k.commitEvent(commitSpec{by: "alice", parent: e1.ID()})
+	c.stepOne(a, e2)
+	if a.rejected[e2.ID()] != nil {
+		t.Fatal(a.rejected[e2.ID()])
+	}
+	k.merge("alice", e2, pc)
+	// bob floods a with commits on e1.
+	var flood []*dag.Event
+	for range observerWindow + 1 {
+		ev, _ := k.commitEvent(commitSpec{by: "bob", parent: e1.ID()})
+		flood = append(flood, ev)
+	}
+	c.stepOne(a, flood...)
+	e3, _ := k.commitEvent(commitSpec{by: "alice", parent: e2.ID()})
+	c.stepOne(b, e2)
+	ra, rb := verdict(a, e3), verdict(b, e3)
+	if rb != nil {
+		t.Fatalf("b (no flood) refused e3: %v", rb)
+	}
+	if ra != nil {
+		t.Fatalf("a (flooded) refused e3, which b accepted: %v", ra)
+	}
+	if r := c.restored(a); !slices.Equal(r.e.groupOrder, a.e.groupOrder) {
+		t.Fatal("a restored keeps other public group states than a")
+	}
+}

@@ -107,6 +107,7 @@ type Engine struct {
 	// made the room, whose first commit bootstraps them.
 	groups     map[dag.EventID]*mls.PublicGroup
 	groupOrder []dag.EventID
+	keptBy     map[dag.EventID]string // the device whose commit made each kept epoch
 	creator    struct {
 		origin dag.ServerID
 		client string
@@ -129,6 +130,9 @@ type accepted struct {
 	// (a commit's own epoch, or a proposal's epoch with it recorded).
 	group   *mls.PublicGroup
 	groupAt dag.EventID
+	// committer is the device whose commit starts epoch groupAt (commits
+	// only; a proposal leaves it as it was).
+	committer string
 }
 
 // New starts the engine of the room that create (an authorized create
@@ -153,7 +157,7 @@ func New(create *dag.Event, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("room: ordering machine of room %v: %w", room, err)
 	}
 	e := &Engine{cfg: cfg, room: room, m: m, b: newBranchState(create.ID(), initial),
-		checked: map[dag.EventID]checkResult{}, servers: map[dag.ServerID]bool{}, groups: map[dag.EventID]*mls.PublicGroup{}}
+		checked: map[dag.EventID]checkResult{}, servers: map[dag.ServerID]bool{}, groups: map[dag.EventID]*mls.PublicGroup{}, keptBy: map[dag.EventID]string{}}
 	cc, err := roomevent.DecodeCreate(create.Content)
 	if err != nil { // InitialState decoded it
 		return nil, rejectErr(ReasonMalformedContent, err)
@@ -411,29 +415,61 @@ func (e *Engine) accept(ev *dag.Event) (accepted, error) {
 	}
 	e.noteServers(acc.after)
 	if acc.group != nil {
-		e.keepGroup(acc.groupAt, acc.group)
+		e.keepGroup(acc.groupAt, acc.group, acc.committer)
 	}
 	return acc, nil
 }
 
-// keepGroup records the public group state of epoch id, dropping the
-// oldest beyond observerWindow (never the canonical tip's).
-func (e *Engine) keepGroup(id dag.EventID, pg *mls.PublicGroup) {
+// keepGroup records the public group state of epoch id (started by
+// committer's commit; "" keeps the epoch's committer), dropping one beyond
+// observerWindow (never the canonical tip's): the oldest of the committer
+// that holds the most. Any member device can make commits on the tip
+// without limit, each valid; a flood of them must evict its own states,
+// not those of other devices' commits that may yet become canonical.
+func (e *Engine) keepGroup(id dag.EventID, pg *mls.PublicGroup, committer string) {
 	if _, ok := e.groups[id]; !ok {
 		e.groupOrder = append(e.groupOrder, id)
 	}
 	e.groups[id] = pg
+	if committer != "" {
+		e.keptBy[id] = committer
+	}
 	e.version++
 	for len(e.groupOrder) > observerWindow {
-		old := e.groupOrder[0]
-		e.groupOrder = e.groupOrder[1:]
-		if old == e.b.tip() {
-			e.groupOrder = append(e.groupOrder, old)
-			continue
-		}
+		i := e.evictable()
+		old := e.groupOrder[i]
+		e.groupOrder = slices.Delete(e.groupOrder, i, i+1)
 		delete(e.groups, old)
+		delete(e.keptBy, old)
 		e.b.forget(old)
 	}
+}
+
+// evictable returns the index in groupOrder of the oldest kept state of
+// the committer that holds the most (ties: the one whose oldest is
+// oldest), the canonical tip's aside.
+func (e *Engine) evictable() int {
+	tip := e.b.tip()
+	count := map[string]int{}
+	first := map[string]int{}
+	for i, id := range e.groupOrder {
+		if id == tip {
+			continue
+		}
+		by := e.keptBy[id]
+		if _, ok := first[by]; !ok {
+			first[by] = i
+		}
+		count[by]++
+	}
+	best := ""
+	found := false
+	for by, n := range count {
+		if !found || n > count[best] || (n == count[best] && first[by] < first[best]) {
+			best, found = by, true
+		}
+	}
+	return first[best]
 }
 
 // authorizeEvent decides on one event without changing the engine:
@@ -473,7 +509,7 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 			return accepted{}, err
 		}
 		acc := e.commitInput(ev, c, after)
-		acc.group, acc.groupAt = pg, ev.ID()
+		acc.group, acc.groupAt, acc.committer = pg, ev.ID(), c.Sender.Client
 		return acc, nil
 	case dag.KindState:
 		after, err := authorize(e.b.current(), ev)

@@ -28,8 +28,11 @@ import (
 
 // observerWindow bounds how many epochs' public group states an engine
 // keeps (each holds the epoch's ratchet tree: a 1,000-member group's is
-// some hundreds of KiB): a commit on an older parent is refused as
-// mls-epoch-gone. Honest commits build on the canonical tip or, during a
+// some hundreds of KiB, shared copy-on-write with its parent's): a commit on
+// a parent whose state was dropped is refused as mls-epoch-gone. Beyond
+// the window the oldest state of the committer holding the most is dropped
+// (Engine.keepGroup), so that one device's flood of valid commits evicts
+// its own. Honest commits build on the canonical tip or, during a
 // partition, on a fork point that is rarely more than a few epochs back.
 const observerWindow = 64
 

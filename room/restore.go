@@ -66,14 +66,14 @@ func Restore(record []Recorded, own []*dag.Event, cfg Config) (*Engine, error) {
 			}
 			e.noteServers(acc.after)
 			if acc.group != nil {
-				e.keepGroup(acc.groupAt, acc.group)
+				e.keepGroup(acc.groupAt, acc.group, acc.committer)
 			}
 			events = append(events, *acc.input)
 		case dag.KindProposal:
 			// Proposals change no state, but commits of their epoch may
 			// include them by reference.
 			if acc, err := e.authorizeEvent(ev); err == nil && acc.group != nil {
-				e.keepGroup(acc.groupAt, acc.group)
+				e.keepGroup(acc.groupAt, acc.group, acc.committer)
 			}
 		case dag.KindState:
 			c, err := roomevent.DecodeState(ev.Content)
