@@ -49,6 +49,11 @@ func TestBranchMoveAfterPartition(t *testing.T) {
 	}
 	bob.waitJoined(room)
 	carol.waitJoined(room)
+	// Bob sends once his device is in carol's epoch too: his server may
+	// still have the epoch before it as its tip for a moment (it accepts
+	// the message there), and carol, who joined in the later epoch, could
+	// not read it (docs/api.md, "stale_epoch").
+	bob.waitEpoch(room, epochOf(carol.c, room))
 	if _, err := bob.c.Send(ctx, room, "before the split"); err != nil {
 		t.Fatal(err)
 	}

@@ -21,12 +21,13 @@ import (
 // makes: X25519, AES-128-GCM, SHA-256, Ed25519 (RFC 9420, Section 17.1).
 const Suite = mls.MLS128DHKEMX25519AES128GCMSHA256Ed25519
 
-// Errors callers branch on. Each message says how to fix the situation.
+// Errors callers branch on. They say what is wrong, not which command
+// fixes it: a program using the library (the CLI) adds that.
 var (
 	// ErrNotRegistered means the store holds no device yet.
-	ErrNotRegistered = errors.New("client: not registered: run rhizome register --server URL --user NAME --device NAME first")
+	ErrNotRegistered = errors.New("client: not registered: this directory holds no device yet")
 	// ErrAlreadyRegistered means the store already holds a device.
-	ErrAlreadyRegistered = errors.New("client: this directory already holds a registered device: use another --dir for a second device")
+	ErrAlreadyRegistered = errors.New("client: this directory already holds a registered device: a second device needs a directory of its own")
 	// ErrStore wraps a failure of the local store.
 	ErrStore = errors.New("client: local store")
 	// ErrUnreachable wraps a network failure talking to the node.
@@ -34,20 +35,23 @@ var (
 	// ErrServer is matched by every *APIError.
 	ErrServer = errors.New("client: node refused the request")
 	// ErrUnknownRoom means the client holds no state for the room.
-	ErrUnknownRoom = errors.New("client: unknown room: list your rooms with rhizome rooms, or wait for the invitation to arrive (rhizome tail)")
+	ErrUnknownRoom = errors.New("client: unknown room: this device holds no state for it (its invitation may not have arrived yet)")
 	// ErrNotJoined means the room is known but this device has no MLS
 	// group for it yet (its Welcome has not been processed).
-	ErrNotJoined = errors.New("client: not joined to the room's MLS group yet: run rhizome tail ROOM until the invitation is processed")
+	ErrNotJoined = errors.New("client: not joined to the room's MLS group yet: the invitation has not been processed")
 	// ErrBadInput means an argument is malformed.
 	ErrBadInput = errors.New("client: bad input")
 	// ErrNoKeyPackages means an invited user has no device with a usable
 	// KeyPackage.
 	ErrNoKeyPackages = errors.New("client: the user has no KeyPackages: they must register a device first")
 	// ErrUnknownUser means the invited user does not exist on its server.
-	ErrUnknownUser = errors.New("client: no such user: check the name (users register with rhizome register)")
+	ErrUnknownUser = errors.New("client: no such user on its server")
 	// ErrUnknownMessage means a reply, reaction, edit or delete names a
 	// message this device has not seen.
-	ErrUnknownMessage = errors.New("client: unknown message ID: pick one from rhizome tail --json")
+	ErrUnknownMessage = errors.New("client: unknown message ID: this device neither sent nor received it")
+	// ErrNoServer means an invited user's domain has no server in the
+	// room yet and no server was given (InviteOptions).
+	ErrNoServer = errors.New("client: the room has no server for the user's domain yet")
 	// ErrLeft means the device has left or was removed from the room.
 	ErrLeft = errors.New("client: this device is no longer a member of the room")
 	// ErrCommitLost means an own commit did not become canonical and

@@ -48,7 +48,7 @@ func (c *Client) room(id string) (*room, error) {
 		id = "!" + id
 	}
 	if _, err := dag.ParseRoomID(id); err != nil {
-		return nil, fmt.Errorf("%w: room ID %q: a room ID looks like !QmXy... (see rhizome rooms)", ErrBadInput, id)
+		return nil, fmt.Errorf("%w: room ID %q: a room ID looks like !QmXy...", ErrBadInput, id)
 	}
 	r := c.rooms[id]
 	if r == nil {
@@ -278,7 +278,7 @@ func (c *Client) resolveServer(ctx context.Context, domain string, opts *InviteO
 		return *opts.Server, nil
 	}
 	if opts == nil || opts.ServerURL == "" {
-		return Server{}, fmt.Errorf("%w: the room has no server for %s yet: give the user's home server (rhizome invite --via http://host:port ...)", ErrBadInput, domain)
+		return Server{}, fmt.Errorf("%w: %w (%s): give the user's home server in InviteOptions", ErrBadInput, ErrNoServer, domain)
 	}
 	base, err := normalizeServer(opts.ServerURL)
 	if err != nil {
@@ -366,10 +366,10 @@ func (c *Client) Remove(ctx context.Context, roomID, user string) (string, error
 		user, err = c.normalizeUser(user)
 	}
 	if err == nil && r.state.RoleOf(roomstate.URI(user)) == roomstate.RoleNone {
-		err = fmt.Errorf("%w: %s is not a participant of %s (see rhizome members)", ErrBadInput, user, r.info.Room)
+		err = fmt.Errorf("%w: %s is not a participant of %s", ErrBadInput, user, r.info.Room)
 	}
 	if err == nil && user == c.id.UserURI {
-		err = fmt.Errorf("%w: to remove yourself use rhizome leave", ErrBadInput)
+		err = fmt.Errorf("%w: a device removes its own user by leaving the room, not by Remove", ErrBadInput)
 	}
 	room := ""
 	if r != nil {

@@ -62,7 +62,7 @@ func openStore(dir string) (*store, error) {
 		WithValueThreshold(64 << 10)
 	db, err := badger.Open(opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: open %s (is another rhizome client using it?): %v", ErrStore, dir, err)
+		return nil, fmt.Errorf("%w: open %s (is another client using this directory?): %v", ErrStore, dir, err)
 	}
 	st := &store{db: db, dir: dir}
 	st.tighten()

@@ -1,6 +1,6 @@
 // Package clientapi declares the wire types of Rhizome's client HTTP API,
 // shared by the node's handlers (package node) and the Go client (package
-// node/client): every request and response body, the lines of the event
+// client): every request and response body, the lines of the event
 // stream, and the error codes with the error body. docs/api.md describes
 // the API; each type cites the section it implements.
 //

@@ -12,11 +12,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rhizome-chat/rhizome/node/client"
+	"github.com/rhizome-chat/rhizome/client"
 )
 
 // Client commands: a person at a terminal (or a script, with --json) using
-// one device whose state lives in a directory (node/client).
+// one device whose state lives in a directory (client).
 
 // defaultClientDir is where the device state lives unless $RHIZOME_CLIENT_DIR
 // or --dir says otherwise.
@@ -134,7 +134,7 @@ func clientCommand(name, usage, short, long string, extra func(fs *flag.FlagSet)
 			if len(pos) < nargs[0] || len(pos) > nargs[1] {
 				return &UsageError{Cmd: "rhizome " + name, Msg: fmt.Sprintf("expected %s", usageArgs(usage))}
 			}
-			return run(ctx, env, f, pos)
+			return withHint(run(ctx, env, f, pos))
 		},
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/rhizome-chat/rhizome/node/client"
+	"github.com/rhizome-chat/rhizome/client"
 )
 
 func keyPackagesCommand() *Command {

@@ -10,8 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/client"
 	"github.com/rhizome-chat/rhizome/internal/mimicontent"
-	"github.com/rhizome-chat/rhizome/node/client"
 )
 
 func sendCommand() *Command {

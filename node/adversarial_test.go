@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/rhizome-chat/rhizome/dag"
-	"github.com/rhizome-chat/rhizome/node/client"
+	"github.com/rhizome-chat/rhizome/client"
 )
 
 // The node-level flood acceptance (issue 13): three real nodes (badger on

@@ -1,6 +1,6 @@
 // Package demo runs Rhizome's end-to-end scenario in one process: three
 // real servers on loopback (badger on disk, libp2p over TCP), four users
-// with five devices (real node/client clients, each with its own state),
+// with five devices (real client library clients, each with its own state),
 // one room across all three servers, a network partition with traffic on
 // both sides and a membership change on the majority side, the heal, and
 // the checks that every device converged: the same messages exactly once,
@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rhizome-chat/rhizome/node/client"
+	"github.com/rhizome-chat/rhizome/client"
 )
 
 // Options configure a run. The zero value (with Dir set) runs the full

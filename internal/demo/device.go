@@ -8,10 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rhizome-chat/rhizome/node/client"
+	"github.com/rhizome-chat/rhizome/client"
 )
 
-// device is one client device of the demo: a real node/client.Client with
+// device is one client device of the demo: a real client.Client with
 // its own state folder, and a running receive loop that records every
 // delivery in arrival order.
 type device struct {

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rhizome-chat/rhizome/node/client"
+	"github.com/rhizome-chat/rhizome/client"
 )
 
 // Report is what a demo run found: per device what it sent and received,

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rhizome-chat/rhizome/client"
 	"github.com/rhizome-chat/rhizome/internal/mimicontent"
-	"github.com/rhizome-chat/rhizome/node/client"
 )
 
 // delivery builds a delivery of a text message as a device would report it.
