@@ -549,3 +549,114 @@ func TestAttackSideCommitFloodEvictsEpochs(t *testing.T) {
 		t.Fatal("a restored keeps other public group states than a")
 	}
 }
+
+// TestAttackExpiredKeyPackageWedge: servers verify commits without a
+// clock (added KeyPackages' lifetimes unchecked), clients with theirs
+// (node/client processes commits with ProcessOptions.Now = its local
+// time). So a member device that adds a KeyPackage whose lifetime ended
+// (its own making: any device can sign one for a credential of its
+// domain) gets a commit accepted and ordered that no honest member can
+// apply: the group is wedged for everyone. Fix (outside room/): judge
+// lifetimes at one time every server and member agrees on, the commit
+// event's timestamp: clients pass it as ProcessOptions.Now, and
+// observeCommit passes time.UnixMilli(ev.Timestamp) to ProcessCommit (the
+// kit then needs real timestamps).
+func TestAttackExpiredKeyPackageWedge(t *testing.T) {
+	k := newKit(t)
+	e1 := k.addBob()
+	carol := k.users["carol"]
+	kb, err := mls.NewKeyPackage(rand.Reader, suite, carol.sig, mls.NewBasicCredential([]byte(carol.device)),
+		&mls.KeyPackageOptions{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := k.commitEvent(commitSpec{by: "alice", parent: e1, props: []mls.Proposal{&mls.AddProposal{KeyPackage: *kb.KeyPackage}},
+		changes: k.invite(e1, carol.user)})
+	if r := k.step(ev); r != nil {
+		t.Fatalf("rejected: %v", r.Err)
+	}
+	if err := k.process("bob", ev); err != nil {
+		t.Skipf("finding: the servers accept a commit adding an expired KeyPackage, which bob's client refuses: %v", err)
+	}
+}
+
+// TestAttackStateEventRaceForksCommitVerdict: a state event applies to
+// the canonical state in each server's arrival order, and a commit is
+// judged against the state of its parent's epoch on that server, so two
+// concurrent events (neither in the other's DAG past: both orders are
+// causal) get different verdicts: alice's state event removing bob from
+// the participant list, and bob's commit. Server a (state event first)
+// refuses the commit, b accepts it; if the other servers certify it, a
+// cannot follow the room any more. A hostile server only has to withhold
+// one of the two from some servers for a while. Fix (outside room/, an
+// event format change): judge an event against the state events in its
+// own causal past, e.g. a commit names the last state event it builds on
+// (or state events take effect only when a commit includes them, like
+// proposals by reference), so the verdict no longer depends on arrival
+// order.
+func TestAttackStateEventRaceForksCommitVerdict(t *testing.T) {
+	k := newKit(t)
+	c := newCluster(k)
+	e1 := c.addBob()
+	a, b := c.peers[0], c.peers[1]
+	remove := k.stateEvent("alice", &roomstate.ParticipantUpdate{Removed: []roomstate.URI{roomstate.URI(k.users["bob"].user)}})
+	commit, _ := k.commitEvent(commitSpec{by: "bob", parent: e1.ID()})
+	c.stepOne(a, remove)
+	ra := verdict(a, commit)
+	rb := verdict(b, commit)
+	c.stepOne(b, remove)
+	if (ra == nil) != (rb == nil) {
+		t.Skipf("finding: the same commit is refused by a (%v) and accepted by b (%v), by arrival order alone", ra, rb)
+	}
+}
+
+// proposalEvent wraps an MLS proposal of user name as a proposal event
+// naming epoch, through origin.
+func (k *kit) proposalEvent(name, origin string, epoch dag.EventID, msg *mls.MLSMessage) *dag.Event {
+	k.t.Helper()
+	u := k.users[name]
+	raw, err := msg.Marshal()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	content, err := (&roomevent.Proposal{Sender: roomevent.Sender{User: u.user, Client: u.device}, Epoch: epoch, Proposal: raw}).Marshal()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return k.sign(origin, k.room, dag.KindProposal, []dag.EventID{k.create.ID()}, content)
+}
+
+// TestAttackProposalByReferenceOrder: a commit that includes a proposal
+// by reference verifies only where the proposal event arrived first. A
+// committer's server chooses the commit event's DAG parents, so it can
+// leave the proposal out of the commit's past: both arrival orders are
+// then causal, and servers that got the commit first refuse it while the
+// others accept it (and may certify it). Fix (outside room/): the node
+// admits a commit only once the proposal events it references are stored
+// before it (or requires them in the commit event's causal past, which
+// the DAG store can check); the engine alone cannot tell.
+func TestAttackProposalByReferenceOrder(t *testing.T) {
+	k := newKit(t)
+	c := newCluster(k)
+	e1 := c.addBob()
+	a, b := c.peers[0], c.peers[1]
+	upd, err := k.users["alice"].g.ProposeUpdate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop := k.proposalEvent("alice", "a.test", e1.ID(), upd)
+	if _, err := k.users["bob"].g.ProcessMessage(upd, &mls.ProcessOptions{Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	commit, _ := k.commitEvent(commitSpec{by: "bob", parent: e1.ID()}) // includes alice's Update by reference
+	c.stepOne(a, prop)
+	ra := verdict(a, commit)
+	rb := verdict(b, commit)
+	c.stepOne(b, prop)
+	if ra != nil {
+		t.Fatalf("a (proposal first) refused the commit: %v", ra)
+	}
+	if rb != nil {
+		t.Skipf("finding: a accepted the commit, b (commit first) refused it: %v", rb)
+	}
+}
