@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -658,5 +659,188 @@ func TestAttackProposalByReferenceOrder(t *testing.T) {
 	}
 	if rb != nil {
 		t.Skipf("finding: a accepted the commit, b (commit first) refused it: %v", rb)
+	}
+}
+
+// TestAttackManyProposalsPerEpoch: every accepted proposal event returns a
+// new public group state holding all of the epoch's proposals so far
+// (mls.PublicGroup.ProcessProposal clones the epoch's proposal list and
+// scans it for a duplicate), so n proposals in one epoch cost O(n^2)
+// bytes copied; a member device can send them at will (each Update with a
+// fresh key is valid, and room policy allows them). A cap in the engine
+// would make verdicts depend on arrival order (which proposals got in), so
+// the fix belongs in mls: share the proposal list between states (it only
+// grows within an epoch) and index it by reference.
+func TestAttackManyProposalsPerEpoch(t *testing.T) {
+	k := newKit(t)
+	e1 := k.addBob()
+	const n = 3000
+	evs := make([]*dag.Event, n)
+	for i := range evs {
+		upd, err := k.users["bob"].g.ProposeUpdate(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs[i] = k.proposalEvent("bob", "b.test", e1, upd)
+	}
+	cost := func(evs []*dag.Event) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for _, ev := range evs {
+			if r := k.step(ev); r != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / uint64(len(evs))
+	}
+	first := cost(evs[:100])
+	cost(evs[100 : n-100])
+	last := cost(evs[n-100:])
+	t.Logf("bytes allocated per proposal: %d for the first 100, %d after %d", first, last, n-100)
+	if last > 4*first {
+		t.Skipf("finding: a proposal costs %d bytes after %d in its epoch, %d at first", last, n-100, first)
+	}
+}
+
+// renamingCommit is a commit of user name's device, hand-made (the mls
+// API never changes a leaf's credential), whose UpdatePath leaf carries
+// the credential of identity instead of the device's own. Its
+// confirmation and membership tags are random: an observer checks
+// neither, and a hostile device, a member, could compute the right ones.
+func (k *kit) renamingCommit(name, identity string) []byte {
+	k.t.Helper()
+	u := k.users[name]
+	g := u.g
+	me := g.LeafIndex()
+	cur, ok := g.Tree().Leaf(me)
+	if !ok {
+		k.t.Fatal("no own leaf")
+	}
+	ctx := g.GroupContext()
+	ctxBytes, err := ctx.Marshal()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	prov := ctx
+	prov.Epoch++
+	tmpl := *cur
+	tmpl.Credential = mls.NewBasicCredential([]byte(identity))
+	tree := g.Tree().Clone()
+	res, err := tree.CreateUpdatePath(me, &mls.UpdatePathParams{Leaf: tmpl, SigningKey: u.sig, GroupContext: prov}, rand.Reader)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	content := &mls.FramedContent{GroupID: ctx.GroupID, Epoch: ctx.Epoch, Sender: mls.MemberSender(me), ContentType: mls.ContentTypeCommit,
+		Commit: &mls.Commit{Path: res.Path}}
+	ac, err := mls.SignFramedContent(suite, mls.WireFormatPublicMessage, content, ctxBytes, u.sig)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	ac.Auth.ConfirmationTag = make([]byte, 32)
+	rand.Read(ac.Auth.ConfirmationTag)
+	mk := make([]byte, 32)
+	rand.Read(mk)
+	pm, err := mls.NewPublicMessage(suite, ac, mk, ctxBytes)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	raw, err := (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatPublicMessage, PublicMessage: pm}).Marshal()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return raw
+}
+
+// TestAttackCommitRenamesDevice: a commit's UpdatePath (and an Update
+// proposal) replaces the committer's leaf, credential included, and
+// neither the observer nor the members (no Authentication Service
+// callback) hold the identity to the old one. Room policy judged only the
+// proposals, so bob's device could become "carol's" (not a participant:
+// every later commit then fails the no-client-without-participant rule
+// unless it removes her) or an admin's second device, with no add
+// authorized. The roster the MLS commit leaves must be the one room policy
+// authorized.
+func TestAttackCommitRenamesDevice(t *testing.T) {
+	for _, identity := range []string{"mimi://b.test/d/carol/phone", "mimi://a.test/d/alice/laptop"} {
+		k := newKit(t)
+		e1 := k.addBob()
+		ev, _ := k.commitEvent(commitSpec{by: "bob", parent: e1, mlsBytes: k.renamingCommit("bob", identity)})
+		if r := k.step(ev); r == nil || r.Err.Reason != ReasonPolicy {
+			t.Errorf("bob's commit renaming his device %s: %v, want %s", identity, r, ReasonPolicy)
+		}
+	}
+}
+
+// renamingUpdate is an Update proposal of user name's device, hand-made,
+// whose leaf carries the credential of identity (random membership tag,
+// as in renamingCommit).
+func (k *kit) renamingUpdate(name, identity string) *mls.MLSMessage {
+	k.t.Helper()
+	u := k.users[name]
+	g := u.g
+	me := g.LeafIndex()
+	cur, _ := g.Tree().Leaf(me)
+	_, pub, err := suite.GenerateKEMKeyPair(rand.Reader)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	ln := mls.LeafNode{EncryptionKey: pub, SignatureKey: cur.SignatureKey, Credential: mls.NewBasicCredential([]byte(identity)),
+		Capabilities: cur.Capabilities, Source: mls.LeafNodeSourceUpdate, Extensions: mls.Extensions{}}
+	if err := ln.Sign(suite, u.sig, g.GroupID(), me); err != nil {
+		k.t.Fatal(err)
+	}
+	raw, err := ln.Marshal()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	dec, err := mls.UnmarshalLeafNode(raw)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	ctx := g.GroupContext()
+	ctxBytes, err := ctx.Marshal()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	content := &mls.FramedContent{GroupID: ctx.GroupID, Epoch: ctx.Epoch, Sender: mls.MemberSender(me), AuthenticatedData: []byte{},
+		ContentType: mls.ContentTypeProposal, Proposal: &mls.UpdateProposal{LeafNode: *dec}}
+	ac, err := mls.SignFramedContent(suite, mls.WireFormatPublicMessage, content, ctxBytes, u.sig)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	mk := make([]byte, 32)
+	rand.Read(mk)
+	pm, err := mls.NewPublicMessage(suite, ac, mk, ctxBytes)
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	return &mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatPublicMessage, PublicMessage: pm}
+}
+
+// TestAttackProposalRenamesDevice: an Update proposal that renames its
+// sender's device (see TestAttackCommitRenamesDevice) was accepted, and
+// an honest committer's client includes every accepted proposal by
+// reference. And a proposal event could name another user of the same
+// domain than the device's (commits were held to that already).
+func TestAttackProposalRenamesDevice(t *testing.T) {
+	k := newKit(t)
+	e1 := k.addBob()
+	honest, err := k.users["bob"].g.ProposeUpdate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := k.step(k.proposalEvent("bob", "b.test", e1, k.renamingUpdate("bob", "mimi://b.test/d/carol/phone"))); r == nil || r.Err.Reason != ReasonPolicy {
+		t.Errorf("bob's Update renaming his device: %v, want %s", r, ReasonPolicy)
+	}
+	relabelled := k.proposalEvent("bob", "b.test", e1, honest)
+	pc, _ := roomevent.DecodeProposal(relabelled.Content)
+	pc.Sender.User = k.users["carol"].user
+	raw, _ := pc.Marshal()
+	if r := k.step(k.sign("b.test", k.room, dag.KindProposal, []dag.EventID{k.create.ID()}, raw)); r == nil || r.Err.Reason != ReasonSenderMismatch {
+		t.Errorf("bob's Update under carol's name: %v, want %s", r, ReasonSenderMismatch)
+	}
+	if r := k.step(k.proposalEvent("bob", "b.test", e1, honest)); r != nil {
+		t.Errorf("bob's honest Update: %v", r.Err)
 	}
 }

@@ -180,10 +180,39 @@ func (e *Engine) observeCommit(ev *dag.Event, c *roomevent.Commit, st *roomstate
 	if err != nil {
 		return nil, rejectErr(ReasonPolicy, err)
 	}
-	if _, _, err := roomstate.AuthorizeCommit(st, roster, desc); err != nil {
+	_, want, err := roomstate.AuthorizeCommit(st, roster, desc)
+	if err != nil {
 		return nil, rejectErr(ReasonPolicy, err)
 	}
+	// An UpdatePath or Update replaces a leaf, credential and all, and
+	// nothing in MLS holds the identity to the old one: the members the
+	// commit leaves must be exactly those room policy authorized.
+	got, err := Roster(next.Members(), next.Leaf)
+	if err != nil {
+		return nil, rejectErr(ReasonPolicy, err)
+	}
+	if !sameClients(got, want) {
+		return nil, reject(ReasonPolicy, "the MLS group the commit leaves (%v) is not the one room policy authorized (%v)", got, want)
+	}
 	return next, nil
+}
+
+// sameClients reports whether a and b hold the same clients, in any order.
+func sameClients(a, b []roomstate.Client) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(c roomstate.Client) string { return string(c.ID) + "\x00" + string(c.User) }
+	n := map[string]int{}
+	for _, c := range a {
+		n[key(c)]++
+	}
+	for _, c := range b {
+		if n[key(c)]--; n[key(c)] < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // parentGroup returns the public group state of commit c's parent epoch:
@@ -267,6 +296,15 @@ func (e *Engine) observeProposal(epoch dag.EventID, c *roomevent.Proposal, st *r
 		ln, ok := pg.Leaf(op.Sender.LeafIndex)
 		if !ok || string(ln.Credential.Identity) != c.Sender.Client {
 			return nil, reject(ReasonSenderMismatch, "the proposal's MLS sender is not %s, the device the event names", c.Sender.Client)
+		}
+		if cl, err := ClientOf(ln.Credential); err != nil || string(cl.User) != c.Sender.User {
+			return nil, reject(ReasonSenderMismatch, "the event names user %s, but device %s is not theirs", c.Sender.User, c.Sender.Client)
+		}
+		if u, ok := op.Proposal.(*mls.UpdateProposal); ok && (u.LeafNode.Credential.CredentialType != ln.Credential.CredentialType ||
+			!bytes.Equal(u.LeafNode.Credential.Identity, ln.Credential.Identity)) {
+			// As for a commit's UpdatePath (observeCommit): a device
+			// keeps its identity.
+			return nil, reject(ReasonPolicy, "the Update replaces device %s by %q", c.Sender.Client, u.LeafNode.Credential.Identity)
 		}
 	}
 	desc, err := DescribeCommit(op.Sender, []mls.CommitProposal{{Proposal: op.Proposal, Sender: op.Sender}}, nil, pg.Leaf)
