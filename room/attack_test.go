@@ -844,3 +844,28 @@ func TestAttackProposalRenamesDevice(t *testing.T) {
 		t.Errorf("bob's honest Update: %v", r.Err)
 	}
 }
+
+// TestAttackVoteRejectionNamesOrigin: a vote the ordering machine refuses
+// (here from a server of no membership) is reported with its origin, for
+// the host to score the sender.
+func TestAttackVoteRejectionNamesOrigin(t *testing.T) {
+	k := newKit(t)
+	c := newCluster(k)
+	c.addBob()
+	var vote *dag.Event
+	for _, r := range c.peers[1].record {
+		if r.Event != nil && isVote(r.Event.Kind) {
+			vote = r.Event
+		}
+	}
+	key, id, err := dag.GenerateServerKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.servers["c.test"] = &kitServer{key: key, id: id, domain: "c.test"}
+	forged := k.sign("c.test", k.room, vote.Kind, vote.Prev, vote.Content)
+	r := k.step(forged)
+	if r == nil || r.Origin != id {
+		t.Fatalf("a vote of a stranger: %+v, want a rejection naming its origin", r)
+	}
+}

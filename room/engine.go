@@ -640,9 +640,9 @@ func (e *Engine) stepRun(run []consensus.Event, runEntries []Entry) {
 			bad[did(re.ID)] = rejectErr(Reason("vote-"+re.Reason.String()), err)
 		}
 	}
-	for _, en := range runEntries {
+	for i, en := range runEntries {
 		if re, ok := bad[en.Event]; ok {
-			e.ready.Rejected = append(e.ready.Rejected, Rejection{Event: en.Event, Kind: en.Kind, Err: re})
+			e.ready.Rejected = append(e.ready.Rejected, Rejection{Event: en.Event, Kind: en.Kind, Origin: dag.ServerID(run[i].From), Err: re})
 			continue
 		}
 		e.ready.Entries = append(e.ready.Entries, en)
