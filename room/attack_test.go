@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"testing"
@@ -867,5 +868,99 @@ func TestAttackVoteRejectionNamesOrigin(t *testing.T) {
 	r := k.step(forged)
 	if r == nil || r.Origin != id {
 		t.Fatalf("a vote of a stranger: %+v, want a rejection naming its origin", r)
+	}
+}
+
+// TestAttackRestoreMatchesLive: after a history with a flood of side
+// commits (evictions), proposals, state events and a side branch, an
+// engine restored from the record keeps the same public group states,
+// servers, chain and epoch states as the live one, and reaches the same
+// verdicts on new events.
+func TestAttackRestoreMatchesLive(t *testing.T) {
+	k := newKit(t)
+	c := newCluster(k)
+	e1 := c.addBob()
+	at1, err := k.users["alice"].g.Snapshot().Restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2 := c.commitChanges("alice", e1.ID(), k.invite(e1.ID(), "mimi://a.test/u/dave"), "bob")
+	upd, err := k.users["bob"].g.ProposeUpdate(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.deliver(k.proposalEvent("bob", "b.test", e2.ID(), upd))
+	var flood []*dag.Event
+	for range observerWindow + 6 {
+		ev, _ := k.commitEvent(commitSpec{by: "bob", parent: e2.ID()})
+		flood = append(flood, ev)
+	}
+	c.deliver(flood[:40]...)
+	c.deliver(k.stateEvent("alice", k.topic("between")))
+	c.deliver(flood[40:]...)
+	k.users["dave"].g = at1
+	k.users["dave"].user, k.users["dave"].device = k.users["alice"].user, k.users["alice"].device
+	side, _ := k.commitEvent(commitSpec{by: "dave", parent: e1.ID(), changes: k.invite(e1.ID(), "mimi://a.test/u/side")})
+	c.deliver(side)
+	c.deliver(k.stateEvent("alice", k.topic("after")))
+	a := c.peers[0]
+	r := c.restored(a)
+	if !slices.Equal(r.e.groupOrder, a.e.groupOrder) || !maps.Equal(r.e.keptBy, a.e.keptBy) {
+		t.Fatal("restored engine keeps other public group states")
+	}
+	if !slices.Equal(r.e.Servers(), a.e.Servers()) || !slices.Equal(r.e.Chain(), a.e.Chain()) || r.e.CertifiedLen() != a.e.CertifiedLen() {
+		t.Fatal("restored engine has other servers or chain")
+	}
+	checkStates(t, r.e)
+	for _, en := range a.e.b.entries {
+		if en.Kind != dag.KindCommit {
+			continue
+		}
+		x, _ := a.e.StateAt(en.ID)
+		y, _ := r.e.StateAt(en.ID)
+		if stateBytes(t, x) != stateBytes(t, y) {
+			t.Fatalf("epoch %v: restored state differs", en.ID)
+		}
+	}
+	probes := []*dag.Event{k.message("alice", "a.test", e2.ID()), k.message("bob", "b.test", flood[0].ID()), k.message("bob", "b.test", flood[len(flood)-1].ID())}
+	next, _ := k.commitEvent(commitSpec{by: "alice", parent: e2.ID()})
+	probes = append(probes, next)
+	for _, ev := range probes {
+		if va, vr := verdict(a, ev), verdict(r, ev); (va == nil) != (vr == nil) || (va != nil && va.Reason != vr.Reason) {
+			t.Errorf("%v %v: live %v, restored %v", ev.Kind, ev.ID(), va, vr)
+		}
+	}
+}
+
+// TestAttackParentOutsideCausalPast: a commit names its parent epoch in
+// its content, and its server chooses its DAG parents: if they leave the
+// parent commit out, a server that stores the commit first refuses it for
+// good (unknown-epoch) while the others accept it and may certify it; the
+// first can then no longer follow the room. Messages and proposals naming
+// their epoch are judged the same way. Fix (outside room/): the node
+// admits a commit, proposal or message only once the commit its parent or
+// epoch names (and the proposals it references) is in its DAG past, or
+// holds it until then, so that unknown-epoch cannot depend on arrival
+// order.
+func TestAttackParentOutsideCausalPast(t *testing.T) {
+	k := newKit(t)
+	c := newCluster(k)
+	e1 := c.addBob()
+	a, b := c.peers[0], c.peers[1]
+	e2, pc := k.commitEvent(commitSpec{by: "alice", parent: e1.ID()})
+	k.merge("alice", e2, pc)
+	if err := k.process("bob", e2); err != nil {
+		t.Fatal(err)
+	}
+	e3, _ := k.commitEvent(commitSpec{by: "bob", parent: e2.ID()}) // its DAG parent is the create event
+	c.stepOne(a, e2)
+	ra := verdict(a, e3)
+	rb := verdict(b, e3)
+	c.stepOne(b, e2)
+	if ra != nil {
+		t.Fatalf("a (parent first) refused the commit: %v", ra)
+	}
+	if rb != nil {
+		t.Skipf("finding: a accepted e3, b (e3 before its parent) refused it for good: %v", rb)
 	}
 }
