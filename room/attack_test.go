@@ -964,3 +964,48 @@ func TestAttackParentOutsideCausalPast(t *testing.T) {
 		t.Skipf("finding: a accepted e3, b (e3 before its parent) refused it for good: %v", rb)
 	}
 }
+
+// TestAttackWelcomeMismatch: a commit that adds devices had to carry
+// nothing for them: without a Welcome (or with one for other
+// KeyPackages) the added devices are members that can never join, and a
+// Welcome could ride on a commit that adds nobody. What an observer can
+// check of a Welcome (its suite, whom it addresses) now must match the
+// commit's Adds.
+func TestAttackWelcomeMismatch(t *testing.T) {
+	k := newKit(t)
+	e1 := k.addBob()
+	add := func(name string) (*dag.Event, *roomevent.Commit) {
+		kb := k.keyPackage(name)
+		ev, _ := k.commitEvent(commitSpec{by: "alice", parent: e1, props: []mls.Proposal{&mls.AddProposal{KeyPackage: *kb.KeyPackage}},
+			changes: k.invite(e1, k.users[name].user)})
+		c, err := roomevent.DecodeCommit(ev.Content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev, c
+	}
+	resign := func(c *roomevent.Commit) *dag.Event {
+		raw, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.sign("a.test", k.room, dag.KindCommit, []dag.EventID{k.create.ID()}, raw)
+	}
+	_, carol := add("carol")
+	_, dave := add("dave")
+	noWelcome := *carol
+	noWelcome.Welcome = nil
+	otherWelcome := *carol
+	otherWelcome.Welcome = dave.Welcome
+	empty, _ := k.commitEvent(commitSpec{by: "alice", parent: e1})
+	ec, _ := roomevent.DecodeCommit(empty.Content)
+	ec.Welcome = carol.Welcome
+	for name, ev := range map[string]*dag.Event{"no Welcome": resign(&noWelcome), "another commit's Welcome": resign(&otherWelcome), "a Welcome without Adds": resign(ec)} {
+		if r := k.step(ev); r == nil || r.Err.Reason != ReasonWelcomeMismatch {
+			t.Errorf("%s: %v, want %s", name, r, ReasonWelcomeMismatch)
+		}
+	}
+	if r := k.step(resign(carol)); r != nil {
+		t.Errorf("the honest add: %v", r.Err)
+	}
+}

@@ -50,6 +50,10 @@ const (
 	// ReasonPolicy: room policy forbids the commit or proposal
 	// (roomstate.AuthorizeCommit, AuthorizeProposal).
 	ReasonPolicy Reason = "policy"
+	// ReasonWelcomeMismatch: the commit's Welcome does not address exactly
+	// the KeyPackages its Adds add (or there is one without Adds, or none
+	// with them), so that an added device could never join.
+	ReasonWelcomeMismatch Reason = "mls-welcome-mismatch"
 )
 
 // ClientOf maps an MLS credential to the room-state client it names: the
@@ -172,6 +176,9 @@ func (e *Engine) observeCommit(ev *dag.Event, c *roomevent.Commit, st *roomstate
 		// the credential's user: they must be the same.
 		return nil, reject(ReasonSenderMismatch, "the event names user %s, but device %s is not theirs", c.Sender.User, c.Sender.Client)
 	}
+	if err := checkWelcome(c, oc.Proposals, pg.CipherSuite()); err != nil {
+		return nil, err
+	}
 	desc, err := DescribeCommit(oc.Sender, oc.Proposals, c.Changes, pg.Leaf)
 	if err != nil {
 		return nil, rejectErr(ReasonPolicy, err)
@@ -195,6 +202,48 @@ func (e *Engine) observeCommit(ev *dag.Event, c *roomevent.Commit, st *roomstate
 		return nil, reject(ReasonPolicy, "the MLS group the commit leaves (%v) is not the one room policy authorized (%v)", got, want)
 	}
 	return next, nil
+}
+
+// checkWelcome holds commit c's Welcome to what an observer can check of
+// it (RFC 9420, Section 12.4.3.1): present exactly when the commit adds
+// members, of the group's cipher suite, with one EncryptedGroupSecrets for
+// each added KeyPackage (by its KeyPackageRef) and no other. Whether the
+// secrets decrypt is the joiners' to find out.
+func checkWelcome(c *roomevent.Commit, props []mls.CommitProposal, cs mls.CipherSuite) error {
+	want := map[string]bool{}
+	for _, cp := range props {
+		if add, ok := cp.Proposal.(*mls.AddProposal); ok {
+			ref, err := add.KeyPackage.Ref()
+			if err != nil {
+				return rejectErr(ReasonWelcomeMismatch, err)
+			}
+			want[string(ref)] = true
+		}
+	}
+	if c.Welcome == nil {
+		if len(want) > 0 {
+			return reject(ReasonWelcomeMismatch, "the commit adds %d KeyPackages and carries no Welcome", len(want))
+		}
+		return nil
+	}
+	msg, err := mls.UnmarshalMLSMessage(c.Welcome)
+	if err != nil || msg.Welcome == nil {
+		return rejectErr(ReasonMalformedMLS, errors.Join(errors.New("not a Welcome"), err))
+	}
+	w := msg.Welcome
+	if w.CipherSuite != cs {
+		return reject(ReasonWelcomeMismatch, "Welcome of cipher suite %v in a group of %v", w.CipherSuite, cs)
+	}
+	if len(w.Secrets) != len(want) {
+		return reject(ReasonWelcomeMismatch, "the Welcome addresses %d new members, the commit adds %d", len(w.Secrets), len(want))
+	}
+	for _, s := range w.Secrets {
+		if !want[string(s.NewMember)] {
+			return reject(ReasonWelcomeMismatch, "the Welcome addresses KeyPackage %x, which the commit does not add", s.NewMember)
+		}
+		delete(want, string(s.NewMember))
+	}
+	return nil
 }
 
 // sameClients reports whether a and b hold the same clients, in any order.
