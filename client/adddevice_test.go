@@ -33,8 +33,8 @@ func TestAddDevice(t *testing.T) {
 	if _, err := bob.c.Invite(ctx, ri.Room, "alice", nil); err != nil {
 		t.Fatalf("invite alice: %v", err)
 	}
-	phone.waitJoined(ri.Room)
-	laptop.waitJoined(ri.Room)
+	phone.waitJoined(string(ri.Room))
+	laptop.waitJoined(string(ri.Room))
 	ms, err := bob.c.Members(ri.Room)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestAddDevice(t *testing.T) {
 		t.Fatalf("bob's epoch_authenticator = %x, %v", want, err)
 	}
 	for _, x := range []*device{phone, laptop} {
-		x.waitEpoch(ri.Room, hi.Epoch)
+		x.waitEpoch(string(ri.Room), string(hi.Epoch))
 		got, err := x.c.EpochAuthenticator(ri.Room)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("epoch_authenticator %x, %v; bob has %x", got, err, want)

@@ -4,7 +4,8 @@ package client
 // current epoch in the room (RFC 9420, Section 8.7): members who hold the
 // same value share the same group state, so comparing it (out of band, or
 // across devices in a test) confirms that they converged.
-func (c *Client) EpochAuthenticator(room string) ([]byte, error) {
+func (c *Client) EpochAuthenticator(rid RoomID) ([]byte, error) {
+	room := string(rid)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, err := c.joinedRoom(room)

@@ -47,13 +47,13 @@ func TestBranchMoveAfterPartition(t *testing.T) {
 			t.Fatalf("invite %s: %v", u, err)
 		}
 	}
-	bob.waitJoined(room)
-	carol.waitJoined(room)
+	bob.waitJoined(string(room))
+	carol.waitJoined(string(room))
 	// Bob sends once his device is in carol's epoch too: his server may
 	// still have the epoch before it as its tip for a moment (it accepts
 	// the message there), and carol, who joined in the later epoch, could
 	// not read it (docs/api.md, "stale_epoch").
-	bob.waitEpoch(room, epochOf(carol.c, room))
+	bob.waitEpoch(string(room), epochOf(carol.c, string(room)))
 	if _, err := bob.c.Send(ctx, room, "before the split"); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestBranchMoveAfterPartition(t *testing.T) {
 	if err != nil {
 		t.Fatalf("majority update: %v", err)
 	}
-	carol.waitEpoch(room, majorityEpoch)
+	carol.waitEpoch(string(room), string(majorityEpoch))
 	majority, err := carol.c.Send(ctx, room, "from the majority")
 	if err != nil {
 		t.Fatal(err)
@@ -100,12 +100,12 @@ func TestBranchMoveAfterPartition(t *testing.T) {
 	// Alice re-proposes her undone update; everyone converges on one epoch.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ea, eb, ec := authenticatorOK(alice.c, room), authenticatorOK(bob.c, room), authenticatorOK(carol.c, room)
-		if ea != nil && bytes.Equal(ea, eb) && bytes.Equal(eb, ec) && epochOf(alice.c, room) != majorityEpoch {
+		ea, eb, ec := authenticatorOK(alice.c, string(room)), authenticatorOK(bob.c, string(room)), authenticatorOK(carol.c, string(room))
+		if ea != nil && bytes.Equal(ea, eb) && bytes.Equal(eb, ec) && epochOf(alice.c, string(room)) != string(majorityEpoch) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no convergence: epochs %s %s %s; skipped %v", epochOf(alice.c, room), epochOf(bob.c, room), epochOf(carol.c, room), alice.c.Skipped())
+			t.Fatalf("no convergence: epochs %s %s %s; skipped %v", epochOf(alice.c, string(room)), epochOf(bob.c, string(room)), epochOf(carol.c, string(room)), alice.c.Skipped())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -187,7 +187,7 @@ func rejoinAfterUndoneJoin(t *testing.T, consent bool) {
 	if _, err := alice.c.Invite(ctx, room, "mimi://a.test/u/bob", nil); err != nil {
 		t.Fatal(err)
 	}
-	bob.waitJoined(room)
+	bob.waitJoined(string(room))
 
 	if consent {
 		dave.c.mu.Lock()
@@ -205,7 +205,7 @@ func rejoinAfterUndoneJoin(t *testing.T, consent bool) {
 	if err != nil {
 		t.Fatalf("minority invite: %v", err)
 	}
-	dave.waitEpoch(room, minority)
+	dave.waitEpoch(string(room), string(minority))
 	majority, err := bob.c.Update(ctx, room)
 	if err != nil {
 		t.Fatal(err)
@@ -216,12 +216,12 @@ func rejoinAfterUndoneJoin(t *testing.T, consent bool) {
 	// Dave ends in the group on the winning branch, with everyone's keys.
 	deadline := time.Now().Add(40 * time.Second)
 	for {
-		ea, eb, ed := authenticatorOK(alice.c, room), authenticatorOK(bob.c, room), authenticatorOK(dave.c, room)
-		if ed != nil && bytes.Equal(ea, eb) && bytes.Equal(eb, ed) && epochOf(dave.c, room) != minority {
+		ea, eb, ed := authenticatorOK(alice.c, string(room)), authenticatorOK(bob.c, string(room)), authenticatorOK(dave.c, string(room))
+		if ed != nil && bytes.Equal(ea, eb) && bytes.Equal(eb, ed) && epochOf(dave.c, string(room)) != string(minority) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dave did not rejoin: epochs alice %s bob %s dave %s; dave skipped %v", epochOf(alice.c, room), epochOf(bob.c, room), epochOf(dave.c, room), dave.c.Skipped())
+			t.Fatalf("dave did not rejoin: epochs alice %s bob %s dave %s; dave skipped %v", epochOf(alice.c, string(room)), epochOf(bob.c, string(room)), epochOf(dave.c, string(room)), dave.c.Skipped())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -241,7 +241,7 @@ func rejoinAfterUndoneJoin(t *testing.T, consent bool) {
 	dir := dave.dir
 	dave.close()
 	d2 := openDevice(t, dir)
-	if !bytes.Equal(authenticatorOK(d2.c, room), authenticatorOK(bob.c, room)) {
+	if !bytes.Equal(authenticatorOK(d2.c, string(room)), authenticatorOK(bob.c, string(room))) {
 		t.Fatal("dave's state after restart differs")
 	}
 }

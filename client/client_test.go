@@ -40,8 +40,8 @@ func TestFederatedRoom(t *testing.T) {
 	if _, err := alice.c.Invite(ctx, room, "mimi://b.test/u/carol", &InviteOptions{ServerURL: apiURL(b)}); err != nil {
 		t.Fatalf("invite carol: %v", err)
 	}
-	bob.waitJoined(room)
-	carol.waitJoined(room)
+	bob.waitJoined(string(room))
+	carol.waitJoined(string(room))
 
 	hello, err := alice.c.Send(ctx, room, "hello all")
 	if err != nil {
@@ -72,7 +72,7 @@ func TestFederatedRoom(t *testing.T) {
 	}
 	got := carol.waitFor("reply", func(x Delivery) bool { return x.ID == reply.ID })
 	content, err := got.Content()
-	if err != nil || content.InReplyTo == nil || hexID(*content.InReplyTo) != hi.ID || content.Kind() != mimicontent.KindReply {
+	if err != nil || content.InReplyTo == nil || hexID(*content.InReplyTo) != string(hi.ID) || content.Kind() != mimicontent.KindReply {
 		t.Fatalf("reply content = %+v, %v", content, err)
 	}
 	got = carol.waitFor("reaction", func(x Delivery) bool { return x.ID == react.ID })
@@ -91,16 +91,16 @@ func TestFederatedRoom(t *testing.T) {
 	for _, d := range []*device{bob, carol} {
 		e := d.waitFor("edit", func(x Delivery) bool { return x.ID == edit.ID })
 		ec, _ := e.Content()
-		if ec.Replaces == nil || hexID(*ec.Replaces) != hello.ID || e.Text() != "hello everyone" {
+		if ec.Replaces == nil || hexID(*ec.Replaces) != string(hello.ID) || e.Text() != "hello everyone" {
 			t.Fatalf("edit = %+v", ec)
 		}
 		x := d.waitFor("delete", func(x Delivery) bool { return x.ID == del.ID })
 		xc, _ := x.Content()
-		if xc.Kind() != mimicontent.KindDelete || hexID(*xc.Replaces) != hello.ID {
+		if xc.Kind() != mimicontent.KindDelete || hexID(*xc.Replaces) != string(hello.ID) {
 			t.Fatalf("delete kind %v", xc.Kind())
 		}
 		orig, _ := d.waitText("hello all").Content()
-		if err := mimicontent.ValidateReplacement(orig, mustID(t, hello.ID), ec); err != nil {
+		if err := mimicontent.ValidateReplacement(orig, mustID(t, string(hello.ID)), ec); err != nil {
 			t.Fatalf("edit is not a valid replacement: %v", err)
 		}
 	}
@@ -112,14 +112,14 @@ func TestFederatedRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 		enc, id, err := c.EncodeWithID()
-		if err != nil || !bytes.Equal(enc, x.Raw) || hexID(id) != x.ID {
+		if err != nil || !bytes.Equal(enc, x.Raw) || hexID(id) != string(x.ID) {
 			t.Fatalf("message %s does not round-trip: %v", x.ID, err)
 		}
 	}
 	// Same epoch and epoch_authenticator everywhere.
-	ea := authenticator(t, alice.c, room)
+	ea := authenticator(t, alice.c, string(room))
 	for _, d := range []*device{bob, carol} {
-		if !bytes.Equal(authenticator(t, d.c, room), ea) {
+		if !bytes.Equal(authenticator(t, d.c, string(room)), ea) {
 			t.Fatalf("%s has another epoch_authenticator", d.dir)
 		}
 	}
@@ -135,14 +135,14 @@ func TestFederatedRoom(t *testing.T) {
 	// Own messages are delivered to the sender too, once each.
 	ids := map[string]int{}
 	for _, x := range alice.deliveries() {
-		ids[x.ID]++
+		ids[string(x.ID)]++
 	}
 	for id, n := range ids {
 		if n != 1 {
 			t.Fatalf("message %s delivered %d times", id, n)
 		}
 	}
-	if ids[hello.ID] != 1 || ids[react.ID] != 1 {
+	if ids[string(hello.ID)] != 1 || ids[string(react.ID)] != 1 {
 		t.Fatalf("alice's own messages not delivered to her: %v", ids)
 	}
 }

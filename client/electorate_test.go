@@ -43,12 +43,12 @@ func readmeRoom(t *testing.T) (a, b, c *node.Node, alice, bob, carol *device, ro
 	if err != nil {
 		t.Fatal(err)
 	}
-	room = ri.Room
+	room = string(ri.Room)
 	for _, inv := range []struct {
 		user string
 		via  *node.Node
 	}{{"mimi://b.test/u/bob", b}, {"mimi://c.test/u/carol", c}} {
-		if _, err := alice.c.Invite(ctx, room, inv.user, &InviteOptions{ServerURL: apiURL(inv.via)}); err != nil {
+		if _, err := alice.c.Invite(ctx, RoomID(room), inv.user, &InviteOptions{ServerURL: apiURL(inv.via)}); err != nil {
 			t.Fatalf("invite %s: %v", inv.user, err)
 		}
 	}
@@ -194,11 +194,11 @@ func TestElectorateReadmeRoom(t *testing.T) {
 		t.Fatalf("%d commits carry a servers change, want 2 (one per added server)", byCommit)
 	}
 
-	u1, err := alice.c.Update(ctx, room)
+	u1, err := alice.c.Update(ctx, RoomID(room))
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitCertified(t, room, u1, alice, bob, carol)
+	waitCertified(t, room, string(u1), alice, bob, carol)
 	// Certifying the slot after C's commit took both of A and B; C may
 	// not have been needed for u1 (two of three suffice).
 	if v := votesCast(t, b); v == 0 {
@@ -211,17 +211,17 @@ func TestElectorateReadmeRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	u2, err := bob.c.Update(ctx, room)
+	u2, err := bob.c.Update(ctx, RoomID(room))
 	if err != nil {
 		t.Fatalf("update with A cut off: %v", err)
 	}
-	carol.waitEpoch(room, u2)
-	waitCertified(t, room, u2, bob, carol) // a quorum without A
+	carol.waitEpoch(room, string(u2))
+	waitCertified(t, room, string(u2), bob, carol) // a quorum without A
 	t.Logf("with A cut off, B and C certified %s in %v", u2, time.Since(start).Round(time.Millisecond))
 	if nb, nc := votesCast(t, b), votesCast(t, c); nb == vb || nc == vc {
 		t.Fatalf("with A cut off, B cast %d votes and C %d: both must vote", nb-vb, nc-vc)
 	}
-	if _, err := bob.c.Send(ctx, room, "without A"); err != nil {
+	if _, err := bob.c.Send(ctx, RoomID(room), "without A"); err != nil {
 		t.Fatal(err)
 	}
 	carol.waitText("without A")
@@ -229,7 +229,7 @@ func TestElectorateReadmeRoom(t *testing.T) {
 	if err := iso.Heal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	alice.waitEpoch(room, u2)
+	alice.waitEpoch(room, string(u2))
 	alice.waitText("without A")
 	if ea, eb := authenticatorOK(alice.c, room), authenticatorOK(bob.c, room); ea == nil || !bytes.Equal(ea, eb) {
 		t.Fatal("alice and bob differ on the epoch authenticator after the heal")
@@ -243,30 +243,30 @@ func TestElectorateRemoveLastUser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	_, b, c, alice, bob, _, room := readmeRoom(t)
-	removal, err := alice.c.Remove(ctx, room, "mimi://c.test/u/carol")
+	removal, err := alice.c.Remove(ctx, RoomID(room), "mimi://c.test/u/carol")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ups := serverChanges(t, alice, room, removal)
+	ups := serverChanges(t, alice, room, string(removal))
 	if len(ups) != 1 || len(ups[0].Added) != 0 || !slices.Equal(ups[0].Removed, []roomstate.ServerID{roomstate.ServerID(c.ServerID())}) {
 		t.Fatalf("removal commit's servers changes = %+v, want C removed", ups)
 	}
-	bob.waitEpoch(room, removal)
+	bob.waitEpoch(room, string(removal))
 	for _, d := range []*device{alice, bob} {
 		if got, want := roomServers(d, room), []string{"a.test", "b.test"}; !slices.Equal(got, want) {
 			t.Fatalf("%s: servers after the removal = %v, want %v", d.dir, got, want)
 		}
 	}
-	waitCertified(t, room, removal, alice, bob)
+	waitCertified(t, room, string(removal), alice, bob)
 
 	// The commits after the removal are voted on by A and B only.
 	vc, vb := stableVotes(t, c), votesCast(t, b)
 	for range 2 {
-		u, err := bob.c.Update(ctx, room)
+		u, err := bob.c.Update(ctx, RoomID(room))
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitCertified(t, room, u, alice, bob)
+		waitCertified(t, room, string(u), alice, bob)
 	}
 	time.Sleep(500 * time.Millisecond)
 	if got := votesCast(t, b); got < vb+2 {

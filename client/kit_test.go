@@ -73,7 +73,7 @@ func threeOnOneNode(t *testing.T, preset, name string) (alice, bob, carol *devic
 	if err != nil {
 		t.Fatal(err)
 	}
-	return alice, bob, carol, ri.Room
+	return alice, bob, carol, string(ri.Room)
 }
 
 func openDevice(t *testing.T, dir string) *device {
@@ -151,7 +151,7 @@ func (d *device) waitJoined(room string) {
 	for time.Now().Before(deadline) {
 		rs, _ := d.c.Rooms()
 		for _, r := range rs {
-			if r.Room == room && r.Joined {
+			if string(r.Room) == room && r.Joined {
 				return
 			}
 		}
@@ -167,7 +167,7 @@ func (d *device) waitEpoch(room, epoch string) {
 	for time.Now().Before(deadline) {
 		rs, _ := d.c.Rooms()
 		for _, r := range rs {
-			if r.Room == room && r.EpochID == epoch {
+			if string(r.Room) == room && string(r.EpochID) == epoch {
 				return
 			}
 		}

@@ -16,7 +16,7 @@ import (
 func count(d *device) map[string]int {
 	m := map[string]int{}
 	for _, x := range d.deliveries() {
-		m[x.ID]++
+		m[string(x.ID)]++
 	}
 	return m
 }
@@ -30,11 +30,11 @@ func count(d *device) map[string]int {
 func TestRestartResendAndDedup(t *testing.T) {
 	ctx := context.Background()
 	alice, bob, carol, room := threeOnOneNode(t, "", "Restart")
-	if _, err := alice.c.Invite(ctx, room, "bob", nil); err != nil {
+	if _, err := alice.c.Invite(ctx, RoomID(room), "bob", nil); err != nil {
 		t.Fatal(err)
 	}
 	bob.waitJoined(room)
-	before, err := bob.c.Send(ctx, room, "before restart")
+	before, err := bob.c.Send(ctx, RoomID(room), "before restart")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestRestartResendAndDedup(t *testing.T) {
 	// Bob's device goes away; alice talks meanwhile.
 	bobDir := bob.dir
 	bob.close()
-	missed, err := alice.c.Send(ctx, room, "while you were away")
+	missed, err := alice.c.Send(ctx, RoomID(room), "while you were away")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestRestartResendAndDedup(t *testing.T) {
 	}
 	// Bob's ratchet continues: alice decrypts a message sent after restart
 	// (a reused generation would be refused as a replay).
-	after, err := bob2.c.Send(ctx, room, "after restart")
+	after, err := bob2.c.Send(ctx, RoomID(room), "after restart")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,27 +132,27 @@ func TestRestartResendAndDedup(t *testing.T) {
 	// Alice sends m1, a commit moves the room on (carol joins), and alice
 	// re-sends m1 in the new epoch: bob gets it once, carol (who cannot read
 	// the old epoch) gets it from the re-send.
-	m1, err := alice.c.Send(ctx, room, "m1")
+	m1, err := alice.c.Send(ctx, RoomID(room), "m1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	bob2.waitText("m1")
-	if _, err := alice.c.Invite(ctx, room, "carol", nil); err != nil {
+	if _, err := alice.c.Invite(ctx, RoomID(room), "carol", nil); err != nil {
 		t.Fatal(err)
 	}
 	carol.waitJoined(room)
-	if err := alice.c.resend(ctx, room, m1.ID); err != nil {
+	if err := alice.c.resend(ctx, room, string(m1.ID)); err != nil {
 		t.Fatal(err)
 	}
 	got := carol.waitText("m1")
 	if got.ID != m1.ID || got.Epoch == m1.Epoch {
 		t.Fatalf("re-sent m1 = %+v, first sent in %s", got, m1.Epoch)
 	}
-	if _, err := alice.c.Send(ctx, room, "marker"); err != nil {
+	if _, err := alice.c.Send(ctx, RoomID(room), "marker"); err != nil {
 		t.Fatal(err)
 	}
 	bob2.waitText("marker")
-	if n := count(bob2)[m1.ID]; n != 1 {
+	if n := count(bob2)[string(m1.ID)]; n != 1 {
 		t.Fatalf("bob got m1 %d times", n)
 	}
 	if alice.c.Stats().Resent != 1 {
@@ -167,22 +167,22 @@ func TestRemoveAndLeave(t *testing.T) {
 	ctx := context.Background()
 	alice, bob, carol, room := threeOnOneNode(t, "private-group", "Members")
 	for _, u := range []string{"bob", "carol"} {
-		if _, err := alice.c.Invite(ctx, room, u, nil); err != nil {
+		if _, err := alice.c.Invite(ctx, RoomID(room), u, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	bob.waitJoined(room)
 	carol.waitJoined(room)
-	removal, err := alice.c.Remove(ctx, room, "bob")
+	removal, err := alice.c.Remove(ctx, RoomID(room), "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	carol.waitEpoch(room, removal)
-	ms, _ := carol.c.Members(room)
+	carol.waitEpoch(room, string(removal))
+	ms, _ := carol.c.Members(RoomID(room))
 	if len(ms) != 2 || ms[0].User == "mimi://a.test/u/bob" || ms[1].User == "mimi://a.test/u/bob" {
 		t.Fatalf("members after removal = %+v", ms)
 	}
-	if _, err := alice.c.Send(ctx, room, "bob is gone"); err != nil {
+	if _, err := alice.c.Send(ctx, RoomID(room), "bob is gone"); err != nil {
 		t.Fatal(err)
 	}
 	carol.waitText("bob is gone")
@@ -190,7 +190,7 @@ func TestRemoveAndLeave(t *testing.T) {
 		t.Fatal("alice and carol disagree on the epoch")
 	}
 	// Bob can no longer post to the room.
-	if _, err := bob.c.Send(ctx, room, "still here?"); err == nil {
+	if _, err := bob.c.Send(ctx, RoomID(room), "still here?"); err == nil {
 		t.Fatal("removed user could send")
 	}
 	for _, x := range bob.deliveries() {
@@ -200,15 +200,15 @@ func TestRemoveAndLeave(t *testing.T) {
 	}
 
 	// Carol leaves; alice's client commits her SelfRemove.
-	if err := carol.c.Leave(ctx, room); err != nil {
+	if err := carol.c.Leave(ctx, RoomID(room)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := carol.c.Send(ctx, room, "x"); !errors.Is(err, ErrLeft) {
+	if _, err := carol.c.Send(ctx, RoomID(room), "x"); !errors.Is(err, ErrLeft) {
 		t.Fatalf("send after leave: %v", err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		ms, _ := alice.c.Members(room)
+		ms, _ := alice.c.Members(RoomID(room))
 		if len(ms) == 1 && len(ms[0].Devices) == 1 {
 			alice.c.mu.Lock()
 			n := len(alice.c.rooms[room].g.Members())
@@ -272,11 +272,11 @@ func TestBadInput(t *testing.T) {
 		}, ErrUnknownRoom},
 		{"empty message", func() error { _, err := alice.c.Send(ctx, ri.Room, "  "); return err }, ErrBadInput},
 		{"reply to unknown", func() error {
-			_, err := alice.c.Reply(ctx, ri.Room, "01"+repeat("ab", 31), "x")
+			_, err := alice.c.Reply(ctx, ri.Room, MessageID("01"+repeat("ab", 31)), "x")
 			return err
 		}, ErrUnknownMessage},
 		{"react to malformed id", func() error { _, err := alice.c.React(ctx, ri.Room, "zz", "x"); return err }, ErrBadInput},
-		{"edit unknown", func() error { _, err := alice.c.Edit(ctx, ri.Room, "01"+repeat("ab", 31), "x"); return err }, ErrBadInput},
+		{"edit unknown", func() error { _, err := alice.c.Edit(ctx, ri.Room, MessageID("01"+repeat("ab", 31)), "x"); return err }, ErrBadInput},
 		{"invite unknown user", func() error { _, err := alice.c.Invite(ctx, ri.Room, "nobody", nil); return err }, ErrUnknownUser},
 		{"invite remote without server", func() error {
 			_, err := alice.c.Invite(ctx, ri.Room, "mimi://far.test/u/x", nil)

@@ -30,13 +30,13 @@ type Server struct {
 
 // RoomInfo describes a room as the client sees it.
 type RoomInfo struct {
-	Room    string `json:"room"`
-	Name    string `json:"name"`
-	RoomURI string `json:"room_uri"`
-	Members int    `json:"members"`
-	Joined  bool   `json:"joined"` // this device holds the room's MLS group
-	Epoch   uint64 `json:"epoch"`
-	EpochID string `json:"epoch_id"`
+	Room    RoomID  `json:"room"`
+	Name    string  `json:"name"`
+	RoomURI string  `json:"room_uri"`
+	Members int     `json:"members"`
+	Joined  bool    `json:"joined"` // this device holds the room's MLS group
+	Epoch   uint64  `json:"epoch"`
+	EpochID EventID `json:"epoch_id"`
 }
 
 // room returns the room by ID (with or without the '!').
@@ -48,7 +48,7 @@ func (c *Client) room(id string) (*room, error) {
 		id = "!" + id
 	}
 	if _, err := dag.ParseRoomID(id); err != nil {
-		return nil, fmt.Errorf("%w: room ID %q: a room ID looks like !QmXy...", ErrBadInput, id)
+		return nil, fmt.Errorf("%w: room ID %q: a room ID looks like !Qm followed by base58 digits", ErrBadInput, id)
 	}
 	r := c.rooms[id]
 	if r == nil {
@@ -117,7 +117,7 @@ func (c *Client) roomInfo(id string) (RoomInfo, error) {
 }
 
 func describeRoom(r *room) RoomInfo {
-	ri := RoomInfo{Room: r.info.Room, Joined: r.g != nil && !r.left, EpochID: r.epoch}
+	ri := RoomInfo{Room: RoomID(r.info.Room), Joined: r.g != nil && !r.left, EpochID: EventID(r.epoch)}
 	if r.state != nil {
 		ri.Name, ri.RoomURI, ri.Members = r.state.Metadata().Name, string(r.state.Metadata().RoomURI), len(r.state.Participants())
 	}
@@ -151,10 +151,10 @@ type Member struct {
 
 // Members lists the room's participants (from the room state this device
 // derived) and, for each, its devices in the MLS group.
-func (c *Client) Members(id string) ([]Member, error) {
+func (c *Client) Members(id RoomID) ([]Member, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r, err := c.room(id)
+	r, err := c.room(string(id))
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,12 @@ type InviteOptions struct {
 // participant add stapled and the Welcome. It returns the event ID of the
 // commit adding the user once it is applied on this device. Adding a
 // server needs canChangeServers (admins in the presets).
-func (c *Client) Invite(ctx context.Context, roomID, user string, opts *InviteOptions) (string, error) {
+func (c *Client) Invite(ctx context.Context, room RoomID, user string, opts *InviteOptions) (EventID, error) {
+	id, err := c.invite(ctx, string(room), user, opts)
+	return EventID(id), err
+}
+
+func (c *Client) invite(ctx context.Context, roomID, user string, opts *InviteOptions) (string, error) {
 	c.mu.Lock()
 	r, err := c.joinedRoom(roomID)
 	if err != nil {
@@ -359,7 +364,12 @@ func (c *Client) postState(ctx context.Context, room string, op roomstate.Op) er
 // user was the last participant of their domain and this user may change
 // servers, the same commit takes that domain's server out of the room, so
 // it leaves the electorate (planChanges).
-func (c *Client) Remove(ctx context.Context, roomID, user string) (string, error) {
+func (c *Client) Remove(ctx context.Context, room RoomID, user string) (EventID, error) {
+	id, err := c.remove(ctx, string(room), user)
+	return EventID(id), err
+}
+
+func (c *Client) remove(ctx context.Context, roomID, user string) (string, error) {
 	c.mu.Lock()
 	r, err := c.joinedRoom(roomID)
 	if err == nil {
@@ -389,8 +399,8 @@ func (c *Client) Remove(ctx context.Context, roomID, user string) (string, error
 // standalone state event that reaches the committer of the SelfRemove
 // after the proposal, and that committer may lack canChangeServers. Such a
 // server stays a voter.
-func (c *Client) Leave(ctx context.Context, roomID string) error {
-	room, err := c.proposeSelfRemove(ctx, roomID)
+func (c *Client) Leave(ctx context.Context, id RoomID) error {
+	room, err := c.proposeSelfRemove(ctx, string(id))
 	if err != nil {
 		return err
 	}
@@ -494,7 +504,12 @@ func (c *Client) flush(ctx context.Context) error {
 
 // Update rotates this device's keys in the room with a commit carrying a
 // fresh UpdatePath (post-compromise security, RFC 9420, Section 12.4.2).
-func (c *Client) Update(ctx context.Context, roomID string) (string, error) {
+func (c *Client) Update(ctx context.Context, room RoomID) (EventID, error) {
+	id, err := c.update(ctx, string(room))
+	return EventID(id), err
+}
+
+func (c *Client) update(ctx context.Context, roomID string) (string, error) {
 	c.mu.Lock()
 	r, err := c.joinedRoom(roomID)
 	c.mu.Unlock()
@@ -512,9 +527,9 @@ func (c *Client) repropose(ctx context.Context, room string, plan *commitPlan) e
 	var err error
 	switch {
 	case plan.Purpose == "invite" && len(plan.Add) == 1:
-		_, err = c.Invite(ctx, room, plan.Add[0], nil)
+		_, err = c.invite(ctx, room, plan.Add[0], nil)
 	case plan.Purpose == "remove" && len(plan.Remove) == 1:
-		_, err = c.Remove(ctx, room, plan.Remove[0])
+		_, err = c.remove(ctx, room, plan.Remove[0])
 	default:
 		_, err = c.submitPlan(ctx, room, plan)
 	}

@@ -322,8 +322,8 @@ func (c *Client) processMessage(b *batch, r *room, l *clientapi.StreamLine, m *r
 		if found, err := c.st.getJSON(keySent(r.info.Room, id), &s); err != nil || !found {
 			return err
 		}
-		return c.deliver(b, &Delivery{Room: r.info.Room, ID: id, Sender: c.id.UserURI, Device: c.id.DeviceURI, Epoch: m.Epoch.String(),
-			Event: l.Event, TS: ts, Raw: s.Content, Own: true})
+		return c.deliver(b, &Delivery{Room: RoomID(r.info.Room), ID: MessageID(id), Sender: c.id.UserURI, Device: c.id.DeviceURI, Epoch: EventID(m.Epoch.String()),
+			Event: EventID(l.Event), TS: ts, Raw: s.Content, Own: true})
 	}
 	if r.g == nil || r.left {
 		return nil
@@ -364,8 +364,8 @@ func (c *Client) processMessage(b *batch, r *room, l *clientapi.StreamLine, m *r
 	if err != nil {
 		return nil
 	}
-	return c.deliver(b, &Delivery{Room: r.info.Room, ID: hex.EncodeToString(mid[:]), Sender: user, Device: device, Epoch: m.Epoch.String(),
-		EpochNumber: pm.Epoch, Event: l.Event, TS: ts, Raw: pm.ApplicationData})
+	return c.deliver(b, &Delivery{Room: RoomID(r.info.Room), ID: MessageID(hex.EncodeToString(mid[:])), Sender: user, Device: device, Epoch: EventID(m.Epoch.String()),
+		EpochNumber: pm.Epoch, Event: EventID(l.Event), TS: ts, Raw: pm.ApplicationData})
 }
 
 // skip records why a line was not used (kept for diagnostics).

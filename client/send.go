@@ -33,10 +33,10 @@ type sentMessage struct {
 
 // Sent is the result of sending a message.
 type Sent struct {
-	Room  string `json:"room"`
-	ID    string `json:"id"`    // MIMI message ID, hex
-	Event string `json:"event"` // DAG event ID
-	Epoch string `json:"epoch"`
+	Room  RoomID    `json:"room"`
+	ID    MessageID `json:"id"`    // MIMI message ID, hex
+	Event EventID   `json:"event"` // DAG event ID
+	Epoch EventID   `json:"epoch"`
 }
 
 func (c *Client) salt() ([mimicontent.SaltSize]byte, error) {
@@ -46,7 +46,8 @@ func (c *Client) salt() ([mimicontent.SaltSize]byte, error) {
 }
 
 // Send sends text (GFM-MIMI markdown) to the room.
-func (c *Client) Send(ctx context.Context, room, text string) (Sent, error) {
+func (c *Client) Send(ctx context.Context, rid RoomID, text string) (Sent, error) {
+	room := string(rid)
 	if strings.TrimSpace(text) == "" {
 		return Sent{}, fmt.Errorf("%w: empty message", ErrBadInput)
 	}
@@ -56,9 +57,10 @@ func (c *Client) Send(ctx context.Context, room, text string) (Sent, error) {
 }
 
 // Reply sends text as a reply to the message with ID to (hex).
-func (c *Client) Reply(ctx context.Context, room, to, text string) (Sent, error) {
+func (c *Client) Reply(ctx context.Context, rid RoomID, to MessageID, text string) (Sent, error) {
+	room := string(rid)
 	return c.sendWith(ctx, room, func(user, roomURI string, salt [16]byte) (*mimicontent.Content, error) {
-		id, err := c.knownMessage(room, to)
+		id, err := c.knownMessage(room, string(to))
 		if err != nil {
 			return nil, err
 		}
@@ -67,9 +69,10 @@ func (c *Client) Reply(ctx context.Context, room, to, text string) (Sent, error)
 }
 
 // React sends a reaction (one emoji, say) to the message with ID to.
-func (c *Client) React(ctx context.Context, room, to, reaction string) (Sent, error) {
+func (c *Client) React(ctx context.Context, rid RoomID, to MessageID, reaction string) (Sent, error) {
+	room := string(rid)
 	return c.sendWith(ctx, room, func(user, roomURI string, salt [16]byte) (*mimicontent.Content, error) {
-		id, err := c.knownMessage(room, to)
+		id, err := c.knownMessage(room, string(to))
 		if err != nil {
 			return nil, err
 		}
@@ -78,9 +81,10 @@ func (c *Client) React(ctx context.Context, room, to, reaction string) (Sent, er
 }
 
 // Edit replaces the text of an own message.
-func (c *Client) Edit(ctx context.Context, room, id, text string) (Sent, error) {
+func (c *Client) Edit(ctx context.Context, rid RoomID, id MessageID, text string) (Sent, error) {
+	room := string(rid)
 	return c.sendWith(ctx, room, func(_, _ string, salt [16]byte) (*mimicontent.Content, error) {
-		prev, pid, err := c.ownMessage(room, id)
+		prev, pid, err := c.ownMessage(room, string(id))
 		if err != nil {
 			return nil, err
 		}
@@ -89,9 +93,10 @@ func (c *Client) Edit(ctx context.Context, room, id, text string) (Sent, error) 
 }
 
 // Delete retracts an own message (or unlikes an own reaction).
-func (c *Client) Delete(ctx context.Context, room, id string) (Sent, error) {
+func (c *Client) Delete(ctx context.Context, rid RoomID, id MessageID) (Sent, error) {
+	room := string(rid)
 	return c.sendWith(ctx, room, func(_, _ string, salt [16]byte) (*mimicontent.Content, error) {
-		prev, pid, err := c.ownMessage(room, id)
+		prev, pid, err := c.ownMessage(room, string(id))
 		if err != nil {
 			return nil, err
 		}
@@ -248,7 +253,7 @@ func (c *Client) postSent(ctx context.Context, room string, sm *sentMessage) (Se
 	if err := c.st.commit(b); err != nil {
 		return Sent{}, err
 	}
-	return Sent{Room: room, ID: sm.ID, Event: resp.Event, Epoch: sm.Epoch}, nil
+	return Sent{Room: RoomID(room), ID: MessageID(sm.ID), Event: EventID(resp.Event), Epoch: EventID(sm.Epoch)}, nil
 }
 
 // resend re-encrypts an own message in the room's current epoch and

@@ -21,16 +21,16 @@ import (
 // room is reported once (deduplicated by message ID), whether it arrived
 // once, twice, or re-sent after a branch move.
 type Delivery struct {
-	Room        string `json:"room"`
-	ID          string `json:"id"`     // MIMI message ID, hex
-	Sender      string `json:"sender"` // user URI (MLS-authenticated)
-	Device      string `json:"device"` // device URI
-	Epoch       string `json:"epoch"`  // commit event ID of the epoch that encrypted it
-	EpochNumber uint64 `json:"epoch_number"`
-	Event       string `json:"event"` // DAG event ID
-	TS          int64  `json:"ts"`    // origin server time, ms (display only)
-	Raw         []byte `json:"raw"`   // the MIMI content bytes as sent
-	Own         bool   `json:"own"`   // sent by this device
+	Room        RoomID    `json:"room"`
+	ID          MessageID `json:"id"`     // MIMI message ID, hex
+	Sender      string    `json:"sender"` // user URI (MLS-authenticated)
+	Device      string    `json:"device"` // device URI
+	Epoch       EventID   `json:"epoch"`  // commit event ID of the epoch that encrypted it
+	EpochNumber uint64    `json:"epoch_number"`
+	Event       EventID   `json:"event"` // DAG event ID
+	TS          int64     `json:"ts"`    // origin server time, ms (display only)
+	Raw         []byte    `json:"raw"`   // the MIMI content bytes as sent
+	Own         bool      `json:"own"`   // sent by this device
 }
 
 // Content decodes the message's MIMI content.
@@ -61,7 +61,7 @@ const pfxQueue = "q/"
 // deliver records a message as delivered and queues it for Sync's
 // callback, unless its ID was delivered before.
 func (c *Client) deliver(b *batch, d *Delivery) error {
-	k := keyDelivered(d.Room, d.ID)
+	k := keyDelivered(string(d.Room), string(d.ID))
 	if _, inBatch := b.sets[string(k)]; inBatch {
 		return nil
 	}
@@ -71,7 +71,7 @@ func (c *Client) deliver(b *batch, d *Delivery) error {
 	}
 	b.putJSON(k, d)
 	c.qseq++
-	b.putJSON(binary.BigEndian.AppendUint64([]byte(pfxQueue), c.qseq), [2]string{d.Room, d.ID})
+	b.putJSON(binary.BigEndian.AppendUint64([]byte(pfxQueue), c.qseq), [2]string{string(d.Room), string(d.ID)})
 	c.delivered++
 	return nil
 }

@@ -144,7 +144,7 @@ func newVKit(t *testing.T) *vkit {
 	if k.users["carol"].g, err = mls.JoinGroup(pc.Welcome, carolKP, &mls.JoinOptions{Config: mls.GroupConfig{RatchetTreeInWelcome: true}, EpochID: k.e1.Bytes()}); err != nil {
 		t.Fatal(err)
 	}
-	if ri := k.roomInfo(); !ri.Joined || ri.EpochID != k.e1.String() || ri.Epoch != 1 || ri.Members != 3 {
+	if ri := k.roomInfo(); !ri.Joined || string(ri.EpochID) != k.e1.String() || ri.Epoch != 1 || ri.Members != 3 {
 		t.Fatalf("after the first commit: %+v; skipped %v", ri, c.Skipped())
 	}
 	return k
@@ -372,16 +372,16 @@ func TestClientRefusesCommits(t *testing.T) {
 			k.canonical(ev)
 			ri := k.roomInfo()
 			if r.want == "" {
-				if ri.EpochID != id || ri.Epoch != 2 || ri.Members != 4 {
+				if string(ri.EpochID) != id || ri.Epoch != 2 || ri.Members != 4 {
 					t.Fatalf("honest commit not applied: %+v; skipped %v", ri, k.c.Skipped())
 				}
 				k.reopen()
-				if ri := k.roomInfo(); ri.EpochID != id || ri.Epoch != 2 || ri.Members != 4 {
+				if ri := k.roomInfo(); string(ri.EpochID) != id || ri.Epoch != 2 || ri.Members != 4 {
 					t.Fatalf("after reopen: %+v", ri)
 				}
 				return
 			}
-			if ri.EpochID != k.e1.String() || ri.Epoch != 1 || ri.Members != 3 {
+			if string(ri.EpochID) != k.e1.String() || ri.Epoch != 1 || ri.Members != 3 {
 				t.Fatalf("refused commit moved the room: %+v; skipped %v", ri, k.c.Skipped())
 			}
 			sk := k.c.Skipped()
@@ -392,14 +392,14 @@ func TestClientRefusesCommits(t *testing.T) {
 				t.Fatal("the refused commit is in the replay log")
 			}
 			k.reopen()
-			if ri := k.roomInfo(); ri.EpochID != k.e1.String() || ri.Epoch != 1 || ri.Members != 3 {
+			if ri := k.roomInfo(); string(ri.EpochID) != k.e1.String() || ri.Epoch != 1 || ri.Members != 3 {
 				t.Fatalf("after reopen: %+v", ri)
 			}
 			// Nothing was half-applied: the replayed group processes
 			// alice's next honest commit on the same epoch.
 			next, _ := k.commitEvent(vkSpec{by: "alice"})
 			k.canonical(next)
-			if ri := k.roomInfo(); ri.EpochID != next.ID().String() || ri.Epoch != 2 {
+			if ri := k.roomInfo(); string(ri.EpochID) != next.ID().String() || ri.Epoch != 2 {
 				t.Fatalf("honest commit after the refusal not applied: %+v; skipped %v", ri, k.c.Skipped())
 			}
 		})

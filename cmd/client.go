@@ -275,7 +275,7 @@ Example:
 					}
 					tw := newTable(w, "ROOM", "NAME", "MEMBERS", "EPOCH", "JOINED")
 					for _, r := range rs {
-						tw.row(r.Room, r.Name, fmt.Sprint(r.Members), fmt.Sprint(r.Epoch), yesNo(r.Joined))
+						tw.row(string(r.Room), r.Name, fmt.Sprint(r.Members), fmt.Sprint(r.Epoch), yesNo(r.Joined))
 					}
 					tw.flush()
 				})
@@ -305,11 +305,11 @@ Examples:
 		}, [2]int{2, 2},
 		func(ctx context.Context, env *Env, f *clientFlags, args []string) error {
 			return f.withClient(ctx, env, false, func(c *client.Client) error {
-				commit, err := c.Invite(ctx, args[0], args[1], &client.InviteOptions{ServerURL: via})
+				commit, err := c.Invite(ctx, client.RoomID(args[0]), args[1], &client.InviteOptions{ServerURL: via})
 				if err != nil {
 					return err
 				}
-				return f.print(env.Stdout, map[string]string{"room": args[0], "user": args[1], "commit": commit}, func(w io.Writer) {
+				return f.print(env.Stdout, map[string]string{"room": args[0], "user": args[1], "commit": string(commit)}, func(w io.Writer) {
 					fmt.Fprintf(w, "Invited %s to %s (commit %s).\n", args[1], args[0], commit)
 				})
 			})
@@ -327,11 +327,11 @@ Example:
 		nil, [2]int{2, 2},
 		func(ctx context.Context, env *Env, f *clientFlags, args []string) error {
 			return f.withClient(ctx, env, false, func(c *client.Client) error {
-				commit, err := c.Remove(ctx, args[0], args[1])
+				commit, err := c.Remove(ctx, client.RoomID(args[0]), args[1])
 				if err != nil {
 					return err
 				}
-				return f.print(env.Stdout, map[string]string{"room": args[0], "user": args[1], "commit": commit}, func(w io.Writer) {
+				return f.print(env.Stdout, map[string]string{"room": args[0], "user": args[1], "commit": string(commit)}, func(w io.Writer) {
 					fmt.Fprintf(w, "Removed %s from %s (commit %s).\n", args[1], args[0], commit)
 				})
 			})
@@ -348,7 +348,7 @@ Example:
 		nil, [2]int{1, 1},
 		func(ctx context.Context, env *Env, f *clientFlags, args []string) error {
 			return f.withClient(ctx, env, false, func(c *client.Client) error {
-				if err := c.Leave(ctx, args[0]); err != nil {
+				if err := c.Leave(ctx, client.RoomID(args[0])); err != nil {
 					return err
 				}
 				return f.print(env.Stdout, map[string]any{"room": args[0], "left": true}, func(w io.Writer) {
@@ -368,7 +368,7 @@ Example:
 		nil, [2]int{1, 1},
 		func(ctx context.Context, env *Env, f *clientFlags, args []string) error {
 			return f.withClient(ctx, env, false, func(c *client.Client) error {
-				ms, err := c.Members(args[0])
+				ms, err := c.Members(client.RoomID(args[0]))
 				if err != nil {
 					return err
 				}

@@ -56,15 +56,15 @@ Examples:
 				var err error
 				switch {
 				case replyTo != "":
-					s, err = c.Reply(ctx, room, replyTo, args[1])
+					s, err = c.Reply(ctx, client.RoomID(room), client.MessageID(replyTo), args[1])
 				case reactTo != "":
-					s, err = c.React(ctx, room, reactTo, args[1])
+					s, err = c.React(ctx, client.RoomID(room), client.MessageID(reactTo), args[1])
 				case edit != "":
-					s, err = c.Edit(ctx, room, edit, args[1])
+					s, err = c.Edit(ctx, client.RoomID(room), client.MessageID(edit), args[1])
 				case del != "":
-					s, err = c.Delete(ctx, room, del)
+					s, err = c.Delete(ctx, client.RoomID(room), client.MessageID(del))
 				default:
-					s, err = c.Send(ctx, room, args[1])
+					s, err = c.Send(ctx, client.RoomID(room), args[1])
 				}
 				if err != nil {
 					return err
@@ -92,7 +92,7 @@ type tailLine struct {
 }
 
 func toTailLine(d client.Delivery) tailLine {
-	tl := tailLine{Room: d.Room, ID: d.ID, Sender: d.Sender, Device: d.Device, Epoch: d.Epoch, Event: d.Event, TS: d.TS, Text: d.Text()}
+	tl := tailLine{Room: string(d.Room), ID: string(d.ID), Sender: d.Sender, Device: d.Device, Epoch: string(d.Epoch), Event: string(d.Event), TS: d.TS, Text: d.Text()}
 	if c, err := d.Content(); err == nil {
 		tl.Kind = c.Kind().String()
 		if c.InReplyTo != nil {
@@ -137,7 +137,7 @@ Examples:
 					if !strings.HasPrefix(room, "!") {
 						room = "!" + room
 					}
-					if _, err := c.Members(room); err != nil {
+					if _, err := c.Members(client.RoomID(room)); err != nil {
 						return err
 					}
 				}
@@ -146,7 +146,7 @@ Examples:
 				seen := 0
 				var werr error
 				err := c.Sync(ctx, func(d client.Delivery) {
-					if room != "" && d.Room != room || werr != nil || count > 0 && seen >= count {
+					if room != "" && string(d.Room) != room || werr != nil || count > 0 && seen >= count {
 						return
 					}
 					werr = f.print(env.Stdout, toTailLine(d), func(w io.Writer) { printDelivery(w, d, room == "") })
@@ -171,7 +171,7 @@ func printDelivery(w io.Writer, d client.Delivery, showRoom bool) {
 	ts := time.UnixMilli(d.TS).Format("15:04:05")
 	who := d.Sender
 	if showRoom {
-		who = d.Room + " " + who
+		who = string(d.Room) + " " + who
 	}
 	short := func(id string) string {
 		if len(id) > 10 {

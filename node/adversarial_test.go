@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/client"
+	"github.com/rhizome-chat/rhizome/dag"
 )
 
 // The node-level flood acceptance (issue 13): three real nodes (badger on
@@ -92,8 +92,8 @@ func newFloodDevice(t *testing.T, n *Node, user string) *floodDevice {
 		d.done <- c.Sync(ctx, func(x client.Delivery) {
 			now := time.Now()
 			d.mu.Lock()
-			if _, ok := d.got[x.ID]; !ok {
-				d.got[x.ID] = now
+			if _, ok := d.got[string(x.ID)]; !ok {
+				d.got[string(x.ID)] = now
 			}
 			d.mu.Unlock()
 		})
@@ -119,7 +119,7 @@ func (d *floodDevice) waitJoined(t *testing.T, room string) {
 	for time.Now().Before(deadline) {
 		rs, _ := d.c.Rooms()
 		for _, r := range rs {
-			if r.Room == room && r.Joined {
+			if string(r.Room) == room && r.Joined {
 				return
 			}
 		}
@@ -166,8 +166,8 @@ func honestPhase(t *testing.T, devs []*floodDevice, room, label string, count in
 		wg.Go(func() {
 			from := k % len(devs)
 			at := time.Now()
-			s, err := devs[from].c.Send(context.Background(), room, fmt.Sprintf("%s %d from %s", label, k, devs[from].name))
-			out[k] = sent{from: from, at: at, id: s.ID, err: err}
+			s, err := devs[from].c.Send(context.Background(), client.RoomID(room), fmt.Sprintf("%s %d from %s", label, k, devs[from].name))
+			out[k] = sent{from: from, at: at, id: string(s.ID), err: err}
 		})
 	}
 	wg.Wait()
@@ -323,14 +323,14 @@ func TestFloodAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	roomStr := info.Room
-	room := mustRoomID(t, roomStr)
+	room := mustRoomID(t, string(roomStr))
 	for _, user := range []string{"mimi://b.test/u/bob", "mimi://c.test/u/carol"} {
 		if _, err := alice.c.Invite(ctx, roomStr, user, nil); err != nil {
 			t.Fatalf("invite %s: %v", user, err)
 		}
 	}
-	bob.waitJoined(t, roomStr)
-	carol.waitJoined(t, roomStr)
+	bob.waitJoined(t, string(roomStr))
+	carol.waitJoined(t, string(roomStr))
 
 	// The attacker (another process: floodattacker_test.go) is a server
 	// of a second room of alice's, which only a knows.
@@ -345,7 +345,7 @@ func TestFloodAcceptance(t *testing.T) {
 	// Warm up, then the baseline.
 	interval := dur / floodHonest
 	wait := 30*time.Second + dur
-	if res := honestPhase(t, devs, roomStr, "warm-up", 3, 200*time.Millisecond, wait); res.lost > 0 {
+	if res := honestPhase(t, devs, string(roomStr), "warm-up", 3, 200*time.Millisecond, wait); res.lost > 0 {
 		t.Fatalf("warm-up: %d deliveries lost (%v)", res.lost, res.sendErrs)
 	}
 	disk := func() []int64 {
@@ -356,7 +356,7 @@ func TestFloodAcceptance(t *testing.T) {
 		return out
 	}
 	diskStart, rssStart := disk(), rssBytes(t)
-	base := honestPhase(t, devs, roomStr, "baseline", floodHonest, interval, wait)
+	base := honestPhase(t, devs, string(roomStr), "baseline", floodHonest, interval, wait)
 	time.Sleep(2 * time.Second) // as after the flood
 	diskBefore, rssBefore := disk(), rssBytes(t)
 
@@ -365,8 +365,8 @@ func TestFloodAcceptance(t *testing.T) {
 	for _, n := range nodes {
 		peers = append(peers, n.PeerAddrs()[0])
 	}
-	attacker := startAttacker(t, floodOrder{Room: roomStr, Peers: peers, Events: events, Duration: dur, Chain: floodChain})
-	during := honestPhase(t, devs, roomStr, "flood", floodHonest, interval, wait)
+	attacker := startAttacker(t, floodOrder{Room: string(roomStr), Peers: peers, Events: events, Duration: dur, Chain: floodChain})
+	during := honestPhase(t, devs, string(roomStr), "flood", floodHonest, interval, wait)
 	ar := attacker.wait(t)
 	time.Sleep(2 * time.Second) // anything admitted lands
 

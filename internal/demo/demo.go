@@ -284,10 +284,10 @@ func (r *runner) createRoom(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create room: %w", err)
 	}
-	r.room = info.Room
+	r.room = string(info.Room)
 	r.members = []string{alice.label()}
-	r.epochMembers[info.EpochID] = slices.Clone(r.members)
-	r.tip = info.EpochID
+	r.epochMembers[string(info.EpochID)] = slices.Clone(r.members)
+	r.tip = string(info.EpochID)
 	r.logf("alice created room %s on alpha with servers alpha, beta, gamma", short(r.room))
 	for _, user := range []string{"bob", "carol"} {
 		if err := r.invite(ctx, user); err != nil {
@@ -305,18 +305,18 @@ func (r *runner) invite(ctx context.Context, user string) error {
 	if err != nil {
 		return err
 	}
-	commit, err := alice.c.Invite(ctx, r.room, who.UserURI, nil)
+	commit, err := alice.c.Invite(ctx, client.RoomID(r.room), who.UserURI, nil)
 	if err != nil {
 		return fmt.Errorf("alice invites %s: %w", user, err)
 	}
 	r.members = append(r.members, r.userDevices(user)...)
-	r.epochMembers[commit] = slices.Clone(r.members)
-	r.tip = commit
-	r.logf("alice invited %s (%s): commit %s", user, joinDevices(r.userDevices(user)), short(commit))
-	if err := r.waitEpoch(ctx, commit, r.reachable(r.joined())); err != nil {
+	r.epochMembers[string(commit)] = slices.Clone(r.members)
+	r.tip = string(commit)
+	r.logf("alice invited %s (%s): commit %s", user, joinDevices(r.userDevices(user)), short(string(commit)))
+	if err := r.waitEpoch(ctx, string(commit), r.reachable(r.joined())); err != nil {
 		return err
 	}
-	r.logf("%d devices in epoch %s", len(r.reachable(r.joined())), short(commit))
+	r.logf("%d devices in epoch %s", len(r.reachable(r.joined())), short(string(commit)))
 	return nil
 }
 
@@ -345,15 +345,15 @@ func (r *runner) pick(t texts, who string) string {
 // send has d send a message and records who must receive it: every
 // device of the epoch the message was encrypted in.
 func (r *runner) send(ctx context.Context, d *device, phase, text string) error {
-	s, err := d.c.Send(ctx, r.room, text)
+	s, err := d.c.Send(ctx, client.RoomID(r.room), text)
 	if err != nil {
 		return fmt.Errorf("%s sends %q: %w", d.label(), text, err)
 	}
-	entitled, ok := r.epochMembers[s.Epoch]
+	entitled, ok := r.epochMembers[string(s.Epoch)]
 	if !ok {
 		entitled = r.members
 	}
-	r.sent = append(r.sent, MessageReport{Seq: len(r.sent) + 1, ID: s.ID, From: d.label(), Text: text, Epoch: s.Epoch, Phase: phase, Entitled: slices.Clone(entitled)})
+	r.sent = append(r.sent, MessageReport{Seq: len(r.sent) + 1, ID: string(s.ID), From: d.label(), Text: text, Epoch: string(s.Epoch), Phase: phase, Entitled: slices.Clone(entitled)})
 	return nil
 }
 

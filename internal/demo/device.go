@@ -98,7 +98,7 @@ func (d *device) roomInfo(room string) (client.RoomInfo, bool) {
 		return client.RoomInfo{}, false
 	}
 	for _, r := range rs {
-		if r.Room == room {
+		if string(r.Room) == room {
 			return r, true
 		}
 	}

@@ -167,7 +167,7 @@ func (r *runner) checkSplit(g *server) error {
 	}
 	for _, d := range r.joined() {
 		for _, x := range d.deliveries() {
-			sender, ok := from[x.ID]
+			sender, ok := from[string(x.ID)]
 			if !ok {
 				continue
 			}
@@ -189,8 +189,8 @@ func (r *runner) waitEpoch(ctx context.Context, epoch string, ds []*device) erro
 				continue
 			}
 			info, ok := d.roomInfo(r.room)
-			if !ok || !info.Joined || info.EpochID != epoch {
-				behind = append(behind, fmt.Sprintf("%s is in epoch %s (joined %v)", d.label(), short(info.EpochID), info.Joined))
+			if !ok || !info.Joined || string(info.EpochID) != epoch {
+				behind = append(behind, fmt.Sprintf("%s is in epoch %s (joined %v)", d.label(), short(string(info.EpochID)), info.Joined))
 			}
 		}
 		return behind
@@ -215,7 +215,7 @@ func (r *runner) waitDeliveredIf(ctx context.Context, ds []*device, reach func(*
 			}
 			have := map[string]bool{}
 			for _, x := range d.deliveries() {
-				have[x.ID] = true
+				have[string(x.ID)] = true
 			}
 			var missing []string
 			for _, m := range r.sent {

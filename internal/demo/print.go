@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rhizome-chat/rhizome/client"
 )
 
 // report gathers the run's outcome from the devices and checks it.
@@ -41,9 +43,9 @@ func (r *runner) report() Report {
 			}
 			o.resent = d.c.Stats().Resent
 			if info, ok := d.roomInfo(r.room); ok {
-				o.epoch, o.epochID = info.Epoch, info.EpochID
+				o.epoch, o.epochID = info.Epoch, string(info.EpochID)
 			}
-			if ea, err := d.c.EpochAuthenticator(r.room); err == nil {
+			if ea, err := d.c.EpochAuthenticator(client.RoomID(r.room)); err == nil {
 				o.auth = hex.EncodeToString(ea)
 			} else {
 				r.failures = append(r.failures, fmt.Sprintf("%s: epoch_authenticator: %v", d.label(), err))
@@ -86,7 +88,7 @@ func (r *runner) checkMembers() ([]string, []string) {
 		if d.c == nil {
 			continue
 		}
-		ms, err := d.c.Members(r.room)
+		ms, err := d.c.Members(client.RoomID(r.room))
 		if err != nil {
 			fails = append(fails, fmt.Sprintf("%s: members: %v", d.label(), err))
 			continue

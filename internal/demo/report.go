@@ -154,16 +154,16 @@ func evaluate(sent []MessageReport, obs []observation, userOf map[string]string)
 		seen := map[string]bool{}
 		var lines []Line
 		for _, d := range o.deliveries {
-			if seen[d.ID] {
+			if seen[string(d.ID)] {
 				rep.Duplicates++
-				fails = append(fails, fmt.Sprintf("%s: message %s delivered more than once", o.device, short(d.ID)))
+				fails = append(fails, fmt.Sprintf("%s: message %s delivered more than once", o.device, short(string(d.ID))))
 				continue
 			}
-			seen[d.ID] = true
-			m := bySeq[d.ID]
-			if m == nil || !expected[d.ID] {
+			seen[string(d.ID)] = true
+			m := bySeq[string(d.ID)]
+			if m == nil || !expected[string(d.ID)] {
 				rep.Unexpected++
-				fails = append(fails, fmt.Sprintf("%s: received message %s (%q) it is not entitled to", o.device, short(d.ID), d.Text()))
+				fails = append(fails, fmt.Sprintf("%s: received message %s (%q) it is not entitled to", o.device, short(string(d.ID)), d.Text()))
 				continue
 			}
 			rep.Delivered++
@@ -174,7 +174,7 @@ func evaluate(sent []MessageReport, obs []observation, userOf map[string]string)
 			if want := userOf[m.From]; d.Sender != want {
 				fails = append(fails, fmt.Sprintf("%s: message #%d from %s, sent by %s", o.device, m.Seq, d.Sender, want))
 			}
-			lines = append(lines, Line{Seq: m.Seq, ID: d.ID, Sender: d.Sender, Device: d.Device, Text: d.Text()})
+			lines = append(lines, Line{Seq: m.Seq, ID: string(d.ID), Sender: d.Sender, Device: d.Device, Text: d.Text()})
 		}
 		for _, m := range sent {
 			if expected[m.ID] && !seen[m.ID] {

@@ -16,7 +16,7 @@ func delivery(t *testing.T, id, user, text string) client.Delivery {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return client.Delivery{ID: id, Sender: user, Raw: raw}
+	return client.Delivery{ID: client.MessageID(id), Sender: user, Raw: raw}
 }
 
 // TestEvaluate checks that the evaluation finds each kind of failure the
