@@ -57,8 +57,13 @@ func TestRotatedWALsSynced(t *testing.T) {
 	if st.Checkpoints < 2 {
 		t.Errorf("checkpoints = %d, want >= 2", st.Checkpoints)
 	}
-	if st.WALSyncs < 2 {
-		t.Errorf("rotated WALs synced = %d, want >= 2: badger's WAL naming changed?", st.WALSyncs)
+	// How many rotated WALs a checkpoint still finds depends on when
+	// badger's flusher runs: under CPU contention it can flush several
+	// memtables (and delete their WALs) between two checkpoints, so one
+	// synced WAL is what the test can demand (a CI run on a loaded machine
+	// saw 1 of 17 checkpoints find one). None means the WALs are missed.
+	if st.WALSyncs < 1 {
+		t.Errorf("rotated WALs synced = %d, want >= 1: badger's WAL naming changed?", st.WALSyncs)
 	}
 	if err := dagtest.Check(s, events[0].RoomID(), dagtest.NewOracle(events)); err != nil {
 		t.Fatal(err)
