@@ -331,6 +331,24 @@ func TestFloodAcceptance(t *testing.T) {
 	}
 	bob.waitJoined(t, string(roomStr))
 	carol.waitJoined(t, string(roomStr))
+	// Every device in one epoch before anyone sends: a server that has not
+	// yet made the last add canonical accepts a message in the epoch before
+	// it, which the added member cannot read (docs/api.md, "stale_epoch").
+	eventually(t, 30*time.Second, "every device in the same epoch", func() string {
+		var epochs []client.EventID
+		for _, d := range devs {
+			rs, _ := d.c.Rooms()
+			for _, r := range rs {
+				if string(r.Room) == string(roomStr) {
+					epochs = append(epochs, r.EpochID)
+				}
+			}
+		}
+		if len(epochs) != len(devs) || epochs[0] != epochs[1] || epochs[1] != epochs[2] {
+			return fmt.Sprint(epochs)
+		}
+		return ""
+	})
 
 	// The attacker (another process: floodattacker_test.go) is a server
 	// of a second room of alice's, which only a knows.
