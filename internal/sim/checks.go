@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"bytes"
 	"slices"
 
 	"github.com/rhizome-chat/rhizome/consensus"
+	"github.com/rhizome-chat/rhizome/dag"
 )
 
 func (w *world) honest() []*server {
@@ -56,20 +58,14 @@ func (w *world) closePeriod() {
 // some slot: some chain is not a prefix of the longest one.
 func (w *world) chainsConflict() bool {
 	hs := w.honest()
-	var longest []consensus.EventID
+	var longest []dag.EventID
 	for _, s := range hs {
-		if !s.up {
-			continue
-		}
-		if c, _ := s.chain(); len(c) > len(longest) {
-			longest = c
+		if s.up && len(s.chain) > len(longest) {
+			longest = s.chain
 		}
 	}
 	for _, s := range hs {
-		if !s.up {
-			continue
-		}
-		if c, _ := s.chain(); !slices.Equal(c, longest[:len(c)]) {
+		if s.up && !slices.Equal(s.chain, longest[:len(s.chain)]) {
 			return true
 		}
 	}
@@ -110,18 +106,8 @@ func (w *world) connectedMajority() {
 // a canonical epoch at its home server.
 func (w *world) quiescent() bool {
 	hs := w.honest()
-	var ref []consensus.EventID
-	for i, s := range hs {
-		if !s.up {
-			return false
-		}
-		c, _ := s.chain()
-		if i == 0 {
-			ref = c
-		} else if !slices.Equal(ref, c) {
-			return false
-		}
-		if s.m.CertifiedLen() != len(c) {
+	for _, s := range hs {
+		if !s.up || !slices.Equal(hs[0].chain, s.chain) || s.certLen != len(s.chain) {
 			return false
 		}
 	}
@@ -129,9 +115,9 @@ func (w *world) quiescent() bool {
 		if len(c.changes) > 0 {
 			return false
 		}
-		_, onChain := w.servers[c.home].chain()
+		home := w.servers[c.home]
 		for _, m := range c.msgs {
-			if !onChain[m.epoch] {
+			if !home.chainSet[m.epoch] {
 				return false
 			}
 		}
@@ -144,11 +130,9 @@ func (w *world) quiescent() bool {
 func (w *world) lostCopies() int {
 	lost := 0
 	for _, s := range w.honest() {
-		copies := s.messageCopies()
-		_, onChain := s.chain()
 		for _, c := range w.clients {
 			for _, m := range c.msgs {
-				if !slices.ContainsFunc(copies[m.id], func(e consensus.EventID) bool { return onChain[e] }) {
+				if !slices.ContainsFunc(s.copies[m.id], func(e dag.EventID) bool { return s.chainSet[e] }) {
 					lost++
 				}
 			}
@@ -157,33 +141,18 @@ func (w *world) lostCopies() int {
 	return lost
 }
 
-func (w *world) reorg(s *server, r consensus.Reorg) {
-	if len(r.Undone) == 0 {
+// certified checks a commit server s reported certified: it is a commit
+// the run made, and the only one certified in its slot.
+func (w *world) certified(s *server, c dag.EventID) {
+	ci := w.commits[c]
+	if ci == nil {
+		w.violate("server %d: certified unknown commit %v", s.idx, c)
 		return
 	}
-	w.rep.Reorgs++
-	w.rep.MaxReorgDepth = max(w.rep.MaxReorgDepth, len(r.Undone))
-	if r.BeyondHorizon {
-		w.rep.BeyondHorizon++
+	if prev, ok := w.certBySlot[ci.parent]; ok && prev != c {
+		w.violate("two certified commits in one slot: %v and %v", prev, c)
 	}
-	for _, c := range r.Undone {
-		if s.certSeen[c] {
-			w.violate("server %d: certified commit %x undone", s.idx, string(c)[:4])
-		}
-	}
-}
-
-func (w *world) certified(s *server, c consensus.EventID) {
-	s.certSeen[c] = true
-	ev := s.lookup(toDagID(c))
-	if ev == nil {
-		w.violate("server %d: certified unknown commit", s.idx)
-		return
-	}
-	if prev, ok := w.certBySlot[ev.Parent]; ok && prev != c {
-		w.violate("two certified commits in one slot: %x and %x", string(prev)[:4], string(c)[:4])
-	}
-	w.certBySlot[ev.Parent] = c
+	w.certBySlot[ci.parent] = c
 }
 
 func (w *world) changeDone(ch *change) {
@@ -201,17 +170,16 @@ func (w *world) changeDone(ch *change) {
 // finish checks the invariants at the end of the run.
 func (w *world) finish() {
 	hs := w.honest()
-	ref, refSet := hs[0].chain()
-	w.rep.FinalChainLen = len(ref)
-	w.rep.FinalTerm = hs[0].m.Term()
+	ref := hs[0]
+	w.rep.FinalChainLen = len(ref.chain)
 	w.rep.Converged = w.quiescent()
 	w.closePeriod()
 	w.rep.PacketsSent, w.rep.PacketsDropped, w.rep.PacketsDuplicated = w.net.sent, w.net.dropped, w.net.duplicated
 
 	// Agreement and liveness at quiescence.
 	for _, s := range hs[1:] {
-		if c, _ := s.chain(); !slices.Equal(ref, c) {
-			w.violate("servers %d and %d disagree on the canonical chain", hs[0].idx, s.idx)
+		if !slices.Equal(ref.chain, s.chain) {
+			w.violate("servers %d and %d disagree on the canonical chain", ref.idx, s.idx)
 		}
 	}
 	if !w.rep.Converged {
@@ -220,10 +188,22 @@ func (w *world) finish() {
 	if w.rep.ChangesCertified != w.rep.Changes {
 		w.violate("%d of %d changes certified", w.rep.ChangesCertified, w.rep.Changes)
 	}
+	// Every change is carried by a commit on the final chain.
+	carried := map[string]bool{}
+	for _, c := range ref.chain {
+		if ci := w.commits[c]; ci != nil {
+			for _, id := range ci.changes {
+				carried[id] = true
+			}
+		}
+	}
+	if len(carried) != w.rep.Changes {
+		w.violate("%d of %d changes carried by the final chain", len(carried), w.rep.Changes)
+	}
 	// Finality: every commit ever certified is on the final chain.
 	for _, slot := range sortedIDs(w.certBySlot) {
-		if c := w.certBySlot[slot]; !refSet[c] {
-			w.violate("certified commit %x is not canonical at the end", string(c)[:4])
+		if c := w.certBySlot[slot]; !ref.chainSet[c] {
+			w.violate("certified commit %v is not canonical at the end", c)
 		}
 	}
 	// No message lost: every honest server has each message in a canonical
@@ -235,25 +215,27 @@ func (w *world) finish() {
 	if w.rep.MessagesLost > 0 {
 		w.violate("%d message copies lost", w.rep.MessagesLost)
 	}
-	// Each machine's state is the pure function of its persisted events.
+	// Each server's feed describes its engine's chain, which is the pure
+	// function of the ordering events it accepted.
 	for _, s := range w.servers {
-		var own []consensus.Event
-		for _, ev := range s.ordering() {
-			in, _ := ev.toInput()
-			own = append(own, in)
+		o, _ := consensus.ForkChoice(w.order.room, w.order.root, w.order.membership, s.accepted())
+		if !slices.Equal(dids(o.Chain), s.chain) || o.Certified != s.certLen {
+			w.violate("server %d: the feed's chain differs from fork choice over its accepted events", s.idx)
 		}
-		o, _ := consensus.ForkChoice([]byte(roomID), w.root, w.membership, own)
-		if c, _ := s.chain(); !slices.Equal(o.Chain, c) {
-			w.violate("server %d: machine chain differs from fork choice over its persisted events", s.idx)
+		if s.eng != nil && !slices.Equal(s.eng.Chain(), s.chain) {
+			w.violate("server %d: the feed's chain differs from its engine's", s.idx)
+		}
+		if s == ref {
+			w.rep.FinalTerm = o.Term
 		}
 	}
 	// Fork choice over the union of all events gives the same chain.
 	union := w.union()
-	order, errs := consensus.ForkChoice([]byte(roomID), w.root, w.membership, union)
+	order, errs := consensus.ForkChoice(w.order.room, w.order.root, w.order.membership, union)
 	if len(errs) > 0 {
 		w.violate("union holds rejected events: %v", errs[0])
 	}
-	if !slices.Equal(order.Chain, ref) {
+	if !slices.Equal(dids(order.Chain), ref.chain) {
 		w.violate("fork choice over the union differs from the servers' chain")
 	}
 	sealed := map[consensus.EventID]map[consensus.EventID]bool{}
@@ -277,29 +259,52 @@ func (w *world) finish() {
 	}
 }
 
-// union returns every ordering event any server holds, sorted by ID.
+// accepted returns the ordering events (commits and votes) s's feed
+// records as accepted, as the ordering layer's input.
+func (s *server) accepted() []consensus.Event {
+	var out []consensus.Event
+	for _, fe := range s.feed {
+		if fe.order == nil && isOrdering(fe.kind) {
+			if in, err := toInput(s.get(fe.event)); err == nil {
+				out = append(out, in)
+			}
+		}
+	}
+	return out
+}
+
+// union returns every ordering event any server stores, sorted by ID.
 func (w *world) union() []consensus.Event {
-	seen := map[consensus.EventID]*event{}
+	seen := map[dag.EventID]*dag.Event{}
 	for _, s := range w.servers {
-		for _, ev := range s.ordering() {
-			seen[ev.ID] = ev
+		for _, le := range s.log(0) {
+			if ev := s.get(le.ID); isOrdering(ev.Kind) {
+				seen[le.ID] = ev
+			}
 		}
 	}
 	var out []consensus.Event
 	for _, id := range sortedIDs(seen) {
-		in, err := seen[id].toInput()
-		if err == nil {
+		if in, err := toInput(seen[id]); err == nil {
 			out = append(out, in)
 		}
 	}
 	return out
 }
 
-func sortedIDs[V any](m map[consensus.EventID]V) []consensus.EventID {
-	out := make([]consensus.EventID, 0, len(m))
+func dids(ids []consensus.EventID) []dag.EventID {
+	out := make([]dag.EventID, len(ids))
+	for i, id := range ids {
+		out[i] = did(id)
+	}
+	return out
+}
+
+func sortedIDs[V any](m map[dag.EventID]V) []dag.EventID {
+	out := make([]dag.EventID, 0, len(m))
 	for k := range m {
 		out = append(out, k)
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b dag.EventID) int { return bytes.Compare(a[:], b[:]) })
 	return out
 }

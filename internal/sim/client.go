@@ -2,18 +2,27 @@ package sim
 
 import (
 	"fmt"
+	"math"
+	"strings"
 
-	"github.com/rhizome-chat/rhizome/consensus"
+	"github.com/rhizome-chat/rhizome/dag"
 )
 
-// client is an abstract room member at its home server: it proposes
-// changes as commits and sends application messages, re-proposing changes
-// and re-sending messages that landed on a losing branch. It needs no MLS:
-// the ordering layer only sees commit parents and message epochs.
+// client is a room member at its home server with one MLS device: it
+// proposes changes as path-update commits on its server's canonical tip
+// (each stapling a room-name change that carries the change ID) and sends
+// application messages in the tip's epoch, re-proposing changes and
+// re-sending messages that landed on a losing branch. Like an MLS client,
+// it has at most one commit pending: it proposes a new change only when
+// no change waits for its seal, and re-proposes its lost changes together
+// in one commit. A client acts only
+// in an epoch its device can reach (not at the create event, unless it is
+// the creator); until then it waits.
 type client struct {
 	w    *world
 	idx  int
 	home int
+	dev  *device
 
 	changesLeft int
 	// changes are proposed and not yet certified. A change whose commit is
@@ -33,8 +42,8 @@ type client struct {
 type change struct {
 	id       string
 	attempt  int
-	commit   consensus.EventID
-	parent   consensus.EventID
+	commit   dag.EventID
+	parent   dag.EventID
 	proposed uint64
 	// connOn says the home server has been in a connected majority since
 	// tick connSince without a break (property 4's clock).
@@ -55,13 +64,16 @@ func (c *client) trackConnected() {
 
 type message struct {
 	id    string
-	epoch consensus.EventID
+	epoch dag.EventID
 	sends int
 }
 
+// never is a gap no run reaches (and no tick plus it overflows).
+const never = math.MaxUint64 / 4
+
 func (c *client) gap(mean uint64) uint64 {
 	if mean == 0 {
-		return ^uint64(0)
+		return never
 	}
 	return 1 + c.w.rng.Uint64N(2*mean)
 }
@@ -72,38 +84,42 @@ func (c *client) tick() {
 		return
 	}
 	w := c.w
-	chain, onChain := s.chain()
-	unsealed := false
+	// A device holds one pending commit at a time: the lost changes are
+	// re-proposed together, in one commit, only while no other commit of
+	// this client waits for its seal.
+	inFlight, unsealed := false, false
+	var lost []*change
 	kept := c.changes[:0]
 	for _, ch := range c.changes {
 		switch {
-		case s.m.IsCertified(ch.commit):
+		case s.certSeen[ch.commit]:
 			w.changeDone(ch)
 			continue
-		case onChain[ch.commit]:
+		case s.chainSet[ch.commit]:
 			// applied; waiting for its certificate
-		case c.lost(ch, chain, onChain):
-			ch.attempt++
-			w.rep.ExtraCommits++
-			c.propose(ch)
-			chain, onChain = s.chain()
-			unsealed = unsealed || !onChain[ch.commit]
-		default:
+		case c.lost(ch, s):
+			lost = append(lost, ch)
 			unsealed = true
+		default:
+			inFlight, unsealed = true, true
 		}
 		kept = append(kept, ch)
 	}
 	c.changes = kept
-	if !unsealed && c.changesLeft > 0 && w.loadOn() && w.now >= c.nextCommitAt {
+	if !inFlight && len(lost) > 0 && c.propose(lost...) {
+		w.rep.ExtraCommits++
+	}
+	if !unsealed && c.changesLeft > 0 && w.loadOn() && w.now >= c.nextCommitAt && w.canAct(c.dev, s.tip()) {
 		c.changesLeft--
 		ch := &change{id: fmt.Sprintf("change-%d-%d", c.idx, c.changesLeft), proposed: w.now,
 			connOn: w.connected[c.home], connSince: w.now}
 		c.changes = append(c.changes, ch)
 		w.rep.Changes++
+		ch.attempt = -1
 		c.propose(ch)
 		c.nextCommitAt = w.now + c.gap(w.sc.CommitEvery)
 	}
-	if w.loadOn() && w.now >= c.nextMsgAt {
+	if w.loadOn() && w.now >= c.nextMsgAt && w.canAct(c.dev, s.tip()) {
 		c.sentMsgs++
 		m := &message{id: fmt.Sprintf("msg-%d-%d", c.idx, c.sentMsgs)}
 		c.msgs = append(c.msgs, m)
@@ -113,51 +129,83 @@ func (c *client) tick() {
 	}
 	// Re-send, in the canonical epoch and under the same message ID, every
 	// message whose epoch fell off the home server's canonical chain.
-	_, onChain = s.chain() // a proposal above may have extended it
 	if c.checkedVer == s.chainVer {
 		return // new messages went to the tip; no epoch left the chain
 	}
+	done := true
 	for _, m := range c.msgs {
-		if !onChain[m.epoch] {
+		if !s.chainSet[m.epoch] {
+			if !c.send(m) {
+				done = false
+				continue
+			}
 			w.rep.MessagesResent++
-			c.send(m)
 		}
 	}
-	c.checkedVer = s.chainVer
+	if done {
+		c.checkedVer = s.chainVer
+	}
 }
 
 // lost reports whether a change's commit can no longer become canonical
 // here: its parent left the chain, or another commit took its slot.
-func (c *client) lost(ch *change, chain []consensus.EventID, onChain map[consensus.EventID]bool) bool {
-	if !onChain[ch.parent] {
+func (c *client) lost(ch *change, s *server) bool {
+	if !s.chainSet[ch.parent] {
 		return true
 	}
-	if ch.parent == c.w.root {
-		return len(chain) > 0
+	if ch.parent == c.w.create.ID() {
+		return len(s.chain) > 0
 	}
-	for i, id := range chain {
+	for i, id := range s.chain {
 		if id == ch.parent {
-			return i+1 < len(chain)
+			return i+1 < len(s.chain)
 		}
 	}
 	return false
 }
 
-func (c *client) propose(ch *change) {
+// propose commits the changes' next attempts, together, on the home
+// server's tip. It reports whether the commit was made (the device can
+// reach the tip).
+func (c *client) propose(chs ...*change) bool {
 	s := c.w.servers[c.home]
-	ch.parent = s.tip()
-	ev := c.w.newEvent(kindCommit, s, s.key, ch.parent, fmt.Appendf(nil, "%s#%d", ch.id, ch.attempt))
-	ch.commit = ev.ID
-	c.w.commitChange[ev.ID] = ch.id
-	s.receive(ev)
-	s.broadcast(ev)
+	parent := s.tip()
+	if !c.w.canAct(c.dev, parent) {
+		return false
+	}
+	names := make([]string, len(chs))
+	ids := make([]string, len(chs))
+	for i, ch := range chs {
+		names[i], ids[i] = fmt.Sprintf("%s#%d", ch.id, ch.attempt+1), ch.id
+	}
+	ev, err := c.w.makeCommit(c, s, parent, strings.Join(names, " "), ids)
+	if err != nil {
+		c.w.violate("client %d: commit: %v", c.idx, err)
+		return false
+	}
+	for _, ch := range chs {
+		ch.parent, ch.commit = parent, ev.ID()
+		ch.attempt++
+	}
+	s.submit(ev)
+	return true
 }
 
-func (c *client) send(m *message) {
+// send sends the message's next copy in the home server's tip's epoch. It
+// reports whether it was sent (the device can reach the tip).
+func (c *client) send(m *message) bool {
 	s := c.w.servers[c.home]
+	epoch := s.tip()
+	if !c.w.canAct(c.dev, epoch) {
+		return false
+	}
+	ev, err := c.w.makeMessage(c, s, epoch, m.id, m.sends+1)
+	if err != nil {
+		c.w.violate("client %d: message: %v", c.idx, err)
+		return false
+	}
 	m.sends++
-	m.epoch = s.tip()
-	ev := c.w.newEvent(kindMessage, s, s.key, m.epoch, fmt.Appendf(nil, "%s#%d", m.id, m.sends))
-	s.receive(ev)
-	s.broadcast(ev)
+	m.epoch = epoch
+	s.submit(ev)
+	return true
 }

@@ -3,12 +3,14 @@ package sim
 import (
 	"container/heap"
 	"math/rand/v2"
+
+	"github.com/rhizome-chat/rhizome/dag"
 )
 
 // packet is what travels between servers: pushed events, or a sync request
 // listing what the requester has.
 type packet struct {
-	events []*event
+	events []*dag.Event
 	// syncFrom >= 0 marks a pull request; have is the length of the
 	// requester's store log when it asked (it holds those events).
 	syncFrom int

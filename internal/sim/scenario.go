@@ -167,7 +167,7 @@ func DefaultScenario() Scenario {
 		LatencyMin: 1, LatencyMax: 6,
 		LossPermille: 20, DupPermille: 20,
 		SyncEvery:   30,
-		CommitEvery: 250, MessageEvery: 60, MaxChanges: 3,
+		CommitEvery: 250, MessageEvery: 120, MaxChanges: 3,
 		Params: consensus.DefaultParams(),
 	}
 }

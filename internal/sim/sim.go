@@ -1,9 +1,11 @@
 // Package sim is a seeded, deterministic discrete-event simulator of a
-// Rhizome room: N servers running the real consensus machines and M
-// abstract clients, on a network with latency, loss, duplication,
-// reordering, partitions, flapping links, crashes and restarts, withheld
-// branches, equivocating hubs and forged votes. The same scenario and seed
-// always give the same [Report].
+// Rhizome room: N servers running the real per-room engines (package room,
+// driven as the node drives them) on real signed events with real
+// internal/roomevent content, and M clients with real MLS devices, on a
+// network with latency, loss, duplication, reordering, partitions,
+// flapping links, crashes and restarts, withheld branches, equivocating
+// hubs and forged votes. The same scenario and seed always give the same
+// [Report].
 //
 // It uses math/rand/v2 with an explicit seed, no clock, no goroutines, and
 // iterates maps only where the order cannot matter.
@@ -11,17 +13,13 @@ package sim
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
-	"slices"
+	"time"
 
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
-)
-
-const (
-	roomID   = "sim-room"
-	roomSeed = "sim-seed"
 )
 
 // Report is what one run measured. It marshals to JSON.
@@ -94,23 +92,25 @@ type Report struct {
 }
 
 type world struct {
-	sc         Scenario
-	rng        *rand.Rand
-	net        *network
-	now        uint64
-	servers    []*server
-	clients    []*client
-	room       dag.RoomID
-	root       consensus.EventID // the room's create event
-	create     *event
-	decoded    map[dag.EventID]*event // decoded views of signed events, by ID
-	membership consensus.Membership
-	rep        Report
+	sc      Scenario
+	rng     *rand.Rand
+	mlsRand *rand.ChaCha8 // every MLS secret and signature key of the run
+	net     *network
+	now     uint64
+	servers []*server
+	clients []*client
+	create  *dag.Event
+	room    dag.RoomID
+	order   orderInputs
+	rep     Report
 
-	commitChange map[consensus.EventID]string
-	certBySlot   map[consensus.EventID]consensus.EventID
-	faulty       bool
-	connected    []bool // servers in a connected majority this tick
+	// commits and messages are the simulator's records of what it made,
+	// by event ID (the checks read change IDs, slots and message IDs).
+	commits    map[dag.EventID]*commitInfo
+	messages   map[dag.EventID]msgRef
+	certBySlot map[dag.EventID]dag.EventID
+	faulty     bool
+	connected  []bool // servers in a connected majority this tick
 
 	// Healthy-period tracking for convergence (see observe).
 	equivAt     uint64 // tick of the latest equivocating seal
@@ -121,31 +121,28 @@ type world struct {
 	lastSplit   uint64
 }
 
-// HubOrder returns the server indices of an n-server simulated room in
-// initial hub-candidate order: HubOrder(n)[0] is the hub of term 0.
-func HubOrder(n int) []int {
-	ids := make([]consensus.ServerID, n)
-	for i := range ids {
-		ids[i], _ = serverKey(i)
-	}
-	out := make([]int, 0, n)
-	for _, c := range consensus.DefaultCandidates([]byte(roomID), []byte(roomSeed), ids) {
-		out = append(out, slices.Index(ids, c))
-	}
-	return out
-}
+// tickLength is the simulated length of one tick (the node's DefaultTick):
+// the engines' clock, and the events' timestamps, advance by it.
+const tickLength = 10 * time.Millisecond
+
+// ms is the simulated time in unix milliseconds; time is the same as a
+// time.Time. Tick 0 is the unix epoch.
+func (w *world) ms() int64 { return int64(w.now) * tickLength.Milliseconds() }
+
+func (w *world) time() time.Time { return time.UnixMilli(w.ms()) }
 
 // Run simulates sc with seed and checks the invariants at quiescence.
 func Run(sc Scenario, seed uint64) Report { return run(sc, seed).rep }
 
 func run(sc Scenario, seed uint64) *world {
 	w := &world{
-		sc:           sc,
-		rng:          rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		decoded:      map[dag.EventID]*event{},
-		commitChange: map[consensus.EventID]string{},
-		certBySlot:   map[consensus.EventID]consensus.EventID{},
-		rep:          Report{Scenario: sc.Name, Seed: seed},
+		sc:         sc,
+		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		mlsRand:    rand.NewChaCha8(sha256.Sum256(fmt.Appendf(nil, "sim-mls/%d", seed))),
+		commits:    map[dag.EventID]*commitInfo{},
+		messages:   map[dag.EventID]msgRef{},
+		certBySlot: map[dag.EventID]dag.EventID{},
+		rep:        Report{Scenario: sc.Name, Seed: seed},
 	}
 	w.net = &network{
 		rng:    rand.New(rand.NewPCG(seed^0x5bd1e995, seed)),
@@ -153,29 +150,19 @@ func run(sc Scenario, seed uint64) *world {
 		latMin: sc.LatencyMin, latMax: sc.LatencyMax,
 		loss: sc.LossPermille, dup: sc.DupPermille,
 	}
-	_, creator := serverKey(0)
-	create, err := dag.NewSigned(creator, dag.RoomID{}, dag.KindCreate, nil, 0, []byte(roomID))
+	create, err := createEvent(sc.Servers)
 	if err != nil {
-		panic(fmt.Sprintf("sim: create event: %v", err)) // programmer error: the sim builds it
+		panic(fmt.Sprintf("sim: %v", err)) // programmer error: the sim builds it
 	}
-	w.create = w.wrap(create)
-	w.room, w.root = create.RoomID(), w.create.ID
+	w.create, w.room, w.order = create, create.RoomID(), orderInputsOf(create, sc.Servers)
 	for i := range sc.Servers {
-		id, key := serverKey(i)
-		w.membership.Servers = append(w.membership.Servers, id)
-		s := &server{
-			w: w, idx: i, id: id, key: key, store: dag.NewMemStore(simLimits),
-			votes: map[string]bool{}, certSeen: map[consensus.EventID]bool{},
-			copies: map[string][]consensus.EventID{},
-		}
-		if len(s.put(w.create)) != 1 {
-			panic("sim: store did not take the create event")
-		}
-		w.servers = append(w.servers, s)
+		w.servers = append(w.servers, newServer(w, i))
 	}
-	w.membership.Seed = []byte(roomSeed)
 	for i := range sc.Clients {
 		c := &client{w: w, idx: i, home: i % sc.Servers, changesLeft: sc.MaxChanges}
+		if c.dev, err = w.newDevice(i, c.home); err != nil {
+			panic(fmt.Sprintf("sim: device of client %d: %v", i, err)) // the sim builds it
+		}
 		c.nextCommitAt = 1 + c.gap(sc.CommitEvery)
 		c.nextMsgAt = 1 + c.gap(sc.MessageEvery)
 		w.clients = append(w.clients, c)
@@ -183,9 +170,35 @@ func run(sc Scenario, seed uint64) *world {
 	for _, s := range w.servers {
 		s.start()
 	}
+	w.setup()
 	w.loop()
 	w.finish()
 	return w
+}
+
+// setup makes the group's first commit: the creator (client 0, at server
+// 0) adds every other client's device and user, carrying the epoch-0
+// GroupInfo.
+func (w *world) setup() {
+	if len(w.clients) == 0 {
+		return
+	}
+	s := w.servers[0]
+	ev, err := w.makeCommit(w.clients[0], s, w.create.ID(), "", nil)
+	if err != nil {
+		panic(fmt.Sprintf("sim: the first commit: %v", err)) // the sim builds it
+	}
+	s.submit(ev)
+}
+
+// clientAt returns a client homed at server i, or nil.
+func (w *world) clientAt(i int) *client {
+	for _, c := range w.clients {
+		if c.home == i {
+			return c
+		}
+	}
+	return nil
 }
 
 func (w *world) loadOn() bool { return w.now < w.sc.Ticks }
@@ -213,8 +226,7 @@ func (w *world) loop() {
 		}
 		for _, s := range w.servers {
 			if s.up {
-				s.handle(s.m.Tick())
-				s.checkRetention()
+				s.tick()
 			}
 		}
 		for i, s := range w.servers {
@@ -329,18 +341,26 @@ func (w *world) apply(st Step) {
 }
 
 // forge injects votes that every server must reject: validly signed by a
-// key outside the room (the machine rejects them), and claiming a member's
-// origin under the outsider's signature (dag.Validate rejects them).
+// key outside the room (the engine refuses them), and claiming a member's
+// origin under the outsider's signature (dag.Validate refuses them).
 func (w *world) forge() {
 	_, outsiderKey := serverKey(-1)
-	ack, _ := (&consensus.Ack{Slot: w.root, Commit: w.root, Term: 0}).Marshal()
+	root := cid(w.create.ID())
+	ack, _ := (&consensus.Ack{Slot: root, Commit: root, Term: 0}).Marshal()
 	sus, _ := (&consensus.Suspect{Term: 0}).Marshal()
+	sign := func(k dag.Kind, content []byte) *dag.Event {
+		ev, err := dag.NewSigned(outsiderKey, w.room, k, []dag.EventID{w.create.ID()}, w.ms(), content)
+		if err != nil {
+			panic(fmt.Sprintf("sim: sign forgery: %v", err)) // programmer error
+		}
+		return ev
+	}
 	member := w.servers[0]
-	forged := []*event{
-		w.newEvent(kindAck, nil, outsiderKey, "", ack),
-		w.newEvent(kindSuspect, nil, outsiderKey, "", sus),
-		w.impersonate(w.newEvent(kindSuspect, nil, outsiderKey, "", sus), member.id, false),
-		w.impersonate(w.newEvent(kindAck, nil, outsiderKey, "", ack), member.id, true),
+	forged := []*dag.Event{
+		sign(dag.KindAck, ack),
+		sign(dag.KindSuspect, sus),
+		impersonate(sign(dag.KindSuspect, sus), member.id, false),
+		impersonate(sign(dag.KindAck, ack), member.id, true),
 	}
 	for _, s := range w.servers {
 		if !s.up {
@@ -356,9 +376,9 @@ func (w *world) forge() {
 // impersonate rewrites the origin of ev's encoding to origin, keeping the
 // outsider's signature (and flipping one of its bits if flip), and decodes
 // the result with the real decoder: a forgery only Verify can catch.
-func (w *world) impersonate(ev *event, origin consensus.ServerID, flip bool) *event {
-	raw := bytes.Clone(ev.ev.Bytes())
-	i := bytes.Index(raw, ev.ev.Origin[:])
+func impersonate(ev *dag.Event, origin dag.ServerID, flip bool) *dag.Event {
+	raw := bytes.Clone(ev.Bytes())
+	i := bytes.Index(raw, ev.Origin[:])
 	if i < 0 {
 		panic("sim: origin not found in encoding")
 	}
@@ -370,5 +390,5 @@ func (w *world) impersonate(ev *event, origin consensus.ServerID, flip bool) *ev
 	if err != nil {
 		panic(fmt.Sprintf("sim: decode forgery: %v", err))
 	}
-	return w.wrap(d)
+	return d
 }

@@ -8,9 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,14 +109,20 @@ func certifyBound(sc Scenario) uint64 {
 // whole time, so property 4 applies to every change from its proposal on.
 var alwaysConnected = map[string]bool{"steady": true, "forged": true}
 
+// runTokens bounds the runs in progress to one per core across the
+// parallel scenario subtests: the last scenarios still running share every
+// core instead of finishing one seed at a time.
+var runTokens = make(chan struct{}, runtime.GOMAXPROCS(0))
+
 // TestScenarios runs every scenario file (internal/sim/testdata/*.txt) over
-// seeds 1..500 plus two fresh seeds, scenarios in parallel. Each run checks
-// the invariants inside the simulator (property 2: no certified commit
-// undone, one certificate per slot, every certificate canonical at the
-// end; agreement; every change certified; no message lost; each machine
-// equal to ForkChoice over its events) and, in checkReport, the bounds of
-// properties 3, 4 and 5 and the scenario's expectations. A failing seed
-// prints the commands that replay it.
+// seeds 1..500 plus two fresh seeds, scenarios in parallel and each
+// scenario's seeds on every free core. Each run checks the invariants
+// inside the simulator (property 2: no certified commit undone, one
+// certificate per slot, every certificate canonical at the end;
+// agreement; every change certified; no message lost; each server's chain
+// equal to ForkChoice over the events it accepted) and, in checkReport,
+// the bounds of properties 3, 4 and 5 and the scenario's expectations. A
+// failing seed prints the commands that replay it.
 func TestScenarios(t *testing.T) {
 	scs := loadScenarios(t)
 	ss := seeds()
@@ -128,24 +137,43 @@ func TestScenarios(t *testing.T) {
 	for _, sc := range scs {
 		t.Run(sc.Name, func(t *testing.T) {
 			t.Parallel()
-			reports := make([]Report, 0, len(ss))
-			failures := 0
-			for _, seed := range ss {
-				r := Run(sc, seed)
-				reports = append(reports, r)
-				if !checkReport(t, sc, r) {
-					failures++
-					if failures >= 5 {
-						t.Fatalf("stopping %s after %d failing seeds", sc.Name, failures)
+			reports := make([]Report, len(ss))
+			done := make([]bool, len(ss))
+			var next, failures atomic.Int64
+			var wg sync.WaitGroup
+			for range cap(runTokens) {
+				wg.Go(func() {
+					for {
+						i := int(next.Add(1) - 1)
+						if i >= len(ss) || failures.Load() >= 5 {
+							return
+						}
+						runTokens <- struct{}{}
+						r := Run(sc, ss[i])
+						<-runTokens
+						reports[i], done[i] = r, true
+						if !checkReport(t, sc, r) {
+							failures.Add(1)
+						}
 					}
+				})
+			}
+			wg.Wait()
+			if n := failures.Load(); n >= 5 {
+				t.Fatalf("stopping %s after %d failing seeds", sc.Name, n)
+			}
+			ran := reports[:0]
+			for i, r := range reports {
+				if done[i] {
+					ran = append(ran, r)
 				}
 			}
 			if *seedFlag == 0 {
-				for _, msg := range CheckSome(sc, reports) {
+				for _, msg := range CheckSome(sc, ran) {
 					t.Errorf("%s (the scenario lost its point)", msg)
 				}
 			}
-			t.Log(summarize(sc, reports))
+			t.Log(summarize(sc, ran))
 		})
 	}
 }
@@ -242,7 +270,8 @@ func TestForkChoiceOrderIndependence(t *testing.T) {
 		}
 		w := run(sc, 7)
 		events := w.union()
-		want, errs := consensus.ForkChoice([]byte(roomID), w.root, w.membership, events)
+		in := w.order
+		want, errs := consensus.ForkChoice(in.room, in.root, in.membership, events)
 		if len(errs) > 0 || want.Certified < 5 || w.rep.Forks == 0 {
 			t.Fatalf("%s: weak event set: %d certified, %d forks, errors %v", name, want.Certified, w.rep.Forks, errs)
 		}
@@ -256,14 +285,14 @@ func TestForkChoiceOrderIndependence(t *testing.T) {
 				perm = append(perm, events[rng.IntN(len(events))])
 			}
 			rng.Shuffle(len(perm), func(a, b int) { perm[a], perm[b] = perm[b], perm[a] })
-			got, _ := consensus.ForkChoice([]byte(roomID), w.root, w.membership, perm)
+			got, _ := consensus.ForkChoice(in.room, in.root, in.membership, perm)
 			if !slices.Equal(got.Chain, want.Chain) || got.Certified != want.Certified || got.Term != want.Term || !reflect.DeepEqual(got.Evidence, want.Evidence) {
 				t.Fatalf("%s: permutation %d changed the order: %d commits (%d certified, term %d, %d evidence) vs %d (%d, %d, %d)",
 					name, i, len(got.Chain), got.Certified, got.Term, len(got.Evidence), len(want.Chain), want.Certified, want.Term, len(want.Evidence))
 			}
 			if i < 3 {
-				m, err := consensus.New(consensus.Config{Room: []byte(roomID), Root: w.root, Self: consensus.ServerID{1},
-					Membership: w.membership, Params: sc.Params})
+				m, err := consensus.New(consensus.Config{Room: in.room, Root: in.root, Self: consensus.ServerID{1},
+					Membership: in.membership, Params: sc.Params})
 				if err != nil {
 					t.Fatal(err)
 				}

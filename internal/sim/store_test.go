@@ -33,7 +33,7 @@ func TestServersStoreSignedDAG(t *testing.T) {
 	}
 	want := -1
 	for _, s := range w.servers {
-		log := s.log()
+		log := s.log(0)
 		if uint64(len(log)) != s.stored {
 			t.Errorf("server %d: log of %d, counted %d", s.idx, len(log), s.stored)
 		}
@@ -54,7 +54,7 @@ func TestServersStoreSignedDAG(t *testing.T) {
 			if err := dag.Validate(ev, s.store); err != nil {
 				t.Errorf("server %d: stored event %v invalid: %v", s.idx, le.ID, err)
 			}
-			if !slices.Contains(w.membership.Servers, consensus.ServerID(ev.Origin)) {
+			if !slices.Contains(w.order.membership.Servers, consensus.ServerID(ev.Origin)) {
 				t.Errorf("server %d: stored an event of non-member %x", s.idx, ev.Origin[:4])
 			}
 			if len(ev.Prev) > 0 {
