@@ -44,7 +44,11 @@
 // its MLS sender must be the device the event names, and room policy must
 // allow it: roomstate.AuthorizeCommit on the room state of the commit's
 // parent epoch, with the group's members as roster (room.Roster) and the
-// commit described by room.DescribeCommit. A refused commit is skipped
+// commit described by room.DescribeCommit. After processing, and before
+// the group is adopted, the group the commit leaves must hold exactly the
+// clients policy authorized (an UpdatePath or Update may not change a
+// leaf's identity); if not, the parent epoch's group is restored. A
+// refused commit is skipped
 // with its reason in Skipped (an error wrapping ErrCommitRefused); it is
 // not logged, so the room stays at its epoch, before and after a restart.
 //

@@ -220,8 +220,8 @@ func (c *Client) adoptRoom(ctx context.Context, b *batch, roomID string, upto ui
 // KeyPackages. An own commit is merged from its recorded seed and plan;
 // other own commits pending on the same parent lost their slot. Another
 // device's commit is processed only if it passes the checks servers run
-// (verifyCommit); a refused one is skipped and not logged, and the room
-// stays at its epoch.
+// (verifyCommit before processing, checkRoster on the group it leaves); a
+// refused one is skipped and not logged, and the room stays at its epoch.
 func (c *Client) applyCanonical(b *batch, r *room, ce *commitEvent) error {
 	if r.left || containsStr(r.chain, ce.ID) {
 		return nil
@@ -243,13 +243,14 @@ func (c *Client) applyCanonical(b *batch, r *room, ce *commitEvent) error {
 	}
 	p := r.pending[hash]
 	e := &logEntry{Op: "commit", Event: ce.ID, Parent: ce.Parent, MLS: ce.MLS, Changes: ce.Changes, Actor: ce.Actor, AtMS: c.now().UnixMilli()}
+	var err error
 	if ce.Actor.Client == c.id.DeviceURI {
 		if p == nil {
 			c.skipf("room %s: own commit %s has no pending record; it cannot be merged", r.info.Room, ce.ID)
 			return nil
 		}
 		e.Seed, e.Plan = p.Seed, p.Plan
-	} else if err := verifyCommit(r, e); err != nil {
+	} else if e.authorized, err = verifyCommit(r, e); err != nil {
 		// Never logged: the replay log holds only the commits applied.
 		c.skipf("room %s: commit %s by %s: %v", r.info.Room, ce.ID, ce.Actor.Client, err)
 		return nil

@@ -63,6 +63,12 @@ type logEntry struct {
 	Plan     *commitPlan        `json:"plan,omitempty"`      // own commit
 	AtMS     int64              `json:"at_ms"`               // local time of the step
 	RetainMS int64              `json:"retain_ms,omitempty"` // undo: keep undone epochs until
+
+	// authorized is set, never logged, on another member's commit that
+	// verifyCommit passed: the roster room policy authorized, which
+	// applyCommit holds the processed group to before adopting it. A
+	// replayed commit passed the check when it was applied.
+	authorized []roomstate.Client
 }
 
 // commitPlan is what an own commit is meant to do; it is rebuilt on a new
@@ -300,11 +306,30 @@ func (c *Client) applyCommit(r *room, e *logEntry) error {
 		if err != nil {
 			return fmt.Errorf("client: commit does not decode: %w", err)
 		}
+		var undo *mls.Snapshot
+		if e.authorized != nil {
+			r.g.Expire(at) // as ProcessMessage would, so that undo holds no expired epoch
+			undo = r.g.Snapshot()
+			defer undo.Erase()
+		}
 		pm, err := r.g.ProcessMessage(msg, &mls.ProcessOptions{EpochID: epochID, Now: at})
 		if err != nil {
 			return fmt.Errorf("client: process commit: %w", err)
 		}
-		if pm.Commit != nil && pm.Commit.RemovedSelf {
+		removedSelf := pm.Commit != nil && pm.Commit.RemovedSelf
+		if undo != nil && !removedSelf {
+			// A removed device stays in its last epoch: there is no
+			// roster of its own to check.
+			if err := checkRoster(r.g, e.authorized); err != nil {
+				g, rerr := undo.Restore()
+				if rerr != nil {
+					return errors.Join(err, fmt.Errorf("client: restore the group after a refused commit: %w", rerr))
+				}
+				r.g = g
+				return err
+			}
+		}
+		if removedSelf {
 			r.left = true
 		}
 	}

@@ -16,7 +16,12 @@ import (
 // membership tag and signature over this epoch's GroupContext), its MLS
 // sender must be the device the event names, and room policy must allow
 // it (roomstate.AuthorizeCommit on the room state of the commit's parent
-// epoch, with the group's members as roster). Only then is it processed.
+// epoch, with the group's members as roster). Only then is it processed,
+// and the group it leaves must hold exactly the clients policy authorized
+// (applyCommit): an UpdatePath or Update replaces a leaf, credential and
+// all, and nothing in MLS ties the new identity to the old one, so without
+// this check a member could turn its device into another user's (or into a
+// second device of its own user) with no add authorized.
 
 // Why a commit was refused; the reason leads the error text after
 // ErrCommitRefused's.
@@ -36,20 +41,21 @@ func refuse(reason string, err error) error {
 }
 
 // verifyCommit checks e, another device's commit on r's current epoch,
-// before it is processed. It changes neither the group nor the state; its
-// error wraps ErrCommitRefused.
-func verifyCommit(r *room, e *logEntry) error {
+// before it is processed, and returns the roster room policy authorized
+// for the group the commit leaves (never nil). It changes neither the
+// group nor the state; its error wraps ErrCommitRefused.
+func verifyCommit(r *room, e *logEntry) ([]roomstate.Client, error) {
 	msg, err := mls.UnmarshalMLSMessage(e.MLS)
 	if err != nil {
-		return refuse(refusedMLS, fmt.Errorf("commit does not decode: %w", err))
+		return nil, refuse(refusedMLS, fmt.Errorf("commit does not decode: %w", err))
 	}
 	sender, props, err := r.g.InspectCommit(msg)
 	if err != nil {
-		return refuse(refusedMLS, err)
+		return nil, refuse(refusedMLS, err)
 	}
 	leaf := r.g.Tree().Leaf
 	if dev, ok := leafDevice(r.g, sender.LeafIndex); sender.SenderType != mls.SenderTypeMember || !ok || dev != e.Actor.Client {
-		return refuse(refusedSender, fmt.Errorf("the commit's MLS sender (type %d, leaf %d, %q) is not %s, the device the event names", sender.SenderType, sender.LeafIndex, dev, e.Actor.Client))
+		return nil, refuse(refusedSender, fmt.Errorf("the commit's MLS sender (type %d, leaf %d, %q) is not %s, the device the event names", sender.SenderType, sender.LeafIndex, dev, e.Actor.Client))
 	}
 	changes := make([]roomevent.Change, len(e.Changes))
 	for i, ch := range e.Changes {
@@ -57,14 +63,58 @@ func verifyCommit(r *room, e *logEntry) error {
 	}
 	desc, err := roomcheck.DescribeCommit(sender, props, changes, leaf)
 	if err != nil {
-		return refuse(refusedPolicy, err)
+		return nil, refuse(refusedPolicy, err)
 	}
 	roster, err := roomcheck.Roster(r.g.Members(), leaf)
 	if err != nil {
+		return nil, refuse(refusedPolicy, err)
+	}
+	_, want, err := roomstate.AuthorizeCommit(r.state, roster, desc)
+	if err != nil {
+		return nil, refuse(refusedPolicy, err)
+	}
+	if want == nil {
+		want = []roomstate.Client{}
+	}
+	return want, nil
+}
+
+// checkRoster holds g, the group a commit left, to want, the roster room
+// policy authorized for it (verifyCommit); its error wraps
+// ErrCommitRefused.
+//
+// The check runs on the result of processing, as servers run it on the
+// public group state the commit leaves (room.Engine.observeCommit), rather
+// than on the proposals and the UpdatePath leaf before processing: that
+// would restate which MLS operations replace which leaf (Updates, the
+// path, Removes, SelfRemoves, Adds) in the client, and a commit the model
+// missed would pass. The price is a snapshot of the parent epoch's group,
+// to restore if the check fails (applyCommit).
+func checkRoster(g *mls.Group, want []roomstate.Client) error {
+	got, err := roomcheck.Roster(g.Members(), g.Tree().Leaf)
+	if err != nil {
 		return refuse(refusedPolicy, err)
 	}
-	if _, _, err := roomstate.AuthorizeCommit(r.state, roster, desc); err != nil {
-		return refuse(refusedPolicy, err)
+	if !sameClients(got, want) {
+		return refuse(refusedPolicy, fmt.Errorf("the MLS group the commit leaves (%v) is not the one room policy authorized (%v)", got, want))
 	}
 	return nil
+}
+
+// sameClients reports whether a and b hold the same clients, in any order.
+func sameClients(a, b []roomstate.Client) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	key := func(c roomstate.Client) string { return string(c.ID) + "\x00" + string(c.User) }
+	n := map[string]int{}
+	for _, c := range a {
+		n[key(c)]++
+	}
+	for _, c := range b {
+		if n[key(c)]--; n[key(c)] < 0 {
+			return false
+		}
+	}
+	return true
 }

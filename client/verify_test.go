@@ -294,6 +294,31 @@ func (k *vkit) commitEvent(s vkSpec) (*dag.Event, *mls.PendingCommit) {
 	return k.sign(domain, k.room, dag.KindCommit, []dag.EventID{k.create.ID()}, content), pc
 }
 
+// renamed returns a copy of user name's group whose own leaf carries the
+// credential of identity. The mls API never changes a leaf's credential,
+// but a hostile member can: the copy's next commit with an UpdatePath is
+// a valid MLS commit (signature, tags, path) whose new leaf renames the
+// device in every member's tree.
+func (k *vkit) renamed(name, identity string) *mls.Group {
+	k.t.Helper()
+	g, err := k.users[name].g.Snapshot().Restore()
+	if err != nil {
+		k.t.Fatal(err)
+	}
+	me := g.LeafIndex()
+	ln, ok := g.Tree().Leaf(me)
+	if !ok {
+		k.t.Fatal("no own leaf")
+	}
+	// A fresh LeafNode: a decoded one re-encodes as its original bytes.
+	renamed := &mls.LeafNode{EncryptionKey: ln.EncryptionKey, SignatureKey: ln.SignatureKey, Credential: mls.NewBasicCredential([]byte(identity)),
+		Capabilities: ln.Capabilities, Source: ln.Source, Lifetime: ln.Lifetime, ParentHash: ln.ParentHash, Extensions: ln.Extensions, Signature: ln.Signature}
+	if err := g.Tree().UpdateLeaf(me, renamed); err != nil {
+		k.t.Fatal(err)
+	}
+	return g
+}
+
 // TestClientRefusesCommits mirrors the room package's commit policy table
 // (room/policy_test.go) on the client side: the client is bob's phone in a
 // room where alice (admin) added bob and carol (members), and a server that
@@ -345,6 +370,14 @@ func TestClientRefusesCommits(t *testing.T) {
 		{"a member changes a role (no canChangeUserRole)", func(k *vkit) *dag.Event {
 			ev, _ := k.commitEvent(vkSpec{by: "carol",
 				ops: []roomstate.Op{&roomstate.ParticipantUpdate{RoleChanges: []roomstate.UserRole{{User: roomstate.URI(k.users["carol"].user), Role: roomstate.RoleAdmin}}}}})
+			return ev
+		}, refusedPolicy},
+		{"a member's UpdatePath renames its device to another user's", func(k *vkit) *dag.Event {
+			ev, _ := k.commitEvent(vkSpec{by: "carol", g: k.renamed("carol", "mimi://a.test/d/alice/laptop")})
+			return ev
+		}, refusedPolicy},
+		{"a member's UpdatePath renames its device to another device of its user", func(k *vkit) *dag.Event {
+			ev, _ := k.commitEvent(vkSpec{by: "carol", g: k.renamed("carol", "mimi://b.test/d/carol/laptop")})
 			return ev
 		}, refusedPolicy},
 		{"a non-member's commit (dave's own group with the room's group ID)", func(k *vkit) *dag.Event {
@@ -406,6 +439,31 @@ func TestClientRefusesCommits(t *testing.T) {
 	}
 }
 
+// TestClientRefusedRenameKeepsGroup: a commit refused by the roster check
+// was already processed; the group restored in memory (no restart in
+// between) still processes alice's next honest commit on the same epoch,
+// with carol's device under its own name.
+func TestClientRefusedRenameKeepsGroup(t *testing.T) {
+	k := newVKit(t)
+	ev, _ := k.commitEvent(vkSpec{by: "carol", g: k.renamed("carol", "mimi://a.test/d/alice/laptop")})
+	k.canonical(ev)
+	if ri := k.roomInfo(); string(ri.EpochID) != k.e1.String() || ri.Epoch != 1 {
+		t.Fatalf("renaming commit applied: %+v; skipped %v", ri, k.c.Skipped())
+	}
+	next, _ := k.commitEvent(vkSpec{by: "alice"})
+	k.canonical(next)
+	if ri := k.roomInfo(); string(ri.EpochID) != next.ID().String() || ri.Epoch != 2 || ri.Members != 3 {
+		t.Fatalf("honest commit after the refusal not applied: %+v; skipped %v", ri, k.c.Skipped())
+	}
+	k.c.mu.Lock()
+	defer k.c.mu.Unlock()
+	g := k.c.rooms[k.room.String()].g
+	ln, ok := g.Tree().Leaf(k.users["carol"].g.LeafIndex())
+	if !ok || string(ln.Credential.Identity) != k.users["carol"].device {
+		t.Fatalf("carol's leaf after the refusal: %v", ln)
+	}
+}
+
 // TestVerifyCommitTyped checks that a refusal is a typed error wrapping
 // ErrCommitRefused, and that verifying changes neither the group nor the
 // room state.
@@ -418,11 +476,11 @@ func TestVerifyCommitTyped(t *testing.T) {
 	r := k.c.rooms[k.room.String()]
 	e := &logEntry{Op: "commit", Event: ce.ID, Parent: ce.Parent, MLS: ce.MLS, Changes: ce.Changes, Actor: ce.Actor}
 	st, epoch := r.state, r.g.Epoch()
-	if err := verifyCommit(r, e); !errors.Is(err, ErrCommitRefused) || !strings.Contains(err.Error(), "("+refusedSender+")") {
+	if _, err := verifyCommit(r, e); !errors.Is(err, ErrCommitRefused) || !strings.Contains(err.Error(), "("+refusedSender+")") {
 		t.Fatalf("relabelled commit: %v, want ErrCommitRefused (%s)", err, refusedSender)
 	}
 	e.Actor = actorJSON{User: k.users["alice"].user, Client: k.users["alice"].device, Origin: e.Actor.Origin}
-	if err := verifyCommit(r, e); err != nil {
+	if _, err := verifyCommit(r, e); err != nil {
 		t.Fatalf("the same commit under alice's name: %v", err)
 	}
 	if r.state != st || r.g.Epoch() != epoch {
