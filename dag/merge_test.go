@@ -66,3 +66,42 @@ func TestMergeParentsNoTipForever(t *testing.T) {
 		t.Fatalf("%d tips, more than the %d at the start", len(tips), n)
 	}
 }
+
+// TestMergeParentsRefs: required parents (rule R's references) are always
+// among the parents, whether tips or not, with tips filling the rest up to
+// MaxParents; more than MaxParents required parents is an error.
+func TestMergeParentsRefs(t *testing.T) {
+	const n = 100
+	f := dagtest.ManyTips(t, n)
+	s := dag.NewMemStore(dag.Limits{})
+	dagtest.Put(t, s, f.Events[:n+1]...)
+	root := f.Events[0].ID() // not a tip: every tip descends from it
+	tip := f.Events[n].ID()  // the newest tip, which oldest-first leaves out
+	prev, err := dag.MergeParents(s, f.Room, root, tip, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prev) != dag.MaxParents {
+		t.Errorf("%d parents, want %d", len(prev), dag.MaxParents)
+	}
+	has := map[dag.EventID]bool{}
+	for i, id := range prev {
+		has[id] = true
+		if i > 0 && prev[i-1].Compare(id) >= 0 {
+			t.Fatalf("parents not strictly ascending: %v", prev)
+		}
+	}
+	if !has[root] || !has[tip] {
+		t.Errorf("parents %v leave out a required one (%v, %v)", prev, root, tip)
+	}
+	if _, err := dag.NewSigned(dagtest.Key(5), f.Room, dag.KindMessage, prev, 1, []byte("x")); err != nil {
+		t.Errorf("the parents do not make a valid event: %v", err)
+	}
+	many := make([]dag.EventID, dag.MaxParents+1)
+	for i := range many {
+		many[i] = f.Events[1+i].ID()
+	}
+	if _, err := dag.MergeParents(s, f.Room, many...); err == nil {
+		t.Error("MergeParents accepted more required parents than MaxParents")
+	}
+}

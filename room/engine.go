@@ -108,6 +108,9 @@ type Engine struct {
 	groups     map[dag.EventID]*mls.PublicGroup
 	groupOrder []dag.EventID
 	keptBy     map[dag.EventID]string // the device whose commit made each kept epoch
+	// propEvents are, per kept epoch, the accepted proposal events by
+	// their ProposalRef (rule R: a commit names them among its parents).
+	propEvents map[dag.EventID]map[string]dag.EventID
 	creator    struct {
 		origin dag.ServerID
 		client string
@@ -133,6 +136,8 @@ type accepted struct {
 	// committer is the device whose commit starts epoch groupAt (commits
 	// only; a proposal leaves it as it was).
 	committer string
+	// propRef is a proposal's ProposalRef in epoch groupAt.
+	propRef []byte
 }
 
 // New starts the engine of the room that create (an authorized create
@@ -157,7 +162,8 @@ func New(create *dag.Event, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("room: ordering machine of room %v: %w", room, err)
 	}
 	e := &Engine{cfg: cfg, room: room, m: m, b: newBranchState(create.ID(), initial),
-		checked: map[dag.EventID]checkResult{}, servers: map[dag.ServerID]bool{}, groups: map[dag.EventID]*mls.PublicGroup{}, keptBy: map[dag.EventID]string{}}
+		checked: map[dag.EventID]checkResult{}, servers: map[dag.ServerID]bool{}, groups: map[dag.EventID]*mls.PublicGroup{}, keptBy: map[dag.EventID]string{},
+		propEvents: map[dag.EventID]map[string]dag.EventID{}}
 	cc, err := roomevent.DecodeCreate(create.Content)
 	if err != nil { // InitialState decoded it
 		return nil, rejectErr(ReasonMalformedContent, err)
@@ -417,6 +423,9 @@ func (e *Engine) accept(ev *dag.Event) (accepted, error) {
 	if acc.group != nil {
 		e.keepGroup(acc.groupAt, acc.group, acc.committer)
 	}
+	if acc.propRef != nil {
+		e.noteProposal(acc.groupAt, ev.ID(), acc.propRef)
+	}
 	return acc, nil
 }
 
@@ -441,6 +450,7 @@ func (e *Engine) keepGroup(id dag.EventID, pg *mls.PublicGroup, committer string
 		e.groupOrder = slices.Delete(e.groupOrder, i, i+1)
 		delete(e.groups, old)
 		delete(e.keptBy, old)
+		delete(e.propEvents, old)
 		e.b.forget(old)
 	}
 }
@@ -493,6 +503,9 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 		if err != nil {
 			return accepted{}, rejectErr(ReasonMalformedContent, err)
 		}
+		if err := e.checkParent(ev, c.Parent, "commit's parent"); err != nil {
+			return accepted{}, err
+		}
 		if err := e.observable(c.Parent); err != nil {
 			return accepted{}, err
 		}
@@ -523,6 +536,9 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 		if err != nil {
 			return accepted{}, err
 		}
+		if err := e.checkParent(ev, epoch, "epoch"); err != nil {
+			return accepted{}, err
+		}
 		if err := e.observable(epoch); err != nil {
 			return accepted{}, err
 		}
@@ -538,11 +554,11 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 			return accepted{}, e.observeMessage(epoch, c)
 		}
 		c, _ := roomevent.DecodeProposal(ev.Content)
-		pg, err := e.observeProposal(epoch, c, st)
+		pg, ref, err := e.observeProposal(ev, epoch, c, st)
 		if err != nil {
 			return accepted{}, err
 		}
-		return accepted{group: pg, groupAt: epoch}, nil
+		return accepted{group: pg, groupAt: epoch, propRef: ref}, nil
 	case dag.KindSeal, dag.KindAck, dag.KindSuspect:
 		in, err := voteInput(ev)
 		if err != nil {

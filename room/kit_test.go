@@ -1,8 +1,10 @@
 package room
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,13 +39,17 @@ type kit struct {
 	room    dag.RoomID
 	e       *Engine
 	ts      int64
+	// props are the proposal events the kit signed, by ProposalRef: sign
+	// names those a commit includes by reference among its parents.
+	props map[string]dag.EventID
 	// firstMLS is the MLS bytes of the first commit (addBob).
 	firstMLS []byte
 }
 
 func newKit(t testing.TB) *kit {
 	t.Helper()
-	k := &kit{t: t, servers: map[string]*kitServer{}, users: map[string]*kitUser{}}
+	k := &kit{t: t, servers: map[string]*kitServer{}, users: map[string]*kitUser{}, props: map[string]dag.EventID{},
+		ts: time.Now().UnixMilli()}
 	for _, d := range []string{"a.test", "b.test"} {
 		key, id, err := dag.GenerateServerKey(rand.Reader)
 		if err != nil {
@@ -93,15 +99,77 @@ func newKit(t testing.TB) *kit {
 	return k
 }
 
-// sign makes a signed event of server domain's key.
+// sign makes a signed event of server domain's key, with prev and the
+// events rule R makes it name (causal.go) as parents, as an honest host
+// does; signRaw uses prev alone.
 func (k *kit) sign(domain string, room dag.RoomID, kind dag.Kind, prev []dag.EventID, content []byte) *dag.Event {
 	k.t.Helper()
+	ev := k.signRaw(domain, room, kind, append(slices.Clone(prev), k.refs(kind, content)...), content)
+	if kind == dag.KindProposal {
+		if ref := proposalRef(ev); ref != nil {
+			k.props[string(ref)] = ev.ID()
+		}
+	}
+	return ev
+}
+
+// signRaw makes a signed event with exactly the parents prev (sorted and
+// deduplicated).
+func (k *kit) signRaw(domain string, room dag.RoomID, kind dag.Kind, prev []dag.EventID, content []byte) *dag.Event {
+	k.t.Helper()
 	k.ts++
-	ev, err := dag.NewSigned(k.servers[domain].key, room, kind, prev, k.ts, content)
+	prev = slices.Clone(prev)
+	slices.SortFunc(prev, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+	ev, err := dag.NewSigned(k.servers[domain].key, room, kind, slices.Compact(prev), k.ts, content)
 	if err != nil {
 		k.t.Fatal(err)
 	}
 	return ev
+}
+
+// refs are the parents rule R requires of an event, from the kit's own
+// records (content that does not decode names nothing).
+func (k *kit) refs(kind dag.Kind, content []byte) []dag.EventID {
+	var out []dag.EventID
+	switch kind {
+	case dag.KindCommit:
+		c, err := roomevent.DecodeCommit(content)
+		if err != nil {
+			return nil
+		}
+		out = append(out, c.Parent)
+		if msg, err := mls.UnmarshalMLSMessage(slices.Clone(c.Commit)); err == nil && msg.PublicMessage != nil && msg.PublicMessage.Content.Commit != nil {
+			for _, p := range msg.PublicMessage.Content.Commit.Proposals {
+				if id, ok := k.props[string(p.Reference)]; ok && p.Reference != nil {
+					out = append(out, id)
+				}
+			}
+		}
+	case dag.KindMessage, dag.KindProposal:
+		if ep, err := epochOf(&dag.Event{Kind: kind, Content: content}); err == nil {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// proposalRef is the ProposalRef of a proposal event's MLS message, or nil.
+func proposalRef(ev *dag.Event) []byte {
+	c, err := roomevent.DecodeProposal(ev.Content)
+	if err != nil {
+		return nil
+	}
+	msg, err := mls.UnmarshalMLSMessage(slices.Clone(c.Proposal))
+	if err != nil || msg.PublicMessage == nil {
+		return nil
+	}
+	pm := msg.PublicMessage
+	ac := mls.AuthenticatedContent{WireFormat: mls.WireFormatPublicMessage, Content: pm.Content, Auth: pm.Auth}
+	ref, err := ac.ProposalRef(suite)
+	if err != nil {
+		return nil
+	}
+	return ref
 }
 
 // keyPackage is a fresh KeyPackage of user name's device.

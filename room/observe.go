@@ -161,11 +161,16 @@ func (e *Engine) observeCommit(ev *dag.Event, c *roomevent.Commit, st *roomstate
 	if err != nil {
 		return nil, rejectErr(ReasonMalformedMLS, err)
 	}
-	// Lifetimes of added KeyPackages are the clients' check: a server's
-	// verdict must not depend on a clock.
-	next, oc, err := pg.ProcessCommit(msg, time.Time{})
+	// Lifetimes of added KeyPackages are judged at the commit event's
+	// timestamp, which every server and member reads the same (clients
+	// pass it as ProcessOptions.Now): a verdict on a local clock would let
+	// a commit that servers ordered be one that members refuse.
+	next, oc, err := pg.ProcessCommit(msg, eventTime(ev))
 	if err != nil {
 		return nil, rejectErr(Reason(mls.ObserverReasonOf(err).String()), err)
+	}
+	if err := e.checkRefParents(ev, c.Parent, oc.Proposals); err != nil {
+		return nil, err
 	}
 	ln, ok := pg.Leaf(oc.Sender.LeafIndex)
 	if oc.Sender.SenderType != mls.SenderTypeMember || !ok || string(ln.Credential.Identity) != c.Sender.Client {
@@ -326,48 +331,48 @@ func bootstrapGroup(raw []byte) (*mls.PublicGroup, error) {
 
 // observeProposal verifies a proposal event as an MLS external observer in
 // its epoch and holds it against room policy; it returns the epoch's
-// public group state with the proposal recorded (commits of the epoch may
-// include it by reference).
-func (e *Engine) observeProposal(epoch dag.EventID, c *roomevent.Proposal, st *roomstate.State) (*mls.PublicGroup, error) {
+// public group state with the proposal recorded and the proposal's
+// ProposalRef (commits of the epoch may include it by reference).
+func (e *Engine) observeProposal(ev *dag.Event, epoch dag.EventID, c *roomevent.Proposal, st *roomstate.State) (*mls.PublicGroup, []byte, error) {
 	pg, ok := e.groups[epoch]
 	if !ok {
-		return nil, reject(ReasonMLSEpochGone, "no public group state is kept for epoch %v", epoch)
+		return nil, nil, reject(ReasonMLSEpochGone, "no public group state is kept for epoch %v", epoch)
 	}
 	msg, err := mls.UnmarshalMLSMessage(c.Proposal)
 	if err != nil {
-		return nil, rejectErr(ReasonMalformedMLS, err)
+		return nil, nil, rejectErr(ReasonMalformedMLS, err)
 	}
-	next, op, err := pg.ProcessProposal(msg, time.Time{})
+	next, op, err := pg.ProcessProposal(msg, eventTime(ev))
 	if err != nil {
-		return nil, rejectErr(Reason(mls.ObserverReasonOf(err).String()), err)
+		return nil, nil, rejectErr(Reason(mls.ObserverReasonOf(err).String()), err)
 	}
 	if op.Sender.SenderType == mls.SenderTypeMember {
 		ln, ok := pg.Leaf(op.Sender.LeafIndex)
 		if !ok || string(ln.Credential.Identity) != c.Sender.Client {
-			return nil, reject(ReasonSenderMismatch, "the proposal's MLS sender is not %s, the device the event names", c.Sender.Client)
+			return nil, nil, reject(ReasonSenderMismatch, "the proposal's MLS sender is not %s, the device the event names", c.Sender.Client)
 		}
 		if cl, err := ClientOf(ln.Credential); err != nil || string(cl.User) != c.Sender.User {
-			return nil, reject(ReasonSenderMismatch, "the event names user %s, but device %s is not theirs", c.Sender.User, c.Sender.Client)
+			return nil, nil, reject(ReasonSenderMismatch, "the event names user %s, but device %s is not theirs", c.Sender.User, c.Sender.Client)
 		}
 		if u, ok := op.Proposal.(*mls.UpdateProposal); ok && (u.LeafNode.Credential.CredentialType != ln.Credential.CredentialType ||
 			!bytes.Equal(u.LeafNode.Credential.Identity, ln.Credential.Identity)) {
 			// As for a commit's UpdatePath (observeCommit): a device
 			// keeps its identity.
-			return nil, reject(ReasonPolicy, "the Update replaces device %s by %q", c.Sender.Client, u.LeafNode.Credential.Identity)
+			return nil, nil, reject(ReasonPolicy, "the Update replaces device %s by %q", c.Sender.Client, u.LeafNode.Credential.Identity)
 		}
 	}
 	desc, err := DescribeCommit(op.Sender, []mls.CommitProposal{{Proposal: op.Proposal, Sender: op.Sender}}, nil, pg.Leaf)
 	if err != nil {
-		return nil, rejectErr(ReasonPolicy, err)
+		return nil, nil, rejectErr(ReasonPolicy, err)
 	}
 	roster, err := Roster(pg.Members(), pg.Leaf)
 	if err != nil {
-		return nil, rejectErr(ReasonPolicy, err)
+		return nil, nil, rejectErr(ReasonPolicy, err)
 	}
 	if err := roomstate.AuthorizeProposal(st, roster, desc.Proposals[0]); err != nil {
-		return nil, rejectErr(ReasonPolicy, err)
+		return nil, nil, rejectErr(ReasonPolicy, err)
 	}
-	return next, nil
+	return next, op.Ref, nil
 }
 
 // observeMessage checks what an observer can of an application message:
@@ -390,3 +395,8 @@ func (e *Engine) observeMessage(epoch dag.EventID, c *roomevent.Message) error {
 	}
 	return nil
 }
+
+// eventTime is the time an event's MLS content is judged at (KeyPackage
+// lifetimes): its timestamp, signed by its origin and so the same for
+// every server and member.
+func eventTime(ev *dag.Event) time.Time { return time.UnixMilli(ev.Timestamp) }

@@ -74,6 +74,7 @@ func Restore(record []Recorded, own []*dag.Event, cfg Config) (*Engine, error) {
 			// include them by reference.
 			if acc, err := e.authorizeEvent(ev); err == nil && acc.group != nil {
 				e.keepGroup(acc.groupAt, acc.group, acc.committer)
+				e.noteProposal(acc.groupAt, ev.ID(), acc.propRef)
 			}
 		case dag.KindState:
 			c, err := roomevent.DecodeState(ev.Content)

@@ -1,0 +1,133 @@
+package room
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/mls"
+)
+
+// Rule R (references are parents). An event is judged against the events
+// it names in its content: a commit against its parent commit's epoch and
+// the proposals it includes by reference, a message or proposal against
+// its epoch's commit. Each of them must be one of the event's own DAG
+// parents (the create event excepted: it is in every event's past). A
+// server stores an event only once its parents are stored, and steps
+// events in that order, so every server has judged what an event names
+// before it judges the event: the verdict is a function of the event and
+// its past, never of the order in which concurrent events arrived. Without
+// the rule a server could choose DAG parents that leave the named commit
+// out, and servers that stored the event first would refuse it
+// (unknown-epoch) while the others accepted it (docs/decisions.md, "Rule
+// R"). Hosts build their own events with [Engine.Refs] among the parents.
+
+// ReasonNotParent: an event names a commit (its parent or epoch) or a
+// proposal (by reference) that is not one of its DAG parents (rule R).
+const ReasonNotParent Reason = "ref-not-parent"
+
+// MaxRefs is the most events rule R can make an event name among its
+// parents: dag.MaxParents less one, so that a host always has room for a
+// tip of the DAG besides them. A commit including more proposals by
+// reference than MaxRefs-1 cannot be built: committers include the rest
+// in a later commit.
+const MaxRefs = dag.MaxParents - 1
+
+// hasParent reports whether id is one of ev's parents (ev.Prev is
+// ascending) or the root, which every event descends from.
+func hasParent(ev *dag.Event, root, id dag.EventID) bool {
+	if id == root {
+		return true
+	}
+	_, ok := slices.BinarySearchFunc(ev.Prev, id, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+	return ok
+}
+
+// checkParent holds ev to rule R for the commit it names (what is "the
+// commit's parent" or "the message's epoch").
+func (e *Engine) checkParent(ev *dag.Event, named dag.EventID, what string) error {
+	if hasParent(ev, e.b.root, named) {
+		return nil
+	}
+	return reject(ReasonNotParent, "the %s %v is not among the event's DAG parents", what, named)
+}
+
+// checkRefParents holds commit ev to rule R for the proposals it includes
+// by reference (observed by the commit's parent epoch's public group).
+func (e *Engine) checkRefParents(ev *dag.Event, epoch dag.EventID, props []mls.CommitProposal) error {
+	for _, p := range props {
+		if p.Reference == nil {
+			continue
+		}
+		id, ok := e.propEvents[epoch][string(p.Reference)]
+		if !ok {
+			// The public group resolved the reference, so some accepted
+			// proposal event of the epoch carried it.
+			return reject(ReasonNotParent, "no proposal event of epoch %v carries the proposal reference %x", epoch, p.Reference)
+		}
+		if !hasParent(ev, e.b.root, id) {
+			return reject(ReasonNotParent, "proposal %v, included by reference, is not among the commit's DAG parents", id)
+		}
+	}
+	return nil
+}
+
+// noteProposal records that proposal event id of epoch carries ref.
+func (e *Engine) noteProposal(epoch, id dag.EventID, ref []byte) {
+	m := e.propEvents[epoch]
+	if m == nil {
+		m = map[string]dag.EventID{}
+		e.propEvents[epoch] = m
+	}
+	m[string(ref)] = id
+}
+
+// Refs returns the events rule R requires among the DAG parents of a new
+// event of kind with content, ascending: the commit it names (unless it
+// is the create event), and for a commit the proposal events it includes
+// by reference that this engine accepted. The host adds them to the tips
+// it chooses as parents (at most [MaxRefs] are returned; a commit naming
+// more is refused by Check anyway). Content that does not decode gives an
+// error, as Check would.
+func (e *Engine) Refs(kind dag.Kind, content []byte) ([]dag.EventID, error) {
+	var named dag.EventID
+	var out []dag.EventID
+	switch kind {
+	case dag.KindCommit:
+		c, err := roomevent.DecodeCommit(content)
+		if err != nil {
+			return nil, rejectErr(ReasonMalformedContent, err)
+		}
+		named = c.Parent
+		msg, err := mls.UnmarshalMLSMessage(slices.Clone(c.Commit))
+		if err != nil || msg.PublicMessage == nil || msg.PublicMessage.Content.Commit == nil {
+			break // Check refuses it
+		}
+		for _, p := range msg.PublicMessage.Content.Commit.Proposals {
+			if p.Reference == nil {
+				continue
+			}
+			if id, ok := e.propEvents[named][string(p.Reference)]; ok {
+				out = append(out, id)
+			}
+		}
+	case dag.KindMessage, dag.KindProposal:
+		ep, err := epochOf(&dag.Event{Kind: kind, Content: content})
+		if err != nil {
+			return nil, err
+		}
+		named = ep
+	default:
+		return nil, nil
+	}
+	if named != e.b.root {
+		out = append(out, named)
+	}
+	slices.SortFunc(out, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+	out = slices.Compact(out)
+	if len(out) > MaxRefs {
+		return nil, reject(ReasonNotParent, "the event names %d events, more than the %d its DAG parents can hold besides a tip", len(out), MaxRefs)
+	}
+	return out, nil
+}
