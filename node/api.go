@@ -16,6 +16,8 @@ import (
 
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/accounts"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
 	"github.com/rhizome-chat/rhizome/p2p"
 	engine "github.com/rhizome-chat/rhizome/room"
 )
@@ -31,10 +33,7 @@ const (
 const streamPath = "/v1/stream"
 
 // device is the authenticated device of a request.
-type device struct {
-	User, Device string
-	rec          deviceRecord
-}
+type device = accounts.Device
 
 // apiHandler is the client API (docs/api.md).
 func (n *Node) apiHandler() http.Handler {
@@ -82,7 +81,7 @@ func (n *Node) apiHandler() http.Handler {
 // fail writes err; internal errors are logged with their detail, which the
 // client does not see.
 func (n *Node) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if !isAPIError(err) {
+	if !apierror.Is(err) {
 		var ae *engine.RejectError
 		var re *dag.RejectError
 		switch {
@@ -113,15 +112,15 @@ func (n *Node) auth(h func(w http.ResponseWriter, r *http.Request, d *device)) h
 			writeError(w, apiErr(http.StatusUnauthorized, clientapi.CodeUnauthorized, "Authorization header must be 'Bearer <token>'"))
 			return
 		}
-		tr, dr, err := n.accounts.authenticate(strings.TrimSpace(token))
+		d, err := n.accounts.Authenticate(strings.TrimSpace(token))
 		if err != nil {
 			n.fail(w, r, err)
 			return
 		}
-		if !n.limits.allow(w, bucketKey{n.limits.device, tr.User + "/" + tr.Device}, bucketKey{n.limits.user, tr.User}) {
+		if !n.limits.allow(w, bucketKey{n.limits.device, d.User + "/" + d.Device}, bucketKey{n.limits.user, d.User}) {
 			return
 		}
-		h(w, r, &device{User: tr.User, Device: tr.Device, rec: dr})
+		h(w, r, &d)
 	}
 }
 
@@ -233,13 +232,13 @@ func signatureKey(key []byte) ([]byte, error) {
 	if len(key) == 0 {
 		return nil, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "signature_key is missing: send the device's Ed25519 MLS signature public key in base64")
 	}
-	return key, checkSignatureKey(key)
+	return key, accounts.CheckSignatureKey(key)
 }
 
 func (n *Node) registered(w http.ResponseWriter, user, dev, token string) {
 	writeJSON(w, http.StatusCreated, clientapi.Registered{
 		User: user, Device: dev,
-		UserURI: n.accounts.userURI(user), DeviceURI: n.accounts.deviceURI(user, dev),
+		UserURI: n.accounts.UserURI(user), DeviceURI: n.accounts.DeviceURI(user, dev),
 		Token: token,
 	})
 }
@@ -253,7 +252,7 @@ func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) {
 		n.fail(w, r, err)
 		return
 	}
-	if err := checkName("user", req.User); err != nil {
+	if err := accounts.CheckName("user", req.User); err != nil {
 		n.fail(w, r, err)
 		return
 	}
@@ -262,12 +261,12 @@ func (n *Node) handleRegister(w http.ResponseWriter, r *http.Request) {
 		n.fail(w, r, err)
 		return
 	}
-	token, err := n.accounts.register(req.User, req.Device, key, req.RegistrationToken)
+	token, err := n.accounts.Register(req.User, req.Device, key, req.RegistrationToken)
 	if err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	n.log.Info("user registered", "sys", "api", "user", req.User, "device", req.Device, "remote", r.RemoteAddr, "mode", n.accounts.regMode)
+	n.log.Info("user registered", "sys", "api", "user", req.User, "device", req.Device, "remote", r.RemoteAddr, "mode", n.accounts.RegMode())
 	n.registered(w, req.User, req.Device, token)
 }
 
@@ -291,7 +290,7 @@ func (n *Node) handleAddDevice(w http.ResponseWriter, r *http.Request, d *device
 		n.fail(w, r, apiErr(http.StatusForbidden, clientapi.CodeForbidden, "a token of user %q cannot add devices to user %q", d.User, req.User))
 		return
 	}
-	if err := checkName("device", req.Device); err != nil {
+	if err := accounts.CheckName("device", req.Device); err != nil {
 		n.fail(w, r, err)
 		return
 	}
@@ -300,7 +299,7 @@ func (n *Node) handleAddDevice(w http.ResponseWriter, r *http.Request, d *device
 		n.fail(w, r, err)
 		return
 	}
-	token, err := n.accounts.addDevice(d.User, req.Device, key)
+	token, err := n.accounts.AddDevice(d.User, req.Device, key)
 	if err != nil {
 		n.fail(w, r, err)
 		return
@@ -309,19 +308,19 @@ func (n *Node) handleAddDevice(w http.ResponseWriter, r *http.Request, d *device
 }
 
 func (n *Node) handleWhoami(w http.ResponseWriter, r *http.Request, d *device) {
-	count, last, err := n.accounts.keyPackageCount(d.User, d.Device)
+	count, last, err := n.accounts.KeyPackageCount(d.User, d.Device)
 	if err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	cur, err := n.accounts.cursor(d.User, d.Device)
+	cur, err := n.local.Cursor(d.User, d.Device)
 	if err != nil {
 		n.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, clientapi.Whoami{
 		User: d.User, Device: d.Device,
-		UserURI: n.accounts.userURI(d.User), DeviceURI: n.accounts.deviceURI(d.User, d.Device),
+		UserURI: n.accounts.UserURI(d.User), DeviceURI: n.accounts.DeviceURI(d.User, d.Device),
 		KeyPackages: count, LastResort: last, Cursor: cur,
 	})
 }
@@ -336,12 +335,12 @@ func (n *Node) handleUploadKeyPackages(w http.ResponseWriter, r *http.Request, d
 		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "key_packages is empty: send a list of base64 MLSMessage KeyPackages"))
 		return
 	}
-	stored, last, err := n.accounts.uploadKeyPackages(d.User, d.Device, d.rec, req.KeyPackages)
+	stored, last, err := n.accounts.UploadKeyPackages(*d, req.KeyPackages)
 	if err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	count, haveLast, err := n.accounts.keyPackageCount(d.User, d.Device)
+	count, haveLast, err := n.accounts.KeyPackageCount(d.User, d.Device)
 	if err != nil {
 		n.fail(w, r, err)
 		return
@@ -360,7 +359,7 @@ func (n *Node) handleClaimKeyPackages(w http.ResponseWriter, r *http.Request, d 
 		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "user %q is not a MIMI user URI such as mimi://example.org/u/alice", req.User))
 		return
 	}
-	q := p2p.KeyPackageRequest{Protocol: p2p.MLS10, RequestingUser: n.accounts.userURI(d.User), TargetUser: req.User, CipherSuites: req.CipherSuites}
+	q := p2p.KeyPackageRequest{Protocol: p2p.MLS10, RequestingUser: n.accounts.UserURI(d.User), TargetUser: req.User, CipherSuites: req.CipherSuites}
 	var room dag.RoomID
 	if req.Room != "" {
 		var err error
@@ -371,18 +370,18 @@ func (n *Node) handleClaimKeyPackages(w http.ResponseWriter, r *http.Request, d 
 		q.Room = room[:]
 	}
 	var km p2p.KeyMaterial
-	err := n.claims.limitRequester(q.RequestingUser)
+	err := n.accounts.LimitClaims(q.RequestingUser)
 	switch {
 	case err != nil:
-		n.claims.record(p2p.KeyPackageQuery{Requester: n.ServerID(), KeyPackageRequest: q}, claimRefused, err)
+		n.accounts.RecordClaim(p2p.KeyPackageQuery{Requester: n.ServerID(), KeyPackageRequest: q}, accounts.ClaimRefused, err)
 	case domain == n.cfg.ServerName:
 		km, err = n.accounts.ClaimKeyPackages(r.Context(), p2p.KeyPackageQuery{Requester: n.ServerID(), KeyPackageRequest: q})
 	default:
 		km, err = n.claimRemote(r.Context(), domain, room, q)
 	}
-	var cr *claimRefusal
+	var cr *accounts.ClaimRefusal
 	if errors.As(err, &cr) {
-		err = cr.apiError(w)
+		err = cr.APIError()
 	}
 	if err != nil {
 		n.fail(w, r, err)
@@ -413,7 +412,7 @@ func (n *Node) claimRemote(ctx context.Context, domain string, room dag.RoomID, 
 		}
 	}
 	if len(homes) == 0 {
-		homes = n.rooms.serversOfDomain(domain)
+		homes = n.rooms.ServersOfDomain(domain)
 	}
 	if len(homes) == 0 {
 		return p2p.KeyMaterial{}, apiErr(http.StatusNotFound, clientapi.CodeNotFound,

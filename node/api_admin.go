@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
+	"github.com/rhizome-chat/rhizome/node/accounts"
 )
 
 // The admin API (docs/api.md, "Admin API") is for the node's operator, as
@@ -152,36 +153,36 @@ func (n *Node) handleIssueRegToken(w http.ResponseWriter, r *http.Request) {
 	if life > 0 {
 		expires = time.Now().Add(life)
 	}
-	token, rec, err := n.accounts.issueRegToken(expires, req.Note)
+	token, rec, err := n.accounts.IssueRegToken(expires, req.Note)
 	if err != nil {
 		n.fail(w, r, err)
 		return
 	}
 	n.log.Info("registration token issued", "sys", "api", "id", rec.ID, "expires", rec.Expires, "note", rec.Note)
-	writeJSON(w, http.StatusCreated, clientapi.IssuedToken{Token: token, RegistrationToken: rec.wire()})
+	writeJSON(w, http.StatusCreated, clientapi.IssuedToken{Token: token, RegistrationToken: wireRegToken(rec)})
 }
 
 // wire is the token's record as the admin API lists it.
-func (t RegToken) wire() clientapi.RegistrationToken {
+func wireRegToken(t accounts.RegToken) clientapi.RegistrationToken {
 	return clientapi.RegistrationToken{ID: t.ID, Created: t.Created, Expires: t.Expires, Note: t.Note}
 }
 
 func (n *Node) handleListRegTokens(w http.ResponseWriter, r *http.Request) {
-	toks, err := n.accounts.regTokens()
+	toks, err := n.accounts.RegTokens()
 	if err != nil {
 		n.fail(w, r, err)
 		return
 	}
-	out := clientapi.TokenList{Registration: n.accounts.regMode, Tokens: make([]clientapi.RegistrationToken, len(toks))}
+	out := clientapi.TokenList{Registration: n.accounts.RegMode(), Tokens: make([]clientapi.RegistrationToken, len(toks))}
 	for i, t := range toks {
-		out.Tokens[i] = t.wire()
+		out.Tokens[i] = wireRegToken(t)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (n *Node) handleRevokeRegToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	ok, err := n.accounts.revokeRegToken(id)
+	ok, err := n.accounts.RevokeRegToken(id)
 	if err != nil {
 		n.fail(w, r, err)
 		return

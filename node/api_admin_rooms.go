@@ -21,7 +21,7 @@ func (n *Node) adminRoomRoutes(mux *http.ServeMux) {
 }
 
 func (n *Node) handleAdminListRooms(w http.ResponseWriter, r *http.Request) {
-	recs, err := n.local.rooms()
+	recs, err := n.local.Rooms()
 	if err != nil {
 		n.fail(w, r, err)
 		return
@@ -41,7 +41,7 @@ func (n *Node) handleAdminListRooms(w http.ResponseWriter, r *http.Request) {
 		if st != nil {
 			ar.Name = st.Metadata().Name
 			for _, p := range st.Participants() {
-				if _, ok := n.accounts.localUser(string(p.User)); ok {
+				if _, ok := n.accounts.LocalUser(string(p.User)); ok {
 					ar.LocalParticipants = append(ar.LocalParticipants, string(p.User))
 				}
 			}

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/p2p"
@@ -18,20 +16,6 @@ import (
 // directory request for it learns whether a user exists and consumes
 // nothing.
 const noSuite = 0xFFFF
-
-// userExists reports whether a local user exists.
-func (a *accounts) userExists(user string) (bool, error) {
-	var ok bool
-	err := a.db.view(func(txn *badger.Txn) error {
-		_, err := txn.Get([]byte(pfxUser + user))
-		ok = err == nil
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		return err
-	})
-	return ok, err
-}
 
 // checkPeer checks, for requester, that the peer of a direct message
 // exists: a local user in the accounts; a remote one by asking its home
@@ -48,11 +32,11 @@ func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []
 	}
 	domain := uriDomain(peer)
 	if domain == n.cfg.ServerName {
-		user, ok := n.accounts.localUser(peer)
+		user, ok := n.accounts.LocalUser(peer)
 		if !ok {
 			return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "peer %s is not a user of this server", peer)
 		}
-		exists, err := n.accounts.userExists(user)
+		exists, err := n.accounts.Exists(user)
 		if err != nil {
 			return err
 		}
@@ -68,7 +52,7 @@ func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []
 		}
 	}
 	if len(homes) == 0 {
-		homes = n.rooms.serversOfDomain(domain)
+		homes = n.rooms.ServersOfDomain(domain)
 	}
 	if len(homes) == 0 || n.mesh == nil {
 		return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "no known server serves domain %q of peer %s: name its server in \"servers\"", domain, peer)

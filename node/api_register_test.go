@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -36,87 +35,6 @@ func startModeNode(t *testing.T, mode string) *Node {
 	}
 	t.Cleanup(func() { stopNode(t, n) })
 	return n
-}
-
-func TestNameGrammar(t *testing.T) {
-	tests := []struct {
-		name string
-		ok   bool
-		msg  string // a substring of the refusal
-	}{
-		{"alice", true, ""},
-		{"a", true, ""},
-		{"bob.smith", true, ""},
-		{"a_b-c.d9", true, ""},
-		{"0day", true, ""},
-		{strings.Repeat("a", 64), true, ""},
-		{"", false, "missing"},
-		{strings.Repeat("a", 65), false, "at most 64"},
-		{"alice.", false, "only between"},
-		{".alice", false, "only between"},
-		{"a..b", false, "only between"},
-		{"a.-b", false, "only between"},
-		{"-", false, "only between"},
-		{"Alice", false, "lowercase"},
-		{"alice!", false, "only between"},
-		{"al ice", false, "only between"},
-		{"аlice", false, "ASCII only"}, // Cyrillic а
-		{"alicе", false, "ASCII only"}, // Cyrillic е
-		{"ａlice", false, "ASCII only"}, // fullwidth a
-		{"al\u200bice", false, "ASCII only"},
-		{"a/b", false, "only between"},
-	}
-	for _, tc := range tests {
-		err := checkName("user", tc.name)
-		if (err == nil) != tc.ok || err != nil && !strings.Contains(err.Error(), tc.msg) {
-			t.Errorf("checkName(%q) = %v, want ok=%v with %q", tc.name, err, tc.ok, tc.msg)
-		}
-		if validName(tc.name) != tc.ok {
-			t.Errorf("validName(%q) = %v", tc.name, !tc.ok)
-		}
-	}
-	// The KeyPackage directory resolves local users with the same grammar.
-	a := &accounts{domain: "a.test"}
-	for _, tc := range tests {
-		if _, ok := a.localUser("mimi://a.test/u/" + tc.name); ok != tc.ok {
-			t.Errorf("localUser(%q) = %v, want %v", tc.name, ok, tc.ok)
-		}
-	}
-}
-
-func TestSignatureKeyCheck(t *testing.T) {
-	pub, _, _ := ed25519.GenerateKey(rand.Reader)
-	hexKey := func(s string) []byte {
-		b, err := hex.DecodeString(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	identity := make([]byte, 32)
-	identity[0] = 1 // y = 1: the neutral element
-	tests := []struct {
-		name string
-		key  []byte
-		msg  string // "" for a valid key
-	}{
-		{"real key", pub, ""},
-		{"3 bytes", []byte{1, 2, 3}, "got 3 bytes"},
-		{"empty", nil, "got 0 bytes"},
-		{"33 bytes", append(append([]byte{}, pub...), 0), "got 33 bytes"},
-		{"identity", identity, "small-order"},
-		{"zero (order 4)", make([]byte, 32), "small-order"},
-		// y = 2 has no x on the curve.
-		{"not a point", append([]byte{2}, make([]byte, 31)...), "not a point"},
-		// A point of order 8 (from the Ed25519 small-order list).
-		{"order 8", hexKey("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"), "small-order"},
-	}
-	for _, tc := range tests {
-		err := checkSignatureKey(tc.key)
-		if tc.msg == "" && err != nil || tc.msg != "" && (err == nil || !strings.Contains(err.Error(), tc.msg)) {
-			t.Errorf("%s: %v, want %q", tc.name, err, tc.msg)
-		}
-	}
 }
 
 // TestNonsenseBodies sends bodies that are valid JSON but not a request,
@@ -170,7 +88,7 @@ func TestNonsenseBodies(t *testing.T) {
 		t.Fatalf("nonsense bodies created rooms: %v", rooms)
 	}
 	for _, u := range []string{"bob", "alice."} {
-		if exists, _ := n.accounts.userExists(u); exists {
+		if exists, _ := n.accounts.Exists(u); exists {
 			t.Fatalf("nonsense bodies created user %q", u)
 		}
 	}
@@ -212,8 +130,8 @@ func TestRegistrationModes(t *testing.T) {
 	}
 	t.Run("open", func(t *testing.T) {
 		n := startModeNode(t, "")
-		if n.accounts.regMode != RegistrationOpen {
-			t.Fatalf("loopback default mode = %q, want open", n.accounts.regMode)
+		if n.accounts.RegMode() != RegistrationOpen {
+			t.Fatalf("loopback default mode = %q, want open", n.accounts.RegMode())
 		}
 		must(t, 201)(reg(n, "alice", ""))
 	})
@@ -223,7 +141,7 @@ func TestRegistrationModes(t *testing.T) {
 		if status != 403 || !strings.Contains(str(body["message"]), "closed") {
 			t.Fatalf("closed: %d %v", status, body)
 		}
-		if exists, _ := n.accounts.userExists("alice"); exists {
+		if exists, _ := n.accounts.Exists("alice"); exists {
 			t.Fatal("closed registration created a user")
 		}
 	})
@@ -233,7 +151,7 @@ func TestRegistrationModes(t *testing.T) {
 		if status != 403 || !strings.Contains(str(body["message"]), "registration token") {
 			t.Fatalf("no token: %d %v", status, body)
 		}
-		tok, _, err := n.accounts.issueRegToken(time.Time{}, "")
+		tok, _, err := n.accounts.IssueRegToken(time.Time{}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,17 +163,17 @@ func TestRegistrationModes(t *testing.T) {
 		}
 		must(t, 403)(reg(n, "bob", "rhzreg_forged"))
 		// An existing name does not use the token up either.
-		tok2, _, _ := n.accounts.issueRegToken(time.Time{}, "")
+		tok2, _, _ := n.accounts.IssueRegToken(time.Time{}, "")
 		must(t, 409)(reg(n, "alice", tok2))
 		must(t, 201)(reg(n, "bob", tok2))
-		expired, _, _ := n.accounts.issueRegToken(time.Now().Add(-time.Second), "")
+		expired, _, _ := n.accounts.IssueRegToken(time.Now().Add(-time.Second), "")
 		must(t, 403)(reg(n, "carol", expired))
-		revoked, rec, _ := n.accounts.issueRegToken(time.Time{}, "")
-		if ok, err := n.accounts.revokeRegToken(rec.ID); !ok || err != nil {
+		revoked, rec, _ := n.accounts.IssueRegToken(time.Time{}, "")
+		if ok, err := n.accounts.RevokeRegToken(rec.ID); !ok || err != nil {
 			t.Fatalf("revoke: %v %v", ok, err)
 		}
 		must(t, 403)(reg(n, "carol", revoked))
-		if toks, _ := n.accounts.regTokens(); len(toks) != 0 {
+		if toks, _ := n.accounts.RegTokens(); len(toks) != 0 {
 			t.Fatalf("tokens left: %+v", toks)
 		}
 	})

@@ -13,7 +13,7 @@ import (
 )
 
 func (n *Node) sender(d *device) roomevent.Sender {
-	return roomevent.Sender{User: n.accounts.userURI(d.User), Client: n.accounts.deviceURI(d.User, d.Device)}
+	return roomevent.Sender{User: n.accounts.UserURI(d.User), Client: n.accounts.DeviceURI(d.User, d.Device)}
 }
 
 // submitted answers a stored event: its ID and its feed cursor.
@@ -104,14 +104,14 @@ func (n *Node) roomFor(r *http.Request, d *device) (dag.RoomID, *roomstate.State
 	if !joined || st == nil {
 		return room, nil, errRoomUnknown(room)
 	}
-	if st.RoleOf(roomstate.URI(n.accounts.userURI(d.User))) == roomstate.RoleNone {
-		return room, nil, apiErr(http.StatusForbidden, clientapi.CodeForbidden, "user %s is not a participant of room %v; ask a member to add you", n.accounts.userURI(d.User), room)
+	if st.RoleOf(roomstate.URI(n.accounts.UserURI(d.User))) == roomstate.RoleNone {
+		return room, nil, apiErr(http.StatusForbidden, clientapi.CodeForbidden, "user %s is not a participant of room %v; ask a member to add you", n.accounts.UserURI(d.User), room)
 	}
 	return room, st, nil
 }
 
 func (n *Node) handleListRooms(w http.ResponseWriter, r *http.Request, d *device) {
-	me := roomstate.URI(n.accounts.userURI(d.User))
+	me := roomstate.URI(n.accounts.UserURI(d.User))
 	out := clientapi.RoomList{Rooms: []clientapi.RoomSummary{}}
 	for _, id := range n.rooms.list() {
 		st, _ := n.rooms.state(id)
@@ -194,7 +194,7 @@ func (n *Node) handleJoinRoom(w http.ResponseWriter, r *http.Request, d *device)
 	if err := n.joins.viaAPI(r.Context(), d.User, room, via); err != nil {
 		var je *joinError
 		if errors.As(err, &je) {
-			err = je.apiError(w)
+			err = je.apiError()
 		}
 		n.fail(w, r, err)
 		return
@@ -295,7 +295,7 @@ func (n *Node) handleSubmitState(w http.ResponseWriter, r *http.Request, d *devi
 		n.fail(w, r, err)
 		return
 	}
-	st := &roomevent.State{Sender: n.sender(d), SignatureKey: d.rec.SignatureKey, Changes: decodeChanges(req.Changes), Signature: req.Signature}
+	st := &roomevent.State{Sender: n.sender(d), SignatureKey: d.SignatureKey, Changes: decodeChanges(req.Changes), Signature: req.Signature}
 	if err := st.Verify(room); err != nil {
 		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeRejected, "%v: sign the StateTBS of docs/api.md with the device's registered Ed25519 signature key", err))
 		return

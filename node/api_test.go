@@ -80,7 +80,7 @@ func TestRegisterAndAuthErrors(t *testing.T) {
 func dumpLocal(t *testing.T, n *Node) []byte {
 	t.Helper()
 	var all []byte
-	txn := n.local.db.NewTransaction(false)
+	txn := n.db.Badger().NewTransaction(false)
 	defer txn.Discard()
 	it := txn.NewIterator(badgerIteratorOptions())
 	defer it.Close()

@@ -3,36 +3,16 @@ package node
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
 )
 
-// APIError is an error the client API reports to the client: an HTTP
-// status, a stable machine-readable code and a human message that says how
-// to fix the request. It is written as a [clientapi.ErrorBody].
-type APIError struct {
-	Status  int
-	Code    clientapi.ErrorCode
-	Message string
-}
-
-func (e *APIError) Error() string {
-	return fmt.Sprintf("node: api %d %s: %s", e.Status, e.Code, e.Message)
-}
-
-// APICode returns the error's code (it is a [clientapi.Coded]).
-func (e *APIError) APICode() clientapi.ErrorCode { return e.Code }
-
-func apiErr(status int, code clientapi.ErrorCode, format string, args ...any) *APIError {
-	return &APIError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-func isAPIError(err error) bool {
-	var ae *APIError
-	return errors.As(err, &ae)
+func apiErr(status int, code clientapi.ErrorCode, format string, args ...any) *apierror.Error {
+	return apierror.New(status, code, format, args...)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -42,9 +22,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, err error) {
-	var ae *APIError
+	var ae *apierror.Error
 	if !errors.As(err, &ae) {
 		ae = apiErr(http.StatusInternalServerError, clientapi.CodeInternal, "internal error; the server log has the detail")
+	}
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(ae.RetryAfter.Seconds())+1))
 	}
 	if ae.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="rhizome"`)

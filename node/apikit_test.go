@@ -132,8 +132,8 @@ func register(t testing.TB, n *Node, user, device string) *apiClient {
 	return c
 }
 
-func (c *apiClient) deviceURI(n *Node) string { return n.accounts.deviceURI(c.user, c.device) }
-func (c *apiClient) userURI(n *Node) string   { return n.accounts.userURI(c.user) }
+func (c *apiClient) deviceURI(n *Node) string { return n.accounts.DeviceURI(c.user, c.device) }
+func (c *apiClient) userURI(n *Node) string   { return n.accounts.UserURI(c.user) }
 
 // keyPackage returns a fresh KeyPackage bundle of the device and its
 // MLSMessage encoding.

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/accounts"
 	"github.com/rhizome-chat/rhizome/p2p"
 )
 
@@ -115,8 +116,8 @@ func TestKeyPackageDrain(t *testing.T) {
 			t.Fatalf("stranger's claim: %d %v", status, body)
 		}
 	}
-	if lastResort != claimUserRate.Burst || limited != 30-claimUserRate.Burst {
-		t.Fatalf("local stranger: %d last-resort, %d limited; want %d and %d", lastResort, limited, claimUserRate.Burst, 30-claimUserRate.Burst)
+	if lastResort != accounts.ClaimUserRate.Burst || limited != 30-accounts.ClaimUserRate.Burst {
+		t.Fatalf("local stranger: %d last-resort, %d limited; want %d and %d", lastResort, limited, accounts.ClaimUserRate.Burst, 30-accounts.ClaimUserRate.Burst)
 	}
 
 	// A stranger server: eve on a puts b in a room of hers (b joins it by
@@ -172,22 +173,22 @@ func TestKeyPackageDrain(t *testing.T) {
 			t.Fatalf("claim by an unlisted server as %s: %+v, %v; want trent's last-resort KeyPackage", requester, km, err)
 		}
 	}
-	if n, _, err := b.accounts.keyPackageCount("trent", "phone"); err != nil || n != 2 {
+	if n, _, err := b.accounts.KeyPackageCount("trent", "phone"); err != nil || n != 2 {
 		t.Fatalf("trent's one-time KeyPackages after the spoofed claims: %d (%v), want 2", n, err)
 	}
 
-	if n, _, err := b.accounts.keyPackageCount("bob", "phone"); err != nil || n != 10 {
+	if n, _, err := b.accounts.KeyPackageCount("bob", "phone"); err != nil || n != 10 {
 		t.Fatalf("bob's one-time KeyPackages after the drain: %d (%v), want all 10", n, err)
 	}
 	reg := b.metrics.Registry
 	got := map[string]float64{}
-	for _, o := range []string{claimOneTime, claimLastResort, claimRefused} {
+	for _, o := range []string{accounts.ClaimOneTime, accounts.ClaimLastResort, accounts.ClaimRefused} {
 		got[o] = counter(t, reg, "rhizome_keypackage_claims_total", map[string]string{"outcome": o})
 	}
 	// Refused on b: the local stranger's and the remote stranger's over
 	// bob's limit (the rest of those a refused itself); the spy's two got
 	// last-resort KeyPackages.
-	if got[claimOneTime] != 0 || got[claimLastResort] != float64(lastResort+remote+2) || got[claimRefused] <= float64(limited) {
+	if got[accounts.ClaimOneTime] != 0 || got[accounts.ClaimLastResort] != float64(lastResort+remote+2) || got[accounts.ClaimRefused] <= float64(limited) {
 		t.Fatalf("claims counted %v; want 0 one-time, %d last-resort, more than %d refused", got, lastResort+remote+2, limited)
 	}
 	t.Logf("drain: local stranger %d last-resort + %d limited; remote stranger %d last-resort + %d limited; metrics %v", lastResort, limited, remote, remoteLimited, got)
@@ -236,7 +237,7 @@ func TestClaimConsent(t *testing.T) {
 	if claim(dave) == last {
 		t.Fatal("a room shared with bob, yet the last-resort KeyPackage")
 	}
-	if got := counter(t, n.metrics.Registry, "rhizome_keypackage_claims_total", map[string]string{"outcome": claimOneTime}); got != 2 {
+	if got := counter(t, n.metrics.Registry, "rhizome_keypackage_claims_total", map[string]string{"outcome": accounts.ClaimOneTime}); got != 2 {
 		t.Fatalf("one-time claims counted: %v, want 2", got)
 	}
 }

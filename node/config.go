@@ -15,6 +15,9 @@ import (
 
 	"github.com/multiformats/go-multiaddr"
 	"github.com/tailscale/hujson"
+
+	"github.com/rhizome-chat/rhizome/node/accounts"
+	"github.com/rhizome-chat/rhizome/node/internal/ratelimit"
 )
 
 // ConfigVersion is the configuration format this build reads and writes.
@@ -86,9 +89,9 @@ type APIConfig struct {
 
 // Registration modes of APIConfig.Registration.
 const (
-	RegistrationOpen   = "open"
-	RegistrationToken  = "token"
-	RegistrationClosed = "closed"
+	RegistrationOpen   = accounts.RegistrationOpen
+	RegistrationToken  = accounts.RegistrationToken
+	RegistrationClosed = accounts.RegistrationClosed
 )
 
 // RegistrationMode is the effective registration mode: Registration, or
@@ -152,10 +155,7 @@ type RateLimits struct {
 
 // Rate is a token bucket: Burst requests at once, refilled at PerMinute.
 // PerMinute 0 disables the bucket.
-type Rate struct {
-	PerMinute int `json:"per_minute"`
-	Burst     int `json:"burst"`
-}
+type Rate = ratelimit.Rate
 
 // ListenConfig names a TCP address ("127.0.0.1:8600"); empty disables the listener.
 type ListenConfig struct {

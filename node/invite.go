@@ -14,6 +14,7 @@ import (
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/node/feed"
 	"github.com/rhizome-chat/rhizome/p2p"
 	engine "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -250,9 +251,9 @@ func (j *joins) viaInvite(ctx context.Context, from dag.ServerID, notice p2p.Inv
 		return
 	}
 	defer j.end(room)
-	if err := j.reserve(room, joinedInvite, from); err != nil {
+	if err := j.reserve(room, feed.JoinedInvite, from); err != nil {
 		count(joinLimited)
-		j.metric.WithLabelValues(joinedInvite, joinLimited).Inc()
+		j.metric.WithLabelValues(feed.JoinedInvite, joinLimited).Inc()
 		j.log.Info("invite notice refused", "room", room, "from", from, "err", err)
 		return
 	}
@@ -261,12 +262,12 @@ func (j *joins) viaInvite(ctx context.Context, from dag.ServerID, notice p2p.Inv
 	if err := j.acceptInvite(ctx, from, notice); err != nil {
 		j.unreserve(room)
 		count(joinFailed)
-		j.metric.WithLabelValues(joinedInvite, joinFailed).Inc()
+		j.metric.WithLabelValues(feed.JoinedInvite, joinFailed).Inc()
 		j.log.Info("invite notice not followed", "room", room, "from", from, "invitation", notice.Invitation, "err", err)
 		return
 	}
 	count(joinOK)
-	j.metric.WithLabelValues(joinedInvite, joinOK).Inc()
+	j.metric.WithLabelValues(feed.JoinedInvite, joinOK).Inc()
 	j.log.Info("room joined by invite", "room", room, "via", from, "invitation", notice.Invitation)
 }
 
@@ -284,7 +285,7 @@ func (j *joins) acceptInvite(ctx context.Context, from dag.ServerID, notice p2p.
 	if err := j.checkInvitation(notice.Room, from, initial, inv); err != nil {
 		return err
 	}
-	rec := roomRecord{How: joinedInvite, Via: []string{from.String()}, Since: time.Now().UnixMilli(), Pending: true}
+	rec := feed.RoomRecord{How: feed.JoinedInvite, Via: []string{from.String()}, Since: time.Now().UnixMilli(), Pending: true}
 	return j.n.rooms.join(notice.Room, rec, create)
 }
 
@@ -343,11 +344,11 @@ func (j *joins) checkInvitation(room dag.RoomID, from dag.ServerID, initial *roo
 			continue
 		}
 		for _, a := range up.Added {
-			name, ok := j.n.accounts.localUser(string(a.User))
+			name, ok := j.n.accounts.LocalUser(string(a.User))
 			if !ok {
 				continue
 			}
-			if found, err := j.n.accounts.exists(name); err != nil {
+			if found, err := j.n.accounts.Exists(name); err != nil {
 				return err
 			} else if found {
 				return nil

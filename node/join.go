@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -16,6 +15,9 @@ import (
 
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/feed"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
+	"github.com/rhizome-chat/rhizome/node/internal/ratelimit"
 	"github.com/rhizome-chat/rhizome/p2p"
 	engine "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -85,7 +87,7 @@ type joins struct {
 	log     *slog.Logger
 	timeout time.Duration
 	grace   time.Duration
-	byUser  *buckets
+	byUser  *ratelimit.Buckets
 	slots   chan struct{}
 	metric  *prometheus.CounterVec
 	invites *inviter
@@ -97,7 +99,7 @@ type joins struct {
 
 // awaitingRoom is a joined room without a local participant yet.
 type awaitingRoom struct {
-	how   string       // joinedInvite or joinedAPI
+	how   string       // feed.JoinedInvite or feed.JoinedAPI
 	via   dag.ServerID // the server joined through (invite notices are capped per server)
 	since time.Time
 }
@@ -105,10 +107,9 @@ type awaitingRoom struct {
 func newJoins(n *Node) *joins {
 	j := &joins{
 		n: n, log: n.log.With("sys", "joins"),
-		timeout: time.Duration(n.cfg.Rooms.JoinTimeoutMS) * time.Millisecond,
-		grace:   time.Duration(n.cfg.Rooms.GraceMS) * time.Millisecond,
-		byUser: &buckets{kind: "join_user", rate: joinUserRate.perHour / 3600, burst: float64(joinUserRate.burst),
-			m: map[string]*bucket{}, max: maxBuckets},
+		timeout:  time.Duration(n.cfg.Rooms.JoinTimeoutMS) * time.Millisecond,
+		grace:    time.Duration(n.cfg.Rooms.GraceMS) * time.Millisecond,
+		byUser:   ratelimit.NewPerSecond("join_user", joinUserRate.perHour/3600, joinUserRate.burst),
 		slots:    make(chan struct{}, maxJoinsInFlight),
 		inFlight: map[dag.RoomID]chan struct{}{},
 		awaiting: map[dag.RoomID]awaitingRoom{},
@@ -125,7 +126,7 @@ func newJoins(n *Node) *joins {
 // start loads the awaiting rooms, then runs the invite sender and the
 // sweeper of awaiting rooms until the node stops.
 func (j *joins) start() (func(context.Context) error, error) {
-	recs, err := j.n.local.rooms()
+	recs, err := j.n.local.Rooms()
 	if err != nil {
 		return nil, err
 	}
@@ -174,11 +175,10 @@ func joinErr(status int, code clientapi.ErrorCode, format string, args ...any) *
 }
 
 // apiError is the failure as the client API answers it.
-func (e *joinError) apiError(w http.ResponseWriter) error {
-	if e.retry > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(e.retry.Seconds())+1))
-	}
-	return apiErr(e.status, e.code, "%s", e.msg)
+func (e *joinError) apiError() *apierror.Error {
+	ae := apiErr(e.status, e.code, "%s", e.msg)
+	ae.RetryAfter = e.retry
+	return ae
 }
 
 // begin takes an in-flight slot for a join of room, or refuses: the room is
@@ -245,8 +245,8 @@ func (j *joins) viaAPI(ctx context.Context, user string, room dag.RoomID, via []
 	if len(via) > maxVia {
 		return joinErr(http.StatusBadRequest, clientapi.CodeBadRequest, "via names %d servers, at most %d", len(via), maxVia)
 	}
-	if ok, retry := j.byUser.take(user, time.Now()); !ok {
-		j.metric.WithLabelValues(joinedAPI, joinLimited).Inc()
+	if ok, retry := j.byUser.Take(user, time.Now()); !ok {
+		j.metric.WithLabelValues(feed.JoinedAPI, joinLimited).Inc()
 		return &joinError{status: http.StatusTooManyRequests, code: clientapi.CodeRateLimited, retry: retry,
 			msg: fmt.Sprintf("too many room joins by %s (limit %g an hour); retry in %v", user, joinUserRate.perHour, retry.Round(time.Second))}
 	}
@@ -266,7 +266,7 @@ func (j *joins) viaAPI(ctx context.Context, user string, room dag.RoomID, via []
 		_, err = j.begin(room) // a second wait would be for a third join: refuse
 	}
 	if err != nil {
-		j.metric.WithLabelValues(joinedAPI, joinLimited).Inc()
+		j.metric.WithLabelValues(feed.JoinedAPI, joinLimited).Inc()
 		return err
 	}
 	defer j.end(room)
@@ -280,20 +280,20 @@ func (j *joins) viaAPI(ctx context.Context, user string, room dag.RoomID, via []
 			errs = append(errs, err)
 			continue
 		}
-		if err := j.reserve(room, joinedAPI, v); err != nil {
-			j.metric.WithLabelValues(joinedAPI, joinLimited).Inc()
+		if err := j.reserve(room, feed.JoinedAPI, v); err != nil {
+			j.metric.WithLabelValues(feed.JoinedAPI, joinLimited).Inc()
 			return err
 		}
-		rec := roomRecord{How: joinedAPI, Via: []string{v.String()}, Since: time.Now().UnixMilli(), Pending: true}
+		rec := feed.RoomRecord{How: feed.JoinedAPI, Via: []string{v.String()}, Since: time.Now().UnixMilli(), Pending: true}
 		if err := j.n.rooms.join(room, rec, create); err != nil {
 			j.unreserve(room)
 			return err
 		}
-		j.metric.WithLabelValues(joinedAPI, joinOK).Inc()
+		j.metric.WithLabelValues(feed.JoinedAPI, joinOK).Inc()
 		j.log.Info("room joined by API", "room", room, "user", user, "via", v)
 		return nil
 	}
-	j.metric.WithLabelValues(joinedAPI, joinFailed).Inc()
+	j.metric.WithLabelValues(feed.JoinedAPI, joinFailed).Inc()
 	err = errors.Join(errs...)
 	j.log.Info("room join failed", "room", room, "user", user, "err", err)
 	var je *joinError
@@ -468,7 +468,7 @@ func (j *joins) sweep(now time.Time) {
 
 // settle clears a room's awaiting mark in its record.
 func (j *joins) settle(room dag.RoomID) error {
-	recs, err := j.n.local.rooms()
+	recs, err := j.n.local.Rooms()
 	if err != nil {
 		return err
 	}
@@ -477,7 +477,7 @@ func (j *joins) settle(room dag.RoomID) error {
 		return nil
 	}
 	rec.Pending = false
-	_, err = j.n.local.setRoom(room, rec)
+	_, err = j.n.local.SetRoom(room, rec)
 	return err
 }
 
@@ -489,11 +489,11 @@ func (n *Node) hasLocalParticipant(st *roomstate.State) bool {
 		if p.Role == roomstate.RoleBanned || p.Role == roomstate.RoleKnocking {
 			continue
 		}
-		name, ok := n.accounts.localUser(string(p.User))
+		name, ok := n.accounts.LocalUser(string(p.User))
 		if !ok {
 			continue
 		}
-		found, err := n.accounts.exists(name)
+		found, err := n.accounts.Exists(name)
 		if err != nil {
 			n.log.Error("look up a room's local participant", "sys", "joins", "user", p.User, "err", err)
 			return true

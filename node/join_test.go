@@ -17,6 +17,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/node/feed"
 	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -131,7 +132,7 @@ func randomServerHex() string {
 // roomsLeft reports what the node holds of rooms: in memory, recorded, in
 // the mesh, awaiting; "" when nothing.
 func roomsLeft(n *Node) string {
-	recs, err := n.local.rooms()
+	recs, err := n.local.Rooms()
 	if err != nil {
 		return err.Error()
 	}
@@ -256,7 +257,7 @@ func TestInviteAwaitingPurged(t *testing.T) {
 		t.Fatalf("joined %d of the sybil's rooms, want %d (the per-server bound): %v", len(listed), maxAwaitingPerServer, listed)
 	}
 	for _, r := range listed {
-		if ar := r.(map[string]any); ar["how"] != joinedInvite || ar["awaiting"] != true || ar["via"].([]any)[0] != s.id.String() {
+		if ar := r.(map[string]any); ar["how"] != feed.JoinedInvite || ar["awaiting"] != true || ar["via"].([]any)[0] != s.id.String() {
 			t.Fatalf("admin list entry %v: want joined by invite via the sybil, awaiting", ar)
 		}
 	}
@@ -350,7 +351,7 @@ func TestAdminRoomsLeavePurge(t *testing.T) {
 	if len(listed) != 1 {
 		t.Fatalf("rooms: %v", listed)
 	}
-	if ar := listed[0].(map[string]any); ar["name"] != "Old" || ar["how"] != joinedCreated || ar["events"] != 1.0 || ar["local_participants"].([]any)[0] != "mimi://a.test/u/alice" {
+	if ar := listed[0].(map[string]any); ar["name"] != "Old" || ar["how"] != feed.JoinedCreated || ar["events"] != 1.0 || ar["local_participants"].([]any)[0] != "mimi://a.test/u/alice" {
 		t.Fatalf("room entry: %v", ar)
 	}
 	must(t, 200)(admin.post("/v1/admin/rooms/"+room+"/leave", jsonObj{}))

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/accounts"
+	"github.com/rhizome-chat/rhizome/node/feed"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
 	"github.com/rhizome-chat/rhizome/p2p"
 )
 
@@ -52,19 +56,19 @@ func TestJoinBounds(t *testing.T) {
 
 	via := func(i int) dag.ServerID { return dag.ServerID{byte(i), byte(i >> 8), 1} }
 	for range maxAwaitingPerServer {
-		if err := j.reserve(randomRoomID(t), joinedInvite, via(0)); err != nil {
+		if err := j.reserve(randomRoomID(t), feed.JoinedInvite, via(0)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := j.reserve(randomRoomID(t), joinedInvite, via(0)); status(err) != http.StatusServiceUnavailable {
+	if err := j.reserve(randomRoomID(t), feed.JoinedInvite, via(0)); status(err) != http.StatusServiceUnavailable {
 		t.Fatalf("awaiting room %d through one server: %v, want 503", maxAwaitingPerServer+1, err)
 	}
 	for i := 1; j.awaitingCount() < maxAwaiting; i++ {
-		if err := j.reserve(randomRoomID(t), joinedAPI, via(i)); err != nil {
+		if err := j.reserve(randomRoomID(t), feed.JoinedAPI, via(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := j.reserve(randomRoomID(t), joinedAPI, via(9999)); status(err) != http.StatusServiceUnavailable {
+	if err := j.reserve(randomRoomID(t), feed.JoinedAPI, via(9999)); status(err) != http.StatusServiceUnavailable {
 		t.Fatalf("awaiting room %d: %v, want 503", maxAwaiting+1, err)
 	}
 
@@ -88,7 +92,7 @@ func TestSweepKeepsJoinsInFlight(t *testing.T) {
 	if _, err := j.begin(room); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.reserve(room, joinedInvite, via); err != nil {
+	if err := j.reserve(room, feed.JoinedInvite, via); err != nil {
 		t.Fatal(err)
 	}
 	j.sweep(time.Now())
@@ -111,36 +115,37 @@ func TestClaimServerLimit(t *testing.T) {
 	must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group",
 		"servers": []jsonObj{{"server_id": remote.String(), "domain": "x.test"}}}))
 	refused := 0
-	for i := range claimServerRate.Burst + 1 {
+	for i := range accounts.ClaimServerRate.Burst + 1 {
 		q := p2p.KeyPackageQuery{Requester: remote, KeyPackageRequest: p2p.KeyPackageRequest{
 			Protocol: p2p.MLS10, RequestingUser: fmt.Sprintf("mimi://x.test/u/u%d", i), TargetUser: fmt.Sprintf("mimi://a.test/u/t%d", i)}}
-		if _, err := n.claims.admit(q, q.TargetUser); err != nil {
-			var cr *claimRefusal
-			if !errors.As(err, &cr) || cr.dir.Status != p2p.DirectoryRateLimited {
+		if _, err := n.accounts.ClaimKeyPackages(context.Background(), q); err != nil {
+			var cr *accounts.ClaimRefusal
+			var de *p2p.DirectoryError
+			if !errors.As(err, &cr) || !errors.As(err, &de) || de.Status != p2p.DirectoryRateLimited {
 				t.Fatalf("claim %d: %v", i, err)
 			}
 			refused++
 		}
 	}
 	if refused != 1 {
-		t.Fatalf("%d claims refused, want 1 (the one over the server's burst of %d)", refused, claimServerRate.Burst)
+		t.Fatalf("%d claims refused, want 1 (the one over the server's burst of %d)", refused, accounts.ClaimServerRate.Burst)
 	}
 }
 
-// TestConsentBound: a user allows at most maxConsents users.
+// TestConsentBound: a user allows at most accounts.MaxConsents users.
 func TestConsentBound(t *testing.T) {
 	n := startNodeWith(t, t.TempDir(), "a.test", nil)
 	register(t, n, "bob", "phone")
-	for i := range maxConsents {
-		if err := n.accounts.allow("bob", fmt.Sprintf("mimi://x.test/u/u%d", i), time.Now().UnixMilli()); err != nil {
+	for i := range accounts.MaxConsents {
+		if err := n.accounts.Allow("bob", fmt.Sprintf("mimi://x.test/u/u%d", i), time.Now().UnixMilli()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var ae *APIError
-	if err := n.accounts.allow("bob", "mimi://x.test/u/one-more", time.Now().UnixMilli()); !errors.As(err, &ae) || ae.Status != http.StatusConflict {
-		t.Fatalf("consent %d: %v, want 409", maxConsents+1, err)
+	var ae *apierror.Error
+	if err := n.accounts.Allow("bob", "mimi://x.test/u/one-more", time.Now().UnixMilli()); !errors.As(err, &ae) || ae.Status != http.StatusConflict {
+		t.Fatalf("consent %d: %v, want 409", accounts.MaxConsents+1, err)
 	}
-	if ok, err := n.accounts.consented("bob", "mimi://x.test/u/u0"); !ok || err != nil {
+	if ok, err := n.accounts.Consented("bob", "mimi://x.test/u/u0"); !ok || err != nil {
 		t.Fatalf("an allowed user is not consented (%v)", err)
 	}
 }

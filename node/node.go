@@ -16,7 +16,17 @@ import (
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
+	"github.com/rhizome-chat/rhizome/node/accounts"
+	"github.com/rhizome-chat/rhizome/node/feed"
+	"github.com/rhizome-chat/rhizome/node/internal/localdb"
 	"github.com/rhizome-chat/rhizome/p2p"
+)
+
+// LocalDir is the folder inside the data folder that holds the node-local
+// database; the DAG store is in EventsDir.
+const (
+	LocalDir  = "local"
+	EventsDir = "events"
 )
 
 // ShutdownTimeout bounds a graceful shutdown; what has not stopped by then
@@ -34,12 +44,12 @@ type Node struct {
 	key ed25519.PrivateKey
 
 	store    *badgerstore.Store
-	local    *localDB
-	accounts *accounts
+	db       *localdb.DB // the node-local database: accounts and feed
+	local    *feed.Feed
+	accounts *accounts.Store
 	rooms    *rooms
 	mesh     *p2p.Mesh
 	streams  *streamHub
-	claims   *claimGuard // KeyPackage claim limits and consent
 	joins    *joins      // verified, bounded joins and invite notices
 	limits   *apiLimiter // the client API's rate limits
 
@@ -61,6 +71,8 @@ type Node struct {
 	// them).
 	tick        time.Duration
 	orderParams consensus.Params
+	// now is the node's clock (time.Now; tests set their own).
+	now func() time.Time
 }
 
 // New prepares a node from a validated configuration. Nothing is started and
@@ -72,7 +84,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, log: log, metrics: NewMetrics(), tick: DefaultTick, orderParams: consensus.DefaultParams()}
+	n := &Node{cfg: cfg, log: log, metrics: NewMetrics(), tick: DefaultTick, orderParams: consensus.DefaultParams(), now: time.Now}
 	n.lc.log = log
 	if cfg.Ordering.TickMS > 0 {
 		n.tick = time.Duration(cfg.Ordering.TickMS) * time.Millisecond
@@ -118,20 +130,26 @@ func (n *Node) start(_ context.Context) error {
 		return err
 	}
 	if err := n.lc.start("local", func() (func(context.Context) error, error) {
-		l, err := openLocalDB(filepath.Join(n.cfg.DataDir, LocalDir), n.log)
+		db, err := localdb.Open(filepath.Join(n.cfg.DataDir, LocalDir))
 		if err != nil {
 			return nil, err
 		}
-		n.local = l
-		return func(context.Context) error { return l.Close() }, nil
+		f, err := feed.Open(db, n.log)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		n.db, n.local = db, f
+		return func(context.Context) error { return db.Close() }, nil
 	}); err != nil {
 		return err
 	}
 	n.rooms = newRooms(n.log, n.store, n.local, key, n.metrics)
 	n.rooms.params, n.rooms.tick = n.orderParams, n.tick
-	n.accounts = &accounts{db: n.local, domain: n.cfg.ServerName, regMode: n.cfg.API.RegistrationMode()}
-	n.claims = newClaimGuard(n.log, n.ServerID(), n.rooms, n.accounts, n.metrics.Registry)
-	n.accounts.claims = n.claims
+	n.accounts = accounts.New(accounts.Config{
+		DB: n.db, Domain: n.cfg.ServerName, RegMode: n.cfg.API.RegistrationMode(),
+		Self: n.ServerID(), Rooms: n.rooms, Log: n.log, Registry: n.metrics.Registry, Now: n.now,
+	})
 	n.joins = newJoins(n)
 	n.streams = newStreamHub()
 	if err := n.rooms.load(); err != nil {

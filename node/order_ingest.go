@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/feed"
 	engine "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -38,11 +39,11 @@ func (rs *rooms) engineConfig() engine.Config {
 // stored with one PutAll (one fsync for all of them) and queued for gossip
 // (they come back through the arrival log, as every stored event does);
 // rejections are logged and counted; writers and the published view are
-// updated. It returns the feed entries (accepted events and order
+// updated. It returns the feed entries (feed events and order
 // records) and whether votes were stored. The caller holds writeMu.
-func (rs *rooms) drain(info *roomInfo) ([]feedEntry, bool, error) {
+func (rs *rooms) drain(info *roomInfo) ([]feed.Entry, bool, error) {
 	e := info.eng
-	var feed []feedEntry
+	var accepted []feed.Entry
 	var votes []*dag.Event // signed, stepped in, stored at the end
 	voted := false
 	cert0 := e.CertifiedLen()
@@ -54,7 +55,7 @@ func (rs *rooms) drain(info *roomInfo) ([]feedEntry, bool, error) {
 	for e.HasReady() {
 		rd := e.Ready()
 		for _, en := range rd.Entries {
-			feed = append(feed, feedEntry{Room: e.Room(), Event: en.Event, Kind: en.Kind, Order: en.Order})
+			accepted = append(accepted, feed.Entry{Room: e.Room(), Event: en.Event, Kind: en.Kind, Order: en.Order})
 			if en.Order != nil && len(en.Order.Undone) > 0 {
 				rs.om.reorgs.Inc()
 				rs.om.undone.Add(float64(len(en.Order.Undone)))
@@ -94,11 +95,11 @@ func (rs *rooms) drain(info *roomInfo) ([]feedEntry, bool, error) {
 			// Not voting is safe; the machine keeps its promise anyway. The
 			// engine holds votes that were never stored: rebuild it.
 			rs.log.Error("persist votes", "room", e.Room(), "votes", len(votes), "err", err)
-			return feed, false, err
+			return accepted, false, err
 		}
 		voted = true
 	}
-	return feed, voted, nil
+	return accepted, voted, nil
 }
 
 // orderMetrics are the ordering layer's Prometheus metrics.
@@ -246,20 +247,19 @@ func (rs *rooms) tickAll() {
 		if !info.eng.HasReady() {
 			continue
 		}
-		feed, _, err := rs.drain(info)
+		accepted, _, err := rs.drain(info)
 		if err != nil {
 			rs.reloadLocked(room)
 			continue
 		}
-		if len(feed) == 0 {
+		if len(accepted) == 0 {
 			continue
 		}
-		if _, err := rs.db.appendFeed(room, info.processed, feed); err != nil {
+		if _, err := rs.feed.Append(room, info.processed, accepted); err != nil {
 			rs.log.Error("append order record", "room", room, "err", err)
 			rs.reloadLocked(room)
 			continue
 		}
-		rs.wakeFeed()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/feed"
 	engine "github.com/rhizome-chat/rhizome/room"
 )
 
@@ -13,13 +14,13 @@ import (
 // order (create, state, commit, proposal, votes, order records) in feed
 // order, for the recorded rooms, or for room alone when it is not zero; it
 // reads those rooms' entries only (the per-room feed). The feed is the
-// record of which events the node accepted and which order records it
+// record of which events the node feed and which order records it
 // emitted, so a restart rebuilds exactly the state it had.
-func (rs *rooms) feedByRoom(room dag.RoomID) (map[dag.RoomID][]feedEntry, error) {
-	out := map[dag.RoomID][]feedEntry{}
+func (rs *rooms) feedByRoom(room dag.RoomID) (map[dag.RoomID][]feed.Entry, error) {
+	out := map[dag.RoomID][]feed.Entry{}
 	rooms := []dag.RoomID{room}
 	if room.IsZero() {
-		recs, err := rs.db.rooms()
+		recs, err := rs.feed.Rooms()
 		if err != nil {
 			return nil, err
 		}
@@ -28,7 +29,7 @@ func (rs *rooms) feedByRoom(room dag.RoomID) (map[dag.RoomID][]feedEntry, error)
 	for _, r := range rooms {
 		var after uint64
 		for {
-			seqs, entries, err := rs.db.roomFeed(r, after, 1024)
+			seqs, entries, err := rs.feed.Room(r, after, 1024)
 			if err != nil {
 				return nil, err
 			}
@@ -47,15 +48,15 @@ func (rs *rooms) feedByRoom(room dag.RoomID) (map[dag.RoomID][]feedEntry, error)
 	return out, nil
 }
 
-// restoreRoom rebuilds a room's engine from its feed entries (the accepted
+// restoreRoom rebuilds a room's engine from its feed entries (the feed
 // events and the order records, in order) and this server's own votes that
 // were stored but not yet processed (engine.Restore), then carries out what
 // the engine is ready with. It returns the feed entries that brings the
 // reported chain up to the machine's, if they differ. The caller holds
 // writeMu.
-func (rs *rooms) restoreRoom(info *roomInfo, room dag.RoomID, feed []feedEntry) ([]feedEntry, error) {
+func (rs *rooms) restoreRoom(info *roomInfo, room dag.RoomID, accepted []feed.Entry) ([]feed.Entry, error) {
 	var record []engine.Recorded
-	for _, fe := range feed {
+	for _, fe := range accepted {
 		if fe.Order != nil {
 			if len(record) == 0 {
 				return nil, fmt.Errorf("node: restore room %v: order record before the create event", room)
@@ -82,7 +83,7 @@ func (rs *rooms) restoreRoom(info *roomInfo, room dag.RoomID, feed []feedEntry) 
 	}
 	info.eng = e
 	out, _, err := rs.drain(info)
-	var recs []feedEntry
+	var recs []feed.Entry
 	for _, fe := range out {
 		if fe.Order != nil {
 			recs = append(recs, fe)
@@ -129,7 +130,7 @@ func (rs *rooms) reloadLocked(room dag.RoomID) {
 	info := &roomInfo{via: old.via}
 	err := func() error {
 		var err error
-		if info.processed, err = rs.db.processed(room); err != nil {
+		if info.processed, err = rs.feed.Processed(room); err != nil {
 			return err
 		}
 		feeds, err := rs.feedByRoom(room)
@@ -140,7 +141,7 @@ func (rs *rooms) reloadLocked(room dag.RoomID) {
 		if err != nil || len(recs) == 0 {
 			return err
 		}
-		_, err = rs.db.appendFeed(room, info.processed, recs)
+		_, err = rs.feed.Append(room, info.processed, recs)
 		return err
 	}()
 	if err != nil {

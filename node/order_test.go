@@ -19,6 +19,7 @@ import (
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/node/feed"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -426,7 +427,7 @@ func TestOrderMembershipChange(t *testing.T) {
 	// are stepped in one run, before that commit is canonical there.
 	cdir := c.cfg.DataDir
 	c = startOrderNode(t, cdir, "c.test")
-	if _, err := c.local.addRoom(roomID, roomRecord{How: joinedAPI}); err != nil {
+	if _, err := c.local.AddRoom(roomID, feed.RoomRecord{How: feed.JoinedAPI}); err != nil {
 		t.Fatal(err)
 	}
 	stopNode(t, c)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/feed"
 )
 
 // BenchmarkSmallRoomBesideBig measures, in one node, opening a device
@@ -31,15 +32,15 @@ func BenchmarkSmallRoomBesideBig(b *testing.B) {
 				bigRoom := mustRoomID(b, str(bc["room"]))
 				ev := mustEventID(b, str(bc["event"]))
 				for done := 0; done < big; done += 1000 {
-					batch := make([]feedEntry, 1000)
+					batch := make([]feed.Entry, 1000)
 					for i := range batch {
-						batch[i] = feedEntry{Room: bigRoom, Event: ev, Kind: dag.KindMessage}
+						batch[i] = feed.Entry{Room: bigRoom, Event: ev, Kind: dag.KindMessage}
 					}
-					processed, err := n.local.processed(bigRoom)
+					processed, err := n.local.Processed(bigRoom)
 					if err != nil {
 						b.Fatal(err)
 					}
-					if _, err := n.local.appendFeed(bigRoom, processed, batch); err != nil {
+					if _, err := n.local.Append(bigRoom, processed, batch); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -17,6 +17,7 @@ import (
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/node/feed"
 	"github.com/rhizome-chat/rhizome/p2p"
 	engine "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -45,7 +46,7 @@ type roomInfo struct {
 type rooms struct {
 	log     *slog.Logger
 	store   dag.Store
-	db      *localDB
+	feed    *feed.Feed
 	key     ed25519.PrivateKey
 	self    dag.ServerID
 	metrics *Metrics
@@ -58,16 +59,13 @@ type rooms struct {
 	mu sync.RWMutex // guards m and writers
 	m  map[dag.RoomID]*roomInfo
 	// writers are, per room, the servers of every room state the node
-	// accepted (Writer). The set only grows while the node runs, and it
+	// feed (Writer). The set only grows while the node runs, and it
 	// lives outside roomInfo so that a reload keeps it.
 	writers map[dag.RoomID]map[dag.ServerID]bool
 
 	pokeMu sync.Mutex
 	dirty  map[dag.RoomID]bool
 	poke   chan struct{}
-
-	feedMu   sync.Mutex
-	feedWake chan struct{} // closed and replaced whenever the feed grows
 
 	params consensus.Params // ordering parameters of every room
 	tick   time.Duration    // length of one consensus tick
@@ -79,22 +77,22 @@ type rooms struct {
 
 }
 
-func newRooms(log *slog.Logger, store dag.Store, db *localDB, key ed25519.PrivateKey, m *Metrics) *rooms {
+func newRooms(log *slog.Logger, store dag.Store, f *feed.Feed, key ed25519.PrivateKey, m *Metrics) *rooms {
 	self, _ := dag.ServerIDFromKey(key.Public().(ed25519.PublicKey))
 	return &rooms{
-		log: log.With("sys", "rooms"), store: store, db: db, key: key, self: self, metrics: m,
+		log: log.With("sys", "rooms"), store: store, feed: f, key: key, self: self, metrics: m,
 		m: map[dag.RoomID]*roomInfo{}, writers: map[dag.RoomID]map[dag.ServerID]bool{}, dirty: map[dag.RoomID]bool{}, poke: make(chan struct{}, 1),
-		feedWake: make(chan struct{}), outWake: make(chan struct{}, 1),
-		params: consensus.DefaultParams(), tick: DefaultTick, om: newOrderMetrics(m.Registry),
+		outWake: make(chan struct{}, 1),
+		params:  consensus.DefaultParams(), tick: DefaultTick, om: newOrderMetrics(m.Registry),
 	}
 }
 
 // load rebuilds every joined room's state and ordering machine from the
-// delivery feed (which records the accepted events and the order records,
+// delivery feed (which records the feed events and the order records,
 // see restoreRoom), then processes what was stored but not yet processed (a
 // crash between the store's Put and the feed append).
 func (rs *rooms) load() error {
-	recs, err := rs.db.rooms()
+	recs, err := rs.feed.Rooms()
 	if err != nil {
 		return err
 	}
@@ -111,7 +109,7 @@ func (rs *rooms) load() error {
 				info.via[sid] = true
 			}
 		}
-		if info.processed, err = rs.db.processed(id); err != nil {
+		if info.processed, err = rs.feed.Processed(id); err != nil {
 			return err
 		}
 		if info.processed > 0 {
@@ -124,7 +122,7 @@ func (rs *rooms) load() error {
 			return err
 		}
 		if len(recsOut) > 0 {
-			if _, err := rs.db.appendFeed(id, info.processed, recsOut); err != nil {
+			if _, err := rs.feed.Append(id, info.processed, recsOut); err != nil {
 				return err
 			}
 		}
@@ -170,8 +168,8 @@ func (rs *rooms) Participates(room dag.RoomID, server dag.ServerID) bool {
 }
 
 // Writer implements p2p.RoomACL: events of server may be stored in room
-// when server is a server of the room in a room state the node accepted:
-// the create event's initial state, the state after an accepted state
+// when server is a server of the room in a room state the node feed:
+// the create event's initial state, the state after an feed state
 // event, or after an authorized commit on any branch (commitEvent), and
 // the published state. This is the union over the states seen, not the
 // state at the event's parents (per-branch state comes with the room
@@ -256,8 +254,8 @@ func (rs *rooms) list() []dag.RoomID {
 	return out
 }
 
-// serversOfDomain returns the servers that rooms' states list for domain.
-func (rs *rooms) serversOfDomain(domain string) []dag.ServerID {
+// ServersOfDomain implements accounts.RoomIndex: it returns the servers that rooms' states list for domain.
+func (rs *rooms) ServersOfDomain(domain string) []dag.ServerID {
 	rs.mu.RLock()
 	defer rs.mu.RUnlock()
 	seen := map[dag.ServerID]bool{}
@@ -281,11 +279,11 @@ func (rs *rooms) serversOfDomain(domain string) []dag.ServerID {
 // create event and joins the room's gossip topic (which starts pulling its
 // events). A room already joined is left as it is. If the topic cannot be
 // joined, the room is forgotten again.
-func (rs *rooms) join(room dag.RoomID, rec roomRecord, create *dag.Event) error {
+func (rs *rooms) join(room dag.RoomID, rec feed.RoomRecord, create *dag.Event) error {
 	if _, joined := rs.state(room); joined {
 		return nil
 	}
-	isNew, err := rs.db.addRoom(room, rec)
+	isNew, err := rs.feed.AddRoom(room, rec)
 	if err != nil {
 		return err
 	}
@@ -338,7 +336,7 @@ func (rs *rooms) forget(room dag.RoomID) error {
 	delete(rs.writers, room)
 	n := len(rs.m)
 	rs.mu.Unlock()
-	err := rs.db.removeRoom(room)
+	err := rs.feed.RemoveRoom(room)
 	rs.writeMu.Unlock()
 	rs.metrics.Rooms.Set(float64(n))
 	// Outside writeMu: leaving waits for the room's gossip reader, which
@@ -406,7 +404,7 @@ func (rs *rooms) run(ctx context.Context) {
 
 // processLocked steps the room's events stored since the last processed
 // position into its engine, in arrival order, carries out the engine's
-// Ready and appends the accepted events to the delivery feed, atomically
+// Ready and appends the feed events to the delivery feed, atomically
 // with the new position. It returns the feed position of event want (a
 // local submission) if this call appended it, else 0. The caller holds
 // writeMu.
@@ -434,7 +432,7 @@ func (rs *rooms) processLocked(room dag.RoomID, want dag.EventID) (wantSeq uint6
 			}
 			evs = append(evs, ev)
 		}
-		var feed []feedEntry
+		var accepted []feed.Entry
 		if info.eng == nil {
 			// The room's first event is its create event; anything before
 			// it is refused.
@@ -461,7 +459,7 @@ func (rs *rooms) processLocked(room dag.RoomID, want dag.EventID) (wantSeq uint6
 				rs.reloadLocked(room)
 				return 0, err
 			}
-			feed = out
+			accepted = out
 		}
 		// The room's state became visible (drain publishes it) before the
 		// feed entries it covers: a stream that reads an entry filters it
@@ -469,38 +467,20 @@ func (rs *rooms) processLocked(room dag.RoomID, want dag.EventID) (wantSeq uint6
 		// its Welcome) must not have that entry skipped for being read a
 		// moment early.
 		last := entries[len(entries)-1].Seq
-		top, err := rs.db.appendFeed(room, last, feed)
+		top, err := rs.feed.Append(room, last, accepted)
 		if err != nil {
 			rs.reloadLocked(room)
 			return 0, err
 		}
-		for i, fe := range feed {
+		for i, fe := range accepted {
 			if fe.Order == nil && fe.Event == want && !want.IsZero() {
-				wantSeq = top - uint64(len(feed)-1-i)
+				wantSeq = top - uint64(len(accepted)-1-i)
 			}
 		}
 		rs.mu.Lock()
 		info.processed = last
 		rs.mu.Unlock()
-		if len(feed) > 0 {
-			rs.wakeFeed()
-		}
 	}
-}
-
-// wakeFeed wakes every stream waiting for new feed entries.
-func (rs *rooms) wakeFeed() {
-	rs.feedMu.Lock()
-	close(rs.feedWake)
-	rs.feedWake = make(chan struct{})
-	rs.feedMu.Unlock()
-}
-
-// feedWaiter returns a channel closed at the next feed growth.
-func (rs *rooms) feedWaiter() <-chan struct{} {
-	rs.feedMu.Lock()
-	defer rs.feedMu.Unlock()
-	return rs.feedWake
 }
 
 // submit builds, authorizes, signs and stores a local event of kind with
@@ -610,7 +590,7 @@ func (rs *rooms) check(id dag.RoomID, ev *dag.Event) error {
 
 // joinLocal records a room this node creates (no via servers).
 func (rs *rooms) joinLocal(room dag.RoomID) error {
-	if _, err := rs.db.addRoom(room, roomRecord{How: joinedCreated, Since: time.Now().UnixMilli()}); err != nil {
+	if _, err := rs.feed.AddRoom(room, feed.RoomRecord{How: feed.JoinedCreated, Since: time.Now().UnixMilli()}); err != nil {
 		return err
 	}
 	rs.mu.Lock()
@@ -626,4 +606,21 @@ func (rs *rooms) joinLocal(room dag.RoomID) error {
 		}
 	}
 	return nil
+}
+
+// ShareRoom implements accounts.RoomIndex: it reports whether a and b both take part (any role but banned or
+// knocking) in a room whose state this node holds.
+func (rs *rooms) ShareRoom(a, b roomstate.URI) bool {
+	in := func(st *roomstate.State, u roomstate.URI) bool {
+		r := st.RoleOf(u)
+		return r != roomstate.RoleNone && r != roomstate.RoleBanned && r != roomstate.RoleKnocking
+	}
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	for _, info := range rs.m {
+		if info.state != nil && in(info.state, a) && in(info.state, b) {
+			return true
+		}
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/node/feed"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -73,7 +74,7 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 		}
 		since = v
 	} else {
-		v, err := n.accounts.cursor(d.User, d.Device)
+		v, err := n.local.Cursor(d.User, d.Device)
 		if err != nil {
 			n.fail(w, r, err)
 			return
@@ -90,21 +91,21 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 	}
 	n.metrics.ClientStreams.Inc()
 	defer n.metrics.ClientStreams.Dec()
-	me := roomstate.URI(n.accounts.userURI(d.User))
+	me := roomstate.URI(n.accounts.UserURI(d.User))
 	enc := json.NewEncoder(w)
 	heartbeat := time.NewTicker(streamHeartbeat)
 	defer heartbeat.Stop()
 	for {
-		wake := n.rooms.feedWaiter() // before reading, so no growth is missed
+		wake := n.local.Waiter() // before reading, so no growth is missed
 		var seqs []uint64
-		var entries []feedEntry
+		var entries []feed.Entry
 		var err error
 		if room.IsZero() {
 			// Every room's entries: a commit that adds this user may be
 			// read before the room's state lists them (addsReader).
-			seqs, entries, err = n.local.feed(since, streamBatch)
+			seqs, entries, err = n.local.All(since, streamBatch)
 		} else {
-			seqs, entries, err = n.local.roomFeed(room, since, streamBatch)
+			seqs, entries, err = n.local.Room(room, since, streamBatch)
 		}
 		if err != nil {
 			n.log.Error("stream: read feed", "sys", "api", "err", err)
@@ -168,7 +169,7 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 // only once the commit is ordered, which may happen after a stream read
 // the entry (the commit and the votes that order it arrive separately):
 // without this, the joining device could miss its own Welcome for good.
-func (n *Node) addsReader(st *roomstate.State, e feedEntry, me roomstate.URI) bool {
+func (n *Node) addsReader(st *roomstate.State, e feed.Entry, me roomstate.URI) bool {
 	if e.Order != nil || e.Kind != dag.KindCommit {
 		return false
 	}
@@ -208,7 +209,7 @@ func (n *Node) handleSetCursor(w http.ResponseWriter, r *http.Request, d *device
 		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "cursor is missing: send {\"cursor\": N} with the cursor of the last event processed"))
 		return
 	}
-	top, err := n.local.feedSeq()
+	top, err := n.local.Seq()
 	if err != nil {
 		n.fail(w, r, err)
 		return
@@ -217,7 +218,7 @@ func (n *Node) handleSetCursor(w http.ResponseWriter, r *http.Request, d *device
 		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "cursor %d is beyond the newest event (%d)", *req.Cursor, top))
 		return
 	}
-	if err := n.accounts.setCursor(d.User, d.Device, *req.Cursor); err != nil {
+	if err := n.local.SetCursor(d.User, d.Device, *req.Cursor); err != nil {
 		n.fail(w, r, err)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/feed"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -24,17 +25,17 @@ func TestStreamDeliversOwnAddingCommit(t *testing.T) {
 	commit := must(t, 201)(alice.post("/v1/rooms/"+room+"/commits", body))
 	commitID, cid := str(commit["event"]), mustEventID(t, str(commit["event"]))
 
-	entry := feedEntry{Room: mustRoomID(t, room), Event: cid, Kind: dag.KindCommit}
+	entry := feed.Entry{Room: mustRoomID(t, room), Event: cid, Kind: dag.KindCommit}
 	for _, tc := range []struct {
 		name string
-		e    feedEntry
+		e    feed.Entry
 		user roomstate.URI
 		want bool
 	}{
 		{"the added user", entry, "mimi://a.test/u/bob", true},
 		{"another user", entry, "mimi://a.test/u/carol", false},
-		{"the room's create event", feedEntry{Room: entry.Room, Event: mustEventID(t, createID), Kind: dag.KindCreate}, "mimi://a.test/u/bob", false},
-		{"an order line", feedEntry{Room: entry.Room, Event: cid, Kind: dag.KindCommit, Order: &orderRecord{}}, "mimi://a.test/u/bob", false},
+		{"the room's create event", feed.Entry{Room: entry.Room, Event: mustEventID(t, createID), Kind: dag.KindCreate}, "mimi://a.test/u/bob", false},
+		{"an order line", feed.Entry{Room: entry.Room, Event: cid, Kind: dag.KindCommit, Order: &orderRecord{}}, "mimi://a.test/u/bob", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := n.addsReader(st, tc.e, tc.user); got != tc.want {

@@ -1,4 +1,4 @@
-package node
+package accounts
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
@@ -21,8 +22,13 @@ import (
 	"filippo.io/edwards25519"
 	"github.com/dgraph-io/badger/v4"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rhizome-chat/rhizome/clientapi"
+	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
+	"github.com/rhizome-chat/rhizome/node/internal/localdb"
 	"github.com/rhizome-chat/rhizome/p2p"
 )
 
@@ -63,40 +69,106 @@ type tokenRecord struct {
 	Device string `json:"device"`
 }
 
-// accounts is the home-server side of users: accounts, devices, bearer
-// tokens (stored as SHA-256 hashes) and KeyPackages. It implements
-// p2p.KeyPackageSource for the directory protocol.
-type accounts struct {
-	db      *localDB
-	domain  string      // the node's server_name: users are mimi://<domain>/u/<name>
-	regMode string      // api.registration's effective mode
+// Key layout of the accounts in the node-local database (docs/operations.md,
+// "What is stored where"):
+//
+//	u/<user>                     user record (JSON)
+//	d/<user>/<device>            device record (JSON)
+//	t/<sha256(token) hex>        token -> {user, device} (JSON); the token itself is never stored
+//	k/<user>/<device>/<seq:8>    one-time KeyPackage (suite:2 || MLSMessage bytes)
+//	l/<user>/<device>            last-resort KeyPackage (suite:2 || MLSMessage bytes)
+//	s/kpseq                      KeyPackage counter
+const (
+	pfxUser       = "u/"
+	pfxDevice     = "d/"
+	pfxToken      = "t/"
+	pfxKeyPackage = "k/"
+	pfxLastResort = "l/"
+)
+
+// Registration modes (config api.registration).
+const (
+	RegistrationOpen   = "open"
+	RegistrationToken  = "token"
+	RegistrationClosed = "closed"
+)
+
+// Device is an authenticated device: its user, its name and the Ed25519
+// MLS signature key it registered.
+type Device struct {
+	User, Device string
+	SignatureKey []byte
+}
+
+// Config configures a Store.
+type Config struct {
+	DB *localdb.DB
+	// Domain is the node's server_name: users are mimi://<Domain>/u/<name>.
+	Domain string
+	// RegMode is api.registration's effective mode (RegistrationOpen,
+	// RegistrationToken or RegistrationClosed).
+	RegMode string
+	// Self is this server; Rooms tells which rooms it shares with whom
+	// (for the consent of KeyPackage claims).
+	Self  dag.ServerID
+	Rooms RoomIndex
+	// Log and Registry receive the claims' log lines and metric.
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// Now is the clock (time.Now if nil).
+	Now func() time.Time
+}
+
+// Store is the home-server side of users: accounts, devices, bearer
+// tokens (stored as SHA-256 hashes), KeyPackages and who may claim them,
+// registration tokens and consent. It implements p2p.KeyPackageSource for
+// the directory protocol.
+type Store struct {
+	db      *localdb.DB
+	domain  string
+	regMode string
+	now     func() time.Time
 	claims  *claimGuard // what a claim may get: limits, consent
 }
 
-// UserURI returns the MIMI URI of a local user.
-func (a *accounts) userURI(user string) string { return "mimi://" + a.domain + "/u/" + user }
+// New returns the accounts of cfg.DB.
+func New(cfg Config) *Store {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	a := &Store{db: cfg.DB, domain: cfg.Domain, regMode: cfg.RegMode, now: now}
+	a.claims = newClaimGuard(cfg.Log, cfg.Self, cfg.Rooms, a, cfg.Registry)
+	return a
+}
 
-// deviceURI returns the MIMI client URI of a local device. It is the
+// RegMode is the effective registration mode.
+func (a *Store) RegMode() string { return a.regMode }
+
+// UserURI returns the MIMI URI of a local user.
+func (a *Store) UserURI(user string) string { return "mimi://" + a.domain + "/u/" + user }
+
+// DeviceURI returns the MIMI client URI of a local device. It is the
 // identity its MLS credentials must carry.
-func (a *accounts) deviceURI(user, device string) string {
+func (a *Store) DeviceURI(user, device string) string {
 	return "mimi://" + a.domain + "/d/" + user + "/" + device
 }
 
-// localUser returns the user name of a user URI of this server.
-func (a *accounts) localUser(uri string) (string, bool) {
+// LocalUser returns the user name of a user URI of this server.
+func (a *Store) LocalUser(uri string) (string, bool) {
 	name, ok := strings.CutPrefix(uri, "mimi://"+a.domain+"/u/")
 	return name, ok && validName(name)
 }
 
-// checkName checks a user or device name against the name grammar and says
+// CheckName checks a user or device name against the name grammar and says
 // what is wrong.
-func checkName(what, s string) error {
+func CheckName(what, s string) error {
 	bad := func(format string, args ...any) error {
-		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "%s %q is not valid: %s", what, s, fmt.Sprintf(format, args...))
+		return apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "%s %q is not valid: %s", what, s, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case s == "":
-		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "%s is missing: give a name of 1 to %d characters a-z, 0-9, '.', '_' or '-'", what, MaxNameLen)
+		return apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "%s is missing: give a name of 1 to %d characters a-z, 0-9, '.', '_' or '-'", what, MaxNameLen)
 	case len(s) > MaxNameLen:
 		return bad("%d bytes, at most %d", len(s), MaxNameLen)
 	case strings.IndexFunc(s, func(r rune) bool { return r >= utf8.RuneSelf }) >= 0:
@@ -109,20 +181,20 @@ func checkName(what, s string) error {
 	return nil
 }
 
-// checkSignatureKey checks that k is an Ed25519 public key of the kind MLS
+// CheckSignatureKey checks that k is an Ed25519 public key of the kind MLS
 // signs with: 32 bytes that decode to a curve point outside the small
 // subgroup (a small-order key would verify forged signatures).
-func checkSignatureKey(k []byte) error {
+func CheckSignatureKey(k []byte) error {
 	if len(k) != ed25519.PublicKeySize {
-		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest,
+		return apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest,
 			"signature_key must be the device's Ed25519 MLS signature public key, %d bytes in base64, got %d bytes", ed25519.PublicKeySize, len(k))
 	}
 	p, err := new(edwards25519.Point).SetBytes(k)
 	if err != nil {
-		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "signature_key is not an Ed25519 public key: the 32 bytes are not a point of the curve")
+		return apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "signature_key is not an Ed25519 public key: the 32 bytes are not a point of the curve")
 	}
 	if new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1 {
-		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "signature_key is a small-order Ed25519 point, which no key pair has: send the device's real public key")
+		return apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "signature_key is a small-order Ed25519 point, which no key pair has: send the device's real public key")
 	}
 	return nil
 }
@@ -142,11 +214,11 @@ func tokenHash(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// register creates a user with its first device and returns the device's
+// Register creates a user with its first device and returns the device's
 // bearer token. The token is shown once; only its hash is stored. The
 // registration mode decides: open, a registration token that the same
 // transaction consumes, or closed.
-func (a *accounts) register(user, device string, sigKey []byte, regToken string) (string, error) {
+func (a *Store) Register(user, device string, sigKey []byte, regToken string) (string, error) {
 	switch a.regMode {
 	case RegistrationClosed:
 		return "", errRegistrationClosed
@@ -160,60 +232,60 @@ func (a *accounts) register(user, device string, sigKey []byte, regToken string)
 	return a.createDevice(user, device, sigKey, true, regToken)
 }
 
-// addDevice adds a device to an existing user.
-func (a *accounts) addDevice(user, device string, sigKey []byte) (string, error) {
+// AddDevice adds a device to an existing user.
+func (a *Store) AddDevice(user, device string, sigKey []byte) (string, error) {
 	return a.createDevice(user, device, sigKey, false, "")
 }
 
 // createDevice creates a device (and with newUser its user), consuming
 // regToken if not empty.
-func (a *accounts) createDevice(user, device string, sigKey []byte, newUser bool, regToken string) (string, error) {
-	if err := checkName("user", user); err != nil {
+func (a *Store) createDevice(user, device string, sigKey []byte, newUser bool, regToken string) (string, error) {
+	if err := CheckName("user", user); err != nil {
 		return "", err
 	}
-	if err := checkName("device", device); err != nil {
+	if err := CheckName("device", device); err != nil {
 		return "", err
 	}
-	if err := checkSignatureKey(sigKey); err != nil {
+	if err := CheckSignatureKey(sigKey); err != nil {
 		return "", err
 	}
 	token, hash, err := newToken(tokenPrefix)
 	if err != nil {
 		return "", err
 	}
-	now := time.Now().UnixMilli()
-	err = a.db.update(func(txn *badger.Txn) error {
+	now := a.now().UnixMilli()
+	err = a.db.Update(func(txn *badger.Txn) error {
 		var u userRecord
-		exists, err := getJSON(txn, []byte(pfxUser+user), &u)
+		exists, err := localdb.GetJSON(txn, []byte(pfxUser+user), &u)
 		if err != nil {
 			return err
 		}
 		if newUser && exists {
-			return apiErr(http.StatusConflict, clientapi.CodeConflict, "user %q already exists; pick another name, or add a device with POST /v1/devices using a token of that user", user)
+			return apierror.New(http.StatusConflict, clientapi.CodeConflict, "user %q already exists; pick another name, or add a device with POST /v1/devices using a token of that user", user)
 		}
 		if regToken != "" {
-			if err := consumeRegToken(txn, regToken); err != nil {
+			if err := consumeRegToken(txn, regToken, a.now()); err != nil {
 				return err
 			}
 		}
 		if !newUser && !exists {
-			return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "user %q does not exist", user)
+			return apierror.New(http.StatusNotFound, clientapi.CodeNotFound, "user %q does not exist", user)
 		}
 		var d deviceRecord
-		if ok, err := getJSON(txn, []byte(pfxDevice+user+"/"+device), &d); err != nil {
+		if ok, err := localdb.GetJSON(txn, []byte(pfxDevice+user+"/"+device), &d); err != nil {
 			return err
 		} else if ok {
-			return apiErr(http.StatusConflict, clientapi.CodeConflict, "device %q of user %q already exists; pick another device name", device, user)
+			return apierror.New(http.StatusConflict, clientapi.CodeConflict, "device %q of user %q already exists; pick another device name", device, user)
 		}
 		if newUser {
-			if err := setJSON(txn, []byte(pfxUser+user), userRecord{Created: now}); err != nil {
+			if err := localdb.SetJSON(txn, []byte(pfxUser+user), userRecord{Created: now}); err != nil {
 				return err
 			}
 		}
-		if err := setJSON(txn, []byte(pfxDevice+user+"/"+device), deviceRecord{SignatureKey: sigKey, Created: now}); err != nil {
+		if err := localdb.SetJSON(txn, []byte(pfxDevice+user+"/"+device), deviceRecord{SignatureKey: sigKey, Created: now}); err != nil {
 			return err
 		}
-		return setJSON(txn, []byte(pfxToken+hash), tokenRecord{User: user, Device: device})
+		return localdb.SetJSON(txn, []byte(pfxToken+hash), tokenRecord{User: user, Device: device})
 	})
 	if err != nil {
 		return "", err
@@ -221,40 +293,43 @@ func (a *accounts) createDevice(user, device string, sigKey []byte, newUser bool
 	return token, nil
 }
 
-// authenticate maps a bearer token to its device.
-func (a *accounts) authenticate(token string) (tokenRecord, deviceRecord, error) {
+// Authenticate maps a bearer token to its device.
+func (a *Store) Authenticate(token string) (Device, error) {
 	if !strings.HasPrefix(token, tokenPrefix) {
-		return tokenRecord{}, deviceRecord{}, apiErr(http.StatusUnauthorized, clientapi.CodeUnauthorized,
+		return Device{}, apierror.New(http.StatusUnauthorized, clientapi.CodeUnauthorized,
 			"malformed bearer token: send the %q... token that registration returned, as 'Authorization: Bearer <token>'", tokenPrefix)
 	}
 	var tr tokenRecord
 	var dr deviceRecord
-	err := a.db.view(func(txn *badger.Txn) error {
-		ok, err := getJSON(txn, []byte(pfxToken+tokenHash(token)), &tr)
+	err := a.db.View(func(txn *badger.Txn) error {
+		ok, err := localdb.GetJSON(txn, []byte(pfxToken+tokenHash(token)), &tr)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return apiErr(http.StatusUnauthorized, clientapi.CodeUnauthorized, "unknown bearer token: register again or use a token of an existing device")
+			return apierror.New(http.StatusUnauthorized, clientapi.CodeUnauthorized, "unknown bearer token: register again or use a token of an existing device")
 		}
-		ok, err = getJSON(txn, []byte(pfxDevice+tr.User+"/"+tr.Device), &dr)
+		ok, err = localdb.GetJSON(txn, []byte(pfxDevice+tr.User+"/"+tr.Device), &dr)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return apiErr(http.StatusUnauthorized, clientapi.CodeUnauthorized, "the token's device no longer exists")
+			return apierror.New(http.StatusUnauthorized, clientapi.CodeUnauthorized, "the token's device no longer exists")
 		}
 		return nil
 	})
-	return tr, dr, err
+	if err != nil {
+		return Device{}, err
+	}
+	return Device{User: tr.User, Device: tr.Device, SignatureKey: dr.SignatureKey}, nil
 }
 
 // validKeyPackage decodes and checks one uploaded KeyPackage: an MLSMessage
 // of wire format mls_key_package, both signatures valid, the credential a
 // basic credential naming this device, signed with the device's key.
-func (a *accounts) validKeyPackage(user, device string, dev deviceRecord, raw []byte, i int) (*mls.KeyPackage, error) {
+func (a *Store) validKeyPackage(dev Device, raw []byte, i int) (*mls.KeyPackage, error) {
 	bad := func(format string, args ...any) error {
-		return apiErr(http.StatusBadRequest, clientapi.CodeBadKeyPackage, "key package %d: %s", i, fmt.Sprintf(format, args...))
+		return apierror.New(http.StatusBadRequest, clientapi.CodeBadKeyPackage, "key package %d: %s", i, fmt.Sprintf(format, args...))
 	}
 	if len(raw) > MaxKeyPackageSize {
 		return nil, bad("%d bytes, at most %d", len(raw), MaxKeyPackageSize)
@@ -270,7 +345,7 @@ func (a *accounts) validKeyPackage(user, device string, dev deviceRecord, raw []
 	if err := kp.Verify(); err != nil {
 		return nil, bad("signature: %v", err)
 	}
-	want := a.deviceURI(user, device)
+	want := a.DeviceURI(dev.User, dev.Device)
 	cred := kp.LeafNode.Credential
 	if cred.CredentialType != mls.CredentialTypeBasic || string(cred.Identity) != want {
 		return nil, bad("credential identity %q, want a basic credential with identity %q", cred.Identity, want)
@@ -285,10 +360,10 @@ func kpValue(suite uint16, raw []byte) []byte {
 	return append(binary.BigEndian.AppendUint16(nil, suite), raw...)
 }
 
-// uploadKeyPackages validates and stores a device's KeyPackages: one-time
+// UploadKeyPackages validates and stores a device's KeyPackages: one-time
 // ones are appended, a last-resort one (with the last_resort extension)
 // replaces the previous. Either all are stored or none.
-func (a *accounts) uploadKeyPackages(user, device string, dev deviceRecord, raws [][]byte) (oneTime int, lastResort bool, err error) {
+func (a *Store) UploadKeyPackages(dev Device, raws [][]byte) (oneTime int, lastResort bool, err error) {
 	type kpIn struct {
 		raw   []byte
 		suite uint16
@@ -296,14 +371,14 @@ func (a *accounts) uploadKeyPackages(user, device string, dev deviceRecord, raws
 	}
 	var in []kpIn
 	for i, raw := range raws {
-		kp, err := a.validKeyPackage(user, device, dev, raw, i)
+		kp, err := a.validKeyPackage(dev, raw, i)
 		if err != nil {
 			return 0, false, err
 		}
 		in = append(in, kpIn{raw, uint16(kp.CipherSuite), mls.IsLastResort(kp)})
 	}
-	prefix := pfxKeyPackage + user + "/" + device + "/"
-	err = a.db.update(func(txn *badger.Txn) error {
+	prefix := pfxKeyPackage + dev.User + "/" + dev.Device + "/"
+	err = a.db.Update(func(txn *badger.Txn) error {
 		have := 0
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -313,19 +388,19 @@ func (a *accounts) uploadKeyPackages(user, device string, dev deviceRecord, raws
 		for _, k := range in {
 			if k.last {
 				lastResort = true
-				if err := txn.Set([]byte(pfxLastResort+user+"/"+device), kpValue(k.suite, k.raw)); err != nil {
+				if err := txn.Set([]byte(pfxLastResort+dev.User+"/"+dev.Device), kpValue(k.suite, k.raw)); err != nil {
 					return err
 				}
 				continue
 			}
 			if have+oneTime >= MaxKeyPackagesPerDevice {
-				return apiErr(http.StatusConflict, clientapi.CodeConflict, "device already holds %d one-time key packages, the maximum; upload more after some are claimed", MaxKeyPackagesPerDevice)
+				return apierror.New(http.StatusConflict, clientapi.CodeConflict, "device already holds %d one-time key packages, the maximum; upload more after some are claimed", MaxKeyPackagesPerDevice)
 			}
-			n, err := next(txn, "kpseq")
+			n, err := localdb.Next(txn, "kpseq")
 			if err != nil {
 				return err
 			}
-			if err := txn.Set(append([]byte(prefix), u64(n)...), kpValue(k.suite, k.raw)); err != nil {
+			if err := txn.Set(append([]byte(prefix), localdb.U64(n)...), kpValue(k.suite, k.raw)); err != nil {
 				return err
 			}
 			oneTime++
@@ -338,12 +413,12 @@ func (a *accounts) uploadKeyPackages(user, device string, dev deviceRecord, raws
 	return oneTime, lastResort, nil
 }
 
-// keyPackageCount returns a device's remaining one-time KeyPackages and
+// KeyPackageCount returns a device's remaining one-time KeyPackages and
 // whether it has a last-resort one.
-func (a *accounts) keyPackageCount(user, device string) (int, bool, error) {
+func (a *Store) KeyPackageCount(user, device string) (int, bool, error) {
 	var n int
 	var last bool
-	err := a.db.view(func(txn *badger.Txn) error {
+	err := a.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxKeyPackage + user + "/" + device + "/")})
 		for it.Rewind(); it.Valid(); it.Next() {
 			n++
@@ -365,30 +440,30 @@ func (a *accounts) keyPackageCount(user, device string) (int, bool, error) {
 // handed out only with consent (claimGuard.admit: a shared room, or the
 // target allowed the requester); otherwise only last-resort ones. A claim
 // never makes this node join a room. Every claim is logged and counted.
-func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p2p.KeyMaterial, error) {
+func (a *Store) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p2p.KeyMaterial, error) {
 	out := p2p.KeyMaterial{UserURI: q.TargetUser}
 	if q.Protocol != p2p.MLS10 {
 		out.UserStatus = p2p.UserIncompatibleProtocol
 		return out, nil
 	}
-	user, ok := a.localUser(q.TargetUser)
+	user, ok := a.LocalUser(q.TargetUser)
 	if !ok {
 		out.UserStatus = p2p.UserUnknown
-		a.claims.record(q, claimNone, nil)
+		a.claims.record(q, ClaimNone, nil)
 		return out, nil
 	}
 	oneTimeOK, err := a.claims.admit(q, q.TargetUser)
 	if err != nil {
-		a.claims.record(q, claimRefused, err)
+		a.claims.record(q, ClaimRefused, err)
 		return p2p.KeyMaterial{}, err
 	}
 	accept := func(suite uint16) bool { return len(q.CipherSuites) == 0 || slices.Contains(q.CipherSuites, suite) }
 	unknown := false
 	oneTime := 0
-	err = a.db.update(func(txn *badger.Txn) error {
+	err = a.db.Update(func(txn *badger.Txn) error {
 		out.Clients, oneTime = nil, 0
 		var u userRecord
-		ok, err := getJSON(txn, []byte(pfxUser+user), &u)
+		ok, err := localdb.GetJSON(txn, []byte(pfxUser+user), &u)
 		if err != nil {
 			return err
 		}
@@ -403,7 +478,7 @@ func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p
 		}
 		it.Close()
 		for _, dev := range devices {
-			entry := p2p.ClientKeyMaterial{ClientURI: a.deviceURI(user, dev), Status: p2p.ClientExhausted}
+			entry := p2p.ClientKeyMaterial{ClientURI: a.DeviceURI(user, dev), Status: p2p.ClientExhausted}
 			incompatible := false
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxKeyPackage + user + "/" + dev + "/"), PrefetchValues: true})
 			for it.Rewind(); oneTimeOK && it.Valid(); it.Next() {
@@ -454,7 +529,7 @@ func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p
 	}
 	if unknown {
 		out.UserStatus = p2p.UserUnknown
-		a.claims.record(q, claimNone, nil)
+		a.claims.record(q, ClaimNone, nil)
 		return out, nil
 	}
 	successes, incompatible := 0, 0
@@ -482,28 +557,11 @@ func (a *accounts) ClaimKeyPackages(_ context.Context, q p2p.KeyPackageQuery) (p
 	}
 	switch {
 	case oneTime > 0:
-		a.claims.record(q, claimOneTime, nil)
+		a.claims.record(q, ClaimOneTime, nil)
 	case successes > 0:
-		a.claims.record(q, claimLastResort, nil)
+		a.claims.record(q, ClaimLastResort, nil)
 	default:
-		a.claims.record(q, claimNone, nil)
+		a.claims.record(q, ClaimNone, nil)
 	}
 	return out, nil
-}
-
-// setCursor stores a device's acknowledged feed cursor.
-func (a *accounts) setCursor(user, device string, cursor uint64) error {
-	return a.db.update(func(txn *badger.Txn) error {
-		return txn.Set([]byte(pfxCursor+user+"/"+device), u64(cursor))
-	})
-}
-
-// cursor returns a device's acknowledged feed cursor (0 if none).
-func (a *accounts) cursor(user, device string) (uint64, error) {
-	var v uint64
-	err := a.db.view(func(txn *badger.Txn) (err error) {
-		v, err = getU64(txn, []byte(pfxCursor+user+"/"+device))
-		return err
-	})
-	return v, err
 }

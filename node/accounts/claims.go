@@ -1,4 +1,4 @@
-package node
+package accounts
 
 import (
 	"errors"
@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
+	"github.com/rhizome-chat/rhizome/node/internal/ratelimit"
 	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -22,42 +23,52 @@ import (
 // token buckets per requesting user, per requesting server and per target
 // user.
 var (
-	claimUserRate   = Rate{PerMinute: 10, Burst: 20}
-	claimServerRate = Rate{PerMinute: 60, Burst: 60}
-	claimTargetRate = Rate{PerMinute: 15, Burst: 30}
+	ClaimUserRate   = ratelimit.Rate{PerMinute: 10, Burst: 20}
+	ClaimServerRate = ratelimit.Rate{PerMinute: 60, Burst: 60}
+	ClaimTargetRate = ratelimit.Rate{PerMinute: 15, Burst: 30}
 )
 
 // Claim outcomes, the label of rhizome_keypackage_claims_total.
 const (
-	claimOneTime    = "one-time"    // at least one one-time KeyPackage handed out
-	claimLastResort = "last-resort" // last-resort KeyPackages only
-	claimNone       = "none"        // unknown user, or nothing left or compatible
-	claimRefused    = "refused"     // over a limit, or a requester its server cannot vouch for
+	ClaimOneTime    = "one-time"    // at least one one-time KeyPackage handed out
+	ClaimLastResort = "last-resort" // last-resort KeyPackages only
+	ClaimNone       = "none"        // unknown user, or nothing left or compatible
+	ClaimRefused    = "refused"     // over a limit, or a requester its server cannot vouch for
 )
 
-// claimRefusal is a refused claim. Over p2p it answers with its
+// ClaimRefusal is a refused claim. Over p2p it answers with its
 // DirectoryError; on the client API with status and Retry-After.
-type claimRefusal struct {
+type ClaimRefusal struct {
 	dir    *p2p.DirectoryError
 	status int           // HTTP status for the client API
 	retry  time.Duration // 0: no Retry-After
 }
 
-func (e *claimRefusal) Error() string { return e.dir.Error() }
+func (e *ClaimRefusal) Error() string { return e.dir.Error() }
 
 // Unwrap returns the directory refusal, which the directory protocol sends.
-func (e *claimRefusal) Unwrap() error { return e.dir }
+func (e *ClaimRefusal) Unwrap() error { return e.dir }
 
-// apiError is the refusal as the client API answers it.
-func (e *claimRefusal) apiError(w http.ResponseWriter) error {
-	if e.retry > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(e.retry.Seconds())+1))
-	}
+// APIError is the refusal as the client API answers it.
+func (e *ClaimRefusal) APIError() *apierror.Error {
 	code := clientapi.CodeBadRequest
 	if e.status == http.StatusTooManyRequests {
 		code = clientapi.CodeRateLimited
 	}
-	return apiErr(e.status, code, "%s", e.dir.Message)
+	ae := apierror.New(e.status, code, "%s", e.dir.Message)
+	ae.RetryAfter = e.retry
+	return ae
+}
+
+// RoomIndex is what the claim limits need to know of the rooms this node
+// takes part in.
+type RoomIndex interface {
+	// ServersOfDomain returns the servers that rooms' states list for
+	// domain.
+	ServersOfDomain(domain string) []dag.ServerID
+	// ShareRoom reports whether a and b both take part in a room whose
+	// state this node holds.
+	ShareRoom(a, b roomstate.URI) bool
 }
 
 // claimGuard decides what a KeyPackage claim may get: who may claim, how
@@ -66,19 +77,22 @@ func (e *claimRefusal) apiError(w http.ResponseWriter) error {
 type claimGuard struct {
 	log      *slog.Logger
 	self     dag.ServerID
-	rooms    *rooms
-	accounts *accounts
+	rooms    RoomIndex
+	accounts *Store
 
-	byUser, byServer, byTarget *buckets
+	byUser, byServer, byTarget *ratelimit.Buckets
 	outcomes                   *prometheus.CounterVec
 }
 
-func newClaimGuard(log *slog.Logger, self dag.ServerID, rs *rooms, a *accounts, reg prometheus.Registerer) *claimGuard {
+func newClaimGuard(log *slog.Logger, self dag.ServerID, rs RoomIndex, a *Store, reg prometheus.Registerer) *claimGuard {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	g := &claimGuard{
 		log: log.With("sys", "claims"), self: self, rooms: rs, accounts: a,
-		byUser:   newBuckets("claim_user", claimUserRate),
-		byServer: newBuckets("claim_server", claimServerRate),
-		byTarget: newBuckets("claim_target", claimTargetRate),
+		byUser:   ratelimit.New("claim_user", ClaimUserRate),
+		byServer: ratelimit.New("claim_server", ClaimServerRate),
+		byTarget: ratelimit.New("claim_target", ClaimTargetRate),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "rhizome", Name: "keypackage_claims_total",
 			Help: "KeyPackage claims answered or refused by this node, by outcome (one-time, last-resort, none, refused).",
@@ -88,16 +102,27 @@ func newClaimGuard(log *slog.Logger, self dag.ServerID, rs *rooms, a *accounts, 
 	return g
 }
 
-func refusal(status p2p.DirectoryStatus, httpStatus int, retry time.Duration, format string, args ...any) *claimRefusal {
-	return &claimRefusal{dir: &p2p.DirectoryError{Status: status, Message: fmt.Sprintf(format, args...)}, status: httpStatus, retry: retry}
+func refusal(status p2p.DirectoryStatus, httpStatus int, retry time.Duration, format string, args ...any) *ClaimRefusal {
+	return &ClaimRefusal{dir: &p2p.DirectoryError{Status: status, Message: fmt.Sprintf(format, args...)}, status: httpStatus, retry: retry}
+}
+
+// LimitClaims takes a token of a local user's claim bucket, for a claim
+// the user makes through the client API (local or remote); it returns a
+// *ClaimRefusal when the user is over its limit.
+func (a *Store) LimitClaims(requester string) error { return a.claims.limitRequester(requester) }
+
+// RecordClaim logs and counts the outcome of a claim the client API
+// answered without asking ClaimKeyPackages.
+func (a *Store) RecordClaim(q p2p.KeyPackageQuery, outcome string, err error) {
+	a.claims.record(q, outcome, err)
 }
 
 // limitRequester takes a token of a local user's claim bucket (any claim
 // the user makes, local or remote).
 func (g *claimGuard) limitRequester(requester string) error {
-	if ok, retry := g.byUser.take(requester, time.Now()); !ok {
+	if ok, retry := g.byUser.Take(requester, g.accounts.now()); !ok {
 		return refusal(p2p.DirectoryRateLimited, http.StatusTooManyRequests, retry,
-			"too many KeyPackage claims by %s (limit %s); retry in %v", requester, g.byUser.describe(), retry.Round(time.Second))
+			"too many KeyPackage claims by %s (limit %s); retry in %v", requester, g.byUser.Describe(), retry.Round(time.Second))
 	}
 	return nil
 }
@@ -117,19 +142,19 @@ func (g *claimGuard) admit(q p2p.KeyPackageQuery, target string) (oneTime bool, 
 		if !roomstate.ValidUserURI(requester) {
 			return false, refusal(p2p.DirectoryBadRequest, http.StatusBadRequest, 0, "requesting user %q is not a user URI", q.RequestingUser)
 		}
-		if ok, retry := g.byServer.take(q.Requester.String(), time.Now()); !ok {
+		if ok, retry := g.byServer.Take(q.Requester.String(), g.accounts.now()); !ok {
 			return false, refusal(p2p.DirectoryRateLimited, http.StatusTooManyRequests, retry, "KeyPackage claim rate of the requesting server exceeded")
 		}
-		verified = slices.Contains(g.rooms.serversOfDomain(requester.Domain()), q.Requester)
+		verified = slices.Contains(g.rooms.ServersOfDomain(requester.Domain()), q.Requester)
 		if verified {
 			if err := g.limitRequester(string(requester)); err != nil {
 				return false, err
 			}
 		}
 	}
-	if ok, retry := g.byTarget.take(target, time.Now()); !ok {
+	if ok, retry := g.byTarget.Take(target, g.accounts.now()); !ok {
 		return false, refusal(p2p.DirectoryRateLimited, http.StatusTooManyRequests, retry,
-			"too many KeyPackage claims for %s (limit %s); retry in %v", target, g.byTarget.describe(), retry.Round(time.Second))
+			"too many KeyPackage claims for %s (limit %s); retry in %v", target, g.byTarget.Describe(), retry.Round(time.Second))
 	}
 	if !verified {
 		return false, nil
@@ -137,11 +162,11 @@ func (g *claimGuard) admit(q p2p.KeyPackageQuery, target string) (oneTime bool, 
 	if string(requester) == target {
 		return true, nil // a user adding its own devices
 	}
-	if g.rooms.shareRoom(requester, roomstate.URI(target)) {
+	if g.rooms.ShareRoom(requester, roomstate.URI(target)) {
 		return true, nil
 	}
-	name, _ := g.accounts.localUser(target)
-	return g.accounts.consented(name, string(requester))
+	name, _ := g.accounts.LocalUser(target)
+	return g.accounts.Consented(name, string(requester))
 }
 
 // record logs and counts a claim's outcome.
@@ -159,27 +184,10 @@ func (g *claimGuard) record(q p2p.KeyPackageQuery, outcome string, err error) {
 	g.log.Info("KeyPackage claim", attrs...)
 }
 
-// shareRoom reports whether a and b both take part (any role but banned or
-// knocking) in a room whose state this node holds.
-func (rs *rooms) shareRoom(a, b roomstate.URI) bool {
-	in := func(st *roomstate.State, u roomstate.URI) bool {
-		r := st.RoleOf(u)
-		return r != roomstate.RoleNone && r != roomstate.RoleBanned && r != roomstate.RoleKnocking
-	}
-	rs.mu.RLock()
-	defer rs.mu.RUnlock()
-	for _, info := range rs.m {
-		if info.state != nil && in(info.state, a) && in(info.state, b) {
-			return true
-		}
-	}
-	return false
-}
-
-// exists reports whether a local user is registered.
-func (a *accounts) exists(name string) (bool, error) {
+// Exists reports whether a local user is registered.
+func (a *Store) Exists(name string) (bool, error) {
 	found := false
-	err := a.db.view(func(txn *badger.Txn) error {
+	err := a.db.View(func(txn *badger.Txn) error {
 		_, err := txn.Get([]byte(pfxUser + name))
 		switch {
 		case err == nil:

@@ -1,14 +1,15 @@
-package node
+package accounts
 
 import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
+	"github.com/rhizome-chat/rhizome/node/internal/localdb"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -16,9 +17,9 @@ import (
 // "What is stored where").
 const pfxConsent = "a/"
 
-// maxConsents bounds the users one user allows to claim its one-time
+// MaxConsents bounds the users one user allows to claim its one-time
 // KeyPackages.
-const maxConsents = 1000
+const MaxConsents = 1000
 
 // consentRecord is one user's explicit permission for another user to claim
 // its one-time KeyPackages (key a/<user>/<requester URI>).
@@ -28,22 +29,22 @@ type consentRecord struct {
 
 func consentKey(user, requester string) []byte { return []byte(pfxConsent + user + "/" + requester) }
 
-// checkConsentUser checks the user URI of a consent request.
-func checkConsentUser(uri string) error {
+// CheckConsentUser checks the user URI of a consent request.
+func CheckConsentUser(uri string) error {
 	if !roomstate.ValidUserURI(roomstate.URI(uri)) {
-		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "user %q is not a MIMI user URI such as mimi://example.org/u/bob", uri)
+		return apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "user %q is not a MIMI user URI such as mimi://example.org/u/bob", uri)
 	}
 	return nil
 }
 
-// allow records that requester may claim user's one-time KeyPackages.
-func (a *accounts) allow(user, requester string, now int64) error {
-	if err := checkConsentUser(requester); err != nil {
+// Allow records that requester may claim user's one-time KeyPackages.
+func (a *Store) Allow(user, requester string, now int64) error {
+	if err := CheckConsentUser(requester); err != nil {
 		return err
 	}
-	return a.db.update(func(txn *badger.Txn) error {
+	return a.db.Update(func(txn *badger.Txn) error {
 		var rec consentRecord
-		if ok, err := getJSON(txn, consentKey(user, requester), &rec); err != nil || ok {
+		if ok, err := localdb.GetJSON(txn, consentKey(user, requester), &rec); err != nil || ok {
 			return err
 		}
 		n := 0
@@ -52,17 +53,17 @@ func (a *accounts) allow(user, requester string, now int64) error {
 			n++
 		}
 		it.Close()
-		if n >= maxConsents {
-			return apiErr(http.StatusConflict, clientapi.CodeConflict, "user already allows %d users, the maximum; withdraw some with DELETE /v1/consent", maxConsents)
+		if n >= MaxConsents {
+			return apierror.New(http.StatusConflict, clientapi.CodeConflict, "user already allows %d users, the maximum; withdraw some with DELETE /v1/consent", MaxConsents)
 		}
-		return setJSON(txn, consentKey(user, requester), consentRecord{Created: now})
+		return localdb.SetJSON(txn, consentKey(user, requester), consentRecord{Created: now})
 	})
 }
 
-// disallow withdraws a consent; it reports whether there was one.
-func (a *accounts) disallow(user, requester string) (bool, error) {
+// Disallow withdraws a consent; it reports whether there was one.
+func (a *Store) Disallow(user, requester string) (bool, error) {
 	found := false
-	err := a.db.update(func(txn *badger.Txn) error {
+	err := a.db.Update(func(txn *badger.Txn) error {
 		_, err := txn.Get(consentKey(user, requester))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -76,11 +77,11 @@ func (a *accounts) disallow(user, requester string) (bool, error) {
 	return found, err
 }
 
-// consents lists the users user allows, in key order.
-func (a *accounts) consents(user string) ([]string, error) {
+// Consents lists the users user allows, in key order.
+func (a *Store) Consents(user string) ([]string, error) {
 	out := []string{}
 	prefix := pfxConsent + user + "/"
-	err := a.db.view(func(txn *badger.Txn) error {
+	err := a.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -91,10 +92,10 @@ func (a *accounts) consents(user string) ([]string, error) {
 	return out, err
 }
 
-// consented reports whether user allows requester.
-func (a *accounts) consented(user, requester string) (bool, error) {
+// Consented reports whether user allows requester.
+func (a *Store) Consented(user, requester string) (bool, error) {
 	ok := false
-	err := a.db.view(func(txn *badger.Txn) error {
+	err := a.db.View(func(txn *badger.Txn) error {
 		_, err := txn.Get(consentKey(user, requester))
 		switch {
 		case err == nil:
@@ -105,46 +106,4 @@ func (a *accounts) consented(user, requester string) (bool, error) {
 		return nil
 	})
 	return ok, err
-}
-
-func (n *Node) handleAllow(w http.ResponseWriter, r *http.Request, d *device) {
-	var req clientapi.ConsentRequest
-	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
-		n.fail(w, r, err)
-		return
-	}
-	if err := n.accounts.allow(d.User, req.User, time.Now().UnixMilli()); err != nil {
-		n.fail(w, r, err)
-		return
-	}
-	n.log.Info("KeyPackage consent given", "sys", "api", "user", n.accounts.userURI(d.User), "allowed", req.User)
-	n.handleListConsents(w, r, d)
-}
-
-func (n *Node) handleDisallow(w http.ResponseWriter, r *http.Request, d *device) {
-	user := r.URL.Query().Get("user")
-	if err := checkConsentUser(user); err != nil {
-		n.fail(w, r, err)
-		return
-	}
-	found, err := n.accounts.disallow(d.User, user)
-	if err != nil {
-		n.fail(w, r, err)
-		return
-	}
-	if !found {
-		n.fail(w, r, apiErr(http.StatusNotFound, clientapi.CodeNotFound, "user %s is not allowed; GET /v1/consent lists who is", user))
-		return
-	}
-	n.log.Info("KeyPackage consent withdrawn", "sys", "api", "user", n.accounts.userURI(d.User), "withdrawn", user)
-	n.handleListConsents(w, r, d)
-}
-
-func (n *Node) handleListConsents(w http.ResponseWriter, r *http.Request, d *device) {
-	list, err := n.accounts.consents(d.User)
-	if err != nil {
-		n.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, clientapi.Consents{Allowed: list})
 }

@@ -1,4 +1,4 @@
-package node
+package accounts
 
 import (
 	"cmp"
@@ -12,6 +12,8 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
+	"github.com/rhizome-chat/rhizome/node/internal/localdb"
 )
 
 // Registration tokens: single-use secrets an operator hands to a person so
@@ -43,30 +45,30 @@ type RegToken struct {
 
 func (t RegToken) expired(now time.Time) bool { return t.Expires != 0 && now.UnixMilli() >= t.Expires }
 
-// issueRegToken creates a registration token that expires at expires (zero:
+// IssueRegToken creates a registration token that expires at expires (zero:
 // never) and returns it with its record. The token is shown once.
-func (a *accounts) issueRegToken(expires time.Time, note string) (string, RegToken, error) {
+func (a *Store) IssueRegToken(expires time.Time, note string) (string, RegToken, error) {
 	if len(note) > maxRegTokenNote {
-		return "", RegToken{}, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "note is %d bytes, at most %d", len(note), maxRegTokenNote)
+		return "", RegToken{}, apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "note is %d bytes, at most %d", len(note), maxRegTokenNote)
 	}
 	token, hash, err := newToken(regTokenPrefix)
 	if err != nil {
 		return "", RegToken{}, err
 	}
-	now := time.Now()
+	now := a.now()
 	rec := RegToken{ID: hash[:regTokenIDLen], Created: now.UnixMilli(), Note: note}
 	if !expires.IsZero() {
 		rec.Expires = expires.UnixMilli()
 	}
-	err = a.db.update(func(txn *badger.Txn) error {
+	err = a.db.Update(func(txn *badger.Txn) error {
 		live, err := regTokensTxn(txn, now)
 		if err != nil {
 			return err
 		}
 		if len(live) >= maxRegTokens {
-			return apiErr(http.StatusConflict, clientapi.CodeConflict, "%d registration tokens are outstanding, the maximum: revoke some first (rhizome admin token list, revoke)", len(live))
+			return apierror.New(http.StatusConflict, clientapi.CodeConflict, "%d registration tokens are outstanding, the maximum: revoke some first (rhizome admin token list, revoke)", len(live))
 		}
-		return setJSON(txn, []byte(pfxRegToken+hash), rec)
+		return localdb.SetJSON(txn, []byte(pfxRegToken+hash), rec)
 	})
 	if err != nil {
 		return "", RegToken{}, err
@@ -74,12 +76,12 @@ func (a *accounts) issueRegToken(expires time.Time, note string) (string, RegTok
 	return token, rec, nil
 }
 
-// regTokens lists the outstanding registration tokens, oldest first, and
+// RegTokens lists the outstanding registration tokens, oldest first, and
 // deletes the expired ones.
-func (a *accounts) regTokens() ([]RegToken, error) {
+func (a *Store) RegTokens() ([]RegToken, error) {
 	var out []RegToken
-	err := a.db.update(func(txn *badger.Txn) (err error) {
-		out, err = regTokensTxn(txn, time.Now())
+	err := a.db.Update(func(txn *badger.Txn) (err error) {
+		out, err = regTokensTxn(txn, a.now())
 		return err
 	})
 	return out, err
@@ -112,13 +114,13 @@ func regTokensTxn(txn *badger.Txn, now time.Time) ([]RegToken, error) {
 	return live, nil
 }
 
-// revokeRegToken deletes the token with the given ID; false if none.
-func (a *accounts) revokeRegToken(id string) (bool, error) {
+// RevokeRegToken deletes the token with the given ID; false if none.
+func (a *Store) RevokeRegToken(id string) (bool, error) {
 	if len(id) != regTokenIDLen || strings.Trim(id, "0123456789abcdef") != "" {
-		return false, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "token ID %q is not %d lowercase hex digits as rhizome admin token list shows", id, regTokenIDLen)
+		return false, apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "token ID %q is not %d lowercase hex digits as rhizome admin token list shows", id, regTokenIDLen)
 	}
 	found := false
-	err := a.db.update(func(txn *badger.Txn) error {
+	err := a.db.Update(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pfxRegToken + id)})
 		var keys [][]byte
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -140,29 +142,29 @@ func (a *accounts) revokeRegToken(id string) (bool, error) {
 // registration token: the same for all, so that it reveals nothing.
 func errRegToken(given bool) error {
 	if !given {
-		return apiErr(http.StatusForbidden, clientapi.CodeForbidden, "this server registers users with a registration token only: ask its operator for one (rhizome admin token create) and send it as \"registration_token\"")
+		return apierror.New(http.StatusForbidden, clientapi.CodeForbidden, "this server registers users with a registration token only: ask its operator for one (rhizome admin token create) and send it as \"registration_token\"")
 	}
-	return apiErr(http.StatusForbidden, clientapi.CodeForbidden, "registration_token is unknown, used or expired: each token registers one user; ask the operator for a new one")
+	return apierror.New(http.StatusForbidden, clientapi.CodeForbidden, "registration_token is unknown, used or expired: each token registers one user; ask the operator for a new one")
 }
 
 // consumeRegToken deletes a live registration token in txn, or fails.
-func consumeRegToken(txn *badger.Txn, token string) error {
+func consumeRegToken(txn *badger.Txn, token string, now time.Time) error {
 	if !strings.HasPrefix(token, regTokenPrefix) {
 		return errRegToken(token != "")
 	}
 	key := []byte(pfxRegToken + tokenHash(token))
 	var rec RegToken
-	ok, err := getJSON(txn, key, &rec)
+	ok, err := localdb.GetJSON(txn, key, &rec)
 	if err != nil {
 		return err
 	}
-	if !ok || rec.expired(time.Now()) {
+	if !ok || rec.expired(now) {
 		return errRegToken(true)
 	}
 	if err := txn.Delete(key); err != nil {
-		return fmt.Errorf("%w: consume registration token: %v", ErrLocalDB, err)
+		return fmt.Errorf("%w: consume registration token: %v", localdb.ErrLocalDB, err)
 	}
 	return nil
 }
 
-var errRegistrationClosed = apiErr(http.StatusForbidden, clientapi.CodeForbidden, "registration is closed on this server (api.registration is \"closed\"); ask its operator")
+var errRegistrationClosed = apierror.New(http.StatusForbidden, clientapi.CodeForbidden, "registration is closed on this server (api.registration is \"closed\"); ask its operator")

@@ -1,4 +1,4 @@
-package node
+package feed
 
 import (
 	"slices"
@@ -7,6 +7,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/internal/localdb"
 )
 
 // TestRoomFeed: the feed is kept per room as well as in one sequence. A
@@ -15,10 +16,19 @@ import (
 // before the per-room copies existed is indexed once at open.
 func TestRoomFeed(t *testing.T) {
 	dir := t.TempDir()
-	l, err := openLocalDB(dir, nil)
-	if err != nil {
-		t.Fatal(err)
+	open := func() (*localdb.DB, *Feed) {
+		t.Helper()
+		db, err := localdb.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := Open(db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db, f
 	}
+	db, l := open()
 	var a, b dag.RoomID
 	a[0], b[0] = 0xa, 0xb
 	ev := func(i byte) dag.EventID {
@@ -30,13 +40,13 @@ func TestRoomFeed(t *testing.T) {
 	}
 	// a: 1, 2; b: 3; a: 4 (global numbers).
 	for i, r := range []dag.RoomID{a, a, b, a} {
-		if _, err := l.appendFeed(r, uint64(i+1), []feedEntry{{Room: r, Event: ev(byte(i + 1)), Kind: dag.KindMessage}}); err != nil {
+		if _, err := l.Append(r, uint64(i+1), []Entry{{Room: r, Event: ev(byte(i + 1)), Kind: dag.KindMessage}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	check := func(l *localDB, r dag.RoomID, after uint64, want []uint64) {
+	check := func(l *Feed, r dag.RoomID, after uint64, want []uint64) {
 		t.Helper()
-		seqs, entries, err := l.roomFeed(r, after, 10)
+		seqs, entries, err := l.Room(r, after, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +65,7 @@ func TestRoomFeed(t *testing.T) {
 
 	// A database from before the per-room copies: drop them and the
 	// marker; reopening rebuilds them from the global feed.
-	if err := l.update(func(txn *badger.Txn) error {
+	if err := db.Update(func(txn *badger.Txn) error {
 		for _, r := range []dag.RoomID{a, b} {
 			for s := uint64(1); s <= 4; s++ {
 				if err := txn.Delete(roomFeedKey(r, s)); err != nil {
@@ -68,22 +78,20 @@ func TestRoomFeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(l, a, 0, nil)
-	if err := l.Close(); err != nil {
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if l, err = openLocalDB(dir, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	db, l = open()
+	defer db.Close()
 	check(l, a, 0, []uint64{1, 2, 4})
 	check(l, b, 0, []uint64{3})
 
 	// Removing a room deletes its entries from both feeds.
-	if err := l.removeRoom(a); err != nil {
+	if err := l.RemoveRoom(a); err != nil {
 		t.Fatal(err)
 	}
 	check(l, a, 0, nil)
-	seqs, _, err := l.feed(0, 10)
+	seqs, _, err := l.All(0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
