@@ -509,8 +509,11 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 		if !joined || st == nil {
 			return nil, 0, errRoomUnknown(room)
 		}
-		var err error
-		if prev, err = dag.MergeParents(rs.store, room); err != nil {
+		refs, err := rs.refs(room, kind, content)
+		if err != nil {
+			return nil, 0, err
+		}
+		if prev, err = dag.MergeParents(rs.store, room, refs...); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -586,6 +589,19 @@ func (rs *rooms) check(id dag.RoomID, ev *dag.Event) error {
 			id, tip, id, tip)
 	}
 	return err
+}
+
+// refs are the events room's engine requires among the parents of a
+// local event of kind with content (rule R: the commit it names, and a
+// commit's proposals by reference).
+func (rs *rooms) refs(id dag.RoomID, kind dag.Kind, content []byte) ([]dag.EventID, error) {
+	rs.mu.RLock()
+	info := rs.m[id]
+	rs.mu.RUnlock()
+	if info == nil || info.eng == nil {
+		return nil, errRoomUnknown(id)
+	}
+	return info.eng.Refs(kind, content)
 }
 
 // joinLocal records a room this node creates (no via servers).
