@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/mls"
@@ -46,10 +47,26 @@ func (c *Client) buildCommit(r *room, plan *commitPlan, seed []byte) (*mls.Pendi
 			}
 		}
 	}
-	if len(props) == 0 && !plan.ByReference && !plan.Update {
+	byRef := plan.ByReference
+	for _, u := range plan.Departed {
+		if r.state.RoleOf(roomstate.URI(u)) != roomstate.RoleNone {
+			continue // listed again: not ours to remove
+		}
+		for _, l := range r.g.Members() {
+			if d, ok := leafDevice(r.g, l); !ok || userOfDevice(d) != u {
+				continue
+			}
+			if slices.Contains(r.selfRemoved, l) {
+				byRef = true // its SelfRemove, committed by reference
+			} else {
+				props = append(props, &mls.RemoveProposal{Removed: l})
+			}
+		}
+	}
+	if len(props) == 0 && !byRef && !plan.Update {
 		return nil, nil, fmt.Errorf("%w: nothing to commit", ErrBadInput)
 	}
-	pc, err := r.g.Commit(newSeededRand(seed), &mls.CommitOptions{Proposals: props, NoPending: !plan.ByReference, ForcePath: plan.Update})
+	pc, err := r.g.Commit(newSeededRand(seed), &mls.CommitOptions{Proposals: props, NoPending: !byRef, ForcePath: plan.Update})
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: build commit: %w", err)
 	}
@@ -181,9 +198,12 @@ func (c *Client) catchUp(ctx context.Context, room string) error {
 // as the node applies them: first the participant change, then the servers
 // change. The servers change puts in the servers the plan adds and takes
 // out the servers of every domain whose last participant the commit
-// removes, when me may change servers (canChangeServers); otherwise such a
-// server stays. A commit carrying a servers change
-// installs the room's new electorate (docs/consensus.md, rule M1).
+// removes or whose departed users' clients it removes (plan.Departed):
+// such a server is vacated, and roomstate lets any participant remove it
+// (plan.Vacate; older plans did only when me had canChangeServers). A
+// commit carrying a servers change installs the room's new electorate
+// (docs/consensus.md, rule M1), so a server leaves the electorate with
+// the commit that removes its domain's last user.
 func planChanges(st *roomstate.State, me actorJSON, plan *commitPlan) ([]clientapi.Change, error) {
 	var changes []clientapi.Change
 	stage := func(op roomstate.Op) error {
@@ -219,8 +239,8 @@ func planChanges(st *roomstate.State, me actorJSON, plan *commitPlan) ([]clienta
 		}
 		su.Added = append(su.Added, roomstate.Server{ID: id, Domain: s.Domain})
 	}
-	if st.Has(roomstate.URI(me.User), roomstate.CanChangeServers) {
-		su.Removed = vacatedServers(st, plan.Remove)
+	if plan.Vacate || st.Has(roomstate.URI(me.User), roomstate.CanChangeServers) {
+		su.Removed = vacatedServers(st, slices.Concat(plan.Remove, plan.Departed))
 	}
 	if len(su.Added)+len(su.Removed) > 0 {
 		if err := stage(su); err != nil {

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
+	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
 // count returns how often each message ID was delivered to d.
@@ -307,4 +309,89 @@ func repeat(s string, n int) string {
 		out += s
 	}
 	return out
+}
+
+// TestLeaveLastUserTakesServerOut: alice, the only user of a.test (and the
+// room's creator), leaves after making carol an admin. bob, a plain member
+// without canChangeServers, holds the lowest leaf left and commits her
+// departure: one commit removes her device (her SelfRemove, by reference)
+// and takes server A out of the room (a vacated server, which any
+// participant may remove), so A stops voting while B and C go on
+// certifying.
+func TestLeaveLastUserTakesServerOut(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a, b, _, alice, bob, carol, room := readmeRoom(t)
+	carolURI := roomstate.URI("mimi://c.test/u/carol")
+	if err := alice.c.postState(ctx, room, &roomstate.ParticipantUpdate{RoleChanges: []roomstate.UserRole{{User: carolURI, Role: roomstate.RoleAdmin}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "bob sees carol as admin", func() bool {
+		bob.c.mu.Lock()
+		defer bob.c.mu.Unlock()
+		return bob.c.rooms[room].state.RoleOf(carolURI) == roomstate.RoleAdmin
+	})
+	bob.c.mu.Lock()
+	before := len(bob.c.rooms[room].chain)
+	bob.c.mu.Unlock()
+
+	if err := alice.c.Leave(ctx, RoomID(room)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "alice's device out of bob's group and A out of the servers", func() bool {
+		bob.c.mu.Lock()
+		n := len(bob.c.rooms[room].g.Members())
+		bob.c.mu.Unlock()
+		return n == 2 && slices.Equal(roomServers(bob, room), []string{"b.test", "c.test"})
+	})
+	bob.c.mu.Lock()
+	r := bob.c.rooms[room]
+	after := slices.Clone(r.chain[before:])
+	var actor string
+	if len(after) == 1 && r.commits[after[0]] != nil {
+		actor = r.commits[after[0]].Actor.Client
+	}
+	bob.c.mu.Unlock()
+	if len(after) != 1 || actor != bob.c.id.DeviceURI {
+		t.Fatalf("commits since the leave: %v by %q, want one, bob's; skipped %v", after, actor, bob.c.Skipped())
+	}
+	leave := after[0]
+	ups := serverChanges(t, bob, room, leave)
+	if len(ups) != 1 || len(ups[0].Added) != 0 || !slices.Equal(ups[0].Removed, []roomstate.ServerID{roomstate.ServerID(a.ServerID())}) {
+		t.Fatalf("the leave commit's servers changes = %+v, want A removed", ups)
+	}
+	carol.waitEpoch(room, leave)
+	if got := roomServers(carol, room); !slices.Equal(got, []string{"b.test", "c.test"}) {
+		t.Fatalf("carol: servers after the leave = %v", got)
+	}
+	waitCertified(t, room, leave, bob, carol)
+
+	// The commits after the leave are voted on by B and C only.
+	va, vb := stableVotes(t, a), votesCast(t, b)
+	for range 2 {
+		u, err := carol.c.Update(ctx, RoomID(room))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitCertified(t, room, string(u), bob, carol)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := votesCast(t, b); got < vb+2 {
+		t.Fatalf("B cast %d votes on two commits, want at least 2", got-vb)
+	}
+	if got := votesCast(t, a); got != va {
+		t.Fatalf("A cast %d votes after it left the room", got-va)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after 30 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -389,16 +389,18 @@ func (c *Client) remove(ctx context.Context, roomID, user string) (string, error
 	if err != nil {
 		return "", err
 	}
-	return c.submitPlan(ctx, room, &commitPlan{Remove: []string{user}, Purpose: "remove"})
+	return c.submitPlan(ctx, room, &commitPlan{Remove: []string{user}, Purpose: "remove", Vacate: true})
 }
 
-// Leave leaves the room: the device proposes its own removal (SelfRemove,
-// committed by a remaining member), and its user leaves the participant
-// list with a signed state change. The user's server stays in the room
-// even if the user was its last participant: the participant change is a
-// standalone state event that reaches the committer of the SelfRemove
-// after the proposal, and that committer may lack canChangeServers. Such a
-// server stays a voter.
+// Leave leaves the room: the device proposes its own removal (SelfRemove),
+// and its user leaves the participant list with a signed state change (in
+// this order: the node takes submissions only from participants). A
+// remaining member commits the departure once it sees the user unlisted
+// (process.go, completeDepartures): the SelfRemove by reference (or a
+// Remove of each of the user's clients, if the epoch moved on), and, when
+// the user was the last participant of their domain, the removal of that
+// domain's server, which roomstate allows any participant (a vacated
+// server). That commit takes the server out of the electorate.
 func (c *Client) Leave(ctx context.Context, id RoomID) error {
 	room, err := c.proposeSelfRemove(ctx, string(id))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
@@ -13,6 +14,7 @@ import (
 	"github.com/rhizome-chat/rhizome/internal/mimicontent"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
 // keyCommitEvent stores a commit event seen on the stream, so that an
@@ -103,7 +105,9 @@ func (c *Client) processEvent(ctx context.Context, b *batch, l *clientapi.Stream
 		e := &logEntry{Op: "state", Event: l.Event, Changes: toChangeJSON(st.Changes), Actor: actorJSON{User: st.Sender.User, Client: st.Sender.Client, Origin: origin}, AtMS: now.UnixMilli()}
 		if err := c.logAndApply(b, r, e); err != nil {
 			c.skip(l, err.Error())
+			return nil
 		}
+		c.completeDepartures(r)
 	case dag.KindCommit:
 		ce := commitOf(ev, l.Event, origin)
 		if ce == nil {
@@ -122,18 +126,14 @@ func (c *Client) processEvent(ctx context.Context, b *batch, l *clientapi.Stream
 			return nil
 		}
 		e := &logEntry{Op: "proposal", Event: l.Event, MLS: p.Proposal, AtMS: now.UnixMilli()}
-		msg, err := mls.UnmarshalMLSMessage(p.Proposal)
-		if err != nil {
+		if _, err := mls.UnmarshalMLSMessage(p.Proposal); err != nil {
 			return nil
 		}
-		leaver, props, _ := proposalOf(r.g, msg)
 		if err := c.logAndApply(b, r, e); err != nil {
 			c.skip(l, err.Error())
 			return nil
 		}
-		if props != nil && c.designatedCommitter(r, leaver) {
-			r.repropose = append(r.repropose, &pendingCommit{Plan: &commitPlan{ByReference: true, Purpose: "leave"}})
-		}
+		c.completeDepartures(r)
 	case dag.KindMessage:
 		m, err := roomevent.DecodeMessage(ev.Content)
 		if err != nil || r == nil {
@@ -154,7 +154,7 @@ func toChangeJSON(cs []roomevent.Change) []clientapi.Change {
 
 // proposalOf returns the sender leaf of a SelfRemove proposal message, or
 // nil props for any other proposal.
-func proposalOf(g *mls.Group, msg *mls.MLSMessage) (mls.LeafIndex, []mls.Proposal, error) {
+func proposalOf(msg *mls.MLSMessage) (mls.LeafIndex, []mls.Proposal, error) {
 	if msg.PublicMessage == nil || msg.PublicMessage.Content.Proposal == nil {
 		return 0, nil, errors.New("not a proposal")
 	}
@@ -164,17 +164,51 @@ func proposalOf(g *mls.Group, msg *mls.MLSMessage) (mls.LeafIndex, []mls.Proposa
 	return msg.PublicMessage.Content.Sender.LeafIndex, []mls.Proposal{msg.PublicMessage.Content.Proposal}, nil
 }
 
-// designatedCommitter decides which remaining member commits a SelfRemove:
-// the lowest leaf among the members other than the leaver, so that members
-// do not race each other.
-func (c *Client) designatedCommitter(r *room, leaver mls.LeafIndex) bool {
+// completeDepartures queues the commit of the departures in r, if this
+// device is to make it: users whose clients are still in the MLS group
+// but who are no longer listed (Leave's state change, after its
+// SelfRemove; or a standalone removal). Every commit must remove such
+// clients (roomstate.AuthorizeCommit, completeness), and the one that does
+// takes out the servers they vacate (plan.Vacate). The committer is the
+// lowest leaf among the members whose user is listed and not banned, so
+// that members do not race each other; a departure whose state change has not arrived yet
+// waits for it (the SelfRemove alone is not a leave).
+func (c *Client) completeDepartures(r *room) {
+	if r.g == nil || r.left {
+		return
+	}
+	var departed []string
+	designated := false
+	first := true
 	for _, l := range r.g.Members() {
-		if l == leaver {
+		d, ok := leafDevice(r.g, l)
+		if !ok {
 			continue
 		}
-		return l == r.g.LeafIndex()
+		u := userOfDevice(d)
+		switch r.state.RoleOf(roomstate.URI(u)) {
+		case roomstate.RoleNone:
+			if !slices.Contains(departed, u) {
+				departed = append(departed, u)
+			}
+			continue
+		case roomstate.RoleBanned:
+			continue // may not commit; the ban's commit removes its clients
+		}
+		if first {
+			designated, first = l == r.g.LeafIndex(), false
+		}
 	}
-	return false
+	if len(departed) == 0 || !designated {
+		return
+	}
+	slices.Sort(departed)
+	for _, p := range r.repropose {
+		if p.Plan.Purpose == "leave" && slices.Equal(p.Plan.Departed, departed) {
+			return // already queued
+		}
+	}
+	r.repropose = append(r.repropose, &pendingCommit{Plan: &commitPlan{Purpose: "leave", Departed: departed, Vacate: true}})
 }
 
 // adoptRoom reads the history of a room this device does not know yet

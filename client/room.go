@@ -81,6 +81,16 @@ type commitPlan struct {
 	Update      bool     `json:"update,omitempty"`       // a fresh UpdatePath (key rotation)
 	AddServers  []Server `json:"add_servers,omitempty"`  // servers put in the room (they vote from the next slot on)
 	Purpose     string   `json:"purpose"`                // invite, add-server, remove, leave, update
+	// Departed lists users who left the participant list on their own
+	// (Leave's state change) but whose clients are still in the group:
+	// the commit removes those clients, by reference where their
+	// SelfRemove is cached in this epoch, else by value.
+	Departed []string `json:"departed,omitempty"`
+	// Vacate takes out the servers the commit's removals and departures
+	// leave without a listed user, whatever this device's role (roomstate
+	// lets any participant remove a vacated server). Plans logged before
+	// it existed do so only with canChangeServers, and replay so.
+	Vacate bool `json:"vacate,omitempty"`
 }
 
 // pendingCommit is an own commit submitted (or about to be) but not yet
@@ -131,6 +141,9 @@ type room struct {
 	repropose []*pendingCommit
 	// resend lists own message IDs (hex) to re-send in the current epoch.
 	resend []string
+	// selfRemoved lists the leaves whose SelfRemove proposals the group
+	// holds in the current epoch (reset with every epoch change).
+	selfRemoved []mls.LeafIndex
 }
 
 func newRoom(info roomInfo) *room {
@@ -248,6 +261,7 @@ func (c *Client) applyJoin(r *room, e *logEntry) error {
 		return fmt.Errorf("client: room state at join: %w", err)
 	}
 	r.g, r.state, r.epoch, r.left = g, st, e.Event, false
+	r.selfRemoved = nil
 	r.joinedAt = e.Event
 	r.rememberEpoch(e.Parent)
 	return nil
@@ -335,6 +349,7 @@ func (c *Client) applyCommit(r *room, e *logEntry) error {
 	}
 	parent := r.epoch
 	r.state, r.epoch = next, e.Event
+	r.selfRemoved = nil
 	r.rememberEpoch(parent)
 	return nil
 }
@@ -363,6 +378,7 @@ func (c *Client) applyUndo(r *room, e *logEntry) error {
 	}
 	r.chain = r.chain[:i+1]
 	r.g, r.state, r.epoch = g, s.state, e.Parent
+	r.selfRemoved = nil // the snapshot predates the epoch's proposals
 	return nil
 }
 
@@ -400,8 +416,13 @@ func (c *Client) apply(r *room, e *logEntry) error {
 		if err != nil {
 			return err
 		}
-		_, err = r.g.ProcessMessage(msg, &mls.ProcessOptions{Now: time.UnixMilli(e.AtMS)})
-		return err
+		if _, err = r.g.ProcessMessage(msg, &mls.ProcessOptions{Now: time.UnixMilli(e.AtMS)}); err != nil {
+			return err
+		}
+		if leaver, props, _ := proposalOf(msg); props != nil {
+			r.selfRemoved = append(r.selfRemoved, leaver)
+		}
+		return nil
 	case "sent":
 		return c.applySent(r, e)
 	case "undo":

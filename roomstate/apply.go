@@ -481,6 +481,37 @@ func (s *State) applyJoinRule(a Actor, u *JoinRuleUpdate) error {
 	return nil
 }
 
+// vacatedOnly reports whether u only removes vacated servers: servers of
+// s whose domain is the home of no listed user (of any role, banned
+// included), changed by a participant. Such a removal needs no
+// canChangeServers: MIMI (protocol-06 Section 7.4) requires a follower to
+// be taken out when its last user leaves, so it is a consequence of that
+// user's departure, not a governance decision, and a commit that removes
+// the last user of a domain (a kick, or the commit of a leaver's
+// SelfRemove, whose committer may hold no server rights) takes the server
+// out with it. A server with a user in the room still needs the
+// capability.
+func (s *State) vacatedOnly(a Actor, u *ServersUpdate) bool {
+	if len(u.Added) != 0 || u.HubCandidates != nil || len(u.Removed) == 0 {
+		return false
+	}
+	if _, err := s.actorRole(a); err != nil {
+		return false
+	}
+	for _, id := range u.Removed {
+		sv, ok := s.Server(id)
+		if !ok {
+			return false
+		}
+		for _, p := range s.participants {
+			if p.User.Domain() == sv.Domain {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func (s *State) applyServers(a Actor, u *ServersUpdate) error {
 	if len(u.Removed)+len(u.Added) == 0 && u.HubCandidates == nil {
 		return reject(ReasonMalformed, "empty servers update")
@@ -490,7 +521,7 @@ func (s *State) applyServers(a Actor, u *ServersUpdate) error {
 			return reject(ReasonNotAllowed, "a server may only remove itself")
 		}
 	} else {
-		if len(u.Removed)+len(u.Added) > 0 {
+		if len(u.Removed)+len(u.Added) > 0 && !s.vacatedOnly(a, u) {
 			if _, err := s.requireCap(a, CanChangeServers); err != nil {
 				return err
 			}

@@ -89,7 +89,8 @@ const (
 // be allowed to change.
 const (
 	// CanChangeServers authorizes adding and removing participating servers
-	// (the servers component).
+	// (the servers component). Removing only vacated servers (no listed
+	// user on their domain) needs no capability.
 	CanChangeServers Capability = 0xF000
 	// CanChangeHubCandidates authorizes reordering the hub-candidate list.
 	CanChangeHubCandidates Capability = 0xF001

@@ -280,7 +280,7 @@ func (h *harness) do(actor, cmd string, args []string) error {
 		}
 		return h.apply(act, &ServersUpdate{Added: []Server{sv}})
 	case "remove-server":
-		return h.apply(act, &ServersUpdate{Removed: []ServerID{serverID(arg(0))}})
+		return h.apply(act, &ServersUpdate{Removed: h.serverList(arg(0))})
 	case "hub-candidates":
 		hc := h.serverList(arg(0))
 		return h.apply(act, &ServersUpdate{HubCandidates: &hc})
