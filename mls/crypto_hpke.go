@@ -12,8 +12,8 @@ import (
 	"fmt"
 	"io"
 
+	"filippo.io/edwards25519"
 	"github.com/cloudflare/circl/hpke"
-	"github.com/cloudflare/circl/kem"
 )
 
 // kemInfo describes a DHKEM for RFC 9180 DeriveKeyPair (Section 7.1.3).
@@ -84,14 +84,13 @@ func (cs CipherSuite) DeriveKeyPair(ikm []byte) (priv, pub []byte, err error) {
 	if !ok {
 		return nil, nil, &UnsupportedCipherSuiteError{Suite: cs}
 	}
-	scheme := p.kem.Scheme()
 	dkpPRK := info.labeledExtract(nil, "dkp_prk", ikm)
 	if !info.nist {
 		sk, err := info.labeledExpand(dkpPRK, "sk", nil, info.nsk)
 		if err != nil {
 			return nil, nil, err
 		}
-		pub, err := kemPublicFromPrivate(scheme, sk)
+		pub, err := kemPublicFromPrivate(p.kem, sk)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -103,15 +102,47 @@ func (cs CipherSuite) DeriveKeyPair(ikm []byte) (priv, pub []byte, err error) {
 			return nil, nil, err
 		}
 		sk[0] &= info.bitmask
-		if pub, err := kemPublicFromPrivate(scheme, sk); err == nil {
+		if pub, err := kemPublicFromPrivate(p.kem, sk); err == nil {
 			return sk, pub, nil
 		}
 	}
 	return nil, nil, fmt.Errorf("%w: DeriveKeyPair found no valid key", ErrHPKE)
 }
 
-// kemPublicFromPrivate parses sk and returns the serialized public key.
-func kemPublicFromPrivate(scheme kem.Scheme, sk []byte) (pub []byte, err error) {
+// kemPublicFromPrivate parses sk, a private key of KEM id, and returns
+// the serialized public key, from the installed [Memo] if it holds it.
+func kemPublicFromPrivate(id hpke.KEM, sk []byte) (pub []byte, err error) {
+	if m := memo.Load(); m != nil {
+		k := publicKeyKey(uint16(id), sk)
+		if pub, ok := m.publicKey(k); ok {
+			return pub, nil
+		}
+		if pub, err = kemPublicFromPrivateUncached(id, sk); err == nil {
+			m.addPublicKey(k, pub)
+		}
+		return pub, err
+	}
+	return kemPublicFromPrivateUncached(id, sk)
+}
+
+// kemPublicFromPrivateUncached is kemPublicFromPrivate without the memo.
+//
+// An X25519 public key is u(clamp(sk)·B) (RFC 7748, Section 6.1). circl
+// computes it with the Montgomery ladder, as for any point; the fixed-base
+// multiplication of filippo.io/edwards25519 (precomputed multiples of the
+// base point, constant time) gives the same u-coordinate through the
+// birational map in under two thirds of the time, and public keys are
+// derived for every node of every UpdatePath a member creates or
+// processes.
+func kemPublicFromPrivateUncached(id hpke.KEM, sk []byte) (pub []byte, err error) {
+	if id == hpke.KEM_X25519_HKDF_SHA256 {
+		s, err := edwards25519.NewScalar().SetBytesWithClamping(sk)
+		if err != nil {
+			return nil, fmt.Errorf("%w: bad private key: %v", ErrHPKE, err)
+		}
+		return new(edwards25519.Point).ScalarBaseMult(s).BytesMontgomery(), nil
+	}
+	scheme := id.Scheme()
 	err = circlSafe(func() error {
 		k, err := scheme.UnmarshalBinaryPrivateKey(sk)
 		if err != nil {
@@ -130,7 +161,7 @@ func (cs CipherSuite) HPKEPublicKeyFromPrivate(priv []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kemPublicFromPrivate(p.kem.Scheme(), priv)
+	return kemPublicFromPrivate(p.kem, priv)
 }
 
 // ValidateHPKEPublicKey checks that pub is a well-formed public key of the

@@ -191,6 +191,14 @@ func (cs CipherSuite) VerifyWithLabel(pub []byte, label string, content, sig []b
 	if err != nil {
 		return err
 	}
+	m := memo.Load()
+	var mk memoKey
+	if m != nil {
+		mk = signatureKey(p.sig, pub, msg, sig)
+		if m.verified(mk) {
+			return nil
+		}
+	}
 	ok := false
 	switch p.sig {
 	case sigEd25519:
@@ -210,6 +218,9 @@ func (cs CipherSuite) VerifyWithLabel(pub []byte, label string, content, sig []b
 	}
 	if !ok {
 		return ErrBadSignature
+	}
+	if m != nil {
+		m.addVerified(mk)
 	}
 	return nil
 }

@@ -34,12 +34,21 @@ type PendingCommit struct {
 	Message *MLSMessage
 	// Welcome invites the members the commit adds (nil if none).
 	Welcome *Welcome
-	// GroupInfo is the signed GroupInfo of the new epoch (with the
-	// ratchet_tree extension if [GroupConfig.RatchetTreeInWelcome]).
-	GroupInfo *GroupInfo
 
 	raw  []byte
 	next *Group
+}
+
+// GroupInfo returns the signed GroupInfo of the epoch the commit creates
+// (with the ratchet_tree extension if withTree), as [Group.GroupInfo] does
+// once the commit is merged. It is made on request: signing it, deriving
+// the external_pub and encoding the tree cost as much as framing and
+// signing the commit itself, and a commit that adds no member needs none.
+func (pc *PendingCommit) GroupInfo(withTree bool) (*GroupInfo, error) {
+	if pc == nil || pc.next == nil {
+		return nil, fmt.Errorf("%w: no pending commit", ErrInvalidCommit)
+	}
+	return pc.next.GroupInfo(withTree)
 }
 
 // Commit creates a commit of the cached proposals and opts.Proposals
@@ -162,11 +171,12 @@ func (g *Group) finishCommit(rand io.Reader, n *Group, a *applied, commit *Commi
 	if pc.raw, err = msg.Marshal(); err != nil {
 		return nil, err
 	}
-	if pc.GroupInfo, err = n.GroupInfo(n.cfg.RatchetTreeInWelcome); err != nil {
-		return nil, err
-	}
 	if len(a.added) > 0 {
-		if pc.Welcome, err = NewWelcome(cs, es.WelcomeSecret, pc.GroupInfo); err != nil {
+		gi, err := n.GroupInfo(n.cfg.RatchetTreeInWelcome)
+		if err != nil {
+			return nil, err
+		}
+		if pc.Welcome, err = NewWelcome(cs, es.WelcomeSecret, gi); err != nil {
 			return nil, err
 		}
 		for i, l := range a.added {

@@ -239,6 +239,21 @@ func (p *PublicGroup) ProcessCommit(msg *MLSMessage, now time.Time) (*PublicGrou
 		return nil, nil, observerErr(ObserverInvalidCommit, groupErr("commit", ErrGroupInactive))
 	}
 	s := &p.st
+	// A memo (see [Memo]) answers a commit accepted on this state before.
+	m := memo.Load()
+	var mk memoKey
+	if m != nil && p.cfg.memoizable() {
+		if raw, err := msg.Marshal(); err == nil {
+			mk = commitKey(s, raw, now)
+			if next, oc, ok := m.observed(mk); ok {
+				return next, oc, nil
+			}
+		} else {
+			m = nil // not encodable: checked, never remembered
+		}
+	} else {
+		m = nil
+	}
 	ac, err := s.authenticate(pm)
 	if err != nil {
 		return nil, nil, err
@@ -269,7 +284,11 @@ func (p *PublicGroup) ProcessCommit(msg *MLSMessage, now time.Time) (*PublicGrou
 		j := observedMember(n.tree, pc.committer)
 		oc.Joiner = &j
 	}
-	return &PublicGroup{st: n, cfg: p.cfg, reinit: a.reinit}, oc, nil
+	next := &PublicGroup{st: n, cfg: p.cfg, reinit: a.reinit}
+	if m != nil {
+		m.addObserved(mk, next, oc)
+	}
+	return next, oc, nil
 }
 
 func observedMember(t *Tree, l LeafIndex) ObservedMember {
