@@ -135,6 +135,7 @@ func (w *world) time() time.Time { return time.UnixMilli(w.ms()) }
 func Run(sc Scenario, seed uint64) Report { return run(sc, seed).rep }
 
 func run(sc Scenario, seed uint64) *world {
+	defer shareVerifications()()
 	w := &world{
 		sc:         sc,
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
