@@ -107,8 +107,10 @@ type eventSet struct {
 	suspects map[EventID]voteRec[Suspect]
 	seq      uint64
 
-	commitIDs, sealIDs, ackIDs, suspectIDs []EventID
-	byParent                               map[EventID][]EventID // sorted children
+	// sealIDs lists the seals in ID order, for evaluate. Other kinds keep
+	// no sorted list: inserting into one costs O(set) per event.
+	sealIDs  []EventID
+	byParent map[EventID][]EventID // sorted children
 
 	ackVoters  map[ackKey][]voter       // distinct servers per ack key
 	ackTerms   map[[2]EventID][]uint64  // sorted terms acked per (slot, commit)
@@ -184,7 +186,6 @@ func (s *eventSet) add(ev Event) bool {
 	switch {
 	case ev.Commit != nil:
 		s.commits[ev.ID] = &commitRec{Commit: *ev.Commit, from: ev.From, seq: s.seq}
-		s.commitIDs = insertSorted(s.commitIDs, ev.ID)
 		// A view shares the children lists: never write to one in place.
 		s.byParent[ev.Commit.Parent] = insertSorted(slices.Clip(s.byParent[ev.Commit.Parent]), ev.ID)
 	case ev.Seal != nil:
@@ -195,7 +196,6 @@ func (s *eventSet) add(ev Event) bool {
 	case ev.Ack != nil:
 		a := *ev.Ack
 		s.acks[ev.ID] = voteRec[Ack]{ev.From, a}
-		s.ackIDs = insertSorted(s.ackIDs, ev.ID)
 		s.noteVote(s.ackVotes, voteKey{EvidenceAck, ev.From, a.Slot, a.Term}, voter{ev.ID, ev.From, a.Commit})
 		k := ackKey{a.Slot, a.Commit, a.Term}
 		vs := s.ackVoters[k]
@@ -210,7 +210,6 @@ func (s *eventSet) add(ev Event) bool {
 		}
 	case ev.Suspect != nil:
 		s.suspects[ev.ID] = voteRec[Suspect]{ev.From, *ev.Suspect}
-		s.suspectIDs = insertSorted(s.suspectIDs, ev.ID)
 		s.suspectsBy[ev.Suspect.Term] = append(s.suspectsBy[ev.Suspect.Term], voter{id: ev.ID, from: ev.From})
 	}
 	return true

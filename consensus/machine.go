@@ -331,7 +331,8 @@ func (m *Machine) drive() []Action {
 }
 
 // reportOrder emits the changes of the canonical chain, certificates and
-// evidence since the last call.
+// evidence since the last call. It runs at every drive, so its cost is
+// that of the change (forkPoint), not of the chain.
 func (m *Machine) reportOrder(out []Action) []Action {
 	v := m.v
 	for _, e := range v.evidence {
@@ -342,11 +343,7 @@ func (m *Machine) reportOrder(out []Action) []Action {
 			out = append(out, EquivocationFound{Evidence: e})
 		}
 	}
-	if !slices.Equal(v.chain, m.canon) {
-		fp := 0
-		for fp < len(v.chain) && fp < len(m.canon) && v.chain[fp] == m.canon[fp] {
-			fp++
-		}
+	if fp := forkPoint(m.canon, v.chain); fp < len(m.canon) || fp < len(v.chain) {
 		r := Reorg{
 			ForkPoint: m.cfg.Root,
 			Undone:    slices.Clone(m.canon[fp:]),
@@ -366,7 +363,7 @@ func (m *Machine) reportOrder(out []Action) []Action {
 			m.retained = append(m.retained, rb)
 			out = append(out, rb)
 		}
-		m.canon = slices.Clone(v.chain)
+		m.canon = append(m.canon[:fp], v.chain[fp:]...)
 	}
 	if v.certLen < m.certDone {
 		m.certDone = v.certLen // only after proven ack equivocation
@@ -376,6 +373,29 @@ func (m *Machine) reportOrder(out []Action) []Action {
 		out = append(out, Certified{Commit: c, Term: v.certified[c]})
 	}
 	return out
+}
+
+// forkPoint returns the length of the common prefix of two canonical
+// chains, in O(log n): both are paths from the root down the commit tree
+// (each commit's slot is its one parent), so equal commits at index i mean
+// equal prefixes up to i, and the first index where they differ is found
+// by bisection. Unchanged chains (equal length and tip) cost O(1), and
+// reportOrder's work is proportional to the change, not to the chain.
+func forkPoint(a, b []EventID) int {
+	n := min(len(a), len(b))
+	if n > 0 && a[n-1] == b[n-1] {
+		return n
+	}
+	lo, hi := 0, n // a[:lo] == b[:lo]; a[hi-1] != b[hi-1] unless hi == 0
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if a[mid] == b[mid] {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // closed reports whether slot already has a certified child.
