@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/node/httpapi"
 )
 
 func TestRegisterAndAuthErrors(t *testing.T) {
@@ -41,7 +42,7 @@ func TestRegisterAndAuthErrors(t *testing.T) {
 		{"trailing JSON", anon, "POST", "/v1/register", "application/json", `{} {}`, 400, "bad_request", "trailing data"},
 		{"empty body", anon, "POST", "/v1/register", "application/json", ``, 400, "bad_request", "empty request body"},
 		{"wrong content type", anon, "POST", "/v1/register", "text/plain", `{}`, 415, "unsupported_media_type", "application/json"},
-		{"too large", anon, "POST", "/v1/register", "application/json", `{"user":"` + strings.Repeat("a", maxJSONBody) + `"}`, 413, "too_large", "exceeds"},
+		{"too large", anon, "POST", "/v1/register", "application/json", `{"user":"` + strings.Repeat("a", httpapi.MaxJSONBody) + `"}`, 413, "too_large", "exceeds"},
 		{"unknown endpoint", anon, "GET", "/v1/nothing", "", "", 404, "not_found", "docs/api.md"},
 		{"bad room ID", alice, "GET", "/v1/rooms/!xyz", "", "", 400, "bad_request", "not a room ID"},
 		{"unknown room", alice, "GET", "/v1/rooms/!QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", "", "", 404, "not_found", "not known"},

@@ -176,7 +176,7 @@ func joinErr(status int, code clientapi.ErrorCode, format string, args ...any) *
 
 // apiError is the failure as the client API answers it.
 func (e *joinError) apiError() *apierror.Error {
-	ae := apiErr(e.status, e.code, "%s", e.msg)
+	ae := apierror.New(e.status, e.code, "%s", e.msg)
 	ae.RetryAfter = e.retry
 	return ae
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
 	"github.com/rhizome-chat/rhizome/node/accounts"
 	"github.com/rhizome-chat/rhizome/node/feed"
+	"github.com/rhizome-chat/rhizome/node/httpapi"
 	"github.com/rhizome-chat/rhizome/node/internal/localdb"
 	"github.com/rhizome-chat/rhizome/p2p"
 )
@@ -49,9 +50,8 @@ type Node struct {
 	accounts *accounts.Store
 	rooms    *rooms
 	mesh     *p2p.Mesh
-	streams  *streamHub
-	joins    *joins      // verified, bounded joins and invite notices
-	limits   *apiLimiter // the client API's rate limits
+	api      *httpapi.Server // the client API, while it runs
+	joins    *joins          // verified, bounded joins and invite notices
 
 	adminToken string // bearer token of the admin API (AdminTokenFile)
 
@@ -151,7 +151,6 @@ func (n *Node) start(_ context.Context) error {
 		Self: n.ServerID(), Rooms: n.rooms, Log: n.log, Registry: n.metrics.Registry, Now: n.now,
 	})
 	n.joins = newJoins(n)
-	n.streams = newStreamHub()
 	if err := n.rooms.load(); err != nil {
 		return fmt.Errorf("rebuild rooms: %w", err)
 	}
@@ -194,8 +193,8 @@ func (n *Node) start(_ context.Context) error {
 				return nil, err
 			}
 			n.adminToken = tok
-			n.limits = newAPILimiter(n.cfg.API.Rate, n.metrics)
-			addr, stop, err := serveHTTP(n.log, "api", n.cfg.API.Listen, n.apiHandler(), apiHTTPOptions(n.cfg.API.Limits, n.metrics))
+			n.api = n.newAPI()
+			addr, stop, err := httpapi.Serve(n.log, "api", n.cfg.API.Listen, n.api.Handler(), httpapi.APIOptions(n.cfg.API.Limits, n.metrics.APIConnsClosed))
 			n.addrMu.Lock()
 			n.apiAddr = addr
 			n.addrMu.Unlock()
@@ -206,7 +205,7 @@ func (n *Node) start(_ context.Context) error {
 				return nil, errors.Join(err, stop(context.Background()))
 			}
 			return func(ctx context.Context) error {
-				n.streams.closeAll() // long-lived streams end first, so Shutdown does not wait for them
+				n.api.CloseStreams() // long-lived streams end first, so Shutdown does not wait for them
 				return stop(ctx)
 			}, nil
 		}); err != nil {
@@ -215,7 +214,7 @@ func (n *Node) start(_ context.Context) error {
 	}
 	if n.cfg.Metrics.Listen != "" {
 		if err := n.lc.start("ops", func() (func(context.Context) error, error) {
-			addr, stop, err := serveHTTP(n.log, "ops", n.cfg.Metrics.Listen, opsHandler(n.metrics, &n.lc), opsHTTPOptions())
+			addr, stop, err := httpapi.Serve(n.log, "ops", n.cfg.Metrics.Listen, opsHandler(n.metrics, &n.lc), httpapi.OpsOptions(DefaultConfig().API.Limits))
 			n.addrMu.Lock()
 			n.opsAddr = addr
 			n.addrMu.Unlock()

@@ -26,9 +26,6 @@ const publishTimeout = 5 * time.Second
 // isVote reports whether kind is one of the ordering layer's votes.
 func isVote(k dag.Kind) bool { return k == dag.KindSeal || k == dag.KindAck || k == dag.KindSuspect }
 
-// orderRecord is the feed's form of a change of the canonical chain.
-type orderRecord = engine.OrderRecord
-
 // engineConfig is the configuration of a room engine on this node.
 func (rs *rooms) engineConfig() engine.Config {
 	return engine.Config{Self: rs.self, Params: rs.params, TickLength: rs.tick, Now: time.Now()}

@@ -18,6 +18,7 @@ import (
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/node/feed"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
 	"github.com/rhizome-chat/rhizome/p2p"
 	engine "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -507,7 +508,7 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 	if kind != dag.KindCreate {
 		st, joined := rs.state(room)
 		if !joined || st == nil {
-			return nil, 0, errRoomUnknown(room)
+			return nil, 0, apierror.RoomUnknown(room)
 		}
 		refs, err := rs.refs(room, kind, content)
 		if err != nil {
@@ -569,7 +570,7 @@ func (rs *rooms) check(id dag.RoomID, ev *dag.Event) error {
 	info := rs.m[id]
 	rs.mu.RUnlock()
 	if info == nil || info.eng == nil {
-		return errRoomUnknown(id)
+		return apierror.RoomUnknown(id)
 	}
 	err := info.eng.CheckLocal(ev)
 	var re *engine.RejectError
@@ -580,11 +581,11 @@ func (rs *rooms) check(id dag.RoomID, ev *dag.Event) error {
 	switch re.Reason {
 	case engine.ReasonStaleParent:
 		c, _ := roomevent.DecodeCommit(ev.Content) // CheckLocal decoded it
-		return apiErr(http.StatusConflict, clientapi.CodeStaleParent,
+		return apierror.New(http.StatusConflict, clientapi.CodeStaleParent,
 			"parent %v is not the canonical tip of room %v on this server; the tip is %v: apply the commits up to it (GET /v1/rooms/%v/order) and build the commit on %v",
 			c.Parent, id, tip, id, tip)
 	case engine.ReasonStaleEpoch:
-		return apiErr(http.StatusConflict, clientapi.CodeStaleEpoch,
+		return apierror.New(http.StatusConflict, clientapi.CodeStaleEpoch,
 			"the epoch is not the canonical epoch of room %v on this server; it is %v: apply the commits up to it (GET /v1/rooms/%v/order) and encrypt again in %v",
 			id, tip, id, tip)
 	}
@@ -599,7 +600,7 @@ func (rs *rooms) refs(id dag.RoomID, kind dag.Kind, content []byte) ([]dag.Event
 	info := rs.m[id]
 	rs.mu.RUnlock()
 	if info == nil || info.eng == nil {
-		return nil, errRoomUnknown(id)
+		return nil, apierror.RoomUnknown(id)
 	}
 	return info.eng.Refs(kind, content)
 }
@@ -639,4 +640,15 @@ func (rs *rooms) ShareRoom(a, b roomstate.URI) bool {
 		}
 	}
 	return false
+}
+
+// summary returns a room's state (nil before its create event is
+// processed) and its arrival-log position processed so far.
+func (rs *rooms) summary(room dag.RoomID) (st *roomstate.State, processed uint64) {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	if info := rs.m[room]; info != nil {
+		return info.state, info.processed
+	}
+	return nil, 0
 }

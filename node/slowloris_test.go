@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rhizome-chat/rhizome/node/httpapi"
 )
 
 // The slowloris attack runs in child processes (this test binary run again),
@@ -162,7 +164,7 @@ func TestSlowloris(t *testing.T) {
 	if len(lat) > 0 {
 		p50, maxLat = lat[len(lat)/2], lat[len(lat)-1]
 	}
-	evicted := counterValue(t, n.metrics.APIConnsClosed, connClosedEvicted)
+	evicted := counterValue(t, n.metrics.APIConnsClosed, httpapi.ConnClosedEvicted)
 	t.Logf("slowloris: the attackers opened %d connections within %v, then kept every one reconnecting for %v: %d connections, %d reconnects and %d failed dials in all; "+
 		"the server evicted %v and held at most %d fds (%d before); honest requests on fresh connections: %d answered, p50 %v, max %v, %d failed",
 		total.ready, openedAt.Round(time.Millisecond), slowHold, total.opened, total.redials, total.failed,

@@ -5,6 +5,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/node/feed"
+	engine "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -35,10 +36,10 @@ func TestStreamDeliversOwnAddingCommit(t *testing.T) {
 		{"the added user", entry, "mimi://a.test/u/bob", true},
 		{"another user", entry, "mimi://a.test/u/carol", false},
 		{"the room's create event", feed.Entry{Room: entry.Room, Event: mustEventID(t, createID), Kind: dag.KindCreate}, "mimi://a.test/u/bob", false},
-		{"an order line", feed.Entry{Room: entry.Room, Event: cid, Kind: dag.KindCommit, Order: &orderRecord{}}, "mimi://a.test/u/bob", false},
+		{"an order line", feed.Entry{Room: entry.Room, Event: cid, Kind: dag.KindCommit, Order: &engine.OrderRecord{}}, "mimi://a.test/u/bob", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := n.addsReader(st, tc.e, tc.user); got != tc.want {
+			if got := n.api.AddsReader(st, tc.e, tc.user); got != tc.want {
 				t.Fatalf("addsReader(%s) of commit %s = %v, want %v", tc.user, commitID, got, tc.want)
 			}
 		})

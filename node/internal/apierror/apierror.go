@@ -7,9 +7,11 @@ package apierror
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
+	"github.com/rhizome-chat/rhizome/dag"
 )
 
 // Error is an error the client API reports to the client.
@@ -38,4 +40,9 @@ func New(status int, code clientapi.ErrorCode, format string, args ...any) *Erro
 func Is(err error) bool {
 	var ae *Error
 	return errors.As(err, &ae)
+}
+
+// RoomUnknown is the answer about a room this server does not take part in.
+func RoomUnknown(room dag.RoomID) *Error {
+	return New(http.StatusNotFound, clientapi.CodeNotFound, "room %v is not known on this server: create it, or join it with POST /v1/rooms/{room}/join", room)
 }

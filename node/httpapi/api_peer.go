@@ -1,4 +1,4 @@
-package node
+package httpapi
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
 	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -23,39 +24,39 @@ const noSuite = 0xFFFF
 // KeyPackage request that can match nothing. A home server that refuses to
 // answer (it does not know the requesting server from a room yet) cannot
 // tell, and the room is created.
-func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []roomstate.Server) error {
+func (s *Server) checkPeer(ctx context.Context, requester, peer string, servers []roomstate.Server) error {
 	if peer == "" {
-		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "a direct message needs \"peer\": the other user's URI, such as mimi://example.org/u/bob")
+		return apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "a direct message needs \"peer\": the other user's URI, such as mimi://example.org/u/bob")
 	}
 	if !roomstate.ValidUserURI(roomstate.URI(peer)) {
-		return apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "peer %q is not a MIMI user URI such as mimi://example.org/u/bob", peer)
+		return apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "peer %q is not a MIMI user URI such as mimi://example.org/u/bob", peer)
 	}
 	domain := uriDomain(peer)
-	if domain == n.cfg.ServerName {
-		user, ok := n.accounts.LocalUser(peer)
+	if domain == s.serverName {
+		user, ok := s.accounts.LocalUser(peer)
 		if !ok {
-			return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "peer %s is not a user of this server", peer)
+			return apierror.New(http.StatusNotFound, clientapi.CodeNotFound, "peer %s is not a user of this server", peer)
 		}
-		exists, err := n.accounts.Exists(user)
+		exists, err := s.accounts.Exists(user)
 		if err != nil {
 			return err
 		}
 		if !exists {
-			return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "peer %s is not a user of this server", peer)
+			return apierror.New(http.StatusNotFound, clientapi.CodeNotFound, "peer %s is not a user of this server", peer)
 		}
 		return nil
 	}
 	var homes []dag.ServerID
-	for _, s := range servers {
-		if s.Domain == domain {
-			homes = append(homes, dag.ServerID(s.ID))
+	for _, sv := range servers {
+		if sv.Domain == domain {
+			homes = append(homes, dag.ServerID(sv.ID))
 		}
 	}
 	if len(homes) == 0 {
-		homes = n.rooms.ServersOfDomain(domain)
+		homes = s.rooms.ServersOfDomain(domain)
 	}
-	if len(homes) == 0 || n.mesh == nil {
-		return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "no known server serves domain %q of peer %s: name its server in \"servers\"", domain, peer)
+	if len(homes) == 0 || s.directory == nil {
+		return apierror.New(http.StatusNotFound, clientapi.CodeNotFound, "no known server serves domain %q of peer %s: name its server in \"servers\"", domain, peer)
 	}
 	q := p2p.KeyPackageRequest{Protocol: p2p.MLS10, RequestingUser: requester, TargetUser: peer, CipherSuites: []uint16{noSuite}}
 	var errs []error
@@ -76,13 +77,13 @@ func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []
 				errs = append(errs, err)
 				continue
 			}
-			km, err := n.mesh.FetchKeyPackages(ctx, pid, q)
+			km, err := s.directory.FetchKeyPackages(ctx, pid, q)
 			var de *p2p.DirectoryError
 			if errors.As(err, &de) {
 				// The home server answers claims only from servers of a
 				// room it knows, which a new direct message is not yet:
 				// it cannot tell, so the invite will.
-				n.log.Info("direct message: the peer's home server does not answer for it yet", "sys", "api", "peer", peer, "err", err)
+				s.log.Info("direct message: the peer's home server does not answer for it yet", "sys", "api", "peer", peer, "err", err)
 				return nil
 			}
 			if err != nil {
@@ -90,11 +91,11 @@ func (n *Node) checkPeer(ctx context.Context, requester, peer string, servers []
 				continue
 			}
 			if km.UserStatus == p2p.UserUnknown {
-				return apiErr(http.StatusNotFound, clientapi.CodeNotFound, "peer %s does not exist: its home server says userUnknown", peer)
+				return apierror.New(http.StatusNotFound, clientapi.CodeNotFound, "peer %s does not exist: its home server says userUnknown", peer)
 			}
 			return nil
 		}
 	}
-	n.log.Warn("direct message: the peer's home server did not answer", "sys", "api", "peer", peer, "err", errors.Join(errs...))
-	return apiErr(http.StatusBadGateway, clientapi.CodeUnavailable, "could not check that peer %s exists: its home server did not answer; retry later", peer)
+	s.log.Warn("direct message: the peer's home server did not answer", "sys", "api", "peer", peer, "err", errors.Join(errs...))
+	return apierror.New(http.StatusBadGateway, clientapi.CodeUnavailable, "could not check that peer %s exists: its home server did not answer; retry later", peer)
 }

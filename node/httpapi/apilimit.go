@@ -1,4 +1,4 @@
-package node
+package httpapi
 
 import (
 	"math"
@@ -6,7 +6,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rhizome-chat/rhizome/clientapi"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
 	"github.com/rhizome-chat/rhizome/node/internal/ratelimit"
 )
 
@@ -22,14 +25,15 @@ const (
 // apiLimiter holds the client API's rate limits (config api.rate).
 type apiLimiter struct {
 	device, user, room, registerIP *ratelimit.Buckets
-	metrics                        *Metrics
+	rateLimited                    *prometheus.CounterVec // by bucket kind
+	now                            func() time.Time
 }
 
-func newAPILimiter(r RateLimits, m *Metrics) *apiLimiter {
+func newAPILimiter(r RateLimits, rateLimited *prometheus.CounterVec, now func() time.Time) *apiLimiter {
 	return &apiLimiter{
 		device: ratelimit.New(bucketDevice, r.Device), user: ratelimit.New(bucketUser, r.User),
 		room: ratelimit.New(bucketRoom, r.Room), registerIP: ratelimit.New(bucketRegisterIP, r.RegisterIP),
-		metrics: m,
+		rateLimited: rateLimited, now: now,
 	}
 }
 
@@ -37,7 +41,7 @@ func newAPILimiter(r RateLimits, m *Metrics) *apiLimiter {
 // Retry-After for the first that has none. keys pairs each bucket with its
 // key.
 func (l *apiLimiter) allow(w http.ResponseWriter, keys ...bucketKey) bool {
-	now := time.Now()
+	now := l.now()
 	for _, k := range keys {
 		ok, retry := k.b.Take(k.key, now)
 		if ok {
@@ -47,9 +51,9 @@ func (l *apiLimiter) allow(w http.ResponseWriter, keys ...bucketKey) bool {
 		if secs < 1 {
 			secs = 1
 		}
-		l.metrics.APIRateLimited.WithLabelValues(k.b.Kind()).Inc()
+		l.rateLimited.WithLabelValues(k.b.Kind()).Inc()
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeError(w, apiErr(http.StatusTooManyRequests, clientapi.CodeRateLimited, "too many requests for this %s: retry after %d s (limit %s)", k.b.Kind(), secs, k.b.Describe()))
+		writeError(w, apierror.New(http.StatusTooManyRequests, clientapi.CodeRateLimited, "too many requests for this %s: retry after %d s (limit %s)", k.b.Kind(), secs, k.b.Describe()))
 		return false
 	}
 	return true

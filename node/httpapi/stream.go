@@ -1,4 +1,4 @@
-package node
+package httpapi
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/node/feed"
+	"github.com/rhizome-chat/rhizome/node/internal/apierror"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -51,32 +52,32 @@ func describe(cursor uint64, ev *dag.Event) clientapi.StreamLine {
 // event of the rooms the device's user is listed in (or of ?room= only),
 // from the feed position after ?since= (default: the device's stored
 // cursor), then live, with a heartbeat line when idle.
-func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 	q := r.URL.Query()
 	var room dag.RoomID
-	if s := q.Get("room"); s != "" {
+	if v := q.Get("room"); v != "" {
 		var err error
-		if room, err = parseRoom(s); err != nil {
-			n.fail(w, r, err)
+		if room, err = parseRoom(v); err != nil {
+			s.fail(w, r, err)
 			return
 		}
-		if _, joined := n.rooms.state(room); !joined {
-			n.fail(w, r, errRoomUnknown(room))
+		if _, joined := s.rooms.State(room); !joined {
+			s.fail(w, r, apierror.RoomUnknown(room))
 			return
 		}
 	}
 	var since uint64
-	if s := q.Get("since"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
+	if raw := q.Get("since"); raw != "" {
+		v, err := strconv.ParseUint(raw, 10, 64)
 		if err != nil {
-			n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "since %q is not a cursor: give the \"cursor\" of the last event you processed, or 0 for everything", s))
+			s.fail(w, r, apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "since %q is not a cursor: give the \"cursor\" of the last event you processed, or 0 for everything", raw))
 			return
 		}
 		since = v
 	} else {
-		v, err := n.local.Cursor(d.User, d.Device)
+		v, err := s.feed.Cursor(d.User, d.Device)
 		if err != nil {
-			n.fail(w, r, err)
+			s.fail(w, r, err)
 			return
 		}
 		since = v
@@ -89,26 +90,26 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 	if err := rc.Flush(); err != nil {
 		return
 	}
-	n.metrics.ClientStreams.Inc()
-	defer n.metrics.ClientStreams.Dec()
-	me := roomstate.URI(n.accounts.UserURI(d.User))
+	s.streamsOpen.Inc()
+	defer s.streamsOpen.Dec()
+	me := roomstate.URI(s.accounts.UserURI(d.User))
 	enc := json.NewEncoder(w)
 	heartbeat := time.NewTicker(streamHeartbeat)
 	defer heartbeat.Stop()
 	for {
-		wake := n.local.Waiter() // before reading, so no growth is missed
+		wake := s.feed.Waiter() // before reading, so no growth is missed
 		var seqs []uint64
 		var entries []feed.Entry
 		var err error
 		if room.IsZero() {
 			// Every room's entries: a commit that adds this user may be
 			// read before the room's state lists them (addsReader).
-			seqs, entries, err = n.local.All(since, streamBatch)
+			seqs, entries, err = s.feed.All(since, streamBatch)
 		} else {
-			seqs, entries, err = n.local.Room(room, since, streamBatch)
+			seqs, entries, err = s.feed.Room(room, since, streamBatch)
 		}
 		if err != nil {
-			n.log.Error("stream: read feed", "sys", "api", "err", err)
+			s.log.Error("stream: read feed", "sys", "api", "err", err)
 			return
 		}
 		for i, e := range entries {
@@ -116,14 +117,14 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 			if !room.IsZero() && e.Room != room {
 				continue
 			}
-			if e.Order == nil && isVote(e.Kind) {
+			if e.Order == nil && (e.Kind == dag.KindSeal || e.Kind == dag.KindAck || e.Kind == dag.KindSuspect) {
 				continue // order lines summarize the votes
 			}
-			st, _ := n.rooms.state(e.Room)
+			st, _ := s.rooms.State(e.Room)
 			if st == nil {
 				continue
 			}
-			if !st.Has(me, roomstate.CanReceiveMessage) && !n.addsReader(st, e, me) {
+			if !st.Has(me, roomstate.CanReceiveMessage) && !s.AddsReader(st, e, me) {
 				continue
 			}
 			if e.Order != nil {
@@ -132,9 +133,9 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 				}
 				continue
 			}
-			ev, err := n.store.Get(e.Event)
+			ev, err := s.events.Get(e.Event)
 			if err != nil {
-				n.log.Error("stream: read event", "sys", "api", "event", e.Event, "err", err)
+				s.log.Error("stream: read event", "sys", "api", "event", e.Event, "err", err)
 				return
 			}
 			if err := enc.Encode(describe(seqs[i], ev)); err != nil {
@@ -158,22 +159,22 @@ func (n *Node) handleStream(w http.ResponseWriter, r *http.Request, d *device) {
 			}
 		case <-r.Context().Done():
 			return
-		case <-n.streams.ctx.Done():
+		case <-s.streams.ctx.Done():
 			return
 		}
 	}
 }
 
-// addsReader reports whether a feed entry is a commit that adds me to the
+// AddsReader reports whether a feed entry is a commit that adds me to the
 // room. Its stream line carries the Welcome, and the room's state lists me
 // only once the commit is ordered, which may happen after a stream read
 // the entry (the commit and the votes that order it arrive separately):
 // without this, the joining device could miss its own Welcome for good.
-func (n *Node) addsReader(st *roomstate.State, e feed.Entry, me roomstate.URI) bool {
+func (s *Server) AddsReader(st *roomstate.State, e feed.Entry, me roomstate.URI) bool {
 	if e.Order != nil || e.Kind != dag.KindCommit {
 		return false
 	}
-	ev, err := n.store.Get(e.Event)
+	ev, err := s.events.Get(e.Event)
 	if err != nil {
 		return false
 	}
@@ -199,27 +200,27 @@ func (n *Node) addsReader(st *roomstate.State, e feed.Entry, me roomstate.URI) b
 
 // handleSetCursor stores the device's cursor: the stream resumes after it
 // when GET /v1/stream has no ?since=.
-func (n *Node) handleSetCursor(w http.ResponseWriter, r *http.Request, d *device) {
+func (s *Server) handleSetCursor(w http.ResponseWriter, r *http.Request, d *device) {
 	var req clientapi.CursorRequest
-	if err := readJSON(w, r, maxJSONBody, &req); err != nil {
-		n.fail(w, r, err)
+	if err := readJSON(w, r, MaxJSONBody, &req); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if req.Cursor == nil {
-		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "cursor is missing: send {\"cursor\": N} with the cursor of the last event processed"))
+		s.fail(w, r, apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "cursor is missing: send {\"cursor\": N} with the cursor of the last event processed"))
 		return
 	}
-	top, err := n.local.Seq()
+	top, err := s.feed.Seq()
 	if err != nil {
-		n.fail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	if *req.Cursor > top {
-		n.fail(w, r, apiErr(http.StatusBadRequest, clientapi.CodeBadRequest, "cursor %d is beyond the newest event (%d)", *req.Cursor, top))
+		s.fail(w, r, apierror.New(http.StatusBadRequest, clientapi.CodeBadRequest, "cursor %d is beyond the newest event (%d)", *req.Cursor, top))
 		return
 	}
-	if err := n.local.SetCursor(d.User, d.Device, *req.Cursor); err != nil {
-		n.fail(w, r, err)
+	if err := s.feed.SetCursor(d.User, d.Device, *req.Cursor); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, clientapi.CursorStored{Cursor: *req.Cursor})

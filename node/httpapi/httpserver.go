@@ -1,4 +1,4 @@
-package node
+package httpapi
 
 import (
 	"context"
@@ -9,11 +9,14 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// httpOptions bounds what a client can make an HTTP server spend: time per
-// request phase, header bytes and connections.
-type httpOptions struct {
+// Options bounds what a client can make an HTTP server spend: time per
+// request phase, header bytes and connections. APIOptions and OpsOptions
+// make them.
+type Options struct {
 	readHeaderTimeout time.Duration // from accept to the end of the headers
 	bodyTimeout       time.Duration // to read a request body
 	writeTimeout      time.Duration // to handle and answer a request; per write for long-lived ones
@@ -28,10 +31,11 @@ type httpOptions struct {
 	onConnClosed func(reason string)
 }
 
-// apiHTTPOptions are the client API's options from its configuration.
-func apiHTTPOptions(l HTTPLimits, m *Metrics) httpOptions {
+// APIOptions are the client API's options from its configuration;
+// connsClosed counts the connections the limit closes, by reason.
+func APIOptions(l HTTPLimits, connsClosed *prometheus.CounterVec) Options {
 	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
-	return httpOptions{
+	return Options{
 		readHeaderTimeout: ms(l.ReadHeaderTimeoutMS),
 		bodyTimeout:       ms(l.BodyTimeoutMS),
 		writeTimeout:      ms(l.WriteTimeoutMS),
@@ -40,27 +44,26 @@ func apiHTTPOptions(l HTTPLimits, m *Metrics) httpOptions {
 		maxConns:          l.MaxConns,
 		maxConnsPerIP:     l.MaxConnsPerIP,
 		longLived:         func(r *http.Request) bool { return r.Method == http.MethodGet && r.URL.Path == streamPath },
-		onConnClosed:      func(reason string) { m.APIConnsClosed.WithLabelValues(reason).Inc() },
+		onConnClosed:      func(reason string) { connsClosed.WithLabelValues(reason).Inc() },
 	}
 }
 
-// opsHTTPOptions are the operations endpoints' options: the API's default
-// timeouts and a small connection limit.
-func opsHTTPOptions() httpOptions {
-	l := DefaultConfig().API.Limits
+// OpsOptions are the operations endpoints' options: the timeouts of l (the
+// API's defaults) and a small connection limit.
+func OpsOptions(l HTTPLimits) Options {
 	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
-	return httpOptions{
+	return Options{
 		readHeaderTimeout: ms(l.ReadHeaderTimeoutMS), bodyTimeout: ms(l.BodyTimeoutMS),
 		writeTimeout: ms(l.WriteTimeoutMS), idleTimeout: ms(l.IdleTimeoutMS),
 		maxHeaderBytes: l.MaxHeaderBytes, maxConns: 64, maxConnsPerIP: l.MaxConnsPerIP,
 	}
 }
 
-// serveHTTP listens on addr before returning, so a busy port is reported at
+// Serve listens on addr before returning, so a busy port is reported at
 // start rather than lost in a goroutine, then serves h until stopped, within
 // the bounds of o. The returned stop function shuts the server down
 // gracefully within ctx.
-func serveHTTP(log *slog.Logger, name, addr string, h http.Handler, o httpOptions) (bound string, stop func(ctx context.Context) error, err error) {
+func Serve(log *slog.Logger, name, addr string, h http.Handler, o Options) (bound string, stop func(ctx context.Context) error, err error) {
 	inner, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("listen %s on %s: %w", name, addr, err)
@@ -103,7 +106,7 @@ func serveHTTP(log *slog.Logger, name, addr string, h http.Handler, o httpOption
 // o.writeTimeout after that. A long-lived request instead gets o.writeTimeout for each
 // write, so a client that stops reading is dropped while the stream itself
 // may last for hours.
-func withDeadlines(h http.Handler, o httpOptions) http.Handler {
+func withDeadlines(h http.Handler, o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		write := o.writeTimeout

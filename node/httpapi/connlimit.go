@@ -1,4 +1,4 @@
-package node
+package httpapi
 
 import (
 	"container/list"
@@ -11,9 +11,9 @@ import (
 // Reasons the connection limiter closes a connection (the reason label of
 // rhizome_api_conns_closed_total).
 const (
-	connClosedPerIP   = "per_ip"  // the remote address has max_conns_per_ip open
-	connClosedFull    = "full"    // max_conns open and all of them busy
-	connClosedEvicted = "evicted" // made room: it waited longest for headers, or idled longest
+	ConnClosedPerIP   = "per_ip"  // the remote address has max_conns_per_ip open
+	ConnClosedFull    = "full"    // max_conns open and all of them busy
+	ConnClosedEvicted = "evicted" // made room: it waited longest for headers, or idled longest
 )
 
 // connLimiter is a net.Listener that keeps at most max connections open, and
@@ -86,7 +86,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if counted && l.perIP > 0 && l.byIP[ip] >= l.perIP {
 			l.mu.Unlock()
 			c.Close()
-			l.onClosed(connClosedPerIP)
+			l.onClosed(ConnClosedPerIP)
 			continue
 		}
 		var victim *limitedConn
@@ -95,7 +95,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			if front == nil {
 				l.mu.Unlock()
 				c.Close()
-				l.onClosed(connClosedFull)
+				l.onClosed(ConnClosedFull)
 				continue
 			}
 			victim = front.Value.(*limitedConn)
@@ -110,7 +110,7 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		l.mu.Unlock()
 		if victim != nil {
 			victim.Conn.Close()
-			l.onClosed(connClosedEvicted)
+			l.onClosed(ConnClosedEvicted)
 		}
 		return lc, nil
 	}
