@@ -125,7 +125,7 @@ func (c *Client) processEvent(ctx context.Context, b *batch, l *clientapi.Stream
 		if err != nil || r == nil || r.g == nil || r.left || p.Epoch.String() != r.epoch || p.Sender.Client == c.id.DeviceURI {
 			return nil
 		}
-		e := &logEntry{Op: "proposal", Event: l.Event, MLS: p.Proposal, AtMS: now.UnixMilli()}
+		e := &logEntry{Op: "proposal", Event: l.Event, MLS: p.Proposal, AtMS: now.UnixMilli(), TSMS: ev.Timestamp}
 		if _, err := mls.UnmarshalMLSMessage(p.Proposal); err != nil {
 			return nil
 		}
@@ -276,7 +276,7 @@ func (c *Client) applyCanonical(b *batch, r *room, ce *commitEvent) error {
 		return nil
 	}
 	p := r.pending[hash]
-	e := &logEntry{Op: "commit", Event: ce.ID, Parent: ce.Parent, MLS: ce.MLS, Changes: ce.Changes, Actor: ce.Actor, AtMS: c.now().UnixMilli()}
+	e := &logEntry{Op: "commit", Event: ce.ID, Parent: ce.Parent, MLS: ce.MLS, Changes: ce.Changes, Actor: ce.Actor, AtMS: c.now().UnixMilli(), TSMS: ce.TSMS}
 	var err error
 	if ce.Actor.Client == c.id.DeviceURI {
 		if p == nil {
@@ -442,7 +442,7 @@ func commitOf(ev *dag.Event, id, origin string) *commitEvent {
 		return nil
 	}
 	return &commitEvent{ID: id, Parent: cm.Parent.String(), MLS: cm.Commit, Changes: toChangeJSON(cm.Changes), Welcome: cm.Welcome,
-		Actor: actorJSON{User: cm.Sender.User, Client: cm.Sender.Client, Origin: origin}}
+		Actor: actorJSON{User: cm.Sender.User, Client: cm.Sender.Client, Origin: origin}, TSMS: ev.Timestamp}
 }
 
 // commitFromLine verifies a commit event line and decodes it.

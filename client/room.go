@@ -50,19 +50,24 @@ func (a actorJSON) actor() roomstate.Actor {
 // history exactly (own commits and the group creation use seeded
 // randomness recorded in the entry).
 type logEntry struct {
-	Op       string             `json:"op"` // create, join, commit, state, proposal, sent, undo
-	Event    string             `json:"event,omitempty"`
-	Parent   string             `json:"parent,omitempty"`
-	Seed     []byte             `json:"seed,omitempty"`
-	MLS      []byte             `json:"mls,omitempty"`
-	Changes  []clientapi.Change `json:"changes,omitempty"`
-	Actor    actorJSON          `json:"actor"`
-	Welcome  []byte             `json:"welcome,omitempty"`
-	KP       *kpRecord          `json:"kp,omitempty"`
-	State    []byte             `json:"state,omitempty"`     // MarshalComponents
-	Plan     *commitPlan        `json:"plan,omitempty"`      // own commit
-	AtMS     int64              `json:"at_ms"`               // local time of the step
-	RetainMS int64              `json:"retain_ms,omitempty"` // undo: keep undone epochs until
+	Op      string             `json:"op"` // create, join, commit, state, proposal, sent, undo
+	Event   string             `json:"event,omitempty"`
+	Parent  string             `json:"parent,omitempty"`
+	Seed    []byte             `json:"seed,omitempty"`
+	MLS     []byte             `json:"mls,omitempty"`
+	Changes []clientapi.Change `json:"changes,omitempty"`
+	Actor   actorJSON          `json:"actor"`
+	Welcome []byte             `json:"welcome,omitempty"`
+	KP      *kpRecord          `json:"kp,omitempty"`
+	State   []byte             `json:"state,omitempty"` // MarshalComponents
+	Plan    *commitPlan        `json:"plan,omitempty"`  // own commit
+	AtMS    int64              `json:"at_ms"`           // local time of the step
+	// TSMS is the event's timestamp (commits and proposals of others):
+	// KeyPackage lifetimes are judged at it, as servers judge them
+	// (docs/decisions.md, "KeyPackage lifetimes are judged at the
+	// event's timestamp"); 0 in logs written before, judged at AtMS.
+	TSMS     int64 `json:"ts_ms,omitempty"`
+	RetainMS int64 `json:"retain_ms,omitempty"` // undo: keep undone epochs until
 
 	// authorized is set, never logged, on another member's commit that
 	// verifyCommit passed: the roster room policy authorized, which
@@ -119,6 +124,7 @@ type commitEvent struct {
 	Changes []clientapi.Change `json:"changes"`
 	Welcome []byte             `json:"welcome,omitempty"`
 	Actor   actorJSON          `json:"actor"`
+	TSMS    int64              `json:"ts_ms,omitempty"` // the event's timestamp
 }
 
 // room is the device's state of one room.
@@ -326,7 +332,7 @@ func (c *Client) applyCommit(r *room, e *logEntry) error {
 			undo = r.g.Snapshot()
 			defer undo.Erase()
 		}
-		pm, err := r.g.ProcessMessage(msg, &mls.ProcessOptions{EpochID: epochID, Now: at})
+		pm, err := r.g.ProcessMessage(msg, &mls.ProcessOptions{EpochID: epochID, Now: at, LifetimeAt: e.lifetimeAt()})
 		if err != nil {
 			return fmt.Errorf("client: process commit: %w", err)
 		}
@@ -416,7 +422,7 @@ func (c *Client) apply(r *room, e *logEntry) error {
 		if err != nil {
 			return err
 		}
-		if _, err = r.g.ProcessMessage(msg, &mls.ProcessOptions{Now: time.UnixMilli(e.AtMS)}); err != nil {
+		if _, err = r.g.ProcessMessage(msg, &mls.ProcessOptions{Now: time.UnixMilli(e.AtMS), LifetimeAt: e.lifetimeAt()}); err != nil {
 			return err
 		}
 		if leaver, props, _ := proposalOf(msg); props != nil {
@@ -513,4 +519,14 @@ func (c *Client) loadRooms() error {
 		c.rooms[ri.Room] = r
 	}
 	return nil
+}
+
+// lifetimeAt is the time KeyPackage lifetimes in e's MLS message are
+// judged at: the event's timestamp (zero, so the local time, in logs
+// written before it was recorded).
+func (e *logEntry) lifetimeAt() time.Time {
+	if e.TSMS == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(e.TSMS)
 }

@@ -20,6 +20,21 @@ type ProcessOptions struct {
 	// before Now are erased (as by [Group.Expire]) before the message is
 	// looked at, so that no message decrypts in an expired epoch.
 	Now time.Time
+	// LifetimeAt, when set, is the time KeyPackage lifetimes (of Adds in
+	// proposals and commits) are checked against instead of Now. For
+	// replicated validation it is a time every member and server uses for
+	// the same message (the event's timestamp in the ordering layer, as
+	// [PublicGroup.ProcessCommit] is given), so that all reach the same
+	// verdict; retention still follows Now.
+	LifetimeAt time.Time
+}
+
+// lifetimeAt is the time KeyPackage lifetimes are checked against.
+func (o *ProcessOptions) lifetimeAt() time.Time {
+	if !o.LifetimeAt.IsZero() {
+		return o.LifetimeAt
+	}
+	return o.Now
 }
 
 // CommitSummary describes the effect of a processed commit.
@@ -131,7 +146,7 @@ func (g *Group) ProcessMessage(msg *MLSMessage, opts *ProcessOptions) (*Processe
 		if g.inactive {
 			return nil, groupErr("proposal", ErrGroupInactive)
 		}
-		ref, err := g.receiveProposal(ac, opts.Now)
+		ref, err := g.receiveProposal(ac, opts.lifetimeAt())
 		if err != nil {
 			return nil, err
 		}
@@ -210,7 +225,7 @@ func (g *Group) processCommit(ac *AuthenticatedContent, opts *ProcessOptions) (*
 		return nil, groupErrf("commit", ErrOwnMessage, "a commit from this member that is not its pending commit")
 	}
 	n := g.clone()
-	pc, _, err := g.verifyCommit(&n.publicState, ac, opts.Now, g.policy())
+	pc, _, err := g.verifyCommit(&n.publicState, ac, opts.lifetimeAt(), g.policy())
 	if err != nil {
 		return nil, err
 	}

@@ -402,3 +402,30 @@ func TestPublicGroupLifetime(t *testing.T) {
 		}
 	}
 }
+
+// TestProcessLifetimeAt: a member judges KeyPackage lifetimes at
+// ProcessOptions.LifetimeAt when set (the event's timestamp, as observers
+// are given), whatever its Now, so that it reaches the observer's verdict.
+func TestProcessLifetimeAt(t *testing.T) {
+	r := newRejectRoom(t)
+	t0 := time.Unix(1_800_000_000, 0)
+	kb, err := NewKeyPackage(r.rand, r.cs, r.sig("late"), NewBasicCredential([]byte("late")),
+		&KeyPackageOptions{NotBefore: t0, NotAfter: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := roundTrip(t, r.commit("alice", &CommitOptions{Proposals: []Proposal{&AddProposal{KeyPackage: *kb.KeyPackage}}}).Message)
+	for _, tc := range []struct {
+		now, at time.Time
+		ok      bool
+	}{
+		{t0.Add(2 * time.Hour), t0.Add(time.Minute), true}, // expired by the member's clock, valid at the event
+		{t0.Add(time.Minute), t0.Add(2 * time.Hour), false},
+		{t0.Add(time.Minute), time.Time{}, true}, // unset: Now
+	} {
+		_, err := r.members["bob"].deepCopy().ProcessMessage(roundTrip(t, m), &ProcessOptions{Now: tc.now, LifetimeAt: tc.at})
+		if (err == nil) != tc.ok {
+			t.Errorf("now %v, lifetime at %v: %v, want accepted %v", tc.now, tc.at, err, tc.ok)
+		}
+	}
+}
