@@ -38,7 +38,7 @@ type vkit struct {
 	users  map[string]*vkUser            // by name; bob's g is unused (the client holds it)
 	room   dag.RoomID
 	create *dag.Event
-	ts     int64
+	ts     int64 // event timestamps: real time, at which lifetimes are judged
 	cursor uint64
 	// e1 is the first commit (alice adds bob and carol), firstMLS its MLS
 	// bytes and st1 the room state after it.
@@ -52,7 +52,8 @@ type vkit struct {
 // first commit's epoch afterwards.
 func newVKit(t *testing.T) *vkit {
 	t.Helper()
-	k := &vkit{t: t, dir: t.TempDir(), srv: map[string]ed25519.PrivateKey{}, users: map[string]*vkUser{}}
+	k := &vkit{t: t, dir: t.TempDir(), srv: map[string]ed25519.PrivateKey{}, users: map[string]*vkUser{},
+		ts: time.Now().UnixMilli()}
 	var srvs []roomstate.Server
 	for _, d := range []string{"a.test", "b.test"} {
 		pub, priv, err := ed25519.GenerateKey(rand.Reader)
