@@ -109,6 +109,22 @@ func (fz *fuzzRoom) run(t *testing.T, ev *dag.Event) {
 	e.Advance()
 	checkErr := e.Check(ev)
 	localErr := e.CheckLocal(ev)
+	refs, refsErr := e.Refs(ev.Kind, ev.Content)
+	if len(refs) > MaxRefs {
+		t.Fatalf("Refs named %d events, more than MaxRefs", len(refs))
+	}
+	proposals := 0
+	for i, id := range refs {
+		if i > 0 && refs[i-1].Compare(id) >= 0 {
+			t.Fatalf("Refs not strictly ascending: %v", refs)
+		}
+		if e.hasProposal(id) {
+			proposals++
+		}
+	}
+	if ev.Kind != dag.KindCommit && proposals > 0 {
+		t.Fatalf("Refs of a %v named proposals: %v", ev.Kind, refs)
+	}
 	e.Step(ev)
 	e.Step(ev)
 	e.Tick(time.UnixMilli(10))
@@ -118,7 +134,7 @@ func (fz *fuzzRoom) run(t *testing.T, ev *dag.Event) {
 			t.Fatalf("rejection of %v without a reason: %+v", r.Event, r)
 		}
 	}
-	for _, err := range []error{checkErr, localErr} {
+	for _, err := range []error{checkErr, localErr, refsErr} {
 		if re, ok := err.(*RejectError); err != nil && (!ok || re.Reason == "") {
 			t.Fatalf("Check error without a reason: %v", err)
 		}
@@ -126,4 +142,17 @@ func (fz *fuzzRoom) run(t *testing.T, ev *dag.Event) {
 	if _, err := e.StateAt(ev.ID()); err == nil && !e.Known(ev.ID()) {
 		t.Fatal("StateAt of an unknown epoch")
 	}
+}
+
+// hasProposal reports whether id is an accepted proposal event of a kept
+// epoch.
+func (e *Engine) hasProposal(id dag.EventID) bool {
+	for _, m := range e.propEvents {
+		for _, p := range m {
+			if p == id {
+				return true
+			}
+		}
+	}
+	return false
 }
