@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -12,10 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
 // registerHTTP registers user with a fresh key and the registration token,
@@ -39,20 +38,7 @@ func registerHTTP(t *testing.T, n *node.Node, user, regToken string) int {
 // tokens through rhizome admin token against a real node in token mode.
 func TestAdminTokenCommands(t *testing.T) {
 	dir := t.TempDir()
-	cfg := node.LoopbackConfig(dir, "a.test")
-	cfg.API.Registration = node.RegistrationToken
-	n, err := node.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Stop(ctx)
-	})
+	n := nodetest.Start(t, nodetest.Options{Dir: dir, Config: func(c *node.Config) { c.API.Registration = node.RegistrationToken }})
 
 	if code := registerHTTP(t, n, "nobody", ""); code != 403 {
 		t.Fatalf("register without a token: %d, want 403", code)

@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -9,25 +8,14 @@ import (
 	"time"
 
 	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
 // startClientTestNode starts a real node (badger in a temp dir, libp2p and
 // the API on loopback) for the client command tests.
 func startClientTestNode(t *testing.T, name string, bootstrap ...string) *node.Node {
 	t.Helper()
-	n, err := node.New(node.LoopbackConfig(t.TempDir(), name, bootstrap...), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Stop(ctx)
-	})
-	return n
+	return nodetest.Start(t, nodetest.Options{Name: name, Bootstrap: bootstrap})
 }
 
 // runJSON runs a client command that must succeed and decodes its JSON.

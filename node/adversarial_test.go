@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 
 	"github.com/rhizome-chat/rhizome/client"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
 // The node-level flood acceptance (issue 13): three real nodes (badger on
@@ -77,7 +79,7 @@ type floodDevice struct {
 	got map[string]time.Time // MIMI message ID → first delivery
 }
 
-func newFloodDevice(t *testing.T, n *Node, user string) *floodDevice {
+func newFloodDevice(t *testing.T, n *node.Node, user string) *floodDevice {
 	t.Helper()
 	c, err := client.Open(t.TempDir(), client.Options{WaitTimeout: 60 * time.Second})
 	if err != nil {
@@ -276,9 +278,9 @@ func sizes(start, before, after int64) string {
 }
 
 // keptBy counts how many of ids n stores or holds pending in room.
-func keptBy(t *testing.T, n *Node, room dag.RoomID, ids []dag.EventID) int {
+func keptBy(t *testing.T, n *node.Node, room dag.RoomID, ids []dag.EventID) int {
 	t.Helper()
-	pend, err := n.store.Pending(room)
+	pend, err := n.Store().Pending(room)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +290,7 @@ func keptBy(t *testing.T, n *Node, room dag.RoomID, ids []dag.EventID) int {
 	}
 	kept := 0
 	for _, id := range ids {
-		has, err := n.store.Has(id)
+		has, err := n.Store().Has(id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,10 +313,10 @@ func TestFloodAcceptance(t *testing.T) {
 	ctx := context.Background()
 
 	// Three nodes, alice on a, bob on b, carol on c, in one room of a, b, c.
-	a := startTestNode(t, t.TempDir(), "a.test")
-	b := startTestNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
-	c := startTestNode(t, t.TempDir(), "c.test", a.PeerAddrs()[0], b.PeerAddrs()[0])
-	nodes := []*Node{a, b, c}
+	a := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	b := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	c := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "c.test", Bootstrap: []string{a.PeerAddrs()[0], b.PeerAddrs()[0]}})
+	nodes := []*node.Node{a, b, c}
 	alice, bob, carol := newFloodDevice(t, a, "alice"), newFloodDevice(t, b, "bob"), newFloodDevice(t, c, "carol")
 	devs := []*floodDevice{alice, bob, carol}
 	info, err := alice.c.CreateRoom(ctx, "private-group", "Flooded",
@@ -323,7 +325,7 @@ func TestFloodAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	roomStr := info.Room
-	room := mustRoomID(t, string(roomStr))
+	room := nodetest.RoomID(t, string(roomStr))
 	for _, user := range []string{"mimi://b.test/u/bob", "mimi://c.test/u/carol"} {
 		if _, err := alice.c.Invite(ctx, roomStr, user, nil); err != nil {
 			t.Fatalf("invite %s: %v", user, err)
@@ -334,7 +336,7 @@ func TestFloodAcceptance(t *testing.T) {
 	// Every device in one epoch before anyone sends: a server that has not
 	// yet made the last add canonical accepts a message in the epoch before
 	// it, which the added member cannot read (docs/api.md, "stale_epoch").
-	eventually(t, 30*time.Second, "every device in the same epoch", func() string {
+	nodetest.Eventually(t, 30*time.Second, "every device in the same epoch", func() string {
 		var epochs []client.EventID
 		for _, d := range devs {
 			rs, _ := d.c.Rooms()
@@ -369,7 +371,7 @@ func TestFloodAcceptance(t *testing.T) {
 	disk := func() []int64 {
 		out := make([]int64, len(nodes))
 		for i, n := range nodes {
-			out[i] = dirBytes(t, n.cfg.DataDir)
+			out[i] = dirBytes(t, n.Cfg().DataDir)
 		}
 		return out
 	}
@@ -397,10 +399,10 @@ func TestFloodAcceptance(t *testing.T) {
 		ar.SyncOK, ar.SyncTried, st.SyncTotal(), st.SyncRequests)
 	diskExcess := make([]float64, len(nodes))
 	for i, n := range nodes {
-		tips, _ := n.store.Tips(room)
+		tips, _ := n.Store().Tips(room)
 		diskExcess[i] = excess(diskStart[i], diskBefore[i], diskAfter[i])
 		fmt.Fprintf(&report, "  %s: flood events kept %d, fake chain kept %d, tips %d; rejections %v; the attacker found itself disconnected at %d of %d checks\n    disk %s\n",
-			n.cfg.ServerName, keptBy(t, n, room, flooded), keptBy(t, n, room, chainIDs), len(tips), n.mesh.Rejections(),
+			n.Cfg().ServerName, keptBy(t, n, room, flooded), keptBy(t, n, room, chainIDs), len(tips), n.Mesh().Rejections(),
 			ar.Disconnected[i], ar.Checks, sizes(diskStart[i], diskBefore[i], diskAfter[i]))
 	}
 	rssExcess := excess(rssStart, rssBefore, rssAfter)
@@ -420,10 +422,10 @@ func TestFloodAcceptance(t *testing.T) {
 	// Assertions.
 	for _, n := range nodes {
 		if k := keptBy(t, n, room, flooded); k > 0 {
-			t.Errorf("%s keeps %d of the %d flood events", n.cfg.ServerName, k, len(flooded))
+			t.Errorf("%s keeps %d of the %d flood events", n.Cfg().ServerName, k, len(flooded))
 		}
 		if k := keptBy(t, n, room, chainIDs); k > 0 {
-			t.Errorf("%s keeps %d of the %d fake chain events", n.cfg.ServerName, k, len(chainIDs))
+			t.Errorf("%s keeps %d of the %d fake chain events", n.Cfg().ServerName, k, len(chainIDs))
 		}
 	}
 	if st.SyncTotal() > 0 {
@@ -441,7 +443,7 @@ func TestFloodAcceptance(t *testing.T) {
 	}
 	for i, n := range nodes {
 		if g := diskExcess[i]; g >= maxGrowth {
-			t.Errorf("%s: the flood grew the disk by %.1f%% beyond the honest traffic's own growth, bound %.0f%%", n.cfg.ServerName, g, maxGrowth)
+			t.Errorf("%s: the flood grew the disk by %.1f%% beyond the honest traffic's own growth, bound %.0f%%", n.Cfg().ServerName, g, maxGrowth)
 		}
 	}
 	if rssExcess >= maxGrowth {

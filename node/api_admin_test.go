@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
 // TestAdminAPIAccess: the admin API needs the admin token of the data
@@ -14,16 +17,16 @@ import (
 // and survives restarts.
 func TestAdminAPIAccess(t *testing.T) {
 	dir := t.TempDir()
-	n := startTestNode(t, dir, "a.test")
-	raw, err := os.ReadFile(filepath.Join(dir, AdminTokenFile))
+	n := nodetest.Start(t, nodetest.Options{Dir: dir, Name: "a.test"})
+	raw, err := os.ReadFile(filepath.Join(dir, node.AdminTokenFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, _ := os.Stat(filepath.Join(dir, AdminTokenFile))
+	info, _ := os.Stat(filepath.Join(dir, node.AdminTokenFile))
 	if info.Mode().Perm() != 0o600 {
 		t.Fatalf("admin-token mode %v, want 0600", info.Mode().Perm())
 	}
-	if addr, _ := os.ReadFile(filepath.Join(dir, APIAddrFile)); strings.TrimSpace(string(addr)) != n.APIAddr() {
+	if addr, _ := os.ReadFile(filepath.Join(dir, node.APIAddrFile)); strings.TrimSpace(string(addr)) != n.APIAddr() {
 		t.Fatalf("api-addr holds %q, want %q", addr, n.APIAddr())
 	}
 	token := strings.TrimSpace(string(raw))
@@ -42,7 +45,7 @@ func TestAdminAPIAccess(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	alice := register(t, n, "alice", "phone")
+	alice := nodetest.Register(t, n, "alice", "phone")
 	for _, tc := range []struct {
 		name   string
 		status int
@@ -51,8 +54,8 @@ func TestAdminAPIAccess(t *testing.T) {
 	}{
 		{"admin token", 200, token, nil},
 		{"no token", 401, "", nil},
-		{"a device's token", 401, alice.token, nil},
-		{"another admin token", 401, adminTokenPrefix + strings.Repeat("A", 43), nil},
+		{"a device's token", 401, alice.Token, nil},
+		{"another admin token", 401, node.AdminTokenPrefix + strings.Repeat("A", 43), nil},
 		{"through a proxy", 403, token, []string{"X-Forwarded-For", "203.0.113.7"}},
 		{"through a proxy (Forwarded)", 403, token, []string{"Forwarded", "for=203.0.113.7"}},
 	} {
@@ -61,31 +64,31 @@ func TestAdminAPIAccess(t *testing.T) {
 		}
 	}
 
-	admin := &apiClient{t: t, base: "http://" + n.APIAddr(), token: token}
+	admin := &nodetest.Client{T: t, Base: "http://" + n.APIAddr(), Token: token}
 	for body, want := range map[string]int{``: 201, `{}`: 201, `{"note":"x","expires_in_seconds":0}`: 201,
 		`null`: 400, `{"expires_in_seconds":-1}`: 400, `{"expires_in_seconds":99999999999}`: 400, `{"ttl":5}`: 400} {
-		if status, b := admin.call("POST", "/v1/admin/tokens", "application/json", []byte(body)); status != want {
+		if status, b := admin.Call("POST", "/v1/admin/tokens", "application/json", []byte(body)); status != want {
 			t.Errorf("issue with %q: %d %v, want %d", body, status, b, want)
 		}
 	}
-	if toks := must(t, 200)(admin.get("/v1/admin/tokens"))["tokens"].([]any); len(toks) != 3 {
+	if toks := nodetest.Must(t, 200)(admin.Get("/v1/admin/tokens"))["tokens"].([]any); len(toks) != 3 {
 		t.Fatalf("%d tokens listed, want 3", len(toks))
 	}
 
 	// The same token after a restart; a readable token file is refused.
-	stopNode(t, n)
-	if tok, err := loadOrCreateAdminToken(dir); err != nil || tok != token {
+	nodetest.Stop(t, n)
+	if tok, err := node.LoadOrCreateAdminToken(dir); err != nil || tok != token {
 		t.Fatalf("after restart: %q %v", tok, err)
 	}
-	if err := os.Chmod(filepath.Join(dir, AdminTokenFile), 0o644); err != nil {
+	if err := os.Chmod(filepath.Join(dir, node.AdminTokenFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n2, err := New(LoopbackConfig(dir, "a.test"), nil)
+	n2, err := node.New(node.LoopbackConfig(dir, "a.test"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := n2.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "chmod 600") {
-		stopNode(t, n2)
+		nodetest.Stop(t, n2)
 		t.Fatalf("start with a readable admin token: %v", err)
 	}
 }

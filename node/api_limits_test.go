@@ -1,9 +1,8 @@
-package node
+package node_test
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
 // counterValue reads one counter of a vector.
@@ -28,34 +30,24 @@ func counterValue(t *testing.T, v *prometheus.CounterVec, label string) float64 
 
 // startLimitedNode starts a loopback test node whose configuration edit
 // changes.
-func startLimitedNode(t *testing.T, edit func(c *Config)) *Node {
+func startLimitedNode(t *testing.T, edit func(c *node.Config)) *node.Node {
 	t.Helper()
-	cfg := LoopbackConfig(t.TempDir(), "a.test")
-	edit(&cfg)
-	n, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopNode(t, n) })
-	return n
+	return nodetest.Start(t, nodetest.Options{Config: edit})
 }
 
 // callRaw sends a request and returns the response with its body read.
-func (c *apiClient) callRaw(method, path, contentType string, body []byte) (*http.Response, string) {
-	c.t.Helper()
-	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+func callRaw(c *nodetest.Client, method, path, contentType string, body []byte) (*http.Response, string) {
+	c.T.Helper()
+	req, _ := http.NewRequest(method, c.Base+path, bytes.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatal(err)
+		c.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -77,62 +69,62 @@ func wantLimited(t *testing.T, resp *http.Response, body, kind string) {
 // TestRateLimits hits each bucket kind: device, user, room and the
 // registering address, each answered 429 with Retry-After and counted.
 func TestRateLimits(t *testing.T) {
-	slow := func(burst int) Rate { return Rate{PerMinute: 1, Burst: burst} }
+	slow := func(burst int) node.Rate { return node.Rate{PerMinute: 1, Burst: burst} }
 	t.Run("device", func(t *testing.T) {
-		n := startLimitedNode(t, func(c *Config) { c.API.Rate.Device = slow(3) })
-		alice := register(t, n, "alice", "phone")
+		n := startLimitedNode(t, func(c *node.Config) { c.API.Rate.Device = slow(3) })
+		alice := nodetest.Register(t, n, "alice", "phone")
 		for range 3 {
-			must(t, 200)(alice.get("/v1/whoami"))
+			nodetest.Must(t, 200)(alice.Get("/v1/whoami"))
 		}
-		resp, body := alice.callRaw("GET", "/v1/whoami", "", nil)
+		resp, body := callRaw(alice, "GET", "/v1/whoami", "", nil)
 		wantLimited(t, resp, body, "device")
 		if ra := resp.Header.Get("Retry-After"); ra != "60" {
 			t.Fatalf("Retry-After %s, want 60 (1 per minute)", ra)
 		}
 		// Another device has its own bucket.
-		bob := register(t, n, "bob", "phone")
-		must(t, 200)(bob.get("/v1/whoami"))
-		if got := counterValue(t, n.metrics.APIRateLimited, "device"); got != 1 {
+		bob := nodetest.Register(t, n, "bob", "phone")
+		nodetest.Must(t, 200)(bob.Get("/v1/whoami"))
+		if got := counterValue(t, n.Metrics().APIRateLimited, "device"); got != 1 {
 			t.Fatalf("rate-limited metric = %v", got)
 		}
 	})
 	t.Run("user", func(t *testing.T) {
-		n := startLimitedNode(t, func(c *Config) { c.API.Rate.User = slow(4) })
-		alice := register(t, n, "alice", "phone")
-		laptop := must(t, 201)(alice.post("/v1/devices", jsonObj{"device": "laptop", "signature_key": testSigKey(t)}))
-		l := &apiClient{t: t, base: alice.base, token: str(laptop["token"])}
-		must(t, 200)(alice.get("/v1/whoami"))
-		must(t, 200)(l.get("/v1/whoami"))
-		must(t, 200)(l.get("/v1/whoami"))
-		resp, body := alice.callRaw("GET", "/v1/whoami", "", nil) // the user's 5th request
+		n := startLimitedNode(t, func(c *node.Config) { c.API.Rate.User = slow(4) })
+		alice := nodetest.Register(t, n, "alice", "phone")
+		laptop := nodetest.Must(t, 201)(alice.Post("/v1/devices", nodetest.JSON{"device": "laptop", "signature_key": testSigKey(t)}))
+		l := &nodetest.Client{T: t, Base: alice.Base, Token: nodetest.Str(laptop["token"])}
+		nodetest.Must(t, 200)(alice.Get("/v1/whoami"))
+		nodetest.Must(t, 200)(l.Get("/v1/whoami"))
+		nodetest.Must(t, 200)(l.Get("/v1/whoami"))
+		resp, body := callRaw(alice, "GET", "/v1/whoami", "", nil) // the user's 5th request
 		wantLimited(t, resp, body, "user")
-		must(t, 200)(register(t, n, "bob", "phone").get("/v1/whoami"))
+		nodetest.Must(t, 200)(nodetest.Register(t, n, "bob", "phone").Get("/v1/whoami"))
 	})
 	t.Run("room", func(t *testing.T) {
-		n := startLimitedNode(t, func(c *Config) { c.API.Rate.Room = slow(2) })
-		alice := register(t, n, "alice", "phone")
-		created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"name": "Club"}))
-		room, epoch := str(created["room"]), str(created["event"])
-		g := alice.group(n, room)
-		alice.sendMessage(g, room, epoch, "one")
-		alice.sendMessage(g, room, epoch, "two")
+		n := startLimitedNode(t, func(c *node.Config) { c.API.Rate.Room = slow(2) })
+		alice := nodetest.Register(t, n, "alice", "phone")
+		created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"name": "Club"}))
+		room, epoch := nodetest.Str(created["room"]), nodetest.Str(created["event"])
+		g := alice.Group(room)
+		alice.SendMessage(g, room, epoch, "one")
+		alice.SendMessage(g, room, epoch, "two")
 		msg, _ := g.Send(randReader(), nil, []byte("three"))
 		raw, _ := msg.Marshal()
-		resp, body := alice.callRaw("POST", "/v1/rooms/"+room+"/messages?epoch="+epoch, "application/octet-stream", raw)
+		resp, body := callRaw(alice, "POST", "/v1/rooms/"+room+"/messages?epoch="+epoch, "application/octet-stream", raw)
 		wantLimited(t, resp, body, "room")
 		// Another room has its own bucket; reading is not a submission.
-		other := must(t, 201)(alice.post("/v1/rooms", jsonObj{"name": "Other"}))
-		alice.sendMessage(alice.group(n, str(other["room"])), str(other["room"]), str(other["event"]), "hi")
-		must(t, 200)(alice.get("/v1/rooms/" + room))
+		other := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"name": "Other"}))
+		alice.SendMessage(alice.Group(nodetest.Str(other["room"])), nodetest.Str(other["room"]), nodetest.Str(other["event"]), "hi")
+		nodetest.Must(t, 200)(alice.Get("/v1/rooms/" + room))
 	})
 	t.Run("register_ip", func(t *testing.T) {
-		n := startLimitedNode(t, func(c *Config) { c.API.Rate.RegisterIP = slow(2) })
-		register(t, n, "alice", "phone")
-		register(t, n, "bob", "phone")
-		anon := &apiClient{t: t, base: "http://" + n.APIAddr()}
-		resp, body := anon.callRaw("POST", "/v1/register", "application/json", []byte(`{"user":"carol","device":"x","signature_key":"`+testSigKey(t)+`"}`))
+		n := startLimitedNode(t, func(c *node.Config) { c.API.Rate.RegisterIP = slow(2) })
+		nodetest.Register(t, n, "alice", "phone")
+		nodetest.Register(t, n, "bob", "phone")
+		anon := &nodetest.Client{T: t, Base: "http://" + n.APIAddr()}
+		resp, body := callRaw(anon, "POST", "/v1/register", "application/json", []byte(`{"user":"carol","device":"x","signature_key":"`+testSigKey(t)+`"}`))
 		wantLimited(t, resp, body, "register_ip")
-		if exists, _ := n.accounts.Exists("carol"); exists {
+		if exists, _ := n.Accounts().Exists("carol"); exists {
 			t.Fatal("a throttled registration created the user")
 		}
 	})
@@ -142,12 +134,12 @@ func TestRateLimits(t *testing.T) {
 // deadline, while an idle event stream outlives both the body and the write
 // timeouts.
 func TestSlowBodyCut(t *testing.T) {
-	n := startLimitedNode(t, func(c *Config) {
+	n := startLimitedNode(t, func(c *node.Config) {
 		c.API.Limits.BodyTimeoutMS = 300
 		c.API.Limits.WriteTimeoutMS = 300
 	})
-	alice := register(t, n, "alice", "phone")
-	s := alice.openStream("?since=0")
+	alice := nodetest.Register(t, n, "alice", "phone")
+	s := alice.OpenStream("?since=0")
 
 	c, err := net.Dial("tcp", n.APIAddr())
 	if err != nil {
@@ -166,8 +158,8 @@ func TestSlowBodyCut(t *testing.T) {
 	}
 
 	time.Sleep(time.Second) // the stream idles past both timeouts
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"name": "Club"}))
-	if e := s.next(t, 5*time.Second); e.Event != str(created["event"]) {
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"name": "Club"}))
+	if e := s.Next(t, 5*time.Second); e.Event != nodetest.Str(created["event"]) {
 		t.Fatalf("stream after idling: %+v", e)
 	}
 }
@@ -185,7 +177,7 @@ func TestAPIConfigValidation(t *testing.T) {
 		`{"version":1,"api":{"rate":{"users":{"per_minute":1,"burst":1}}}}`:                        `unknown key "api.rate.users"`,
 		`{"version":1,"api":{"registration":"closed","rate":{"user":{"per_minute":0,"burst":0}}}}`: "",
 	} {
-		_, err := ParseConfig([]byte(in))
+		_, err := node.ParseConfig([]byte(in))
 		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
 			t.Errorf("%s: %v, want %q", in, err, want)
 		}

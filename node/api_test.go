@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"bytes"
@@ -8,21 +8,23 @@ import (
 	"time"
 
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/node"
 	"github.com/rhizome-chat/rhizome/node/httpapi"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
 func TestRegisterAndAuthErrors(t *testing.T) {
-	n := startTestNode(t, t.TempDir(), "a.test")
-	alice := register(t, n, "alice", "phone")
-	who := must(t, 200)(alice.get("/v1/whoami"))
+	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	alice := nodetest.Register(t, n, "alice", "phone")
+	who := nodetest.Must(t, 200)(alice.Get("/v1/whoami"))
 	if who["user_uri"] != "mimi://a.test/u/alice" || who["device_uri"] != "mimi://a.test/d/alice/phone" {
 		t.Fatalf("whoami = %v", who)
 	}
-	anon := &apiClient{t: t, base: alice.base}
+	anon := &nodetest.Client{T: t, Base: alice.Base}
 	key := testSigKey(t)
 	cases := []struct {
 		name    string
-		c       *apiClient
+		c       *nodetest.Client
 		method  string
 		path    string
 		ctype   string
@@ -32,8 +34,8 @@ func TestRegisterAndAuthErrors(t *testing.T) {
 		message string // a substring of the message
 	}{
 		{"no token", anon, "GET", "/v1/whoami", "", "", 401, "unauthorized", "missing Authorization"},
-		{"unknown token", &apiClient{t: t, base: alice.base, token: "rhz_nope"}, "GET", "/v1/whoami", "", "", 401, "unauthorized", "unknown bearer token"},
-		{"malformed token", &apiClient{t: t, base: alice.base, token: "abc"}, "GET", "/v1/whoami", "", "", 401, "unauthorized", "malformed bearer token"},
+		{"unknown token", &nodetest.Client{T: t, Base: alice.Base, Token: "rhz_nope"}, "GET", "/v1/whoami", "", "", 401, "unauthorized", "unknown bearer token"},
+		{"malformed token", &nodetest.Client{T: t, Base: alice.Base, Token: "abc"}, "GET", "/v1/whoami", "", "", 401, "unauthorized", "malformed bearer token"},
 		{"duplicate user", anon, "POST", "/v1/register", "application/json", `{"user":"alice","device":"x","signature_key":"` + key + `"}`, 409, "conflict", "already exists"},
 		{"bad user name", anon, "POST", "/v1/register", "application/json", `{"user":"Alice!","device":"x","signature_key":"` + key + `"}`, 400, "bad_request", "is not valid"},
 		{"missing key", anon, "POST", "/v1/register", "application/json", `{"user":"bob","device":"x"}`, 400, "bad_request", "signature_key"},
@@ -54,34 +56,34 @@ func TestRegisterAndAuthErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.c.t = t
-			status, body := tc.c.call(tc.method, tc.path, tc.ctype, []byte(tc.body))
-			if status != tc.status || body["error"] != tc.code || !strings.Contains(str(body["message"]), tc.message) {
+			tc.c.T = t
+			status, body := tc.c.Call(tc.method, tc.path, tc.ctype, []byte(tc.body))
+			if status != tc.status || body["error"] != tc.code || !strings.Contains(nodetest.Str(body["message"]), tc.message) {
 				t.Fatalf("got %d %v, want %d %s containing %q", status, body, tc.status, tc.code, tc.message)
 			}
 		})
 	}
 	// A second device gets its own token; both work.
 	pubKey := testSigKey(t)
-	laptop := must(t, 201)(alice.post("/v1/devices", jsonObj{"device": "laptop", "signature_key": pubKey}))
-	if laptop["token"] == alice.token || laptop["device_uri"] != "mimi://a.test/d/alice/laptop" {
+	laptop := nodetest.Must(t, 201)(alice.Post("/v1/devices", nodetest.JSON{"device": "laptop", "signature_key": pubKey}))
+	if laptop["token"] == alice.Token || laptop["device_uri"] != "mimi://a.test/d/alice/laptop" {
 		t.Fatalf("add device = %v", laptop)
 	}
-	l := &apiClient{t: t, base: alice.base, token: str(laptop["token"])}
-	if who := must(t, 200)(l.get("/v1/whoami")); who["device"] != "laptop" {
+	l := &nodetest.Client{T: t, Base: alice.Base, Token: nodetest.Str(laptop["token"])}
+	if who := nodetest.Must(t, 200)(l.Get("/v1/whoami")); who["device"] != "laptop" {
 		t.Fatalf("laptop whoami = %v", who)
 	}
 	// Tokens are stored only as hashes.
-	if bytes.Contains(dumpLocal(t, n), []byte(alice.token)) {
+	if bytes.Contains(dumpLocal(t, n), []byte(alice.Token)) {
 		t.Fatal("a bearer token is stored in clear")
 	}
 }
 
 // dumpLocal returns every key and value of the node-local database.
-func dumpLocal(t *testing.T, n *Node) []byte {
+func dumpLocal(t *testing.T, n *node.Node) []byte {
 	t.Helper()
 	var all []byte
-	txn := n.db.Badger().NewTransaction(false)
+	txn := n.Db().Badger().NewTransaction(false)
 	defer txn.Discard()
 	it := txn.NewIterator(badgerIteratorOptions())
 	defer it.Close()
@@ -96,19 +98,19 @@ func dumpLocal(t *testing.T, n *Node) []byte {
 }
 
 func TestKeyPackagesHandedOutOnceThenLastResort(t *testing.T) {
-	n := startTestNode(t, t.TempDir(), "a.test")
-	alice := register(t, n, "alice", "phone")
-	bob := register(t, n, "bob", "phone")
-	_, kp1 := bob.keyPackage(n, false)
-	_, kp2 := bob.keyPackage(n, false)
-	_, last := bob.keyPackage(n, true)
+	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	alice := nodetest.Register(t, n, "alice", "phone")
+	bob := nodetest.Register(t, n, "bob", "phone")
+	_, kp1 := bob.KeyPackage(false)
+	_, kp2 := bob.KeyPackage(false)
+	_, last := bob.KeyPackage(true)
 	enc := base64.StdEncoding.EncodeToString
-	up := must(t, 200)(bob.post("/v1/keypackages", jsonObj{"key_packages": []string{enc(kp1), enc(kp2), enc(last)}}))
+	up := nodetest.Must(t, 200)(bob.Post("/v1/keypackages", nodetest.JSON{"key_packages": []string{enc(kp1), enc(kp2), enc(last)}}))
 	if up["stored"] != 2.0 || up["last_resort"] != true {
 		t.Fatalf("upload = %v", up)
 	}
 	// Invalid uploads are refused, each with its reason; nothing is stored.
-	_, aliceKP := alice.keyPackage(n, false)
+	_, aliceKP := alice.KeyPackage(false)
 	bad := []struct {
 		name string
 		kps  []string
@@ -120,16 +122,16 @@ func TestKeyPackagesHandedOutOnceThenLastResort(t *testing.T) {
 		{"empty list", nil, "empty"},
 	}
 	for _, b := range bad {
-		status, body := bob.post("/v1/keypackages", jsonObj{"key_packages": b.kps})
-		if status != 400 || !strings.Contains(str(body["message"]), b.msg) {
+		status, body := bob.Post("/v1/keypackages", nodetest.JSON{"key_packages": b.kps})
+		if status != 400 || !strings.Contains(nodetest.Str(body["message"]), b.msg) {
 			t.Errorf("%s: %d %v, want 400 with %q", b.name, status, body, b.msg)
 		}
 	}
-	if who := must(t, 200)(bob.get("/v1/whoami")); who["key_packages"] != 2.0 {
+	if who := nodetest.Must(t, 200)(bob.Get("/v1/whoami")); who["key_packages"] != 2.0 {
 		t.Fatalf("after refused uploads: %v", who)
 	}
 	claim := func() string {
-		body := must(t, 200)(alice.post("/v1/keypackages/claim", jsonObj{"user": "mimi://a.test/u/bob"}))
+		body := nodetest.Must(t, 200)(alice.Post("/v1/keypackages/claim", nodetest.JSON{"user": "mimi://a.test/u/bob"}))
 		clients := body["clients"].([]any)
 		if body["status"] != "success" || len(clients) != 1 {
 			t.Fatalf("claim = %v", body)
@@ -138,14 +140,14 @@ func TestKeyPackagesHandedOutOnceThenLastResort(t *testing.T) {
 		if c["client"] != "mimi://a.test/d/bob/phone" || c["status"] != "success" {
 			t.Fatalf("claim client = %v", c)
 		}
-		return str(c["key_package"])
+		return nodetest.Str(c["key_package"])
 	}
 	// Alice shares no room with bob: his last-resort KeyPackage only,
 	// until he allows her.
 	if claim() != enc(last) {
 		t.Fatal("a claim without consent got a one-time KeyPackage")
 	}
-	must(t, 200)(bob.post("/v1/consent", jsonObj{"user": "mimi://a.test/u/alice"}))
+	nodetest.Must(t, 200)(bob.Post("/v1/consent", nodetest.JSON{"user": "mimi://a.test/u/alice"}))
 	got := []string{claim(), claim(), claim(), claim()}
 	if got[0] == got[1] || (got[0] != enc(kp1) && got[0] != enc(kp2)) || (got[1] != enc(kp1) && got[1] != enc(kp2)) {
 		t.Fatal("the two one-time KeyPackages were not each handed out once")
@@ -153,85 +155,85 @@ func TestKeyPackagesHandedOutOnceThenLastResort(t *testing.T) {
 	if got[2] != enc(last) || got[3] != enc(last) {
 		t.Fatal("after the one-time KeyPackages, the last-resort one is not handed out")
 	}
-	if who := must(t, 200)(bob.get("/v1/whoami")); who["key_packages"] != 0.0 || who["last_resort"] != true {
+	if who := nodetest.Must(t, 200)(bob.Get("/v1/whoami")); who["key_packages"] != 0.0 || who["last_resort"] != true {
 		t.Fatalf("after claims: %v", who)
 	}
-	unknown := must(t, 200)(alice.post("/v1/keypackages/claim", jsonObj{"user": "mimi://a.test/u/nobody"}))
+	unknown := nodetest.Must(t, 200)(alice.Post("/v1/keypackages/claim", nodetest.JSON{"user": "mimi://a.test/u/nobody"}))
 	if unknown["status"] != "userUnknown" {
 		t.Fatalf("unknown user claim = %v", unknown)
 	}
 }
 
 func TestRoomCreateSubmitStreamResume(t *testing.T) {
-	n := startTestNode(t, t.TempDir(), "a.test")
-	alice := register(t, n, "alice", "phone")
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Club"}))
-	room, createID := str(created["room"]), str(created["event"])
+	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	alice := nodetest.Register(t, n, "alice", "phone")
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Club"}))
+	room, createID := nodetest.Str(created["room"]), nodetest.Str(created["event"])
 	if !hasPrefix(room, "!Qm") || createID != room[1:] {
 		t.Fatalf("create = %v", created)
 	}
-	list := must(t, 200)(alice.get("/v1/rooms"))
+	list := nodetest.Must(t, 200)(alice.Get("/v1/rooms"))
 	if rs := list["rooms"].([]any); len(rs) != 1 || rs[0].(map[string]any)["name"] != "Club" {
 		t.Fatalf("rooms = %v", list)
 	}
-	members := must(t, 200)(alice.get("/v1/rooms/" + room + "/members"))
+	members := nodetest.Must(t, 200)(alice.Get("/v1/rooms/" + room + "/members"))
 	if ms := members["members"].([]any); len(ms) != 1 || ms[0].(map[string]any)["user"] != "mimi://a.test/u/alice" || ms[0].(map[string]any)["role_name"] != "admin" {
 		t.Fatalf("members = %v", members)
 	}
 
-	s := alice.openStream("?since=0")
-	if e := s.next(t, 5*time.Second); e.Kind != "create" || e.Event != createID {
+	s := alice.OpenStream("?since=0")
+	if e := s.Next(t, 5*time.Second); e.Kind != "create" || e.Event != createID {
 		t.Fatalf("first event = %+v", e)
-	} else if c, err := roomevent.DecodeCreate(lineEvent(t, e).Content); err != nil || c.Preset != "private-group" {
+	} else if c, err := roomevent.DecodeCreate(nodetest.LineEvent(t, e).Content); err != nil || c.Preset != "private-group" {
 		t.Fatalf("create content = %+v, %v", c, err)
 	}
-	g := alice.group(n, room)
-	m1 := alice.sendMessage(g, room, createID, "hello")
-	e1 := s.next(t, 5*time.Second)
-	if e1.Kind != "message" || e1.Event != str(m1["event"]) || e1.Cursor != uint64(m1["cursor"].(float64)) {
+	g := alice.Group(room)
+	m1 := alice.SendMessage(g, room, createID, "hello")
+	e1 := s.Next(t, 5*time.Second)
+	if e1.Kind != "message" || e1.Event != nodetest.Str(m1["event"]) || e1.Cursor != uint64(m1["cursor"].(float64)) {
 		t.Fatalf("message event = %+v, submit = %v", e1, m1)
 	}
-	if c, err := roomevent.DecodeMessage(lineEvent(t, e1).Content); err != nil || c.Epoch.String() != createID {
+	if c, err := roomevent.DecodeMessage(nodetest.LineEvent(t, e1).Content); err != nil || c.Epoch.String() != createID {
 		t.Fatalf("message content = %+v, %v", c, err)
 	}
-	m2 := alice.sendMessage(g, room, createID, "again")
+	m2 := alice.SendMessage(g, room, createID, "again")
 
 	// Resume after the first message from a new connection.
-	s2 := alice.openStream("?since=" + itoa(e1.Cursor))
-	if e := s2.next(t, 5*time.Second); e.Event != str(m2["event"]) {
+	s2 := alice.OpenStream("?since=" + itoa(e1.Cursor))
+	if e := s2.Next(t, 5*time.Second); e.Event != nodetest.Str(m2["event"]) {
 		t.Fatalf("resumed stream starts with %+v, want %v", e, m2["event"])
 	}
 	// Without ?since= the stream starts after the stored cursor.
-	must(t, 200)(alice.post("/v1/cursor", jsonObj{"cursor": e1.Cursor}))
-	s3 := alice.openStream("")
-	if e := s3.next(t, 5*time.Second); e.Event != str(m2["event"]) {
+	nodetest.Must(t, 200)(alice.Post("/v1/cursor", nodetest.JSON{"cursor": e1.Cursor}))
+	s3 := alice.OpenStream("")
+	if e := s3.Next(t, 5*time.Second); e.Event != nodetest.Str(m2["event"]) {
 		t.Fatalf("cursor stream starts with %+v", e)
 	}
 
 	// Refusals: bad epoch, not MLS, wrong wire format, not a participant.
-	status, body := alice.call("POST", "/v1/rooms/"+room+"/messages?epoch="+str(m1["event"]), "application/octet-stream", []byte{0, 1, 0, 2})
+	status, body := alice.Call("POST", "/v1/rooms/"+room+"/messages?epoch="+nodetest.Str(m1["event"]), "application/octet-stream", []byte{0, 1, 0, 2})
 	if status != 400 || body["error"] != "rejected" {
 		t.Fatalf("bad MLS: %d %v", status, body)
 	}
 	msg, _ := g.Send(randReader(), nil, []byte("x"))
 	raw, _ := msg.Marshal()
-	if status, body := alice.call("POST", "/v1/rooms/"+room+"/messages?epoch="+str(m1["event"]), "application/octet-stream", raw); status != 400 || !strings.Contains(str(body["message"]), "unknown-epoch") {
+	if status, body := alice.Call("POST", "/v1/rooms/"+room+"/messages?epoch="+nodetest.Str(m1["event"]), "application/octet-stream", raw); status != 400 || !strings.Contains(nodetest.Str(body["message"]), "unknown-epoch") {
 		t.Fatalf("epoch is a message: %d %v", status, body)
 	}
-	if status, body := alice.call("POST", "/v1/rooms/"+room+"/messages", "application/octet-stream", raw); status != 400 || !strings.Contains(str(body["message"]), "epoch") {
+	if status, body := alice.Call("POST", "/v1/rooms/"+room+"/messages", "application/octet-stream", raw); status != 400 || !strings.Contains(nodetest.Str(body["message"]), "epoch") {
 		t.Fatalf("no epoch: %d %v", status, body)
 	}
-	if status, body := alice.call("POST", "/v1/rooms/"+room+"/messages?epoch="+createID, "text/plain", raw); status != 415 {
+	if status, body := alice.Call("POST", "/v1/rooms/"+room+"/messages?epoch="+createID, "text/plain", raw); status != 415 {
 		t.Fatalf("text body: %d %v", status, body)
 	}
-	eve := register(t, n, "eve", "phone")
-	if status, body := eve.call("POST", "/v1/rooms/"+room+"/messages?epoch="+createID, "application/octet-stream", raw); status != 403 || body["error"] != "forbidden" {
+	eve := nodetest.Register(t, n, "eve", "phone")
+	if status, body := eve.Call("POST", "/v1/rooms/"+room+"/messages?epoch="+createID, "application/octet-stream", raw); status != 403 || body["error"] != "forbidden" {
 		t.Fatalf("non-participant: %d %v", status, body)
 	}
-	if status, _ := eve.get("/v1/rooms/" + room); status != 403 {
+	if status, _ := eve.Get("/v1/rooms/" + room); status != 403 {
 		t.Fatalf("non-participant reads room: %d", status)
 	}
-	if rs := must(t, 200)(eve.get("/v1/rooms"))["rooms"].([]any); len(rs) != 0 {
+	if rs := nodetest.Must(t, 200)(eve.Get("/v1/rooms"))["rooms"].([]any); len(rs) != 0 {
 		t.Fatalf("eve lists %v", rs)
 	}
 }

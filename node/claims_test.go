@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -12,30 +12,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/node"
 	"github.com/rhizome-chat/rhizome/node/accounts"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 	"github.com/rhizome-chat/rhizome/p2p"
 )
 
 // startNodeWith starts a test node whose configuration change adjusts
 // first (the registration rate of one address is lifted: the tests
 // register many users from loopback).
-func startNodeWith(t *testing.T, dir, serverName string, change func(*Config), bootstrap ...string) *Node {
+func startNodeWith(t *testing.T, dir, serverName string, change func(*node.Config), bootstrap ...string) *node.Node {
 	t.Helper()
-	cfg := LoopbackConfig(dir, serverName, bootstrap...)
-	cfg.API.Rate.RegisterIP = Rate{}
-	if change != nil {
-		change(&cfg)
-	}
-	n, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.headsInterval = 500 * time.Millisecond
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopNode(t, n) })
-	return n
+	return nodetest.Start(t, nodetest.Options{Dir: dir, Name: serverName, Bootstrap: bootstrap, Config: func(c *node.Config) {
+		c.API.Rate.RegisterIP = node.Rate{}
+		if change != nil {
+			change(c)
+		}
+	}})
 }
 
 // counter returns the value of a counter of reg with the given labels.
@@ -65,28 +58,28 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[str
 
 // uploadKPs uploads n one-time KeyPackages and a last-resort one for c and
 // returns the last-resort one's encoding.
-func (c *apiClient) uploadKPs(t *testing.T, n *Node, count int) string {
+func uploadKPs(c *nodetest.Client, t *testing.T, n *node.Node, count int) string {
 	t.Helper()
 	enc := base64.StdEncoding.EncodeToString
 	var kps []string
 	for range count {
-		_, raw := c.keyPackage(n, false)
+		_, raw := c.KeyPackage(false)
 		kps = append(kps, enc(raw))
 	}
-	_, last := c.keyPackage(n, true)
+	_, last := c.KeyPackage(true)
 	kps = append(kps, enc(last))
-	must(t, 200)(c.post("/v1/keypackages", jsonObj{"key_packages": kps}))
+	nodetest.Must(t, 200)(c.Post("/v1/keypackages", nodetest.JSON{"key_packages": kps}))
 	return enc(last)
 }
 
 // claimedKP returns the single client's KeyPackage of a claim answer.
-func claimedKP(t *testing.T, body jsonObj) string {
+func claimedKP(t *testing.T, body nodetest.JSON) string {
 	t.Helper()
 	clients, _ := body["clients"].([]any)
 	if len(clients) != 1 {
 		t.Fatalf("claim answer %v: want one client", body)
 	}
-	return str(clients[0].(map[string]any)["key_package"])
+	return nodetest.Str(clients[0].(map[string]any)["key_package"])
 }
 
 // TestKeyPackageDrain: a local stranger and a stranger server claim bob's
@@ -98,15 +91,15 @@ func claimedKP(t *testing.T, body jsonObj) string {
 func TestKeyPackageDrain(t *testing.T) {
 	a := startNodeWith(t, t.TempDir(), "a.test", nil)
 	b := startNodeWith(t, t.TempDir(), "b.test", nil, a.PeerAddrs()[0])
-	bob := register(t, b, "bob", "phone")
-	last := bob.uploadKPs(t, b, 10)
+	bob := nodetest.Register(t, b, "bob", "phone")
+	last := uploadKPs(bob, t, b, 10)
 	bobURI := "mimi://b.test/u/bob"
 
 	// A local stranger: last resort only, then 429 with Retry-After.
-	mallory := register(t, b, "mallory", "phone")
+	mallory := nodetest.Register(t, b, "mallory", "phone")
 	lastResort, limited := 0, 0
 	for range 30 {
-		status, body := mallory.post("/v1/keypackages/claim", jsonObj{"user": bobURI})
+		status, body := mallory.Post("/v1/keypackages/claim", nodetest.JSON{"user": bobURI})
 		switch {
 		case status == 200 && claimedKP(t, body) == last:
 			lastResort++
@@ -122,18 +115,18 @@ func TestKeyPackageDrain(t *testing.T) {
 
 	// A stranger server: eve on a puts b in a room of hers (b joins it by
 	// the invite notice, so a is a known server for a.test), then claims.
-	eve := register(t, a, "eve", "phone")
-	room := str(must(t, 201)(eve.post("/v1/rooms", jsonObj{"preset": "private-group",
-		"servers": []jsonObj{{"server_id": b.ServerID().String(), "domain": "b.test"}}}))["room"])
-	eventually(t, 10*time.Second, "b joins eve's room", func() string {
-		if st, _ := b.rooms.state(mustRoomID(t, room)); st == nil {
+	eve := nodetest.Register(t, a, "eve", "phone")
+	room := nodetest.Str(nodetest.Must(t, 201)(eve.Post("/v1/rooms", nodetest.JSON{"preset": "private-group",
+		"servers": []nodetest.JSON{{"server_id": b.ServerID().String(), "domain": "b.test"}}}))["room"])
+	nodetest.Eventually(t, 10*time.Second, "b joins eve's room", func() string {
+		if st, _ := b.Rooms().State(nodetest.RoomID(t, room)); st == nil {
 			return "not joined"
 		}
 		return ""
 	})
 	remote, remoteLimited := 0, 0
 	for range 25 {
-		status, body := eve.post("/v1/keypackages/claim", jsonObj{"user": bobURI, "room": room})
+		status, body := eve.Post("/v1/keypackages/claim", nodetest.JSON{"user": bobURI, "room": room})
 		switch {
 		case status == 200 && claimedKP(t, body) == last:
 			remote++
@@ -150,9 +143,9 @@ func TestKeyPackageDrain(t *testing.T) {
 	// A server that no room lists claims, as a user of a.test whom trent
 	// allowed and as a user of a made-up domain: it is not trusted to
 	// speak for either, so trent's one-time KeyPackages stay.
-	trent := register(t, b, "trent", "phone")
-	trentLast := trent.uploadKPs(t, b, 2)
-	must(t, 200)(trent.post("/v1/consent", jsonObj{"user": "mimi://a.test/u/eve"}))
+	trent := nodetest.Register(t, b, "trent", "phone")
+	trentLast := uploadKPs(trent, t, b, 2)
+	nodetest.Must(t, 200)(trent.Post("/v1/consent", nodetest.JSON{"user": "mimi://a.test/u/eve"}))
 	h, _, err := p2p.NewHost(p2p.HostConfig{Key: newServerKey(t), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +156,7 @@ func TestKeyPackageDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer spy.Close()
-	bInfo := peer.AddrInfo{ID: b.mesh.Host().ID(), Addrs: b.mesh.Host().Addrs()}
+	bInfo := peer.AddrInfo{ID: b.Mesh().Host().ID(), Addrs: b.Mesh().Host().Addrs()}
 	if err := h.Connect(context.Background(), bInfo); err != nil {
 		t.Fatal(err)
 	}
@@ -173,14 +166,14 @@ func TestKeyPackageDrain(t *testing.T) {
 			t.Fatalf("claim by an unlisted server as %s: %+v, %v; want trent's last-resort KeyPackage", requester, km, err)
 		}
 	}
-	if n, _, err := b.accounts.KeyPackageCount("trent", "phone"); err != nil || n != 2 {
+	if n, _, err := b.Accounts().KeyPackageCount("trent", "phone"); err != nil || n != 2 {
 		t.Fatalf("trent's one-time KeyPackages after the spoofed claims: %d (%v), want 2", n, err)
 	}
 
-	if n, _, err := b.accounts.KeyPackageCount("bob", "phone"); err != nil || n != 10 {
+	if n, _, err := b.Accounts().KeyPackageCount("bob", "phone"); err != nil || n != 10 {
 		t.Fatalf("bob's one-time KeyPackages after the drain: %d (%v), want all 10", n, err)
 	}
-	reg := b.metrics.Registry
+	reg := b.Metrics().Registry
 	got := map[string]float64{}
 	for _, o := range []string{accounts.ClaimOneTime, accounts.ClaimLastResort, accounts.ClaimRefused} {
 		got[o] = counter(t, reg, "rhizome_keypackage_claims_total", map[string]string{"outcome": o})
@@ -199,45 +192,45 @@ func TestKeyPackageDrain(t *testing.T) {
 // consent too.
 func TestClaimConsent(t *testing.T) {
 	n := startNodeWith(t, t.TempDir(), "a.test", nil)
-	bob := register(t, n, "bob", "phone")
-	last := bob.uploadKPs(t, n, 3)
-	carol := register(t, n, "carol", "phone")
+	bob := nodetest.Register(t, n, "bob", "phone")
+	last := uploadKPs(bob, t, n, 3)
+	carol := nodetest.Register(t, n, "carol", "phone")
 	bobURI := "mimi://a.test/u/bob"
-	claim := func(c *apiClient) string {
-		return claimedKP(t, must(t, 200)(c.post("/v1/keypackages/claim", jsonObj{"user": bobURI})))
+	claim := func(c *nodetest.Client) string {
+		return claimedKP(t, nodetest.Must(t, 200)(c.Post("/v1/keypackages/claim", nodetest.JSON{"user": bobURI})))
 	}
 
 	if claim(carol) != last {
 		t.Fatal("a stranger got a one-time KeyPackage")
 	}
-	list := must(t, 200)(bob.post("/v1/consent", jsonObj{"user": "mimi://a.test/u/carol"}))
+	list := nodetest.Must(t, 200)(bob.Post("/v1/consent", nodetest.JSON{"user": "mimi://a.test/u/carol"}))
 	if l, _ := list["allowed"].([]any); len(l) != 1 || l[0] != "mimi://a.test/u/carol" {
 		t.Fatalf("consent list = %v", list)
 	}
 	if claim(carol) == last {
 		t.Fatal("an allowed user got the last-resort KeyPackage")
 	}
-	must(t, 200)(bob.call("DELETE", "/v1/consent?user=mimi://a.test/u/carol", "", nil))
+	nodetest.Must(t, 200)(bob.Call("DELETE", "/v1/consent?user=mimi://a.test/u/carol", "", nil))
 	if claim(carol) != last {
 		t.Fatal("consent withdrawn, yet a one-time KeyPackage")
 	}
-	must(t, 404)(bob.call("DELETE", "/v1/consent?user=mimi://a.test/u/carol", "", nil))
-	must(t, 400)(bob.post("/v1/consent", jsonObj{"user": "carol"}))
+	nodetest.Must(t, 404)(bob.Call("DELETE", "/v1/consent?user=mimi://a.test/u/carol", "", nil))
+	nodetest.Must(t, 400)(bob.Post("/v1/consent", nodetest.JSON{"user": "carol"}))
 
 	// A shared room: dave creates one with bob in it.
-	dave := register(t, n, "dave", "phone")
-	created := must(t, 201)(dave.post("/v1/rooms", jsonObj{"preset": "private-group"}))
-	room, createID := str(created["room"]), str(created["event"])
+	dave := nodetest.Register(t, n, "dave", "phone")
+	created := nodetest.Must(t, 201)(dave.Post("/v1/rooms", nodetest.JSON{"preset": "private-group"}))
+	room, createID := nodetest.Str(created["room"]), nodetest.Str(created["event"])
 	if claim(dave) != last {
 		t.Fatal("no shared room yet, yet a one-time KeyPackage")
 	}
-	_, kp := bob.keyPackage(n, false)
-	_, _, body := dave.addUserCommit(t, n, room, createID, kp, "mimi://a.test/u/bob")
-	must(t, 201)(dave.post("/v1/rooms/"+room+"/commits", body))
+	_, kp := bob.KeyPackage(false)
+	_, _, body := addUserCommit(dave, t, n, room, createID, kp, "mimi://a.test/u/bob")
+	nodetest.Must(t, 201)(dave.Post("/v1/rooms/"+room+"/commits", body))
 	if claim(dave) == last {
 		t.Fatal("a room shared with bob, yet the last-resort KeyPackage")
 	}
-	if got := counter(t, n.metrics.Registry, "rhizome_keypackage_claims_total", map[string]string{"outcome": accounts.ClaimOneTime}); got != 2 {
+	if got := counter(t, n.Metrics().Registry, "rhizome_keypackage_claims_total", map[string]string{"outcome": accounts.ClaimOneTime}); got != 2 {
 		t.Fatalf("one-time claims counted: %v, want 2", got)
 	}
 }

@@ -1,22 +1,20 @@
-package node
+package node_test
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
-	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
 // TestOrderClusterOnMocknet runs the order cluster with the nodes' libp2p
 // hosts on an in-process mocknet: the setup commit and one more are
 // certified on all three.
 func TestOrderClusterOnMocknet(t *testing.T) {
-	mn := mocknet.New()
-	t.Cleanup(func() { mn.Close() })
-	cl := newOrderClusterOn(t, mn)
-	resp := must(t, 201)(cl.commit(t, 1, cl.create, "mimi://b.test/u/mock"))
-	if got := cl.waitSameOrder(t, 15*time.Second, 1, 0, 1, 2); got.Tip != str(resp["event"]) {
+	cl := newOrderClusterOn(t, nodetest.NewNet(t))
+	resp := nodetest.Must(t, 201)(cl.commit(t, 1, cl.create, "mimi://b.test/u/mock"))
+	if got := cl.waitSameOrder(t, 15*time.Second, 1, 0, 1, 2); got.Tip != nodetest.Str(resp["event"]) {
 		t.Fatalf("chain %+v", got)
 	}
 }
@@ -28,9 +26,7 @@ func TestOrderClusterOnMocknet(t *testing.T) {
 // per second and votes per fsync (the mean of the votes stored together by
 // one PutAll, rhizome_votes_per_put, over the three servers).
 func BenchmarkCommitVote(b *testing.B) {
-	mn := mocknet.New()
-	b.Cleanup(func() { mn.Close() })
-	cl := newOrderClusterOn(b, mn)
+	cl := newOrderClusterOn(b, nodetest.NewNet(b))
 	tip := cl.create
 	b.ResetTimer()
 	for i := range b.N {
@@ -39,7 +35,7 @@ func BenchmarkCommitVote(b *testing.B) {
 		if status != 201 {
 			b.Fatalf("commit %d: %d %v", i, status, body)
 		}
-		tip = str(body["event"])
+		tip = nodetest.Str(body["event"])
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			done := true

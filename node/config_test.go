@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"bytes"
@@ -7,18 +7,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rhizome-chat/rhizome/node"
 )
 
 func TestDefaultConfigValid(t *testing.T) {
-	if err := DefaultConfig().Validate(); err != nil {
+	if err := node.DefaultConfig().Validate(); err != nil {
 		t.Fatalf("default config invalid: %v", err)
 	}
 	// The rendered default must parse back to itself.
-	cfg, err := ParseConfig(MarshalConfig(DefaultConfig()))
+	cfg, err := node.ParseConfig(node.MarshalConfig(node.DefaultConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(MarshalConfig(cfg), MarshalConfig(DefaultConfig())) {
+	if !bytes.Equal(node.MarshalConfig(cfg), node.MarshalConfig(node.DefaultConfig())) {
 		t.Fatal("default config does not round-trip")
 	}
 }
@@ -29,12 +31,12 @@ func TestParseConfig(t *testing.T) {
 		in       string
 		wantLine int    // 0: no line expected
 		wantMsg  string // substring of the error; "" means success
-		check    func(t *testing.T, c Config)
+		check    func(t *testing.T, c node.Config)
 	}{
 		{
 			name: "minimal keeps defaults",
 			in:   `{"version": 1}`,
-			check: func(t *testing.T, c Config) {
+			check: func(t *testing.T, c node.Config) {
 				if c.API.Listen != "127.0.0.1:8600" || c.DataDir != "rhizome-data" {
 					t.Errorf("defaults lost: %+v", c)
 				}
@@ -48,7 +50,7 @@ func TestParseConfig(t *testing.T) {
   "server_name": "example.org",
   "p2p": {"mdns": true,},
 }`,
-			check: func(t *testing.T, c Config) {
+			check: func(t *testing.T, c node.Config) {
 				if c.ServerName != "example.org" || !c.P2P.MDNS {
 					t.Errorf("values not applied: %+v", c)
 				}
@@ -69,7 +71,7 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := ParseConfig([]byte(tt.in))
+			c, err := node.ParseConfig([]byte(tt.in))
 			if tt.wantMsg == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -79,8 +81,8 @@ func TestParseConfig(t *testing.T) {
 				}
 				return
 			}
-			var ce *ConfigError
-			if !errors.As(err, &ce) || !errors.Is(err, ErrConfig) {
+			var ce *node.ConfigError
+			if !errors.As(err, &ce) || !errors.Is(err, node.ErrConfig) {
 				t.Fatalf("err = %v, want *ConfigError", err)
 			}
 			if !strings.Contains(err.Error(), tt.wantMsg) {
@@ -99,14 +101,14 @@ func TestLoadConfigResolvesDataDir(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{\"version\": 1,\n\"bogus\": 1}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := LoadConfig(path)
+	_, err := node.LoadConfig(path)
 	if err == nil || !strings.HasPrefix(err.Error(), path+":2:") {
 		t.Fatalf("err = %v, want it to start with %s:2:", err, path)
 	}
 	if err := os.WriteFile(path, []byte(`{"version": 1, "data_dir": "d"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := LoadConfig(path)
+	c, err := node.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestLoadConfigResolvesDataDir(t *testing.T) {
 
 func TestNewLogger(t *testing.T) {
 	var buf bytes.Buffer
-	l, err := NewLogger(&buf, "warn", "json")
+	l, err := node.NewLogger(&buf, "warn", "json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +128,7 @@ func TestNewLogger(t *testing.T) {
 	if strings.Contains(buf.String(), "hidden") || !strings.Contains(buf.String(), `"msg":"shown"`) {
 		t.Fatalf("log output %q", buf.String())
 	}
-	if _, err := NewLogger(&buf, "info", "xml"); err == nil {
+	if _, err := node.NewLogger(&buf, "info", "xml"); err == nil {
 		t.Fatal("xml format accepted")
 	}
 }

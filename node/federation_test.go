@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"crypto/rand"
@@ -8,46 +8,47 @@ import (
 	"time"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
-	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
 func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	n := startTestNode(t, dir, "a.test")
-	alice := register(t, n, "alice", "phone")
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "public-room", "name": "Lobby"}))
-	room, createID := str(created["room"]), str(created["event"])
-	g := alice.group(n, room)
+	n := nodetest.Start(t, nodetest.Options{Dir: dir, Name: "a.test"})
+	alice := nodetest.Register(t, n, "alice", "phone")
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "public-room", "name": "Lobby"}))
+	room, createID := nodetest.Str(created["room"]), nodetest.Str(created["event"])
+	g := alice.Group(room)
 	acked := []string{createID}
 	for _, text := range []string{"one", "two", "three"} {
-		acked = append(acked, str(alice.sendMessage(g, room, createID, text)["event"]))
+		acked = append(acked, nodetest.Str(alice.SendMessage(g, room, createID, text)["event"]))
 	}
-	stopNode(t, n)
+	nodetest.Stop(t, n)
 
-	n2 := startTestNode(t, dir, "a.test")
-	alice.base = "http://" + n2.APIAddr()
-	s := alice.openStream("?since=0")
+	n2 := nodetest.Start(t, nodetest.Options{Dir: dir, Name: "a.test"})
+	alice.Base = "http://" + n2.APIAddr()
+	s := alice.OpenStream("?since=0")
 	var cursors []uint64
 	for i, want := range acked {
-		e := s.next(t, 5*time.Second)
+		e := s.Next(t, 5*time.Second)
 		if e.Event != want {
 			t.Fatalf("event %d after restart = %s, want %s", i, e.Event, want)
 		}
 		cursors = append(cursors, e.Cursor)
 	}
-	members := must(t, 200)(alice.get("/v1/rooms/" + room))
+	members := nodetest.Must(t, 200)(alice.Get("/v1/rooms/" + room))
 	if members["name"] != "Lobby" || len(members["members"].([]any)) != 1 {
 		t.Fatalf("room after restart = %v", members)
 	}
 	// The room goes on where it was: the next event's parents are the old tips.
-	m := alice.sendMessage(g, room, createID, "four")
-	if e := s.next(t, 5*time.Second); e.Event != str(m["event"]) || e.Cursor <= cursors[len(cursors)-1] {
+	m := alice.SendMessage(g, room, createID, "four")
+	if e := s.Next(t, 5*time.Second); e.Event != nodetest.Str(m["event"]) || e.Cursor <= cursors[len(cursors)-1] {
 		t.Fatalf("event after restart = %+v (cursor must exceed %d)", e, cursors[len(cursors)-1])
 	}
-	ev, err := n2.store.Get(mustEventID(t, str(m["event"])))
+	ev, err := n2.Store().Get(nodetest.EventID(t, nodetest.Str(m["event"])))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,41 +57,32 @@ func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 	}
 }
 
-func mustEventID(t testing.TB, s string) dag.EventID {
-	t.Helper()
-	id, err := dag.ParseEventID(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
 // TestTwoNodesFederate runs two nodes on loopback: alice on A creates a room
 // with B among its servers, claims bob's KeyPackage from B through the
 // directory protocol, adds him with an MLS commit carrying the participant
 // add and a Welcome, and sends a message. Bob's stream on B delivers the
 // commit and the message; bob joins from the Welcome and decrypts it.
 func TestTwoNodesFederate(t *testing.T) {
-	a := startTestNode(t, t.TempDir(), "a.test")
-	b := startTestNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
-	alice := register(t, a, "alice", "phone")
-	bob := register(t, b, "bob", "phone")
+	a := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	b := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	alice := nodetest.Register(t, a, "alice", "phone")
+	bob := nodetest.Register(t, b, "bob", "phone")
 	// A last-resort KeyPackage: alice shares no room with bob and has not
 	// been allowed by him, so a one-time one would not be handed out.
-	bobKB, bobKP := bob.keyPackage(b, true)
-	must(t, 200)(bob.post("/v1/keypackages", jsonObj{"key_packages": []string{base64.StdEncoding.EncodeToString(bobKP)}}))
+	bobKB, bobKP := bob.KeyPackage(true)
+	nodetest.Must(t, 200)(bob.Post("/v1/keypackages", nodetest.JSON{"key_packages": []string{base64.StdEncoding.EncodeToString(bobKP)}}))
 
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{
 		"preset": "private-group", "name": "Across",
-		"servers": []jsonObj{{"server_id": b.ServerID().String(), "domain": "b.test"}},
+		"servers": []nodetest.JSON{{"server_id": b.ServerID().String(), "domain": "b.test"}},
 	}))
-	room, createID := str(created["room"]), str(created["event"])
+	room, createID := nodetest.Str(created["room"]), nodetest.Str(created["event"])
 
 	// Claim bob's KeyPackage across the federation (A asks B).
-	var claim jsonObj
+	var claim nodetest.JSON
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		status, body := alice.post("/v1/keypackages/claim", jsonObj{"user": "mimi://b.test/u/bob", "room": room})
+		status, body := alice.Post("/v1/keypackages/claim", nodetest.JSON{"user": "mimi://b.test/u/bob", "room": room})
 		if status == 200 {
 			claim = body
 			break
@@ -106,42 +98,42 @@ func TestTwoNodesFederate(t *testing.T) {
 	}
 
 	// Alice adds bob: MLS commit with Add + Welcome, and the participant add.
-	g, pc, body := alice.addUserCommit(t, a, room, createID, bobKP, "mimi://b.test/u/bob")
-	commit := must(t, 201)(alice.post("/v1/rooms/"+room+"/commits", body))
-	commitID := str(commit["event"])
-	if err := g.MergeCommit(pc, mustEventID(t, commitID).Bytes(), time.Now()); err != nil {
+	g, pc, body := addUserCommit(alice, t, a, room, createID, bobKP, "mimi://b.test/u/bob")
+	commit := nodetest.Must(t, 201)(alice.Post("/v1/rooms/"+room+"/commits", body))
+	commitID := nodetest.Str(commit["event"])
+	if err := g.MergeCommit(pc, nodetest.EventID(t, commitID).Bytes(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	// A message goes in the canonical epoch only (409 stale_epoch before):
 	// wait for the commit's seal.
-	eventually(t, 20*time.Second, "the commit becomes canonical on A", func() string {
-		if _, o := alice.get("/v1/rooms/" + room + "/order"); str(o["tip"]) != commitID {
+	nodetest.Eventually(t, 20*time.Second, "the commit becomes canonical on A", func() string {
+		if _, o := alice.Get("/v1/rooms/" + room + "/order"); nodetest.Str(o["tip"]) != commitID {
 			return fmt.Sprintf("order %v", o)
 		}
 		return ""
 	})
-	msg := alice.sendMessage(g, room, commitID, "hello bob")
+	msg := alice.SendMessage(g, room, commitID, "hello bob")
 
 	// Bob sees the room on B: the commit with his Welcome, then the message.
-	s := bob.openStream("?since=0")
-	ce := s.waitFor(t, 20*time.Second, func(e clientapi.StreamLine) bool { return e.Kind == "commit" })
-	cc, err := roomevent.DecodeCommit(lineEvent(t, ce).Content)
+	s := bob.OpenStream("?since=0")
+	ce := s.WaitFor(t, 20*time.Second, func(e clientapi.StreamLine) bool { return e.Kind == "commit" })
+	cc, err := roomevent.DecodeCommit(nodetest.LineEvent(t, ce).Content)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ce.Event != commitID || base64.StdEncoding.EncodeToString(cc.Welcome) != body["welcome"] || cc.Parent.String() != createID || cc.Sender.User != "mimi://a.test/u/alice" {
 		t.Fatalf("commit on B = %+v (content %+v)", ce, cc)
 	}
-	me := s.waitFor(t, 20*time.Second, func(e clientapi.StreamLine) bool { return e.Kind == "message" })
-	mc, err := roomevent.DecodeMessage(lineEvent(t, me).Content)
+	me := s.WaitFor(t, 20*time.Second, func(e clientapi.StreamLine) bool { return e.Kind == "message" })
+	mc, err := roomevent.DecodeMessage(nodetest.LineEvent(t, me).Content)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if me.Event != str(msg["event"]) || mc.Epoch.String() != commitID {
+	if me.Event != nodetest.Str(msg["event"]) || mc.Epoch.String() != commitID {
 		t.Fatalf("message on B = %+v (content %+v)", me, mc)
 	}
 	wm, _ := mls.UnmarshalMLSMessage(cc.Welcome) // equal to what alice sent, checked above
-	bg, err := mls.JoinGroup(wm.Welcome, bobKB, &mls.JoinOptions{EpochID: mustEventID(t, commitID).Bytes()})
+	bg, err := mls.JoinGroup(wm.Welcome, bobKB, &mls.JoinOptions{EpochID: nodetest.EventID(t, commitID).Bytes()})
 	if err != nil {
 		t.Fatalf("bob joins from the Welcome: %v", err)
 	}
@@ -155,14 +147,14 @@ func TestTwoNodesFederate(t *testing.T) {
 		t.Fatalf("bob decrypts %q, %v", pm.ApplicationData, err)
 	}
 	// B lists bob's room with both members.
-	if rs := must(t, 200)(bob.get("/v1/rooms"))["rooms"].([]any); len(rs) != 1 || rs[0].(map[string]any)["members"] != 2.0 {
+	if rs := nodetest.Must(t, 200)(bob.Get("/v1/rooms"))["rooms"].([]any); len(rs) != 1 || rs[0].(map[string]any)["members"] != 2.0 {
 		t.Fatalf("bob's rooms = %v", rs)
 	}
 	// And bob's reply travels back to alice's stream on A.
-	reply := bob.sendMessage(bg, room, commitID, "hi alice")
-	as := alice.openStream("?room=" + room)
-	got := as.waitFor(t, 20*time.Second, func(e clientapi.StreamLine) bool { return e.Event == str(reply["event"]) })
-	rc, err := roomevent.DecodeMessage(lineEvent(t, got).Content)
+	reply := bob.SendMessage(bg, room, commitID, "hi alice")
+	as := alice.OpenStream("?room=" + room)
+	got := as.WaitFor(t, 20*time.Second, func(e clientapi.StreamLine) bool { return e.Event == nodetest.Str(reply["event"]) })
+	rc, err := roomevent.DecodeMessage(nodetest.LineEvent(t, got).Content)
 	if err != nil || rc.Sender.User != "mimi://b.test/u/bob" || got.Origin != b.ServerID().String() {
 		t.Fatalf("reply on A = %+v", got)
 	}
@@ -173,9 +165,9 @@ func TestTwoNodesFederate(t *testing.T) {
 // and its Welcome, and the participant-list change, after parent. It
 // returns c's group and the pending commit, to merge once the node has
 // accepted it.
-func (c *apiClient) addUserCommit(t *testing.T, n *Node, room, parent string, kp []byte, user roomstate.URI) (*mls.Group, *mls.PendingCommit, jsonObj) {
+func addUserCommit(c *nodetest.Client, t *testing.T, n *node.Node, room, parent string, kp []byte, user roomstate.URI) (*mls.Group, *mls.PendingCommit, nodetest.JSON) {
 	t.Helper()
-	g := c.group(n, room)
+	g := c.Group(room)
 	gi, err := groupInfoOf(g)
 	if err != nil {
 		t.Fatal(err)
@@ -196,15 +188,15 @@ func (c *apiClient) addUserCommit(t *testing.T, n *Node, room, parent string, kp
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := n.rooms.state(mustRoomID(t, room))
+	st, _ := n.Rooms().State(nodetest.RoomID(t, room))
 	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: user, Role: roomstate.RoleMember}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	enc := base64.StdEncoding.EncodeToString
-	return g, pc, jsonObj{
+	return g, pc, nodetest.JSON{
 		"parent": parent, "commit": enc(commitRaw), "welcome": enc(welcomeRaw), "group_info": enc(gi),
-		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
+		"changes": []nodetest.JSON{{"component": uint16(comp), "update": enc(update)}},
 	}
 }
 

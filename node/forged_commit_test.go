@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -26,8 +28,8 @@ import (
 // The same holds for a commit against room policy.
 func TestForgedCommitsRejected(t *testing.T) {
 	cl := newOrderCluster(t)
-	streams := []*stream{cl.users[0].openStream("?since=0"), cl.users[2].openStream("?since=0")}
-	setup, err := cl.nodes[0].store.Get(mustEventID(t, cl.create))
+	streams := []*nodetest.Stream{cl.users[0].OpenStream("?since=0"), cl.users[2].OpenStream("?since=0")}
+	setup, err := cl.nodes[0].Store().Get(nodetest.EventID(t, cl.create))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +38,7 @@ func TestForgedCommitsRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob := cl.users[1]
-	bobSender := roomevent.Sender{User: bob.userURI(cl.nodes[1]), Client: bob.deviceURI(cl.nodes[1])}
+	bobSender := roomevent.Sender{User: bob.UserURI, Client: bob.DeviceURI}
 	enc := base64.StdEncoding.EncodeToString
 
 	// Alice's real commit on the tip, relabelled as bob's.
@@ -55,8 +57,8 @@ func TestForgedCommitsRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	policyMLS, _ := bpc.Message.Marshal()
-	st, _ := cl.nodes[1].rooms.state(cl.roomID)
-	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Removed: []roomstate.URI{roomstate.URI(cl.users[0].userURI(cl.nodes[0]))}})
+	st, _ := cl.nodes[1].Rooms().State(cl.roomID)
+	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Removed: []roomstate.URI{roomstate.URI(cl.users[0].UserURI)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,29 +74,29 @@ func TestForgedCommitsRejected(t *testing.T) {
 		{"alice's commit relabelled as bob's", aliceMLS, nil, "mls-sender-mismatch"},
 		{"bob removes alice but not her device", policyMLS, removeAlice, "policy"},
 	}
-	key1, _, err := LoadOrCreateIdentity(cl.dirs[1])
+	key1, _, err := node.LoadOrCreateIdentity(cl.dirs[1])
 	if err != nil {
 		t.Fatal(err)
 	}
 	bad := map[dag.EventID]string{}
 	for _, f := range forged {
 		// 1. At the member server's own API.
-		changes := []jsonObj{}
+		changes := []nodetest.JSON{}
 		for _, c := range f.changes {
-			changes = append(changes, jsonObj{"component": c.Component, "update": enc(c.Update)})
+			changes = append(changes, nodetest.JSON{"component": c.Component, "update": enc(c.Update)})
 		}
-		status, body := bob.post("/v1/rooms/"+cl.room+"/commits", jsonObj{"parent": cl.create, "commit": enc(f.mls), "changes": changes})
+		status, body := bob.Post("/v1/rooms/"+cl.room+"/commits", nodetest.JSON{"parent": cl.create, "commit": enc(f.mls), "changes": changes})
 		if status != 403 || body["error"] != "rejected" {
 			t.Fatalf("%s at bob's server: %d %v", f.name, status, body)
 		}
 		// 2. Forced over gossip by that server.
-		content, err := (&roomevent.Commit{Sender: bobSender, Parent: mustEventID(t, cl.create), Commit: f.mls, Changes: f.changes}).Marshal()
+		content, err := (&roomevent.Commit{Sender: bobSender, Parent: nodetest.EventID(t, cl.create), Commit: f.mls, Changes: f.changes}).Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Its parents name the commit's parent, as rule R requires, so
 		// the verdict is the observer's and policy's.
-		tips, err := dag.MergeParents(cl.nodes[1].store, cl.roomID, mustEventID(t, cl.create))
+		tips, err := dag.MergeParents(cl.nodes[1].Store(), cl.roomID, nodetest.EventID(t, cl.create))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,15 +104,15 @@ func TestForgedCommitsRejected(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cl.nodes[1].store.Put(ev); err != nil {
+		if _, err := cl.nodes[1].Store().Put(ev); err != nil {
 			t.Fatal(err)
 		}
-		if err := cl.nodes[1].mesh.Publish(context.Background(), ev); err != nil {
+		if err := cl.nodes[1].Mesh().Publish(context.Background(), ev); err != nil {
 			t.Fatal(err)
 		}
 		bad[ev.ID()] = f.name
 		for _, i := range []int{0, 2} {
-			eventually(t, 15*time.Second, f.name+" refused on node "+fmt.Sprint(i), func() string {
+			nodetest.Eventually(t, 15*time.Second, f.name+" refused on node "+fmt.Sprint(i), func() string {
 				if v := metricValue(t, cl.nodes[i], "rhizome_events_rejected_total", "reason", f.reason); v < 1 {
 					return fmt.Sprintf("no %s rejection yet", f.reason)
 				}
@@ -124,13 +126,13 @@ func TestForgedCommitsRejected(t *testing.T) {
 	if status != 201 {
 		t.Fatalf("honest commit: %d %v", status, body)
 	}
-	honest := str(body["event"])
+	honest := nodetest.Str(body["event"])
 	if got := cl.waitSameOrder(t, 15*time.Second, 1, 0, 1, 2); got.Tip != honest {
 		t.Fatalf("chain %+v, want tip %s", got, honest)
 	}
 	// No device saw a forged commit: the streams reach the honest one.
 	for i, s := range streams {
-		s.waitFor(t, 10*time.Second, func(e clientapi.StreamLine) bool {
+		s.WaitFor(t, 10*time.Second, func(e clientapi.StreamLine) bool {
 			if id, err := dag.ParseEventID(e.Event); err == nil && bad[id] != "" {
 				t.Fatalf("stream %d delivered the forged commit (%s)", i, bad[id])
 			}
@@ -141,7 +143,7 @@ func TestForgedCommitsRejected(t *testing.T) {
 	for i, n := range cl.nodes {
 		var after uint64
 		for {
-			entries, err := n.store.Log(cl.roomID, after, 256)
+			entries, err := n.Store().Log(cl.roomID, after, 256)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +152,7 @@ func TestForgedCommitsRejected(t *testing.T) {
 			}
 			for _, e := range entries {
 				after = e.Seq
-				ev, err := n.store.Get(e.ID)
+				ev, err := n.Store().Get(e.ID)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -285,7 +285,7 @@ func (j *joins) acceptInvite(ctx context.Context, from dag.ServerID, notice p2p.
 	if err := j.checkInvitation(notice.Room, from, initial, inv); err != nil {
 		return err
 	}
-	rec := feed.RoomRecord{How: feed.JoinedInvite, Via: []string{from.String()}, Since: time.Now().UnixMilli(), Pending: true}
+	rec := feed.RoomRecord{How: feed.JoinedInvite, Via: []string{from.String()}, Since: j.n.now().UnixMilli(), Pending: true}
 	return j.n.rooms.join(notice.Room, rec, create)
 }
 

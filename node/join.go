@@ -221,7 +221,7 @@ func (j *joins) reserve(room dag.RoomID, how string, via dag.ServerID) error {
 		return joinErr(http.StatusServiceUnavailable, clientapi.CodeUnavailable,
 			"too many rooms joined here are still waiting for a participant of this server (%d, %d through %v); retry later", len(j.awaiting), per, via)
 	}
-	j.awaiting[room] = awaitingRoom{how: how, via: via, since: time.Now()}
+	j.awaiting[room] = awaitingRoom{how: how, via: via, since: j.n.now()}
 	return nil
 }
 
@@ -245,7 +245,7 @@ func (j *joins) viaAPI(ctx context.Context, user string, room dag.RoomID, via []
 	if len(via) > maxVia {
 		return joinErr(http.StatusBadRequest, clientapi.CodeBadRequest, "via names %d servers, at most %d", len(via), maxVia)
 	}
-	if ok, retry := j.byUser.Take(user, time.Now()); !ok {
+	if ok, retry := j.byUser.Take(user, j.n.now()); !ok {
 		j.metric.WithLabelValues(feed.JoinedAPI, joinLimited).Inc()
 		return &joinError{status: http.StatusTooManyRequests, code: clientapi.CodeRateLimited, retry: retry,
 			msg: fmt.Sprintf("too many room joins by %s (limit %g an hour); retry in %v", user, joinUserRate.perHour, retry.Round(time.Second))}
@@ -284,7 +284,7 @@ func (j *joins) viaAPI(ctx context.Context, user string, room dag.RoomID, via []
 			j.metric.WithLabelValues(feed.JoinedAPI, joinLimited).Inc()
 			return err
 		}
-		rec := feed.RoomRecord{How: feed.JoinedAPI, Via: []string{v.String()}, Since: time.Now().UnixMilli(), Pending: true}
+		rec := feed.RoomRecord{How: feed.JoinedAPI, Via: []string{v.String()}, Since: j.n.now().UnixMilli(), Pending: true}
 		if err := j.n.rooms.join(room, rec, create); err != nil {
 			j.unreserve(room)
 			return err
@@ -423,7 +423,7 @@ func (j *joins) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			j.sweep(time.Now())
+			j.sweep(j.n.now())
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -17,7 +17,9 @@ import (
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/node"
 	"github.com/rhizome-chat/rhizome/node/feed"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
@@ -33,7 +35,7 @@ type sybil struct {
 	acl   *p2p.MemACL
 }
 
-func newSybil(t *testing.T, target *Node) *sybil {
+func newSybil(t *testing.T, target *node.Node) *sybil {
 	t.Helper()
 	s := &sybil{key: newServerKey(t), store: dag.NewMemStore(dag.Limits{}), acl: p2p.NewMemACL()}
 	s.id, _ = dag.ServerIDFromKey(s.key.Public().(ed25519.PublicKey))
@@ -46,7 +48,7 @@ func newSybil(t *testing.T, target *Node) *sybil {
 		h.Close()
 		t.Fatal(err)
 	}
-	if err := h.Connect(context.Background(), peer.AddrInfo{ID: target.mesh.Host().ID(), Addrs: target.mesh.Host().Addrs()}); err != nil {
+	if err := h.Connect(context.Background(), peer.AddrInfo{ID: target.Mesh().Host().ID(), Addrs: target.Mesh().Host().Addrs()}); err != nil {
 		s.close()
 		t.Fatal(err)
 	}
@@ -55,12 +57,12 @@ func newSybil(t *testing.T, target *Node) *sybil {
 
 // invite sends a notice for room, reconnecting once if the connection was
 // closed under it (a transport error, not a refusal).
-func (s *sybil) invite(target *Node, room dag.RoomID) error {
+func (s *sybil) invite(target *node.Node, room dag.RoomID) error {
 	notice := p2p.InviteNotice{Room: room, Invitation: room.CreateID()}
 	err := s.mesh.SendInvite(context.Background(), target.ServerID(), notice)
 	if inviteOutcome(err) == "error" {
 		time.Sleep(100 * time.Millisecond)
-		_ = s.h.Connect(context.Background(), peer.AddrInfo{ID: target.mesh.Host().ID(), Addrs: target.mesh.Host().Addrs()})
+		_ = s.h.Connect(context.Background(), peer.AddrInfo{ID: target.Mesh().Host().ID(), Addrs: target.Mesh().Host().Addrs()})
 		err = s.mesh.SendInvite(context.Background(), target.ServerID(), notice)
 	}
 	return err
@@ -75,12 +77,12 @@ func (s *sybil) close() {
 // fakeRoom makes a valid room of the sybil's own that lists target among
 // its servers, stores its create event and lets target read it: an
 // invitation that verifies, from a server no user of target knows.
-func (s *sybil) fakeRoom(t *testing.T, target *Node, name string) dag.RoomID {
+func (s *sybil) fakeRoom(t *testing.T, target *node.Node, name string) dag.RoomID {
 	t.Helper()
 	creator := roomevent.Sender{User: "mimi://sybil.test/u/s", Client: "mimi://sybil.test/d/s/1"}
 	st, err := roomstate.NewRoom(roomstate.PresetPrivateGroup, roomstate.RoomConfig{
 		Room: roomstate.URI("mimi://sybil.test/r/" + name), Name: name, Creator: roomstate.URI(creator.User),
-		Servers: []roomstate.Server{{ID: roomstate.ServerID(s.id), Domain: "sybil.test"}, {ID: roomstate.ServerID(target.ServerID()), Domain: target.cfg.ServerName}},
+		Servers: []roomstate.Server{{ID: roomstate.ServerID(s.id), Domain: "sybil.test"}, {ID: roomstate.ServerID(target.ServerID()), Domain: target.Cfg().ServerName}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -131,22 +133,22 @@ func randomServerHex() string {
 
 // roomsLeft reports what the node holds of rooms: in memory, recorded, in
 // the mesh, awaiting; "" when nothing.
-func roomsLeft(n *Node) string {
-	recs, err := n.local.Rooms()
+func roomsLeft(n *node.Node) string {
+	recs, err := n.Local().Rooms()
 	if err != nil {
 		return err.Error()
 	}
-	if len(n.rooms.list())+len(recs)+len(n.mesh.Rooms())+n.joins.awaitingCount() == 0 {
+	if len(n.Rooms().List())+len(recs)+len(n.Mesh().Rooms())+n.Joins().AwaitingCount() == 0 {
 		return ""
 	}
-	return fmt.Sprintf("rooms %d, records %d, mesh %d, awaiting %d", len(n.rooms.list()), len(recs), len(n.mesh.Rooms()), n.joins.awaitingCount())
+	return fmt.Sprintf("rooms %d, records %d, mesh %d, awaiting %d", len(n.Rooms().List()), len(recs), len(n.Mesh().Rooms()), n.Joins().AwaitingCount())
 }
 
 // adminRooms lists the node's rooms through the admin API.
-func adminRooms(t *testing.T, n *Node) []any {
+func adminRooms(t *testing.T, n *node.Node) []any {
 	t.Helper()
-	admin := &apiClient{t: t, base: "http://" + n.APIAddr(), token: n.adminToken}
-	rooms, _ := must(t, 200)(admin.get("/v1/admin/rooms"))["rooms"].([]any)
+	admin := &nodetest.Client{T: t, Base: "http://" + n.APIAddr(), Token: n.AdminToken()}
+	rooms, _ := nodetest.Must(t, 200)(admin.Get("/v1/admin/rooms"))["rooms"].([]any)
 	return rooms
 }
 
@@ -156,21 +158,21 @@ func adminRooms(t *testing.T, n *Node) []any {
 // memory, on disk, in the mesh or in the admin list, and no goroutine.
 func TestJoinFlood(t *testing.T) {
 	n := startNodeWith(t, t.TempDir(), "a.test", nil)
-	var users []*apiClient
+	var users []*nodetest.Client
 	for i := range 10 {
-		users = append(users, register(t, n, fmt.Sprintf("u%d", i), "phone"))
+		users = append(users, nodetest.Register(t, n, fmt.Sprintf("u%d", i), "phone"))
 	}
-	must(t, 200)(users[0].get("/v1/whoami"))
+	nodetest.Must(t, 200)(users[0].Get("/v1/whoami"))
 	time.Sleep(time.Second)
 	before := runtime.NumGoroutine()
 
 	apiStatus := map[int]int{}
 	for i := range 1000 {
-		status, _ := users[i%len(users)].post("/v1/rooms/"+randomRoomID(t).String()+"/join", jsonObj{"via": []string{randomServerHex()}})
+		status, _ := users[i%len(users)].Post("/v1/rooms/"+randomRoomID(t).String()+"/join", nodetest.JSON{"via": []string{randomServerHex()}})
 		apiStatus[status]++
 	}
-	if apiStatus[http.StatusAccepted] != 0 || apiStatus[http.StatusTooManyRequests] != 1000-len(users)*joinUserRate.burst {
-		t.Fatalf("API joins by status: %v; want none accepted, %d over the per-user limit", apiStatus, 1000-len(users)*joinUserRate.burst)
+	if apiStatus[http.StatusAccepted] != 0 || apiStatus[http.StatusTooManyRequests] != 1000-len(users)*node.JoinUserBurst {
+		t.Fatalf("API joins by status: %v; want none accepted, %d over the per-user limit", apiStatus, 1000-len(users)*node.JoinUserBurst)
 	}
 
 	notices := map[string]int{}
@@ -182,8 +184,8 @@ func TestJoinFlood(t *testing.T) {
 			notices[inviteOutcome(s.invite(n, randomRoomID(t)))]++
 		}
 	}
-	eventually(t, 10*time.Second, "verifications done", func() string {
-		if k := len(n.joins.slots); k > 0 {
+	nodetest.Eventually(t, 10*time.Second, "verifications done", func() string {
+		if k := len(n.Joins().Slots()); k > 0 {
 			return fmt.Sprintf("%d in flight", k)
 		}
 		return ""
@@ -232,11 +234,11 @@ func inviteOutcome(err error) string {
 // and, with no user of this server in them, left and purged when the grace
 // period passes: no record, no event.
 func TestInviteAwaitingPurged(t *testing.T) {
-	n := startNodeWith(t, t.TempDir(), "a.test", func(c *Config) { c.Rooms.GraceMS = 4000 })
+	n := startNodeWith(t, t.TempDir(), "a.test", func(c *node.Config) { c.Rooms.GraceMS = 4000 })
 	s := newSybil(t, n)
 	defer s.close()
 	var rooms []dag.RoomID
-	for i := range maxAwaitingPerServer + 1 {
+	for i := range node.MaxAwaitingPerServer + 1 {
 		room := s.fakeRoom(t, n, fmt.Sprint("fake", i))
 		rooms = append(rooms, room)
 		if err := s.invite(n, room); err != nil {
@@ -244,8 +246,8 @@ func TestInviteAwaitingPurged(t *testing.T) {
 		}
 		// One notice at a time (a second from the same server while one
 		// is verified is answered busy).
-		eventually(t, 5*time.Second, "notice handled", func() string {
-			if len(n.joins.slots) > 0 {
+		nodetest.Eventually(t, 5*time.Second, "notice handled", func() string {
+			if len(n.Joins().Slots()) > 0 {
 				return "in flight"
 			}
 			return ""
@@ -253,22 +255,22 @@ func TestInviteAwaitingPurged(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	listed := adminRooms(t, n)
-	if len(listed) != maxAwaitingPerServer {
-		t.Fatalf("joined %d of the sybil's rooms, want %d (the per-server bound): %v", len(listed), maxAwaitingPerServer, listed)
+	if len(listed) != node.MaxAwaitingPerServer {
+		t.Fatalf("joined %d of the sybil's rooms, want %d (the per-server bound): %v", len(listed), node.MaxAwaitingPerServer, listed)
 	}
 	for _, r := range listed {
 		if ar := r.(map[string]any); ar["how"] != feed.JoinedInvite || ar["awaiting"] != true || ar["via"].([]any)[0] != s.id.String() {
 			t.Fatalf("admin list entry %v: want joined by invite via the sybil, awaiting", ar)
 		}
 	}
-	eventually(t, 10*time.Second, "awaiting rooms purged", func() string { return roomsLeft(n) })
+	nodetest.Eventually(t, 10*time.Second, "awaiting rooms purged", func() string { return roomsLeft(n) })
 	for _, room := range rooms {
-		if has, err := n.store.Has(room.CreateID()); err != nil || has {
+		if has, err := n.Store().Has(room.CreateID()); err != nil || has {
 			t.Fatalf("create event of purged room %v still stored (%v)", room, err)
 		}
 	}
-	if got := counter(t, n.metrics.Registry, "rhizome_room_joins_total", map[string]string{"outcome": joinPurged}); got != maxAwaitingPerServer {
-		t.Fatalf("purged joins counted: %v, want %d", got, maxAwaitingPerServer)
+	if got := counter(t, n.Metrics().Registry, "rhizome_room_joins_total", map[string]string{"outcome": node.JoinPurged}); got != node.MaxAwaitingPerServer {
+		t.Fatalf("purged joins counted: %v, want %d", got, node.MaxAwaitingPerServer)
 	}
 }
 
@@ -278,12 +280,12 @@ func TestInviteAwaitingPurged(t *testing.T) {
 // and kept once a local user takes part.
 func TestJoinVerified(t *testing.T) {
 	a := startNodeWith(t, t.TempDir(), "a.test", nil)
-	b := startNodeWith(t, t.TempDir(), "b.test", func(c *Config) { c.Rooms.GraceMS = 1000 }, a.PeerAddrs()[0])
-	alice := register(t, a, "alice", "phone")
-	bob := register(t, b, "bob", "phone")
-	private := str(must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group"}))["room"])
-	eventually(t, 10*time.Second, "b connected to a", func() string {
-		if len(b.mesh.Host().Network().ConnsToPeer(a.mesh.Host().ID())) == 0 {
+	b := startNodeWith(t, t.TempDir(), "b.test", func(c *node.Config) { c.Rooms.GraceMS = 1000 }, a.PeerAddrs()[0])
+	alice := nodetest.Register(t, a, "alice", "phone")
+	bob := nodetest.Register(t, b, "bob", "phone")
+	private := nodetest.Str(nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group"}))["room"])
+	nodetest.Eventually(t, 10*time.Second, "b connected to a", func() string {
+		if len(b.Mesh().Host().Network().ConnsToPeer(a.Mesh().Host().ID())) == 0 {
 			return "no connection"
 		}
 		return ""
@@ -301,27 +303,27 @@ func TestJoinVerified(t *testing.T) {
 		{"via is this server", private, b.ServerID().String(), http.StatusBadRequest},
 	}
 	for _, c := range cases {
-		status, body := bob.post("/v1/rooms/"+c.room+"/join", jsonObj{"via": []string{c.via}})
+		status, body := bob.Post("/v1/rooms/"+c.room+"/join", nodetest.JSON{"via": []string{c.via}})
 		if status != c.status {
 			t.Errorf("%s: %d %v, want %d", c.name, status, body, c.status)
 		}
 	}
-	must(t, 400)(bob.post("/v1/rooms/"+private+"/join", jsonObj{}))
+	nodetest.Must(t, 400)(bob.Post("/v1/rooms/"+private+"/join", nodetest.JSON{}))
 	if msg := roomsLeft(b); msg != "" {
 		t.Fatalf("after failed joins: %s", msg)
 	}
 
 	// Alice creates a room with b among its servers and adds bob: b joins
 	// by the invite notice and keeps the room past the grace period.
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group",
-		"servers": []jsonObj{{"server_id": b.ServerID().String(), "domain": "b.test"}}}))
-	room, createID := str(created["room"]), str(created["event"])
-	_, kp := bob.keyPackage(b, false)
-	_, _, body := alice.addUserCommit(t, a, room, createID, kp, "mimi://b.test/u/bob")
-	must(t, 201)(alice.post("/v1/rooms/"+room+"/commits", body))
-	must(t, 202)(bob.post("/v1/rooms/"+room+"/join", jsonObj{"via": []string{a.ServerID().String()}}))
-	eventually(t, 10*time.Second, "bob's room on b", func() string {
-		if st, _ := b.rooms.state(mustRoomID(t, room)); st == nil || st.RoleOf("mimi://b.test/u/bob") == roomstate.RoleNone {
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group",
+		"servers": []nodetest.JSON{{"server_id": b.ServerID().String(), "domain": "b.test"}}}))
+	room, createID := nodetest.Str(created["room"]), nodetest.Str(created["event"])
+	_, kp := bob.KeyPackage(false)
+	_, _, body := addUserCommit(alice, t, a, room, createID, kp, "mimi://b.test/u/bob")
+	nodetest.Must(t, 201)(alice.Post("/v1/rooms/"+room+"/commits", body))
+	nodetest.Must(t, 202)(bob.Post("/v1/rooms/"+room+"/join", nodetest.JSON{"via": []string{a.ServerID().String()}}))
+	nodetest.Eventually(t, 10*time.Second, "bob's room on b", func() string {
+		if st, _ := b.Rooms().State(nodetest.RoomID(t, room)); st == nil || st.RoleOf("mimi://b.test/u/bob") == roomstate.RoleNone {
 			return "bob not in the room on b"
 		}
 		return ""
@@ -340,13 +342,13 @@ func TestJoinVerified(t *testing.T) {
 // purge deletes them; both need the admin token.
 func TestAdminRoomsLeavePurge(t *testing.T) {
 	n := startNodeWith(t, t.TempDir(), "a.test", nil)
-	alice := register(t, n, "alice", "phone")
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Old"}))
-	room := str(created["room"])
-	id := mustRoomID(t, room)
-	admin := &apiClient{t: t, base: "http://" + n.APIAddr(), token: n.adminToken}
+	alice := nodetest.Register(t, n, "alice", "phone")
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Old"}))
+	room := nodetest.Str(created["room"])
+	id := nodetest.RoomID(t, room)
+	admin := &nodetest.Client{T: t, Base: "http://" + n.APIAddr(), Token: n.AdminToken()}
 
-	must(t, 401)(alice.post("/v1/admin/rooms/"+room+"/leave", jsonObj{}))
+	nodetest.Must(t, 401)(alice.Post("/v1/admin/rooms/"+room+"/leave", nodetest.JSON{}))
 	listed := adminRooms(t, n)
 	if len(listed) != 1 {
 		t.Fatalf("rooms: %v", listed)
@@ -354,22 +356,22 @@ func TestAdminRoomsLeavePurge(t *testing.T) {
 	if ar := listed[0].(map[string]any); ar["name"] != "Old" || ar["how"] != feed.JoinedCreated || ar["events"] != 1.0 || ar["local_participants"].([]any)[0] != "mimi://a.test/u/alice" {
 		t.Fatalf("room entry: %v", ar)
 	}
-	must(t, 200)(admin.post("/v1/admin/rooms/"+room+"/leave", jsonObj{}))
+	nodetest.Must(t, 200)(admin.Post("/v1/admin/rooms/"+room+"/leave", nodetest.JSON{}))
 	if msg := roomsLeft(n); msg != "" {
 		t.Fatalf("after leave: %s", msg)
 	}
-	if has, _ := n.store.Has(id.CreateID()); !has {
+	if has, _ := n.Store().Has(id.CreateID()); !has {
 		t.Fatal("leave deleted the room's events")
 	}
-	must(t, 404)(alice.get("/v1/rooms/" + room))
-	must(t, 404)(admin.post("/v1/admin/rooms/"+room+"/leave", jsonObj{}))
-	must(t, 200)(admin.post("/v1/admin/rooms/"+room+"/purge", jsonObj{}))
-	if has, _ := n.store.Has(id.CreateID()); has {
+	nodetest.Must(t, 404)(alice.Get("/v1/rooms/" + room))
+	nodetest.Must(t, 404)(admin.Post("/v1/admin/rooms/"+room+"/leave", nodetest.JSON{}))
+	nodetest.Must(t, 200)(admin.Post("/v1/admin/rooms/"+room+"/purge", nodetest.JSON{}))
+	if has, _ := n.Store().Has(id.CreateID()); has {
 		t.Fatal("purge kept the room's events")
 	}
 	// After a restart the room stays gone.
-	dir := n.cfg.DataDir
-	stopNode(t, n)
+	dir := n.Cfg().DataDir
+	nodetest.Stop(t, n)
 	n2 := startNodeWith(t, dir, "a.test", nil)
 	if msg := roomsLeft(n2); msg != "" {
 		t.Fatalf("after restart: %s", msg)

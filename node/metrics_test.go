@@ -1,16 +1,18 @@
-package node
+package node_test
 
 import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/rhizome-chat/rhizome/node"
 )
 
 // TestMetricsResourceManager checks that /metrics carries the libp2p
 // resource manager's series, with this node's limits, and the gater's,
 // next to Rhizome's others.
 func TestMetricsResourceManager(t *testing.T) {
-	n, err := New(testConfig(t), nil)
+	n, err := node.New(testConfig(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

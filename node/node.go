@@ -75,9 +75,9 @@ type Node struct {
 	now func() time.Time
 }
 
-// New prepares a node from a validated configuration. Nothing is started and
-// nothing is written until Start.
-func New(cfg Config, log *slog.Logger) (*Node, error) {
+// New prepares a node from a validated configuration and the options.
+// Nothing is started and nothing is written until Start.
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -88,6 +88,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	n.lc.log = log
 	if cfg.Ordering.TickMS > 0 {
 		n.tick = time.Duration(cfg.Ordering.TickMS) * time.Millisecond
+	}
+	for _, o := range opts {
+		o(n)
 	}
 	return n, nil
 }
@@ -145,7 +148,7 @@ func (n *Node) start(_ context.Context) error {
 		return err
 	}
 	n.rooms = newRooms(n.log, n.store, n.local, key, n.metrics)
-	n.rooms.params, n.rooms.tick = n.orderParams, n.tick
+	n.rooms.params, n.rooms.tick, n.rooms.now = n.orderParams, n.tick, n.now
 	n.accounts = accounts.New(accounts.Config{
 		DB: n.db, Domain: n.cfg.ServerName, RegMode: n.cfg.API.RegistrationMode(),
 		Self: n.ServerID(), Rooms: n.rooms, Log: n.log, Registry: n.metrics.Registry, Now: n.now,

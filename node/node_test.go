@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rhizome-chat/rhizome/node"
 )
 
-func testConfig(t *testing.T) Config {
+func testConfig(t *testing.T) node.Config {
 	t.Helper()
-	cfg := LoopbackConfig(t.TempDir(), DefaultConfig().ServerName)
+	cfg := node.LoopbackConfig(t.TempDir(), node.DefaultConfig().ServerName)
 	cfg.P2P.Listen = append(cfg.P2P.Listen, "/ip4/127.0.0.1/udp/0/quic-v1")
 	return cfg
 }
@@ -32,7 +34,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestNodeStartServesOpsAndStops(t *testing.T) {
 	cfg := testConfig(t)
-	n, err := New(cfg, nil)
+	n, err := node.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,12 +73,12 @@ func TestNodeStartServesOpsAndStops(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Run: %v", err)
 		}
-	case <-time.After(ShutdownTimeout + 5*time.Second):
+	case <-time.After(node.ShutdownTimeout + 5*time.Second):
 		t.Fatal("shutdown hung")
 	}
 	// The identity survives a restart.
 	first := n.ServerKey()
-	n2, _ := New(cfg, nil)
+	n2, _ := node.New(cfg, nil)
 	if err := n2.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -88,14 +90,14 @@ func TestNodeStartServesOpsAndStops(t *testing.T) {
 
 func TestStartFailsCleanlyOnBusyPort(t *testing.T) {
 	cfg := testConfig(t)
-	a, _ := New(cfg, nil)
+	a, _ := node.New(cfg, nil)
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer a.Stop(context.Background())
 	cfg2 := testConfig(t)
 	cfg2.Metrics.Listen = a.OpsAddr()
-	b, _ := New(cfg2, nil)
+	b, _ := node.New(cfg2, nil)
 	err := b.Start(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "listen ops") {
 		t.Fatalf("err = %v, want a listen error", err)
@@ -104,26 +106,26 @@ func TestStartFailsCleanlyOnBusyPort(t *testing.T) {
 
 func TestIdentityFile(t *testing.T) {
 	dir := t.TempDir()
-	k1, created, err := LoadOrCreateIdentity(dir)
+	k1, created, err := node.LoadOrCreateIdentity(dir)
 	if err != nil || !created {
 		t.Fatalf("create: %v %v", created, err)
 	}
-	k2, created, err := LoadOrCreateIdentity(dir)
+	k2, created, err := node.LoadOrCreateIdentity(dir)
 	if err != nil || created || !k1.Equal(k2) {
 		t.Fatalf("reload: created=%v err=%v equal=%v", created, err, k1.Equal(k2))
 	}
-	path := filepath.Join(dir, IdentityFile)
+	path := filepath.Join(dir, node.IdentityFile)
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadOrCreateIdentity(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, _, err := node.LoadOrCreateIdentity(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
 		t.Fatalf("world-readable key accepted: %v", err)
 	}
 	os.Chmod(path, 0o600)
 	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadOrCreateIdentity(dir); err == nil {
+	if _, _, err := node.LoadOrCreateIdentity(dir); err == nil {
 		t.Fatal("garbage key accepted")
 	}
 }

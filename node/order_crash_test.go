@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"crypto/ed25519"
@@ -12,6 +12,8 @@ import (
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
 // TestOrderRestartKeepsUnprocessedPromise simulates a crash right after the
@@ -23,17 +25,17 @@ import (
 func TestOrderRestartKeepsUnprocessedPromise(t *testing.T) {
 	dir := t.TempDir()
 	n := startOrderNode(t, dir, "a.test")
-	alice := register(t, n, "alice", "phone")
+	alice := nodetest.Register(t, n, "alice", "phone")
 	bKey, b, err := dag.GenerateServerKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Crash",
-		"servers": []jsonObj{{"server_id": b.String(), "domain": "b.test"}}}))
-	room := mustRoomID(t, str(created["room"]))
-	create := mustEventID(t, str(created["event"]))
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Crash",
+		"servers": []nodetest.JSON{{"server_id": b.String(), "domain": "b.test"}}}))
+	room := nodetest.RoomID(t, nodetest.Str(created["room"]))
+	create := nodetest.EventID(t, nodetest.Str(created["event"]))
 	self := n.ServerID()
-	g := alice.group(n, str(created["room"]))
+	g := alice.Group(nodetest.Str(created["room"]))
 	gi, err := groupInfoOf(g)
 	if err != nil {
 		t.Fatal(err)
@@ -48,15 +50,15 @@ func TestOrderRestartKeepsUnprocessedPromise(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgRaw, _ := msg.Marshal()
-	stopNode(t, n)
+	nodetest.Stop(t, n)
 
-	key, _, err := LoadOrCreateIdentity(dir)
+	key, _, err := node.LoadOrCreateIdentity(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	keys := map[dag.ServerID]ed25519.PrivateKey{self: key, b: bKey}
 	hub := consensus.DefaultCandidates(room.CreateID().Bytes(), create.Bytes(), []consensus.ServerID{consensus.ServerID(self), consensus.ServerID(b)})[0]
-	st, err := badgerstore.Open(filepath.Join(dir, EventsDir), badgerstore.Options{})
+	st, err := badgerstore.Open(filepath.Join(dir, node.EventsDir), badgerstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestOrderRestartKeepsUnprocessedPromise(t *testing.T) {
 		}
 		return ev.ID()
 	}
-	snd := roomevent.Sender{User: alice.userURI(n), Client: alice.deviceURI(n)}
+	snd := roomevent.Sender{User: alice.UserURI, Client: alice.DeviceURI}
 	content := func(m interface{ Marshal() ([]byte, error) }) []byte {
 		t.Helper()
 		b, err := m.Marshal()
@@ -93,9 +95,9 @@ func TestOrderRestartKeepsUnprocessedPromise(t *testing.T) {
 	}
 
 	n2 := startOrderNode(t, dir, "a.test")
-	alice.base = "http://" + n2.APIAddr()
+	alice.Base = "http://" + n2.APIAddr()
 	// The room was processed during Start; the sealed commit is canonical.
-	if o := must(t, 200)(alice.get("/v1/rooms/" + room.String() + "/order")); o["tip"] != x.String() {
+	if o := nodetest.Must(t, 200)(alice.Get("/v1/rooms/" + room.String() + "/order")); o["tip"] != x.String() {
 		t.Fatalf("order after restart = %v, want tip %v", o, x)
 	}
 	time.Sleep(20 * testTick)

@@ -28,7 +28,7 @@ func isVote(k dag.Kind) bool { return k == dag.KindSeal || k == dag.KindAck || k
 
 // engineConfig is the configuration of a room engine on this node.
 func (rs *rooms) engineConfig() engine.Config {
-	return engine.Config{Self: rs.self, Params: rs.params, TickLength: rs.tick, Now: time.Now()}
+	return engine.Config{Self: rs.self, Params: rs.params, TickLength: rs.tick, Now: rs.now()}
 }
 
 // drain carries out what the room's engine is ready with, until it is
@@ -145,7 +145,7 @@ func (rs *rooms) signVotes(room dag.RoomID, votes []engine.Vote, prev []*dag.Eve
 		}
 	}
 	evs := make([]*dag.Event, 0, len(votes))
-	now := time.Now().UnixMilli()
+	now := rs.now().UnixMilli()
 	for _, v := range votes {
 		ev, err := dag.NewSigned(rs.key, room, v.Kind, parents, now, v.Content)
 		if err != nil {
@@ -232,7 +232,7 @@ func (rs *rooms) runTicker(ctx context.Context) {
 func (rs *rooms) tickAll() {
 	rs.writeMu.Lock()
 	defer rs.writeMu.Unlock()
-	now := time.Now()
+	now := rs.now()
 	for _, room := range rs.list() {
 		rs.mu.RLock()
 		info := rs.m[room]

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -19,7 +19,9 @@ import (
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/node"
 	"github.com/rhizome-chat/rhizome/node/feed"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -34,12 +36,12 @@ func TestOrderConcurrentCommits(t *testing.T) {
 	cl := newOrderCluster(t)
 	streams := make([]*orderStream, 3)
 	for i, u := range cl.users {
-		streams[i] = u.openOrderStream(t, "?since=0&room="+cl.room)
+		streams[i] = openOrderStream(u, t, "?since=0&room="+cl.room)
 	}
 	adds := []string{"mimi://a.test/u/dave", "mimi://b.test/u/erin"}
 	type result struct {
 		status int
-		body   jsonObj
+		body   nodetest.JSON
 	}
 	var results [2]result
 	var wg sync.WaitGroup
@@ -54,10 +56,10 @@ func TestOrderConcurrentCommits(t *testing.T) {
 	for i, r := range results {
 		switch r.status {
 		case 201:
-			accepted = append(accepted, str(r.body["event"]))
+			accepted = append(accepted, nodetest.Str(r.body["event"]))
 		case 409:
 			// The other commit reached this node and was sealed first.
-			if r.body["error"] != "stale_parent" || !strings.Contains(str(r.body["message"]), "the tip is ") {
+			if r.body["error"] != "stale_parent" || !strings.Contains(nodetest.Str(r.body["message"]), "the tip is ") {
 				t.Fatalf("commit %d: 409 %v", i, r.body)
 			}
 		default:
@@ -73,7 +75,7 @@ func TestOrderConcurrentCommits(t *testing.T) {
 	if !slices.Contains(accepted, winner) {
 		t.Fatalf("canonical %s is none of the submitted commits %v", winner, accepted)
 	}
-	winAdd := adds[slices.IndexFunc(results[:], func(r result) bool { return str(r.body["event"]) == winner })]
+	winAdd := adds[slices.IndexFunc(results[:], func(r result) bool { return nodetest.Str(r.body["event"]) == winner })]
 	for i, s := range streams {
 		lines := s.waitReplayed(t, 10*time.Second, final)
 		for _, l := range lines {
@@ -112,12 +114,12 @@ func TestOrderConcurrentCommits(t *testing.T) {
 	}
 	// The loser's author rebuilds on a stale parent: refused, naming the tip.
 	status, body := cl.commit(t, 2, cl.create, "mimi://c.test/u/frank")
-	if status != 409 || body["error"] != "stale_parent" || !strings.Contains(str(body["message"]), winner) {
+	if status != 409 || body["error"] != "stale_parent" || !strings.Contains(nodetest.Str(body["message"]), winner) {
 		t.Fatalf("commit on a stale parent: %d %v", status, body)
 	}
 	// On the tip it goes through and is certified everywhere.
-	resp := must(t, 201)(cl.commit(t, 2, winner, "mimi://c.test/u/frank"))
-	c2 := str(resp["event"])
+	resp := nodetest.Must(t, 201)(cl.commit(t, 2, winner, "mimi://c.test/u/frank"))
+	c2 := nodetest.Str(resp["event"])
 	got := cl.waitSameOrder(t, 15*time.Second, 2, 0, 1, 2)
 	if got.Tip != c2 {
 		t.Fatalf("chain after the second commit = %+v, want tip %s", got, c2)
@@ -136,8 +138,8 @@ func TestOrderConcurrentCommits(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw, _ := msg.Marshal()
-	status, body = cl.users[2].call("POST", "/v1/rooms/"+cl.room+"/messages?epoch="+winner, "application/octet-stream", raw)
-	if status != 409 || body["error"] != "stale_epoch" || !strings.Contains(str(body["message"]), c2) {
+	status, body = cl.users[2].Call("POST", "/v1/rooms/"+cl.room+"/messages?epoch="+winner, "application/octet-stream", raw)
+	if status != 409 || body["error"] != "stale_epoch" || !strings.Contains(nodetest.Str(body["message"]), c2) {
 		t.Fatalf("message in a stale epoch: %d %v", status, body)
 	}
 	t.Logf("took %v", time.Since(t0).Round(time.Millisecond))
@@ -153,19 +155,19 @@ func TestOrderPartitionHeal(t *testing.T) {
 	t0 := time.Now()
 	cl := newOrderCluster(t)
 	c := cl.nodes[2]
-	cs := cl.users[2].openOrderStream(t, "?since=0&room="+cl.room)
+	cs := openOrderStream(cl.users[2], t, "?since=0&room="+cl.room)
 	iso, err := c.Isolate()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	minority := str(must(t, 201)(cl.commit(t, 2, cl.create, "mimi://c.test/u/minnie"))["event"])
-	majority := str(must(t, 201)(cl.commit(t, 0, cl.create, "mimi://a.test/u/max"))["event"])
+	minority := nodetest.Str(nodetest.Must(t, 201)(cl.commit(t, 2, cl.create, "mimi://c.test/u/minnie"))["event"])
+	majority := nodetest.Str(nodetest.Must(t, 201)(cl.commit(t, 0, cl.create, "mimi://a.test/u/max"))["event"])
 	maj := cl.waitSameOrder(t, 15*time.Second, 1, 0, 1)
 	if maj.Tip != majority {
 		t.Fatalf("majority chain %+v, want %s", maj, majority)
 	}
-	eventually(t, 15*time.Second, "minority seals its commit tentatively", func() string {
+	nodetest.Eventually(t, 15*time.Second, "minority seals its commit tentatively", func() string {
 		if o := cl.order(t, 2); o.Tip != minority || o.Certified != cl.create {
 			return fmt.Sprint(o)
 		}
@@ -213,17 +215,17 @@ func TestOrderRestart(t *testing.T) {
 	cl := newOrderCluster(t)
 	tip := cl.create
 	for k, add := range []string{"mimi://a.test/u/u1", "mimi://b.test/u/u2"} {
-		tip = str(must(t, 201)(cl.commit(t, k, tip, add))["event"])
+		tip = nodetest.Str(nodetest.Must(t, 201)(cl.commit(t, k, tip, add))["event"])
 		cl.waitSameOrder(t, 15*time.Second, k+1, 0, 1, 2)
 	}
 	before := cl.order(t, 1)
-	stopNode(t, cl.nodes[1])
-	third := str(must(t, 201)(cl.commit(t, 0, tip, "mimi://a.test/u/u3"))["event"])
+	nodetest.Stop(t, cl.nodes[1])
+	third := nodetest.Str(nodetest.Must(t, 201)(cl.commit(t, 0, tip, "mimi://a.test/u/u3"))["event"])
 	cl.waitSameOrder(t, 15*time.Second, 3, 0, 2)
 
 	b := startOrderNode(t, cl.dirs[1], cl.names[1], cl.nodes[0].PeerAddrs()[0])
 	cl.nodes[1] = b
-	cl.users[1].base = "http://" + b.APIAddr()
+	cl.users[1].Base = "http://" + b.APIAddr()
 	if got := cl.order(t, 1); !slices.Equal(got.Canonical, before.Canonical) || got.Certified != before.Certified {
 		// The restarted node may already have pulled the third commit.
 		if !slices.Equal(got.Canonical[:min(cl.base+2, len(got.Canonical))], before.Canonical) {
@@ -234,7 +236,7 @@ func TestOrderRestart(t *testing.T) {
 	if final.Tip != third {
 		t.Fatalf("final chain %+v, want tip %s", final, third)
 	}
-	cl.users[1].openOrderStream(t, "?since=0&room="+cl.room).waitReplayed(t, 10*time.Second, final)
+	openOrderStream(cl.users[1], t, "?since=0&room="+cl.room).waitReplayed(t, 10*time.Second, final)
 	for i, n := range cl.nodes {
 		for k, count := range ownVotes(t, n, cl.roomID) {
 			if count > 1 {
@@ -252,7 +254,7 @@ func TestOrderRestart(t *testing.T) {
 // stay out of the feed.
 func TestOrderBadVotes(t *testing.T) {
 	n := startOrderNode(t, t.TempDir(), "a.test")
-	alice := register(t, n, "alice", "phone")
+	alice := nodetest.Register(t, n, "alice", "phone")
 	otherKey, other, err := dag.GenerateServerKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -261,13 +263,13 @@ func TestOrderBadVotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Votes",
-		"servers": []jsonObj{{"server_id": other.String(), "domain": "b.test"}}}))
-	room := mustRoomID(t, str(created["room"]))
-	create := mustEventID(t, str(created["event"]))
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Votes",
+		"servers": []nodetest.JSON{{"server_id": other.String(), "domain": "b.test"}}}))
+	room := nodetest.RoomID(t, nodetest.Str(created["room"]))
+	create := nodetest.EventID(t, nodetest.Str(created["event"]))
 	inject := func(key ed25519.PrivateKey, kind dag.Kind, content []byte) *dag.Event {
 		t.Helper()
-		tips, err := n.store.Tips(room)
+		tips, err := n.Store().Tips(room)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,10 +277,10 @@ func TestOrderBadVotes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := n.store.Put(ev); err != nil {
+		if _, err := n.Store().Put(ev); err != nil {
 			t.Fatal(err)
 		}
-		n.rooms.pokeRoom(room)
+		n.Rooms().PokeRoom(room)
 		return ev
 	}
 	rejected := func(reason string) float64 {
@@ -298,24 +300,24 @@ func TestOrderBadVotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := n.rooms.state(room)
+	st, _ := n.Rooms().State(room)
 	comp, update, err := roomstate.EncodeOp(st, &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(late), Domain: "c.test"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sev := &roomevent.State{
-		Sender:  roomevent.Sender{User: alice.userURI(n), Client: alice.deviceURI(n)},
+		Sender:  roomevent.Sender{User: alice.UserURI, Client: alice.DeviceURI},
 		Changes: []roomevent.Change{{Component: uint16(comp), Update: update}},
 	}
-	if err := sev.Sign(room, ed25519.NewKeyFromSeed(alice.sig.Bytes())); err != nil {
+	if err := sev.Sign(room, ed25519.NewKeyFromSeed(alice.Sig.Bytes())); err != nil {
 		t.Fatal(err)
 	}
 	enc := base64.StdEncoding.EncodeToString
-	must(t, 201)(alice.post("/v1/rooms/"+room.String()+"/state", jsonObj{
-		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}}, "signature": enc(sev.Signature),
+	nodetest.Must(t, 201)(alice.Post("/v1/rooms/"+room.String()+"/state", nodetest.JSON{
+		"changes": []nodetest.JSON{{"component": uint16(comp), "update": enc(update)}}, "signature": enc(sev.Signature),
 	}))
 	refused := inject(lateKey, dag.KindAck, ack)
-	eventually(t, 10*time.Second, "bad votes counted", func() string {
+	nodetest.Eventually(t, 10*time.Second, "bad votes counted", func() string {
 		m, u := rejected("malformed-vote"), rejected("vote-unauthorized")
 		if m != 3 || u != 2 {
 			return fmt.Sprintf("malformed-vote %v, vote-unauthorized %v", m, u)
@@ -323,18 +325,18 @@ func TestOrderBadVotes(t *testing.T) {
 		return ""
 	})
 	// Refused votes are not in the feed, which records what was accepted.
-	feeds, err := n.rooms.feedByRoom(room)
+	feeds, err := n.Rooms().FeedByRoom(room)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, fe := range feeds[room] {
-		if fe.Event == refused.ID() || isVote(fe.Kind) {
+		if fe.Event == refused.ID() || node.IsVote(fe.Kind) {
 			t.Fatalf("feed holds a refused vote: %+v", fe)
 		}
 	}
 	// Two servers, so a commit needs the absent server's ack to be
 	// certified; this node is hub or not, but the room still answers.
-	body := must(t, 200)(alice.get("/v1/rooms/" + room.String() + "/order"))
+	body := nodetest.Must(t, 200)(alice.Get("/v1/rooms/" + room.String() + "/order"))
 	if body["tip"] != create.String() || len(body["canonical"].([]any)) != 0 {
 		t.Fatalf("order after bad votes = %v", body)
 	}
@@ -349,16 +351,16 @@ func TestOrderBadVotes(t *testing.T) {
 func TestOrderMembershipChange(t *testing.T) {
 	a := startOrderNode(t, t.TempDir(), "a.test")
 	b := startOrderNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
-	alice := register(t, a, "alice", "phone")
-	bob := register(t, b, "bob", "phone")
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Grow"}))
-	room, create := str(created["room"]), str(created["event"])
-	roomID := mustRoomID(t, room)
-	g := alice.group(a, room)
+	alice := nodetest.Register(t, a, "alice", "phone")
+	bob := nodetest.Register(t, b, "bob", "phone")
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Grow"}))
+	room, create := nodetest.Str(created["room"]), nodetest.Str(created["event"])
+	roomID := nodetest.RoomID(t, room)
+	g := alice.Group(room)
 	enc := base64.StdEncoding.EncodeToString
 	commit := func(parent string, ops ...roomstate.Op) string {
 		t.Helper()
-		req := jsonObj{"parent": parent}
+		req := nodetest.JSON{"parent": parent}
 		if parent == create {
 			gi, err := groupInfoOf(g)
 			if err != nil {
@@ -371,42 +373,44 @@ func TestOrderMembershipChange(t *testing.T) {
 			t.Fatal(err)
 		}
 		raw, _ := pc.Message.Marshal()
-		st, _ := a.rooms.state(roomID)
-		var changes []jsonObj
+		st, _ := a.Rooms().State(roomID)
+		var changes []nodetest.JSON
 		for _, op := range ops {
 			comp, update, err := roomstate.EncodeOp(st, op)
 			if err != nil {
 				t.Fatal(err)
 			}
-			changes = append(changes, jsonObj{"component": uint16(comp), "update": enc(update)})
+			changes = append(changes, nodetest.JSON{"component": uint16(comp), "update": enc(update)})
 		}
 		req["commit"], req["changes"] = enc(raw), changes
-		id := str(must(t, 201)(alice.post("/v1/rooms/"+room+"/commits", req))["event"])
-		if err := g.MergeCommit(pc, mustEventID(t, id).Bytes(), time.Now()); err != nil {
+		id := nodetest.Str(nodetest.Must(t, 201)(alice.Post("/v1/rooms/"+room+"/commits", req))["event"])
+		if err := g.MergeCommit(pc, nodetest.EventID(t, id).Bytes(), time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		return id
 	}
-	orderOf := func(c *apiClient) jsonObj { return must(t, 200)(c.get("/v1/rooms/" + room + "/order")) }
+	orderOf := func(c *nodetest.Client) nodetest.JSON {
+		return nodetest.Must(t, 200)(c.Get("/v1/rooms/" + room + "/order"))
+	}
 
 	c := startOrderNode(t, t.TempDir(), "c.test") // isolated; joins later
-	stopNode(t, c)
+	nodetest.Stop(t, c)
 	c1 := commit(create,
 		&roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(b.ServerID()), Domain: "b.test"}, {ID: roomstate.ServerID(c.ServerID()), Domain: "c.test"}}},
 		&roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://b.test/u/bob", Role: roomstate.RoleMember}}})
 	if o := orderOf(alice); o["certified"] != c1 {
 		t.Fatalf("one-server room: commit not certified at once: %v", o)
 	}
-	must(t, 202)(bob.post("/v1/rooms/"+room+"/join", jsonObj{"via": []string{a.ServerID().String()}}))
-	eventually(t, 10*time.Second, "b has the room", func() string {
-		if status, body := bob.get("/v1/rooms/" + room + "/order"); status != 200 || body["certified"] != c1 {
+	nodetest.Must(t, 202)(bob.Post("/v1/rooms/"+room+"/join", nodetest.JSON{"via": []string{a.ServerID().String()}}))
+	nodetest.Eventually(t, 10*time.Second, "b has the room", func() string {
+		if status, body := bob.Get("/v1/rooms/" + room + "/order"); status != 200 || body["certified"] != c1 {
 			return fmt.Sprint(status, body)
 		}
 		return ""
 	})
 	c2 := commit(c1, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://a.test/u/carl", Role: roomstate.RoleMember}}})
-	eventually(t, 10*time.Second, "c2 certified on both", func() string {
-		for _, c := range []*apiClient{alice, bob} {
+	nodetest.Eventually(t, 10*time.Second, "c2 certified on both", func() string {
+		for _, c := range []*nodetest.Client{alice, bob} {
 			if o := orderOf(c); o["certified"] != c2 {
 				return fmt.Sprint(o)
 			}
@@ -415,7 +419,7 @@ func TestOrderMembershipChange(t *testing.T) {
 	})
 	acks := 0
 	for k := range ownVotes(t, b, roomID) {
-		if k.kind == dag.KindAck && k.slot == fmt.Sprintf("%x", cid(mustEventID(t, c1))) {
+		if k.kind == dag.KindAck && k.slot == fmt.Sprintf("%x", cid(nodetest.EventID(t, c1))) {
 			acks++ // in term 0, or later if c's silence as hub cost a term
 		}
 	}
@@ -425,18 +429,18 @@ func TestOrderMembershipChange(t *testing.T) {
 	// The late server gets the whole history at once, as one sync batch
 	// would deliver it: the commit that made b a voter and b's first votes
 	// are stepped in one run, before that commit is canonical there.
-	cdir := c.cfg.DataDir
+	cdir := c.Cfg().DataDir
 	c = startOrderNode(t, cdir, "c.test")
-	if _, err := c.local.AddRoom(roomID, feed.RoomRecord{How: feed.JoinedAPI}); err != nil {
+	if _, err := c.Local().AddRoom(roomID, feed.RoomRecord{How: feed.JoinedAPI}); err != nil {
 		t.Fatal(err)
 	}
-	stopNode(t, c)
-	copyRoomLog(t, a, roomID, filepath.Join(cdir, EventsDir))
+	nodetest.Stop(t, c)
+	copyRoomLog(t, a, roomID, filepath.Join(cdir, node.EventsDir))
 	c = startOrderNode(t, cdir, "c.test")
-	if v, ok := c.rooms.order(roomID); !ok || v.certified().String() != c2 {
+	if v, ok := c.Rooms().Order(roomID); !ok || v.Certified().String() != c2 {
 		t.Fatalf("late server's order %+v: want c2 %s certified with b's ack", v, c2)
 	}
-	stopNode(t, b)
+	nodetest.Stop(t, b)
 	c3 := commit(c2, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://a.test/u/cora", Role: roomstate.RoleMember}}})
 	time.Sleep(400 * testTick) // well past SealTimeout (150 ticks): a lone server would have certified by now
 	if o := orderOf(alice); o["certified"] != c2 {
@@ -447,23 +451,23 @@ func TestOrderMembershipChange(t *testing.T) {
 // TestOrderingTickConfig reads ordering.tick_ms and refuses values outside
 // 1 to 1000 ms.
 func TestOrderingTickConfig(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`{"version": 1, "ordering": {"tick_ms": 20}}`))
+	cfg, err := node.ParseConfig([]byte(`{"version": 1, "ordering": {"tick_ms": 20}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(cfg, nil)
+	n, err := node.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.tick != 20*time.Millisecond {
-		t.Fatalf("tick = %v, want 20ms", n.tick)
+	if n.Tick() != 20*time.Millisecond {
+		t.Fatalf("tick = %v, want 20ms", n.Tick())
 	}
-	if d, _ := New(DefaultConfig(), nil); d.tick != DefaultTick {
-		t.Fatalf("default tick = %v, want %v", d.tick, DefaultTick)
+	if d, _ := node.New(node.DefaultConfig(), nil); d.Tick() != node.DefaultTick {
+		t.Fatalf("default tick = %v, want %v", d.Tick(), node.DefaultTick)
 	}
 	for _, bad := range []string{`-1`, `5000`} {
-		_, err := ParseConfig([]byte(`{"version": 1, "ordering": {"tick_ms": ` + bad + `}}`))
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "ordering.tick_ms") {
+		_, err := node.ParseConfig([]byte(`{"version": 1, "ordering": {"tick_ms": ` + bad + `}}`))
+		if !errors.Is(err, node.ErrConfig) || !strings.Contains(err.Error(), "ordering.tick_ms") {
 			t.Fatalf("tick_ms %s: err = %v", bad, err)
 		}
 	}

@@ -1,9 +1,7 @@
-package node
+package node_test
 
 import (
 	"bufio"
-	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -14,16 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
-	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
-	ma "github.com/multiformats/go-multiaddr"
-
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/consensus"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/dag/badgerstore"
 	"github.com/rhizome-chat/rhizome/mls"
-	"github.com/rhizome-chat/rhizome/p2p"
+	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -32,50 +27,21 @@ import (
 // tentatively after 2 to 3 s.
 const testTick = 5 * time.Millisecond
 
-// startOrderNode starts a node like startTestNode, with short consensus
-// ticks and a fast heads exchange.
-func startOrderNode(t testing.TB, dir, serverName string, bootstrap ...string) *Node {
-	t.Helper()
-	return startOrderNodeOn(t, nil, dir, serverName, bootstrap...)
+// orderNode is how the ordering tests start nodes: short consensus ticks,
+// a fast heads exchange and no operations endpoints; on mocknet net, or on
+// loopback TCP if net is nil.
+func orderNode(net *nodetest.Net, dir, serverName string, bootstrap ...string) nodetest.Options {
+	return nodetest.Options{
+		Dir: dir, Name: serverName, Bootstrap: bootstrap, Net: net,
+		HeadsInterval: 300 * time.Millisecond, Tick: testTick,
+		Config: func(c *node.Config) { c.Metrics.Listen = "" },
+	}
 }
 
-// startOrderNodeOn starts an order node whose libp2p host is on mocknet mn
-// (linked to every host already there), or on loopback TCP if mn is nil.
-func startOrderNodeOn(t testing.TB, mn mocknet.Mocknet, dir, serverName string, bootstrap ...string) *Node {
+// startOrderNode starts an order node on loopback TCP.
+func startOrderNode(t testing.TB, dir, serverName string, bootstrap ...string) *node.Node {
 	t.Helper()
-	cfg := LoopbackConfig(dir, serverName, bootstrap...)
-	cfg.Metrics.Listen = ""
-	n, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if mn != nil {
-		n.newHost = func(key ed25519.PrivateKey) (host.Host, error) {
-			priv, err := p2p.PrivKey(key)
-			if err != nil {
-				return nil, err
-			}
-			h, err := mn.AddPeer(priv, ma.StringCast(fmt.Sprintf("/ip6/100::%x/tcp/4242", len(mn.Peers())+1)))
-			if err != nil {
-				return nil, err
-			}
-			for _, p := range mn.Peers() {
-				if p != h.ID() {
-					if _, err := mn.LinkPeers(h.ID(), p); err != nil {
-						return nil, err
-					}
-				}
-			}
-			return h, nil
-		}
-	}
-	n.headsInterval = 300 * time.Millisecond
-	n.tick = testTick
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopNode(t, n) })
-	return n
+	return nodetest.Start(t, orderNode(nil, dir, serverName, bootstrap...))
 }
 
 // orderCluster is three nodes on loopback with one room whose servers are
@@ -86,10 +52,10 @@ func startOrderNodeOn(t testing.TB, mn mocknet.Mocknet, dir, serverName string, 
 // snapshot of its group at every epoch the cluster created, so a test can
 // commit on any parent (servers verify commits as MLS observers).
 type orderCluster struct {
-	nodes  []*Node
+	nodes  []*node.Node
 	dirs   []string
 	names  []string
-	users  []*apiClient
+	users  []*nodetest.Client
 	room   string
 	roomID dag.RoomID
 	root   string // the create event
@@ -106,8 +72,8 @@ func newOrderCluster(t testing.TB) *orderCluster {
 }
 
 // newOrderClusterOn is newOrderCluster with the nodes' libp2p hosts on
-// mocknet mn (nil: loopback TCP).
-func newOrderClusterOn(t testing.TB, mn mocknet.Mocknet) *orderCluster {
+// mocknet net (nil: loopback TCP).
+func newOrderClusterOn(t testing.TB, net *nodetest.Net) *orderCluster {
 	t.Helper()
 	cl := &orderCluster{names: []string{"a.test", "b.test", "c.test"}}
 	for i, name := range cl.names {
@@ -116,31 +82,31 @@ func newOrderClusterOn(t testing.TB, mn mocknet.Mocknet) *orderCluster {
 		if i > 0 {
 			boot = cl.nodes[0].PeerAddrs()[:1]
 		}
-		n := startOrderNodeOn(t, mn, dir, name, boot...)
+		n := nodetest.Start(t, orderNode(net, dir, name, boot...))
 		cl.nodes, cl.dirs = append(cl.nodes, n), append(cl.dirs, dir)
-		cl.users = append(cl.users, register(t, n, []string{"alice", "bob", "carol"}[i], "phone"))
+		cl.users = append(cl.users, nodetest.Register(t, n, []string{"alice", "bob", "carol"}[i], "phone"))
 		cl.epochs = append(cl.epochs, map[string]*mls.Snapshot{})
 	}
 	alice := cl.users[0]
-	var servers []jsonObj
+	var servers []nodetest.JSON
 	for i, n := range cl.nodes[1:] {
-		servers = append(servers, jsonObj{"server_id": n.ServerID().String(), "domain": cl.names[i+1]})
+		servers = append(servers, nodetest.JSON{"server_id": n.ServerID().String(), "domain": cl.names[i+1]})
 	}
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Order", "servers": servers}))
-	cl.room, cl.root = str(created["room"]), str(created["event"])
-	cl.roomID = mustRoomID(t, cl.room)
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Order", "servers": servers}))
+	cl.room, cl.root = nodetest.Str(created["room"]), nodetest.Str(created["event"])
+	cl.roomID = nodetest.RoomID(t, cl.room)
 	for i := 1; i < 3; i++ {
 		// The other servers may still be connecting: retry a refused join.
-		eventually(t, 15*time.Second, "the join of user "+fmt.Sprint(i), func() string {
-			if status, body := cl.users[i].post("/v1/rooms/"+cl.room+"/join", jsonObj{"via": []string{cl.nodes[0].ServerID().String()}}); status != 202 {
+		nodetest.Eventually(t, 15*time.Second, "the join of user "+fmt.Sprint(i), func() string {
+			if status, body := cl.users[i].Post("/v1/rooms/"+cl.room+"/join", nodetest.JSON{"via": []string{cl.nodes[0].ServerID().String()}}); status != 202 {
 				return fmt.Sprint(status, body)
 			}
 			return ""
 		})
 	}
-	eventually(t, 15*time.Second, "every server has the room", func() string {
+	nodetest.Eventually(t, 15*time.Second, "every server has the room", func() string {
 		for i, n := range cl.nodes {
-			if st, _ := n.rooms.state(cl.roomID); st == nil {
+			if st, _ := n.Rooms().State(cl.roomID); st == nil {
 				return fmt.Sprintf("node %d has no state of the room", i)
 			}
 		}
@@ -148,7 +114,7 @@ func newOrderClusterOn(t testing.TB, mn mocknet.Mocknet) *orderCluster {
 	})
 	// The setup commit: alice adds bob and carol as admins (so their
 	// commits may add people), with their devices.
-	g := alice.group(cl.nodes[0], cl.room)
+	g := alice.Group(cl.room)
 	gi, err := groupInfoOf(g)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +122,7 @@ func newOrderClusterOn(t testing.TB, mn mocknet.Mocknet) *orderCluster {
 	var props []mls.Proposal
 	var bundles []*mls.KeyPackageBundle
 	for i := 1; i < 3; i++ {
-		kb, raw := cl.users[i].keyPackage(cl.nodes[i], false)
+		kb, raw := cl.users[i].KeyPackage(false)
 		m, err := mls.UnmarshalMLSMessage(raw)
 		if err != nil {
 			t.Fatal(err)
@@ -168,10 +134,10 @@ func newOrderClusterOn(t testing.TB, mn mocknet.Mocknet) *orderCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, _ := cl.nodes[0].rooms.state(cl.roomID)
+	st, _ := cl.nodes[0].Rooms().State(cl.roomID)
 	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{
-		{User: roomstate.URI(cl.users[1].userURI(cl.nodes[1])), Role: roomstate.RoleAdmin},
-		{User: roomstate.URI(cl.users[2].userURI(cl.nodes[2])), Role: roomstate.RoleAdmin},
+		{User: roomstate.URI(cl.users[1].UserURI), Role: roomstate.RoleAdmin},
+		{User: roomstate.URI(cl.users[2].UserURI), Role: roomstate.RoleAdmin},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -179,12 +145,12 @@ func newOrderClusterOn(t testing.TB, mn mocknet.Mocknet) *orderCluster {
 	commitRaw, _ := pc.Message.Marshal()
 	welcomeRaw, _ := (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatWelcome, Welcome: pc.Welcome}).Marshal()
 	enc := base64.StdEncoding.EncodeToString
-	setup := must(t, 201)(alice.post("/v1/rooms/"+cl.room+"/commits", jsonObj{
+	setup := nodetest.Must(t, 201)(alice.Post("/v1/rooms/"+cl.room+"/commits", nodetest.JSON{
 		"parent": cl.root, "commit": enc(commitRaw), "welcome": enc(welcomeRaw), "group_info": enc(gi),
-		"changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
+		"changes": []nodetest.JSON{{"component": uint16(comp), "update": enc(update)}},
 	}))
-	cl.create, cl.base = str(setup["event"]), 1
-	epochID := mustEventID(t, cl.create).Bytes()
+	cl.create, cl.base = nodetest.Str(setup["event"]), 1
+	epochID := nodetest.EventID(t, cl.create).Bytes()
 	if err := g.MergeCommit(pc, epochID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +162,9 @@ func newOrderClusterOn(t testing.TB, mn mocknet.Mocknet) *orderCluster {
 		}
 		cl.epochs[i+1][cl.create] = jg.Snapshot()
 	}
-	eventually(t, 20*time.Second, "every user sees the room", func() string {
+	nodetest.Eventually(t, 20*time.Second, "every user sees the room", func() string {
 		for i, u := range cl.users {
-			if status, body := u.get("/v1/rooms/" + cl.room); status != 200 || len(body["members"].([]any)) != 3 {
+			if status, body := u.Get("/v1/rooms/" + cl.room); status != 200 || len(body["members"].([]any)) != 3 {
 				return fmt.Sprintf("user %d: %d %v", i, status, body)
 			}
 		}
@@ -223,27 +189,10 @@ func (cl *orderCluster) group(t testing.TB, i int, epoch string) *mls.Group {
 	return g
 }
 
-// eventually polls check (which returns "" when satisfied, else what is
-// missing) until it succeeds or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := check()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %s", what, timeout, msg)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // commit submits a real MLS commit (a path update) by user i on parent
 // that adds the user add (a MIMI URI) to the room as a participant. When
 // the node takes it, every user's group at the new epoch is recorded.
-func (cl *orderCluster) commit(t testing.TB, i int, parent, add string) (int, jsonObj) {
+func (cl *orderCluster) commit(t testing.TB, i int, parent, add string) (int, nodetest.JSON) {
 	t.Helper()
 	cl.mu.Lock()
 	g := cl.group(t, i, parent)
@@ -262,20 +211,20 @@ func (cl *orderCluster) commit(t testing.TB, i int, parent, add string) (int, js
 		t.Error(err)
 		return 0, nil
 	}
-	st, _ := cl.nodes[i].rooms.state(cl.roomID)
+	st, _ := cl.nodes[i].Rooms().State(cl.roomID)
 	comp, update, err := roomstate.EncodeOp(st, &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: roomstate.URI(add), Role: roomstate.RoleMember}}})
 	if err != nil {
 		t.Error(err)
 		return 0, nil
 	}
 	enc := base64.StdEncoding.EncodeToString
-	status, body := cl.users[i].post("/v1/rooms/"+cl.room+"/commits", jsonObj{
-		"parent": parent, "commit": enc(raw), "changes": []jsonObj{{"component": uint16(comp), "update": enc(update)}},
+	status, body := cl.users[i].Post("/v1/rooms/"+cl.room+"/commits", nodetest.JSON{
+		"parent": parent, "commit": enc(raw), "changes": []nodetest.JSON{{"component": uint16(comp), "update": enc(update)}},
 	})
 	if status != 201 {
 		return status, body
 	}
-	e := str(body["event"])
+	e := nodetest.Str(body["event"])
 	id, err := dag.ParseEventID(e)
 	if err != nil {
 		t.Error(err)
@@ -308,7 +257,7 @@ func (cl *orderCluster) commit(t testing.TB, i int, parent, add string) (int, js
 // order is GET /v1/rooms/{room}/order on node i.
 func (cl *orderCluster) order(t testing.TB, i int) clientapi.Order {
 	t.Helper()
-	body := must(t, 200)(cl.users[i].get("/v1/rooms/" + cl.room + "/order"))
+	body := nodetest.Must(t, 200)(cl.users[i].Get("/v1/rooms/" + cl.room + "/order"))
 	raw, _ := json.Marshal(body)
 	var o clientapi.Order
 	if err := json.Unmarshal(raw, &o); err != nil {
@@ -322,7 +271,7 @@ func (cl *orderCluster) order(t testing.TB, i int) clientapi.Order {
 func (cl *orderCluster) waitSameOrder(t testing.TB, timeout time.Duration, n int, nodes ...int) clientapi.Order {
 	t.Helper()
 	var first clientapi.Order
-	eventually(t, timeout, "nodes agree on a certified chain", func() string {
+	nodetest.Eventually(t, timeout, "nodes agree on a certified chain", func() string {
 		first = cl.order(t, nodes[0])
 		for _, i := range nodes {
 			o := first
@@ -342,8 +291,8 @@ func (cl *orderCluster) waitSameOrder(t testing.TB, timeout time.Duration, n int
 func (cl *orderCluster) members(t testing.TB, i int) []string {
 	t.Helper()
 	var out []string
-	for _, m := range must(t, 200)(cl.users[i].get("/v1/rooms/" + cl.room + "/members"))["members"].([]any) {
-		out = append(out, str(m.(map[string]any)["user"]))
+	for _, m := range nodetest.Must(t, 200)(cl.users[i].Get("/v1/rooms/" + cl.room + "/members"))["members"].([]any) {
+		out = append(out, nodetest.Str(m.(map[string]any)["user"]))
 	}
 	return out
 }
@@ -354,10 +303,10 @@ type orderStream struct {
 	got   []clientapi.StreamLine
 }
 
-func (c *apiClient) openOrderStream(t testing.TB, query string) *orderStream {
+func openOrderStream(c *nodetest.Client, t testing.TB, query string) *orderStream {
 	t.Helper()
-	req, _ := http.NewRequest("GET", c.base+"/v1/stream"+query, nil)
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req, _ := http.NewRequest("GET", c.Base+"/v1/stream"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -429,12 +378,12 @@ type voteKey struct {
 }
 
 // ownVotes counts node n's stored votes in the room by kind, slot and term.
-func ownVotes(t testing.TB, n *Node, room dag.RoomID) map[voteKey]int {
+func ownVotes(t testing.TB, n *node.Node, room dag.RoomID) map[voteKey]int {
 	t.Helper()
 	out := map[voteKey]int{}
 	var after uint64
 	for {
-		entries, err := n.store.Log(room, after, 1024)
+		entries, err := n.Store().Log(room, after, 1024)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -443,11 +392,11 @@ func ownVotes(t testing.TB, n *Node, room dag.RoomID) map[voteKey]int {
 		}
 		for _, e := range entries {
 			after = e.Seq
-			ev, err := n.store.Get(e.ID)
+			ev, err := n.Store().Get(e.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ev.Origin != n.ServerID() || !isVote(ev.Kind) {
+			if ev.Origin != n.ServerID() || !node.IsVote(ev.Kind) {
 				continue
 			}
 			switch ev.Kind {
@@ -476,9 +425,9 @@ func ownVotes(t testing.TB, n *Node, room dag.RoomID) map[voteKey]int {
 
 // metricValue reads a counter of n's metrics registry: the series whose
 // label (if given) has the value, 0 if absent.
-func metricValue(t testing.TB, n *Node, name, label, value string) float64 {
+func metricValue(t testing.TB, n *node.Node, name, label, value string) float64 {
 	t.Helper()
-	fams, err := n.metrics.Registry.Gather()
+	fams, err := n.Metrics().Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,9 +451,9 @@ func metricValue(t testing.TB, n *Node, name, label, value string) float64 {
 
 // histogramMean is the mean of histogram name of n's metrics registry
 // (0 without samples) and its sample count.
-func histogramMean(t testing.TB, n *Node, name string) (float64, uint64) {
+func histogramMean(t testing.TB, n *node.Node, name string) (float64, uint64) {
 	t.Helper()
-	fams, err := n.metrics.Registry.Gather()
+	fams, err := n.Metrics().Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +473,7 @@ func histogramMean(t testing.TB, n *Node, name string) (float64, uint64) {
 
 // copyRoomLog copies the room's events from running node n into the stopped
 // node's event store at dir, in n's arrival order (parents first).
-func copyRoomLog(t testing.TB, n *Node, room dag.RoomID, dir string) {
+func copyRoomLog(t testing.TB, n *node.Node, room dag.RoomID, dir string) {
 	t.Helper()
 	st, err := badgerstore.Open(dir, badgerstore.Options{})
 	if err != nil {
@@ -533,7 +482,7 @@ func copyRoomLog(t testing.TB, n *Node, room dag.RoomID, dir string) {
 	defer st.Close()
 	var after uint64
 	for {
-		entries, err := n.store.Log(room, after, 1024)
+		entries, err := n.Store().Log(room, after, 1024)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -542,7 +491,7 @@ func copyRoomLog(t testing.TB, n *Node, room dag.RoomID, dir string) {
 		}
 		for _, e := range entries {
 			after = e.Seq
-			ev, err := n.store.Get(e.ID)
+			ev, err := n.Store().Get(e.ID)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"context"
@@ -9,23 +9,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+
+	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
-// waitUntil polls cond every 20 ms until it holds, failing after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func storeHas(n *node.Node, t *testing.T, id string) bool {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (n *Node) storeHas(t *testing.T, id string) bool {
-	t.Helper()
-	_, err := n.store.Get(mustEventID(t, id))
+	_, err := n.Store().Get(nodetest.EventID(t, id))
 	return err == nil
 }
 
@@ -34,48 +25,48 @@ func (n *Node) storeHas(t *testing.T, id string) bool {
 // connection either way, A's events absent on B), then heals and checks
 // that B reconnects and pulls what it missed.
 func TestIsolateAndHeal(t *testing.T) {
-	a := startTestNode(t, t.TempDir(), "a.test")
-	b := startTestNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
-	alice := register(t, a, "alice", "phone")
-	bob := register(t, b, "bob", "phone")
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{
+	a := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	b := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	alice := nodetest.Register(t, a, "alice", "phone")
+	bob := nodetest.Register(t, b, "bob", "phone")
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{
 		"preset": "public-room", "name": "Cut",
-		"servers": []jsonObj{{"server_id": b.ServerID().String(), "domain": "b.test"}},
+		"servers": []nodetest.JSON{{"server_id": b.ServerID().String(), "domain": "b.test"}},
 	}))
-	room, createID := str(created["room"]), str(created["event"])
-	must(t, 202)(bob.post("/v1/rooms/"+room+"/join", jsonObj{"via": []string{a.ServerID().String()}}))
-	waitUntil(t, 10*time.Second, "B holds the room's create event", func() bool { return b.storeHas(t, createID) })
-	g := alice.group(a, room)
-	before := str(alice.sendMessage(g, room, createID, "before")["event"])
-	waitUntil(t, 10*time.Second, "B holds the message sent before the cut", func() bool { return b.storeHas(t, before) })
+	room, createID := nodetest.Str(created["room"]), nodetest.Str(created["event"])
+	nodetest.Must(t, 202)(bob.Post("/v1/rooms/"+room+"/join", nodetest.JSON{"via": []string{a.ServerID().String()}}))
+	nodetest.WaitUntil(t, 10*time.Second, "B holds the room's create event", func() bool { return storeHas(b, t, createID) })
+	g := alice.Group(room)
+	before := nodetest.Str(alice.SendMessage(g, room, createID, "before")["event"])
+	nodetest.WaitUntil(t, 10*time.Second, "B holds the message sent before the cut", func() bool { return storeHas(b, t, before) })
 
 	iso, err := b.Isolate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pa, pb := a.mesh.Host().ID(), b.mesh.Host().ID()
-	waitUntil(t, 5*time.Second, "B has no connections", func() bool { return len(b.mesh.Host().Network().Peers()) == 0 })
+	pa, pb := a.Mesh().Host().ID(), b.Mesh().Host().ID()
+	nodetest.WaitUntil(t, 5*time.Second, "B has no connections", func() bool { return len(b.Mesh().Host().Network().Peers()) == 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	err = a.mesh.Host().Connect(ctx, peer.AddrInfo{ID: pb, Addrs: b.mesh.Host().Addrs()})
+	err = a.Mesh().Host().Connect(ctx, peer.AddrInfo{ID: pb, Addrs: b.Mesh().Host().Addrs()})
 	cancel()
-	if err == nil && a.mesh.Host().Network().Connectedness(pb) == network.Connected {
+	if err == nil && a.Mesh().Host().Network().Connectedness(pb) == network.Connected {
 		// The dial may finish its handshake before B's gater closes it;
 		// what counts is that the connection does not stay.
-		waitUntil(t, 5*time.Second, "A's dial to B is closed", func() bool { return len(b.mesh.Host().Network().Peers()) == 0 })
+		nodetest.WaitUntil(t, 5*time.Second, "A's dial to B is closed", func() bool { return len(b.Mesh().Host().Network().Peers()) == 0 })
 	}
-	during := str(alice.sendMessage(g, room, createID, "during")["event"])
+	during := nodetest.Str(alice.SendMessage(g, room, createID, "during")["event"])
 	time.Sleep(1500 * time.Millisecond) // three heads rounds of the test nodes
-	if b.storeHas(t, during) {
+	if storeHas(b, t, during) {
 		t.Fatal("an event sent on A reached B while B was isolated")
 	}
-	if len(b.mesh.Host().Network().Peers()) != 0 {
-		t.Fatalf("B is connected to %v while isolated", b.mesh.Host().Network().Peers())
+	if len(b.Mesh().Host().Network().Peers()) != 0 {
+		t.Fatalf("B is connected to %v while isolated", b.Mesh().Host().Network().Peers())
 	}
 
 	// A failed dial while A was unreachable (A restarting, say) leaves a
 	// dial backoff in B's swarm; the heal must not wait it out.
-	sw := b.mesh.Host().Network().(*swarm.Swarm)
-	for _, addr := range a.mesh.Host().Addrs() {
+	sw := b.Mesh().Host().Network().(*swarm.Swarm)
+	for _, addr := range a.Mesh().Host().Addrs() {
 		sw.Backoff().AddBackoff(pa, addr)
 	}
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
@@ -83,13 +74,13 @@ func TestIsolateAndHeal(t *testing.T) {
 	if err := iso.Heal(ctx); err != nil {
 		t.Fatalf("heal: %v", err)
 	}
-	if b.mesh.Host().Network().Connectedness(pa) != network.Connected {
+	if b.Mesh().Host().Network().Connectedness(pa) != network.Connected {
 		t.Fatal("B is not connected to A right after the heal")
 	}
-	if b.gater.Blocked(pa) {
+	if b.Gater().Blocked(pa) {
 		t.Fatal("A is still blocked on B after the heal")
 	}
-	waitUntil(t, 10*time.Second, "B pulls the event it missed", func() bool { return b.storeHas(t, during) })
+	nodetest.WaitUntil(t, 10*time.Second, "B pulls the event it missed", func() bool { return storeHas(b, t, during) })
 	if err := iso.Heal(ctx); err != nil {
 		t.Fatalf("second heal: %v", err)
 	}
@@ -98,19 +89,19 @@ func TestIsolateAndHeal(t *testing.T) {
 // TestIsolateKeepsMisbehaviourBlocks checks that healing lifts only the
 // blocks the isolation set: a peer blocked before stays blocked.
 func TestIsolateKeepsMisbehaviourBlocks(t *testing.T) {
-	a := startTestNode(t, t.TempDir(), "a.test")
-	b := startTestNode(t, t.TempDir(), "b.test", a.PeerAddrs()[0])
-	c := startTestNode(t, t.TempDir(), "c.test", a.PeerAddrs()[0])
-	pc := c.mesh.Host().ID()
-	waitUntil(t, 10*time.Second, "A knows B and C", func() bool { return len(a.mesh.Host().Network().Peers()) == 2 })
-	a.gater.Block(pc, time.Hour) // C misbehaved
-	_ = a.mesh.Host().Network().ClosePeer(pc)
+	a := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	b := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	c := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "c.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	pc := c.Mesh().Host().ID()
+	nodetest.WaitUntil(t, 10*time.Second, "A knows B and C", func() bool { return len(a.Mesh().Host().Network().Peers()) == 2 })
+	a.Gater().Block(pc, time.Hour) // C misbehaved
+	_ = a.Mesh().Host().Network().ClosePeer(pc)
 
 	iso, err := a.Isolate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := iso.peers(); len(got) != 1 || got[0] != b.mesh.Host().ID() {
+	if got := iso.Peers(); len(got) != 1 || got[0] != b.Mesh().Host().ID() {
 		t.Fatalf("isolation blocked %v, want only B (C was blocked before)", got)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -118,22 +109,22 @@ func TestIsolateKeepsMisbehaviourBlocks(t *testing.T) {
 	if err := iso.Heal(ctx); err != nil {
 		t.Fatalf("heal: %v", err)
 	}
-	if !a.gater.Blocked(pc) {
+	if !a.Gater().Blocked(pc) {
 		t.Fatal("healing lifted the misbehaviour block of C")
 	}
-	waitUntil(t, 5*time.Second, "A reconnects to B", func() bool {
-		return a.mesh.Host().Network().Connectedness(b.mesh.Host().ID()) == network.Connected
+	nodetest.WaitUntil(t, 5*time.Second, "A reconnects to B", func() bool {
+		return a.Mesh().Host().Network().Connectedness(b.Mesh().Host().ID()) == network.Connected
 	})
 }
 
 func TestIsolateNotRunning(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := node.DefaultConfig()
 	cfg.DataDir = t.TempDir()
-	n, err := New(cfg, nil)
+	n, err := node.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Isolate(); !errors.Is(err, ErrNotRunning) {
+	if _, err := n.Isolate(); !errors.Is(err, node.ErrNotRunning) {
 		t.Fatalf("Isolate before Start = %v, want ErrNotRunning", err)
 	}
 }

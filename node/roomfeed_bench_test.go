@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/node/feed"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
 // BenchmarkSmallRoomBesideBig measures, in one node, opening a device
@@ -19,47 +20,47 @@ import (
 func BenchmarkSmallRoomBesideBig(b *testing.B) {
 	for _, big := range []int{0, 100_000} {
 		b.Run(fmt.Sprintf("big=%d", big), func(b *testing.B) {
-			n := startTestNode(b, b.TempDir(), "a.test")
-			alice := register(b, n, "alice", "phone")
-			created := must(b, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Small"}))
-			small, createID := str(created["room"]), str(created["event"])
-			g := alice.group(n, small)
+			n := nodetest.Start(b, nodetest.Options{Dir: b.TempDir(), Name: "a.test"})
+			alice := nodetest.Register(b, n, "alice", "phone")
+			created := nodetest.Must(b, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Small"}))
+			small, createID := nodetest.Str(created["room"]), nodetest.Str(created["event"])
+			g := alice.Group(small)
 			for i := range 9 {
-				alice.sendMessage(g, small, createID, fmt.Sprint("m", i))
+				alice.SendMessage(g, small, createID, fmt.Sprint("m", i))
 			}
 			if big > 0 {
-				bc := must(b, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Big"}))
-				bigRoom := mustRoomID(b, str(bc["room"]))
-				ev := mustEventID(b, str(bc["event"]))
+				bc := nodetest.Must(b, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Big"}))
+				bigRoom := nodetest.RoomID(b, nodetest.Str(bc["room"]))
+				ev := nodetest.EventID(b, nodetest.Str(bc["event"]))
 				for done := 0; done < big; done += 1000 {
 					batch := make([]feed.Entry, 1000)
 					for i := range batch {
 						batch[i] = feed.Entry{Room: bigRoom, Event: ev, Kind: dag.KindMessage}
 					}
-					processed, err := n.local.Processed(bigRoom)
+					processed, err := n.Local().Processed(bigRoom)
 					if err != nil {
 						b.Fatal(err)
 					}
-					if _, err := n.local.Append(bigRoom, processed, batch); err != nil {
+					if _, err := n.Local().Append(bigRoom, processed, batch); err != nil {
 						b.Fatal(err)
 					}
 				}
 			}
-			roomID := mustRoomID(b, small)
+			roomID := nodetest.RoomID(b, small)
 			b.Run("stream-open", func(b *testing.B) {
 				for range b.N {
-					s := alice.openStream("?since=0&room=" + small)
+					s := alice.OpenStream("?since=0&room=" + small)
 					for range 10 {
-						s.next(b, 5*time.Second)
+						s.Next(b, 5*time.Second)
 					}
-					s.body.Close()
+					s.Close()
 				}
 			})
 			b.Run("reload", func(b *testing.B) {
 				for range b.N {
-					n.rooms.writeMu.Lock()
-					n.rooms.reloadLocked(roomID)
-					n.rooms.writeMu.Unlock()
+					n.Rooms().WriteMu().Lock()
+					n.Rooms().ReloadLocked(roomID)
+					n.Rooms().WriteMu().Unlock()
 				}
 			})
 		})

@@ -70,6 +70,7 @@ type rooms struct {
 
 	params consensus.Params // ordering parameters of every room
 	tick   time.Duration    // length of one consensus tick
+	now    func() time.Time // the node's clock
 
 	outMu   sync.Mutex
 	outbox  []*dag.Event // durable events waiting for gossip, in order
@@ -84,7 +85,7 @@ func newRooms(log *slog.Logger, store dag.Store, f *feed.Feed, key ed25519.Priva
 		log: log.With("sys", "rooms"), store: store, feed: f, key: key, self: self, metrics: m,
 		m: map[dag.RoomID]*roomInfo{}, writers: map[dag.RoomID]map[dag.ServerID]bool{}, dirty: map[dag.RoomID]bool{}, poke: make(chan struct{}, 1),
 		outWake: make(chan struct{}, 1),
-		params:  consensus.DefaultParams(), tick: DefaultTick, om: newOrderMetrics(m.Registry),
+		params:  consensus.DefaultParams(), tick: DefaultTick, now: time.Now, om: newOrderMetrics(m.Registry),
 	}
 }
 
@@ -518,7 +519,7 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 			return nil, 0, err
 		}
 	}
-	ev, err := dag.NewSigned(rs.key, room, kind, prev, time.Now().UnixMilli(), content)
+	ev, err := dag.NewSigned(rs.key, room, kind, prev, rs.now().UnixMilli(), content)
 	if err != nil {
 		var re *dag.RejectError
 		if errors.As(err, &re) {
@@ -607,7 +608,7 @@ func (rs *rooms) refs(id dag.RoomID, kind dag.Kind, content []byte) ([]dag.Event
 
 // joinLocal records a room this node creates (no via servers).
 func (rs *rooms) joinLocal(room dag.RoomID) error {
-	if _, err := rs.feed.AddRoom(room, feed.RoomRecord{How: feed.JoinedCreated, Since: time.Now().UnixMilli()}); err != nil {
+	if _, err := rs.feed.AddRoom(room, feed.RoomRecord{How: feed.JoinedCreated, Since: rs.now().UnixMilli()}); err != nil {
 		return err
 	}
 	rs.mu.Lock()

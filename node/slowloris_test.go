@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"bufio"
@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/node"
 	"github.com/rhizome-chat/rhizome/node/httpapi"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
 // The slowloris attack runs in child processes (this test binary run again),
@@ -43,8 +45,8 @@ const (
 // honest request must be answered within 1 s, and the server's file
 // descriptors stay bounded by api.limits.max_conns.
 func TestSlowloris(t *testing.T) {
-	n := startTestNode(t, t.TempDir(), "a.test")
-	alice := register(t, n, "alice", "phone")
+	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	alice := nodetest.Register(t, n, "alice", "phone")
 	baseFDs := countFDs()
 	if baseFDs < 0 {
 		t.Fatal("cannot count file descriptors: the test measures them through Linux's /proc/self/fd")
@@ -129,7 +131,7 @@ func TestSlowloris(t *testing.T) {
 				continue
 			}
 			c.SetDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprintf(c, "GET /v1/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", alice.token)
+			fmt.Fprintf(c, "GET /v1/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", alice.Token)
 			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 			d := time.Since(t0)
 			c.Close()
@@ -164,7 +166,7 @@ func TestSlowloris(t *testing.T) {
 	if len(lat) > 0 {
 		p50, maxLat = lat[len(lat)/2], lat[len(lat)-1]
 	}
-	evicted := counterValue(t, n.metrics.APIConnsClosed, httpapi.ConnClosedEvicted)
+	evicted := counterValue(t, n.Metrics().APIConnsClosed, httpapi.ConnClosedEvicted)
 	t.Logf("slowloris: the attackers opened %d connections within %v, then kept every one reconnecting for %v: %d connections, %d reconnects and %d failed dials in all; "+
 		"the server evicted %v and held at most %d fds (%d before); honest requests on fresh connections: %d answered, p50 %v, max %v, %d failed",
 		total.ready, openedAt.Round(time.Millisecond), slowHold, total.opened, total.redials, total.failed,
@@ -178,7 +180,7 @@ func TestSlowloris(t *testing.T) {
 	if len(lat) < 20 || maxLat > time.Second {
 		t.Fatalf("honest requests: %d answered, slowest %v; want all within 1 s", len(lat), maxLat)
 	}
-	if limit := int64(baseFDs + DefaultConfig().API.Limits.MaxConns + 64); maxFDs.Load() > limit {
+	if limit := int64(baseFDs + node.DefaultConfig().API.Limits.MaxConns + 64); maxFDs.Load() > limit {
 		t.Fatalf("the server held %d fds, more than max_conns allows (%d)", maxFDs.Load(), limit)
 	}
 }

@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"crypto/ed25519"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -14,41 +15,41 @@ import (
 // by the admin's device, and checks the refusals: a bad signature, and a
 // change room state does not allow.
 func TestStateChangeSignedByDevice(t *testing.T) {
-	n := startTestNode(t, t.TempDir(), "a.test")
-	alice := register(t, n, "alice", "phone")
-	bob := register(t, n, "bob", "phone")
-	room := str(must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Club"}))["room"])
-	roomID := mustRoomID(t, room)
-	st, _ := n.rooms.state(roomID)
+	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	alice := nodetest.Register(t, n, "alice", "phone")
+	bob := nodetest.Register(t, n, "bob", "phone")
+	room := nodetest.Str(nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Club"}))["room"])
+	roomID := nodetest.RoomID(t, room)
+	st, _ := n.Rooms().State(roomID)
 
-	change := func(c *apiClient, op roomstate.Op, sign bool) (int, jsonObj) {
+	change := func(c *nodetest.Client, op roomstate.Op, sign bool) (int, nodetest.JSON) {
 		t.Helper()
 		comp, update, err := roomstate.EncodeOp(st, op)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ev := &roomevent.State{
-			Sender:  roomevent.Sender{User: c.userURI(n), Client: c.deviceURI(n)},
+			Sender:  roomevent.Sender{User: c.UserURI, Client: c.DeviceURI},
 			Changes: []roomevent.Change{{Component: uint16(comp), Update: update}},
 		}
-		if err := ev.Sign(roomID, ed25519.NewKeyFromSeed(c.sig.Bytes())); err != nil {
+		if err := ev.Sign(roomID, ed25519.NewKeyFromSeed(c.Sig.Bytes())); err != nil {
 			t.Fatal(err)
 		}
 		if !sign {
 			ev.Signature[0] ^= 1
 		}
 		enc := base64.StdEncoding.EncodeToString
-		return c.post("/v1/rooms/"+room+"/state", jsonObj{
-			"changes":   []jsonObj{{"component": uint16(comp), "update": enc(update)}},
+		return c.Post("/v1/rooms/"+room+"/state", nodetest.JSON{
+			"changes":   []nodetest.JSON{{"component": uint16(comp), "update": enc(update)}},
 			"signature": enc(ev.Signature),
 		})
 	}
 	addBob := &roomstate.ParticipantUpdate{Added: []roomstate.UserRole{{User: "mimi://a.test/u/bob", Role: roomstate.RoleMember}}}
-	if status, body := change(alice, addBob, false); status != 400 || !strings.Contains(str(body["message"]), "bad client signature") {
+	if status, body := change(alice, addBob, false); status != 400 || !strings.Contains(nodetest.Str(body["message"]), "bad client signature") {
 		t.Fatalf("bad signature: %d %v", status, body)
 	}
-	must(t, 201)(change(alice, addBob, true))
-	members := must(t, 200)(bob.get("/v1/rooms/" + room + "/members"))["members"].([]any)
+	nodetest.Must(t, 201)(change(alice, addBob, true))
+	members := nodetest.Must(t, 200)(bob.Get("/v1/rooms/" + room + "/members"))["members"].([]any)
 	if len(members) != 2 {
 		t.Fatalf("members after add = %v", members)
 	}
@@ -58,13 +59,13 @@ func TestStateChangeSignedByDevice(t *testing.T) {
 		t.Fatalf("member makes an admin: %d %v", status, body)
 	}
 	// The stream shows the state event with its change.
-	s := bob.openStream("?since=0")
-	s.next(t, streamWait) // create
-	e := s.next(t, streamWait)
+	s := bob.OpenStream("?since=0")
+	s.Next(t, nodetest.StreamWait) // create
+	e := s.Next(t, nodetest.StreamWait)
 	if e.Kind != "state" {
 		t.Fatalf("state event = %+v", e)
 	}
-	if c, err := roomevent.DecodeState(lineEvent(t, e).Content); err != nil || len(c.Changes) != 1 || c.Sender.User != "mimi://a.test/u/alice" {
+	if c, err := roomevent.DecodeState(nodetest.LineEvent(t, e).Content); err != nil || len(c.Changes) != 1 || c.Sender.User != "mimi://a.test/u/alice" {
 		t.Fatalf("state content = %+v, %v", c, err)
 	}
 }

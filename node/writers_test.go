@@ -1,4 +1,4 @@
-package node
+package node_test
 
 import (
 	"crypto/ed25519"
@@ -8,22 +8,24 @@ import (
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
 // serversChange signs (as alice's device) and encodes the content of a
 // state event that applies u to the room's servers.
-func serversChange(t *testing.T, n *Node, alice *apiClient, room dag.RoomID, u *roomstate.ServersUpdate) []byte {
+func serversChange(t *testing.T, n *node.Node, alice *nodetest.Client, room dag.RoomID, u *roomstate.ServersUpdate) []byte {
 	t.Helper()
-	st, _ := n.rooms.state(room)
+	st, _ := n.Rooms().State(room)
 	comp, update, err := roomstate.EncodeOp(st, u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := ed25519.NewKeyFromSeed(alice.sig.Bytes())
+	key := ed25519.NewKeyFromSeed(alice.Sig.Bytes())
 	sev := &roomevent.State{
-		Sender:       roomevent.Sender{User: alice.userURI(n), Client: alice.deviceURI(n)},
+		Sender:       roomevent.Sender{User: alice.UserURI, Client: alice.DeviceURI},
 		Changes:      []roomevent.Change{{Component: uint16(comp), Update: update}},
 		SignatureKey: key.Public().(ed25519.PublicKey),
 	}
@@ -46,8 +48,8 @@ func serversChange(t *testing.T, n *Node, alice *apiClient, room dag.RoomID, u *
 // from the restored room.
 func TestWriters(t *testing.T) {
 	dir := t.TempDir()
-	n := startTestNode(t, dir, "a.test")
-	alice := register(t, n, "alice", "phone")
+	n := nodetest.Start(t, nodetest.Options{Dir: dir, Name: "a.test"})
+	alice := nodetest.Register(t, n, "alice", "phone")
 	_, other, err := dag.GenerateServerKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -56,10 +58,10 @@ func TestWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created := must(t, 201)(alice.post("/v1/rooms", jsonObj{"preset": "private-group", "name": "Writers",
-		"servers": []jsonObj{{"server_id": other.String(), "domain": "b.test"}}}))
-	room := mustRoomID(t, str(created["room"]))
-	rs := n.rooms
+	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Writers",
+		"servers": []nodetest.JSON{{"server_id": other.String(), "domain": "b.test"}}}))
+	room := nodetest.RoomID(t, nodetest.Str(created["room"]))
+	rs := n.Rooms()
 	check := func(what string, s dag.ServerID, writer, participant bool) {
 		t.Helper()
 		if got := rs.Writer(room, s); got != writer {
@@ -85,21 +87,21 @@ func TestWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	add := serversChange(t, n, alice, room, &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(late), Domain: "c.test"}}})
-	tips, err := n.store.Tips(room)
+	tips, err := n.Store().Tips(room)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := dag.NewSigned(n.key, room, dag.KindState, tips, time.Now().UnixMilli(), add)
+	ev, err := dag.NewSigned(n.Key(), room, dag.KindState, tips, time.Now().UnixMilli(), add)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs.writeMu.Lock() // keep the background loop from processing it first
-	if _, err := n.store.Put(ev); err != nil {
-		rs.writeMu.Unlock()
+	rs.WriteMu().Lock() // keep the background loop from processing it first
+	if _, err := n.Store().Put(ev); err != nil {
+		rs.WriteMu().Unlock()
 		t.Fatal(err)
 	}
 	before := rs.Writer(room, late)
-	rs.writeMu.Unlock()
+	rs.WriteMu().Unlock()
 	if before {
 		t.Fatal("a server added by an unprocessed event writes already")
 	}
@@ -107,13 +109,13 @@ func TestWriters(t *testing.T) {
 	check("server added by a state event", late, true, true)
 
 	remove := serversChange(t, n, alice, room, &roomstate.ServersUpdate{Removed: []roomstate.ServerID{roomstate.ServerID(late)}})
-	if _, _, err := rs.submit(t.Context(), room, dag.KindState, remove); err != nil {
+	if _, _, err := rs.Submit(t.Context(), room, dag.KindState, remove); err != nil {
 		t.Fatal(err)
 	}
 	check("removed server", late, true, false)
 
 	// The mesh's rejection counts are exported, every reason listed.
-	fams, err := n.metrics.Registry.Gather()
+	fams, err := n.Metrics().Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,9 +133,9 @@ func TestWriters(t *testing.T) {
 	// of every room state the engine accepted, as before the restart (the
 	// union: the server that state events added and removed stays a
 	// writer, its events refused by the engine).
-	stopNode(t, n)
-	n = startTestNode(t, dir, "a.test")
-	rs = n.rooms
+	nodetest.Stop(t, n)
+	n = nodetest.Start(t, nodetest.Options{Dir: dir, Name: "a.test"})
+	rs = n.Rooms()
 	check("self after a restart", n.ServerID(), true, true)
 	check("initial server after a restart", other, true, true)
 	check("removed server after a restart", late, true, false)

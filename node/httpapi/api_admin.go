@@ -87,7 +87,7 @@ func (s *Server) handleIssueRegToken(w http.ResponseWriter, r *http.Request) {
 		life = time.Duration(secs) * time.Second
 	}
 	if life > 0 {
-		expires = time.Now().Add(life)
+		expires = s.now().Add(life)
 	}
 	token, rec, err := s.accounts.IssueRegToken(expires, req.Note)
 	if err != nil {

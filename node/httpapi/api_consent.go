@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/node/accounts"
@@ -15,7 +14,7 @@ func (s *Server) handleAllow(w http.ResponseWriter, r *http.Request, d *device) 
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.accounts.Allow(d.User, req.User, time.Now().UnixMilli()); err != nil {
+	if err := s.accounts.Allow(d.User, req.User, s.now().UnixMilli()); err != nil {
 		s.fail(w, r, err)
 		return
 	}
