@@ -313,9 +313,9 @@ func TestFloodAcceptance(t *testing.T) {
 	ctx := context.Background()
 
 	// Three nodes, alice on a, bob on b, carol on c, in one room of a, b, c.
-	a := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
-	b := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
-	c := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "c.test", Bootstrap: []string{a.PeerAddrs()[0], b.PeerAddrs()[0]}})
+	a := nodetest.Start(t, nodetest.Options{})
+	b := nodetest.Start(t, nodetest.Options{Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	c := nodetest.Start(t, nodetest.Options{Name: "c.test", Bootstrap: []string{a.PeerAddrs()[0], b.PeerAddrs()[0]}})
 	nodes := []*node.Node{a, b, c}
 	alice, bob, carol := newFloodDevice(t, a, "alice"), newFloodDevice(t, b, "bob"), newFloodDevice(t, c, "carol")
 	devs := []*floodDevice{alice, bob, carol}

@@ -17,7 +17,7 @@ import (
 // and survives restarts.
 func TestAdminAPIAccess(t *testing.T) {
 	dir := t.TempDir()
-	n := nodetest.Start(t, nodetest.Options{Dir: dir, Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{Dir: dir})
 	raw, err := os.ReadFile(filepath.Join(dir, node.AdminTokenFile))
 	if err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ func startModeNode(t *testing.T, mode string) *node.Node {
 // TestNonsenseBodies sends bodies that are valid JSON but not a request,
 // to every JSON endpoint: each is refused with 400 and nothing is created.
 func TestNonsenseBodies(t *testing.T) {
-	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{})
 	alice := nodetest.Register(t, n, "alice", "phone")
 	anon := &nodetest.Client{T: t, Base: alice.Base}
 	key := testSigKey(t)
@@ -92,7 +92,7 @@ func TestNonsenseBodies(t *testing.T) {
 // TestDirectMessagePeerMustExist: a direct message to a local user that
 // does not exist is refused with 404 and creates no room.
 func TestDirectMessagePeerMustExist(t *testing.T) {
-	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{})
 	alice := nodetest.Register(t, n, "alice", "phone")
 	nodetest.Register(t, n, "bob", "phone")
 	status, body := alice.Post("/v1/rooms", nodetest.JSON{"preset": "direct-message", "peer": "mimi://a.test/u/nobody"})
@@ -182,8 +182,9 @@ func TestRegistrationModes(t *testing.T) {
 // listing this server, it answers for its users: an unknown remote peer is
 // refused with 404, and nothing of the peer's KeyPackages is consumed.
 func TestDirectMessageRemotePeer(t *testing.T) {
-	a := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
-	b := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	net := nodetest.NewNet(t)
+	a := nodetest.Start(t, nodetest.Options{Net: net})
+	b := nodetest.Start(t, nodetest.Options{Net: net, Name: "b.test", Bootstrap: a.PeerAddrs()})
 	alice := nodetest.Register(t, a, "alice", "phone")
 	bob := nodetest.Register(t, b, "bob", "phone")
 	_, kp := bob.KeyPackage(true)

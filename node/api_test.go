@@ -14,7 +14,7 @@ import (
 )
 
 func TestRegisterAndAuthErrors(t *testing.T) {
-	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{})
 	alice := nodetest.Register(t, n, "alice", "phone")
 	who := nodetest.Must(t, 200)(alice.Get("/v1/whoami"))
 	if who["user_uri"] != "mimi://a.test/u/alice" || who["device_uri"] != "mimi://a.test/d/alice/phone" {
@@ -98,7 +98,7 @@ func dumpLocal(t *testing.T, n *node.Node) []byte {
 }
 
 func TestKeyPackagesHandedOutOnceThenLastResort(t *testing.T) {
-	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{})
 	alice := nodetest.Register(t, n, "alice", "phone")
 	bob := nodetest.Register(t, n, "bob", "phone")
 	_, kp1 := bob.KeyPackage(false)
@@ -165,7 +165,7 @@ func TestKeyPackagesHandedOutOnceThenLastResort(t *testing.T) {
 }
 
 func TestRoomCreateSubmitStreamResume(t *testing.T) {
-	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{})
 	alice := nodetest.Register(t, n, "alice", "phone")
 	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Club"}))
 	room, createID := nodetest.Str(created["room"]), nodetest.Str(created["event"])

@@ -17,7 +17,7 @@ import (
 
 func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
-	n := nodetest.Start(t, nodetest.Options{Dir: dir, Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{Dir: dir})
 	alice := nodetest.Register(t, n, "alice", "phone")
 	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "public-room", "name": "Lobby"}))
 	room, createID := nodetest.Str(created["room"]), nodetest.Str(created["event"])
@@ -28,7 +28,7 @@ func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 	}
 	nodetest.Stop(t, n)
 
-	n2 := nodetest.Start(t, nodetest.Options{Dir: dir, Name: "a.test"})
+	n2 := nodetest.Start(t, nodetest.Options{Dir: dir})
 	alice.Base = "http://" + n2.APIAddr()
 	s := alice.OpenStream("?since=0")
 	var cursors []uint64
@@ -63,8 +63,9 @@ func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 // add and a Welcome, and sends a message. Bob's stream on B delivers the
 // commit and the message; bob joins from the Welcome and decrypts it.
 func TestTwoNodesFederate(t *testing.T) {
-	a := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
-	b := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	net := nodetest.NewNet(t)
+	a := nodetest.Start(t, nodetest.Options{Net: net})
+	b := nodetest.Start(t, nodetest.Options{Net: net, Name: "b.test", Bootstrap: a.PeerAddrs()})
 	alice := nodetest.Register(t, a, "alice", "phone")
 	bob := nodetest.Register(t, b, "bob", "phone")
 	// A last-resort KeyPackage: alice shares no room with bob and has not

@@ -153,7 +153,7 @@ func TestOrderConcurrentCommits(t *testing.T) {
 // participant add is gone from its members list.
 func TestOrderPartitionHeal(t *testing.T) {
 	t0 := time.Now()
-	cl := newOrderCluster(t)
+	cl := newOrderClusterOn(t, nil) // Isolate needs the TCP host's gater
 	c := cl.nodes[2]
 	cs := openOrderStream(cl.users[2], t, "?since=0&room="+cl.room)
 	iso, err := c.Isolate()
@@ -223,7 +223,7 @@ func TestOrderRestart(t *testing.T) {
 	third := nodetest.Str(nodetest.Must(t, 201)(cl.commit(t, 0, tip, "mimi://a.test/u/u3"))["event"])
 	cl.waitSameOrder(t, 15*time.Second, 3, 0, 2)
 
-	b := startOrderNode(t, cl.dirs[1], cl.names[1], cl.nodes[0].PeerAddrs()[0])
+	b := nodetest.Start(t, orderNode(cl.net, cl.dirs[1], cl.names[1], cl.nodes[0].PeerAddrs()[0]))
 	cl.nodes[1] = b
 	cl.users[1].Base = "http://" + b.APIAddr()
 	if got := cl.order(t, 1); !slices.Equal(got.Canonical, before.Canonical) || got.Certified != before.Certified {

@@ -52,6 +52,7 @@ func startOrderNode(t testing.TB, dir, serverName string, bootstrap ...string) *
 // snapshot of its group at every epoch the cluster created, so a test can
 // commit on any parent (servers verify commits as MLS observers).
 type orderCluster struct {
+	net    *nodetest.Net // the nodes' mocknet (nil: loopback TCP)
 	nodes  []*node.Node
 	dirs   []string
 	names  []string
@@ -68,14 +69,14 @@ type orderCluster struct {
 
 func newOrderCluster(t testing.TB) *orderCluster {
 	t.Helper()
-	return newOrderClusterOn(t, nil)
+	return newOrderClusterOn(t, nodetest.NewNet(t))
 }
 
 // newOrderClusterOn is newOrderCluster with the nodes' libp2p hosts on
 // mocknet net (nil: loopback TCP).
 func newOrderClusterOn(t testing.TB, net *nodetest.Net) *orderCluster {
 	t.Helper()
-	cl := &orderCluster{names: []string{"a.test", "b.test", "c.test"}}
+	cl := &orderCluster{names: []string{"a.test", "b.test", "c.test"}, net: net}
 	for i, name := range cl.names {
 		dir := t.TempDir()
 		var boot []string

@@ -25,8 +25,8 @@ func storeHas(n *node.Node, t *testing.T, id string) bool {
 // connection either way, A's events absent on B), then heals and checks
 // that B reconnects and pulls what it missed.
 func TestIsolateAndHeal(t *testing.T) {
-	a := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
-	b := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	a := nodetest.Start(t, nodetest.Options{})
+	b := nodetest.Start(t, nodetest.Options{Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
 	alice := nodetest.Register(t, a, "alice", "phone")
 	bob := nodetest.Register(t, b, "bob", "phone")
 	created := nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{
@@ -89,9 +89,9 @@ func TestIsolateAndHeal(t *testing.T) {
 // TestIsolateKeepsMisbehaviourBlocks checks that healing lifts only the
 // blocks the isolation set: a peer blocked before stays blocked.
 func TestIsolateKeepsMisbehaviourBlocks(t *testing.T) {
-	a := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
-	b := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
-	c := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "c.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	a := nodetest.Start(t, nodetest.Options{})
+	b := nodetest.Start(t, nodetest.Options{Name: "b.test", Bootstrap: []string{a.PeerAddrs()[0]}})
+	c := nodetest.Start(t, nodetest.Options{Name: "c.test", Bootstrap: []string{a.PeerAddrs()[0]}})
 	pc := c.Mesh().Host().ID()
 	nodetest.WaitUntil(t, 10*time.Second, "A knows B and C", func() bool { return len(a.Mesh().Host().Network().Peers()) == 2 })
 	a.Gater().Block(pc, time.Hour) // C misbehaved

@@ -45,7 +45,7 @@ const (
 // honest request must be answered within 1 s, and the server's file
 // descriptors stay bounded by api.limits.max_conns.
 func TestSlowloris(t *testing.T) {
-	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{})
 	alice := nodetest.Register(t, n, "alice", "phone")
 	baseFDs := countFDs()
 	if baseFDs < 0 {

@@ -15,7 +15,7 @@ import (
 // by the admin's device, and checks the refusals: a bad signature, and a
 // change room state does not allow.
 func TestStateChangeSignedByDevice(t *testing.T) {
-	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{})
 	alice := nodetest.Register(t, n, "alice", "phone")
 	bob := nodetest.Register(t, n, "bob", "phone")
 	room := nodetest.Str(nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group", "name": "Club"}))["room"])

@@ -15,7 +15,7 @@ import (
 // state says at the moment a stream reads it; other commits, other users
 // and other kinds do not.
 func TestStreamDeliversOwnAddingCommit(t *testing.T) {
-	n := nodetest.Start(t, nodetest.Options{Dir: t.TempDir(), Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{})
 	alice := nodetest.Register(t, n, "alice", "phone")
 	bob := nodetest.Register(t, n, "bob", "phone")
 	_, bobKP := bob.KeyPackage(false)

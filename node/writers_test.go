@@ -48,7 +48,7 @@ func serversChange(t *testing.T, n *node.Node, alice *nodetest.Client, room dag.
 // from the restored room.
 func TestWriters(t *testing.T) {
 	dir := t.TempDir()
-	n := nodetest.Start(t, nodetest.Options{Dir: dir, Name: "a.test"})
+	n := nodetest.Start(t, nodetest.Options{Dir: dir})
 	alice := nodetest.Register(t, n, "alice", "phone")
 	_, other, err := dag.GenerateServerKey(rand.Reader)
 	if err != nil {
@@ -134,7 +134,7 @@ func TestWriters(t *testing.T) {
 	// union: the server that state events added and removed stays a
 	// writer, its events refused by the engine).
 	nodetest.Stop(t, n)
-	n = nodetest.Start(t, nodetest.Options{Dir: dir, Name: "a.test"})
+	n = nodetest.Start(t, nodetest.Options{Dir: dir})
 	rs = n.Rooms()
 	check("self after a restart", n.ServerID(), true, true)
 	check("initial server after a restart", other, true, true)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -105,16 +106,20 @@ func Stop(t testing.TB, n *node.Node) {
 
 // Net is a mocknet for the nodes of one test: every host Start adds is
 // linked to every host already there, so they connect without loopback
-// TCP.
+// TCP. A node restarted on the same Net (the same key) gets its address
+// back.
 type Net struct {
 	mn mocknet.Mocknet
+
+	mu    sync.Mutex
+	addrs map[peer.ID]ma.Multiaddr
 }
 
 // NewNet returns an empty mocknet, closed at the end of the test.
 func NewNet(t testing.TB) *Net {
 	mn := mocknet.New()
 	t.Cleanup(func() { mn.Close() })
-	return &Net{mn: mn}
+	return &Net{mn: mn, addrs: map[peer.ID]ma.Multiaddr{}}
 }
 
 // newHost adds a host with the node's key and links it to the others.
@@ -123,7 +128,18 @@ func (nt *Net) newHost(key ed25519.PrivateKey) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := nt.mn.AddPeer(priv, ma.StringCast(fmt.Sprintf("/ip6/100::%x/tcp/4242", len(nt.mn.Peers())+1)))
+	id, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	nt.mu.Lock()
+	addr, ok := nt.addrs[id]
+	if !ok {
+		addr = ma.StringCast(fmt.Sprintf("/ip6/100::%x/tcp/4242", len(nt.addrs)+1))
+		nt.addrs[id] = addr
+	}
+	nt.mu.Unlock()
+	h, err := nt.mn.AddPeer(priv, addr)
 	if err != nil {
 		return nil, err
 	}
