@@ -1,14 +1,15 @@
 // Package feed is the node's delivery feed and joined-room records in the
 // node-local database: per room, the accepted events and order records in
-// processing order and the room's arrival-log position processed so far;
-// across rooms, one arrival sequence whose numbers are the cursors devices
-// resume from, and each device's acknowledged cursor.
+// processing order, numbered by the room's own sequence, and the room's
+// arrival-log position processed so far; across rooms, the index a
+// device's stream reads: one arrival sequence whose numbers are the
+// cursors devices resume from; and each device's acknowledged cursor.
 //
-// Every entry is kept twice: in the one sequence (what a device's stream
-// over all its rooms reads) and in its room's own keyspace, ordered by the
-// same numbers. So opening one room's stream, reloading one room, a join
-// and startup read that room's entries only, and forgetting a room finds
-// its entries without a scan.
+// A room's feed is its own keyspace, each entry carrying its arrival
+// number too, so opening one room's stream (a binary search from a cursor
+// to the room's next entry), reloading one room, a join and startup read
+// that room's entries only, and forgetting a room finds its entries
+// without a scan.
 package feed
 
 import (
@@ -30,18 +31,36 @@ import (
 //
 //	r/<room:34>                  joined room (JSON: how joined, via servers, since, awaiting a local participant)
 //	p/<room:34>                  room's DAG arrival-log position processed so far (uint64)
-//	f/<seq:8>                    feed entry (JSON: room, event, kind; or room, order record)
-//	fr/<room:34>/<seq:8>         the same entry in its room's feed
+//	n/<room:34>                  number of the room's newest entry in its own sequence (uint64)
+//	rf/<room:34>/<n:8>           the room's entry n (JSON: room, event, kind or order record; "g" its arrival number)
+//	f/<seq:8>                    the entry of arrival number seq, any room: the device stream's index (JSON)
 //	c/<user>/<device>            device's acknowledged feed cursor (uint64)
-//	s/feedseq                    the newest feed number
-//	s/roomfeeds                  marker: every entry has its per-room copy
+//	s/feedseq                    the newest arrival number
+//	s/feedlayout                 the layout's version (layoutVersion)
+//
+// Databases of earlier layouts (f/ only; or f/ and per-room copies under
+// fr/<room>/<seq> with the marker s/roomfeeds) are rebuilt once at Open.
 const (
 	pfxRoom      = "r/"
 	pfxProcessed = "p/"
+	pfxRoomSeq   = "n/"
+	pfxRoomFeed  = "rf/"
 	pfxFeed      = "f/"
-	pfxRoomFeed  = "fr/"
 	pfxCursor    = "c/"
 	seqCounter   = "feedseq"
+
+	pfxOldRoomFeed = "fr/"
+)
+
+// layoutVersion is the feed layout this package writes: 3, per-room
+// sequences (1 was the arrival sequence alone, 2 added per-room copies
+// numbered by it).
+const layoutVersion = 3
+
+var (
+	layoutKey     = []byte("s/feedlayout")
+	oldMarkerKey  = []byte("s/roomfeeds")
+	errRoomNumber = errors.New("node: local database: room feed numbering")
 )
 
 // How a room was joined (RoomRecord.How).
@@ -73,6 +92,13 @@ type Entry struct {
 	Order *engine.OrderRecord `json:"o,omitempty"`
 }
 
+// roomEntry is an entry in its room's feed: the entry and its arrival
+// number.
+type roomEntry struct {
+	Entry
+	Seq uint64 `json:"g"`
+}
+
 // Feed is the delivery feed and room records of one node-local database.
 type Feed struct {
 	db *localdb.DB
@@ -81,35 +107,39 @@ type Feed struct {
 	wake   chan struct{} // closed and replaced whenever the feed grows
 }
 
-// roomFeedsMarker says the per-room feed index is complete.
-var roomFeedsMarker = []byte("s/roomfeeds")
-
-// Open returns the feed of db, first building the per-room copies of a
-// feed written before they existed (log, if not nil, reports it).
+// Open returns the feed of db, first rebuilding the per-room feeds of a
+// database written in an earlier layout (log, if not nil, reports it).
 func Open(db *localdb.DB, log *slog.Logger) (*Feed, error) {
 	f := &Feed{db: db, wake: make(chan struct{})}
-	if err := f.indexRoomFeeds(log); err != nil {
+	if err := f.upgrade(log); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// indexRoomFeeds builds the per-room copies of the feed once, for a
-// database written before they existed (layout upgrade, in batches; the
-// marker is set last, so a crash in between redoes it).
-func (f *Feed) indexRoomFeeds(log *slog.Logger) error {
-	done := false
-	if err := f.db.View(func(txn *badger.Txn) error {
-		_, err := txn.Get(roomFeedsMarker)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		done = err == nil
+// upgrade rebuilds the per-room feeds from the arrival sequence, which
+// every layout has, unless the layout is current: it clears what an
+// interrupted upgrade left, numbers each room's entries in arrival order
+// (in batches), deletes the earlier layout's copies, and records the
+// layout last, so a crash in between redoes it.
+func (f *Feed) upgrade(log *slog.Logger) error {
+	var version uint64
+	if err := f.db.View(func(txn *badger.Txn) (err error) {
+		version, err = localdb.GetU64(txn, layoutKey)
 		return err
-	}); err != nil || done {
+	}); err != nil || version == layoutVersion {
 		return err
 	}
+	if version > layoutVersion {
+		return fmt.Errorf("%w: feed layout %d is newer than this node's (%d)", localdb.ErrLocalDB, version, layoutVersion)
+	}
+	for _, pfx := range []string{pfxRoomFeed, pfxRoomSeq} {
+		if err := f.deletePrefix([]byte(pfx)); err != nil {
+			return err
+		}
+	}
 	var after uint64
+	counts := map[dag.RoomID]uint64{}
 	n := 0
 	for {
 		seqs, entries, err := f.All(after, 1024)
@@ -120,8 +150,16 @@ func (f *Feed) indexRoomFeeds(log *slog.Logger) error {
 			break
 		}
 		if err := f.db.Update(func(txn *badger.Txn) error {
+			touched := map[dag.RoomID]bool{}
 			for i, e := range entries {
-				if err := localdb.SetJSON(txn, roomFeedKey(e.Room, seqs[i]), e); err != nil {
+				counts[e.Room]++
+				touched[e.Room] = true
+				if err := localdb.SetJSON(txn, roomFeedKey(e.Room, counts[e.Room]), roomEntry{Entry: e, Seq: seqs[i]}); err != nil {
+					return err
+				}
+			}
+			for r := range touched {
+				if err := txn.Set(roomKey(pfxRoomSeq, r), localdb.U64(counts[r])); err != nil {
 					return err
 				}
 			}
@@ -131,21 +169,57 @@ func (f *Feed) indexRoomFeeds(log *slog.Logger) error {
 		}
 		after, n = seqs[len(seqs)-1], n+len(entries)
 	}
-	if n > 0 && log != nil {
-		log.Info("feed indexed per room (layout upgrade)", "entries", n)
+	if err := f.deletePrefix([]byte(pfxOldRoomFeed)); err != nil {
+		return err
 	}
-	return f.db.Update(func(txn *badger.Txn) error { return txn.Set(roomFeedsMarker, []byte{1}) })
+	if n > 0 && log != nil {
+		log.Info("feed numbered per room (layout upgrade)", "from", version, "to", layoutVersion, "entries", n, "rooms", len(counts))
+	}
+	return f.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Delete(oldMarkerKey); err != nil {
+			return err
+		}
+		return txn.Set(layoutKey, localdb.U64(layoutVersion))
+	})
+}
+
+// deletePrefix deletes every key with the prefix, in batches.
+func (f *Feed) deletePrefix(pfx []byte) error {
+	for {
+		var keys [][]byte
+		if err := f.db.View(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+			defer it.Close()
+			for it.Rewind(); it.Valid() && len(keys) < 1000; it.Next() {
+				keys = append(keys, it.Item().KeyCopy(nil))
+			}
+			return nil
+		}); err != nil || len(keys) == 0 {
+			return err
+		}
+		if err := f.db.Update(func(txn *badger.Txn) error {
+			for _, k := range keys {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
 }
 
 func roomKey(pfx string, r dag.RoomID) []byte { return append([]byte(pfx), r[:]...) }
 
 func feedKey(seq uint64) []byte { return append([]byte(pfxFeed), localdb.U64(seq)...) }
 
-// roomFeedPrefix is the prefix of room r's feed entries.
+// roomFeedPrefix is the prefix of room r's feed entries; roomFeedKey names
+// its entry n.
 func roomFeedPrefix(r dag.RoomID) []byte { return append(roomKey(pfxRoomFeed, r), '/') }
 
-func roomFeedKey(r dag.RoomID, seq uint64) []byte {
-	return append(roomFeedPrefix(r), localdb.U64(seq)...)
+func roomFeedKey(r dag.RoomID, n uint64) []byte {
+	return append(roomFeedPrefix(r), localdb.U64(n)...)
 }
 
 // Rooms returns every joined room and its record.
@@ -204,17 +278,19 @@ func (f *Feed) SetRoom(r dag.RoomID, rec RoomRecord) (bool, error) {
 }
 
 // RemoveRoom forgets a room: its record, its processed position and its
-// entries in the feed (found through its own keyspace). The DAG store is
-// not touched.
+// entries in the feed (its own keyspace names their arrival numbers). The
+// DAG store is not touched.
 func (f *Feed) RemoveRoom(r dag.RoomID) error {
 	var feedKeys [][]byte
 	err := f.db.View(func(txn *badger.Txn) error {
-		pfx := roomFeedPrefix(r)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: roomFeedPrefix(r), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			k := it.Item().KeyCopy(nil)
-			feedKeys = append(feedKeys, k, feedKey(binary.BigEndian.Uint64(k[len(pfx):])))
+			var e roomEntry
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+				return err
+			}
+			feedKeys = append(feedKeys, it.Item().KeyCopy(nil), feedKey(e.Seq))
 		}
 		return nil
 	})
@@ -226,6 +302,9 @@ func (f *Feed) RemoveRoom(r dag.RoomID) error {
 	// the batches below are done are skipped like those of any unknown room.
 	if err := f.db.Update(func(txn *badger.Txn) error {
 		if err := txn.Delete(roomKey(pfxProcessed, r)); err != nil {
+			return err
+		}
+		if err := txn.Delete(roomKey(pfxRoomSeq, r)); err != nil {
 			return err
 		}
 		return txn.Delete(roomKey(pfxRoom, r))
@@ -260,9 +339,10 @@ func (f *Feed) Processed(r dag.RoomID) (uint64, error) {
 }
 
 // Append records that room r's arrival log was processed up to processed
-// and appends the entries to the feed, atomically. It returns the feed
-// number of the last entry (or the current one if none), and wakes the
-// Waiter channels when the feed grew.
+// and appends the entries to the feed, atomically: each gets the next
+// arrival number and the next number of its room's sequence. It returns
+// the arrival number of the last entry (or the current one if none), and
+// wakes the Waiter channels when the feed grew.
 func (f *Feed) Append(r dag.RoomID, processed uint64, entries []Entry) (uint64, error) {
 	var last uint64
 	err := f.db.Update(func(txn *badger.Txn) error {
@@ -271,10 +351,18 @@ func (f *Feed) Append(r dag.RoomID, processed uint64, entries []Entry) (uint64, 
 			if err != nil {
 				return err
 			}
+			k, err := localdb.GetU64(txn, roomKey(pfxRoomSeq, e.Room))
+			if err != nil {
+				return err
+			}
+			k++
+			if err := txn.Set(roomKey(pfxRoomSeq, e.Room), localdb.U64(k)); err != nil {
+				return err
+			}
 			if err := localdb.SetJSON(txn, feedKey(n), e); err != nil {
 				return err
 			}
-			if err := localdb.SetJSON(txn, roomFeedKey(e.Room, n), e); err != nil {
+			if err := localdb.SetJSON(txn, roomFeedKey(e.Room, k), roomEntry{Entry: e, Seq: n}); err != nil {
 				return err
 			}
 			last = n
@@ -319,31 +407,66 @@ func (f *Feed) Seq() (uint64, error) {
 	return v, err
 }
 
-// Room returns up to limit of room r's feed entries after number after,
-// with their numbers: it reads that room's entries only.
+// Room returns up to limit of room r's feed entries after arrival number
+// after, with their arrival numbers: it reads that room's entries only,
+// finding the first by a binary search of the room's sequence.
 func (f *Feed) Room(r dag.RoomID, after uint64, limit int) ([]uint64, []Entry, error) {
-	return f.scan(roomFeedPrefix(r), roomFeedKey(r, after+1), limit)
-}
-
-// All returns up to limit feed entries of every room after number after,
-// with their numbers.
-func (f *Feed) All(after uint64, limit int) ([]uint64, []Entry, error) {
-	return f.scan([]byte(pfxFeed), feedKey(after+1), limit)
-}
-
-func (f *Feed) scan(pfx, from []byte, limit int) ([]uint64, []Entry, error) {
 	var seqs []uint64
 	var out []Entry
 	err := f.db.View(func(txn *badger.Txn) error {
+		count, err := localdb.GetU64(txn, roomKey(pfxRoomSeq, r))
+		if err != nil {
+			return err
+		}
+		// The first k in [1, count] whose arrival number is past after
+		// (arrival numbers grow with k).
+		lo, hi := uint64(1), count+1
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			var e roomEntry
+			ok, err := localdb.GetJSON(txn, roomFeedKey(r, mid), &e)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%w: room %v has no entry %d of %d", errRoomNumber, r, mid, count)
+			}
+			if e.Seq > after {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: roomFeedPrefix(r), PrefetchValues: true, PrefetchSize: limit})
+		defer it.Close()
+		for it.Seek(roomFeedKey(r, lo)); it.Valid() && len(out) < limit; it.Next() {
+			var e roomEntry
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+				return err
+			}
+			seqs = append(seqs, e.Seq)
+			out = append(out, e.Entry)
+		}
+		return nil
+	})
+	return seqs, out, err
+}
+
+// All returns up to limit feed entries of every room after arrival number
+// after, with their numbers: the device stream's index.
+func (f *Feed) All(after uint64, limit int) ([]uint64, []Entry, error) {
+	var seqs []uint64
+	var out []Entry
+	pfx := []byte(pfxFeed)
+	err := f.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: pfx, PrefetchValues: true, PrefetchSize: limit})
 		defer it.Close()
-		for it.Seek(from); it.Valid() && len(out) < limit; it.Next() {
-			k := it.Item().Key()
+		for it.Seek(feedKey(after + 1)); it.Valid() && len(out) < limit; it.Next() {
 			var e Entry
 			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
 				return err
 			}
-			seqs = append(seqs, binary.BigEndian.Uint64(k[len(pfx):]))
+			seqs = append(seqs, binary.BigEndian.Uint64(it.Item().Key()[len(pfx):]))
 			out = append(out, e)
 		}
 		return nil
