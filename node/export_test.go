@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"sync"
 	"time"
 
@@ -106,4 +107,17 @@ func (x *rooms) State(p0 dag.RoomID) (*roomstate.State, bool) { return x.state(p
 
 func (x *rooms) Submit(p0 context.Context, p1 dag.RoomID, p2 dag.Kind, p3 []byte) (*dag.Event, uint64, error) {
 	return x.submit(p0, p1, p2, p3)
+}
+
+// StateAt is the room state of epoch per the room's engine.
+func (x *rooms) StateAt(room dag.RoomID, epoch dag.EventID) (*roomstate.State, error) {
+	x.writeMu.Lock()
+	defer x.writeMu.Unlock()
+	x.mu.RLock()
+	info := x.m[room]
+	x.mu.RUnlock()
+	if info == nil || info.eng == nil {
+		return nil, fmt.Errorf("room %v not loaded", room)
+	}
+	return info.eng.StateAt(epoch)
 }

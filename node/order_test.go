@@ -294,8 +294,10 @@ func TestOrderBadVotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	inject(outsiderKey, dag.KindAck, ack)
-	// A server added by a state event alone replicates the room but does
-	// not vote: the machine refuses its ack (rule M3).
+	// A standalone state event may not add a server (servers change only
+	// by commit, so an epoch's servers never depend on arrival order): it
+	// is refused, and the server it names stays an outsider whose ack the
+	// machine refuses (rule M3).
 	lateKey, late, err := dag.GenerateServerKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -313,9 +315,11 @@ func TestOrderBadVotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	enc := base64.StdEncoding.EncodeToString
-	nodetest.Must(t, 201)(alice.Post("/v1/rooms/"+room.String()+"/state", nodetest.JSON{
+	if got := nodetest.Must(t, 403)(alice.Post("/v1/rooms/"+room.String()+"/state", nodetest.JSON{
 		"changes": []nodetest.JSON{{"component": uint16(comp), "update": enc(update)}}, "signature": enc(sev.Signature),
-	}))
+	})); !strings.Contains(nodetest.Str(got["message"]), "servers") {
+		t.Fatalf("state event adding a server: %v", got)
+	}
 	refused := inject(lateKey, dag.KindAck, ack)
 	nodetest.Eventually(t, 10*time.Second, "bad votes counted", func() string {
 		m, u := rejected("malformed-vote"), rejected("vote-unauthorized")

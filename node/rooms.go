@@ -63,6 +63,8 @@ type rooms struct {
 	// feed (Writer). The set only grows while the node runs, and it
 	// lives outside roomInfo so that a reload keeps it.
 	writers map[dag.RoomID]map[dag.ServerID]bool
+	// epochs caches the servers of each room's epochs for WritesAt.
+	epochs epochCache
 
 	pokeMu sync.Mutex
 	dirty  map[dag.RoomID]bool
@@ -338,6 +340,7 @@ func (rs *rooms) forget(room dag.RoomID) error {
 	delete(rs.writers, room)
 	n := len(rs.m)
 	rs.mu.Unlock()
+	rs.epochs.drop(room)
 	err := rs.feed.RemoveRoom(room)
 	rs.writeMu.Unlock()
 	rs.metrics.Rooms.Set(float64(n))

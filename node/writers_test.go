@@ -1,51 +1,66 @@
 package node_test
 
 import (
-	"crypto/ed25519"
 	"crypto/rand"
 	"testing"
 	"time"
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
+	"github.com/rhizome-chat/rhizome/mls"
 	"github.com/rhizome-chat/rhizome/node"
 	"github.com/rhizome-chat/rhizome/node/nodetest"
 	"github.com/rhizome-chat/rhizome/p2p"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
-// serversChange signs (as alice's device) and encodes the content of a
-// state event that applies u to the room's servers.
-func serversChange(t *testing.T, n *node.Node, alice *nodetest.Client, room dag.RoomID, u *roomstate.ServersUpdate) []byte {
+// serversCommit is the content of a commit by alice's device (group g,
+// on parent; the group's first commit carries its epoch-0 GroupInfo) that
+// applies u to the room's servers, and the pending commit to merge once
+// the node accepted it.
+func serversCommit(t *testing.T, n *node.Node, alice *nodetest.Client, g *mls.Group, room dag.RoomID, parent dag.EventID, u *roomstate.ServersUpdate) ([]byte, *mls.PendingCommit) {
 	t.Helper()
-	st, _ := n.Rooms().State(room)
+	st, err := n.Rooms().StateAt(room, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
 	comp, update, err := roomstate.EncodeOp(st, u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := ed25519.NewKeyFromSeed(alice.Sig.Bytes())
-	sev := &roomevent.State{
-		Sender:       roomevent.Sender{User: alice.UserURI, Client: alice.DeviceURI},
-		Changes:      []roomevent.Change{{Component: uint16(comp), Update: update}},
-		SignatureKey: key.Public().(ed25519.PublicKey),
+	c := &roomevent.Commit{Sender: roomevent.Sender{User: alice.UserURI, Client: alice.DeviceURI}, Parent: parent,
+		Changes: []roomevent.Change{{Component: uint16(comp), Update: update}}}
+	if g.Epoch() == 0 {
+		gi, err := g.GroupInfo(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.GroupInfo, err = (&mls.MLSMessage{Version: mls.ProtocolVersionMLS10, WireFormat: mls.WireFormatGroupInfo, GroupInfo: gi}).Marshal(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := sev.Sign(room, key); err != nil {
-		t.Fatal(err)
-	}
-	content, err := sev.Marshal()
+	pc, err := g.Commit(rand.Reader, &mls.CommitOptions{ForcePath: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return content
+	if c.Commit, err = pc.Message.Marshal(); err != nil {
+		t.Fatal(err)
+	}
+	content, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return content, pc
 }
 
 // TestWriters checks the node's p2p.RoomACL: the room's initial servers
 // are writers and participants, a stranger is neither; a server added by a
-// state event becomes both, and stays a writer (the union of the states
-// seen) once removed, while it no longer participates. Settle makes a
-// state event stored but not yet processed count at once. The mesh's
-// rejection counts are exported as metrics. A restart rebuilds the writers
-// from the restored room.
+// commit becomes both, and stays a writer (the union of the states seen)
+// once a later commit removes it, while it no longer participates and its
+// events naming that commit are refused (WritesAt: not a server at their
+// parents). Settle makes a commit stored but not yet processed count at
+// once. The mesh's rejection counts are exported as metrics. A restart
+// rebuilds the writers from the restored room.
 func TestWriters(t *testing.T) {
 	dir := t.TempDir()
 	n := nodetest.Start(t, nodetest.Options{Dir: dir})
@@ -86,12 +101,13 @@ func TestWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	add := serversChange(t, n, alice, room, &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(late), Domain: "c.test"}}})
-	tips, err := n.Store().Tips(room)
+	g := alice.Group(room.String())
+	add, pc := serversCommit(t, n, alice, g, room, room.CreateID(), &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(late), Domain: "c.test"}}})
+	tips, err := dag.MergeParents(n.Store(), room, room.CreateID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := dag.NewSigned(n.Key(), room, dag.KindState, tips, time.Now().UnixMilli(), add)
+	ev, err := dag.NewSigned(n.Key(), room, dag.KindCommit, tips, time.Now().UnixMilli(), add)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,13 +122,39 @@ func TestWriters(t *testing.T) {
 		t.Fatal("a server added by an unprocessed event writes already")
 	}
 	rs.Settle(room)
-	check("server added by a state event", late, true, true)
-
-	remove := serversChange(t, n, alice, room, &roomstate.ServersUpdate{Removed: []roomstate.ServerID{roomstate.ServerID(late)}})
-	if _, _, err := rs.Submit(t.Context(), room, dag.KindState, remove); err != nil {
+	if !rs.Writer(room, late) {
+		t.Error("Settle did not make the server added by a stored commit a writer")
+	}
+	// It participates once the commit is canonical (sealed tentatively:
+	// the other initial server is not running).
+	nodetest.WaitUntil(t, 20*time.Second, "the commit adding a server canonical", func() bool { return rs.Participates(room, late) })
+	check("server added by a commit", late, true, true)
+	if err := g.MergeCommit(pc, ev.ID().Bytes(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
+
+	remove, _ := serversCommit(t, n, alice, g, room, ev.ID(), &roomstate.ServersUpdate{Removed: []roomstate.ServerID{roomstate.ServerID(late)}})
+	removal, _, err := rs.Submit(t.Context(), room, dag.KindCommit, remove)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodetest.WaitUntil(t, 20*time.Second, "the commit removing the server canonical", func() bool { return !rs.Participates(room, late) })
 	check("removed server", late, true, false)
+
+	// At the event's parents: late is a server after the commit that
+	// added it, not after the one that removed it.
+	for _, tc := range []struct {
+		epoch dag.EventID
+		want  bool
+	}{{ev.ID(), true}, {removal.ID(), false}} {
+		m := messageOf(t, late, room, tc.epoch)
+		if got := rs.WritesAt(room, m); got != tc.want {
+			t.Errorf("WritesAt(late's message in epoch %v) = %v, want %v", tc.epoch, got, tc.want)
+		}
+	}
+	if !rs.WritesAt(room, messageOf(t, n.ServerID(), room, removal.ID())) {
+		t.Error("WritesAt refuses this server's own message after the removal")
+	}
 
 	// The mesh's rejection counts are exported, every reason listed.
 	fams, err := n.Metrics().Registry.Gather()
@@ -140,4 +182,16 @@ func TestWriters(t *testing.T) {
 	check("initial server after a restart", other, true, true)
 	check("removed server after a restart", late, true, false)
 	check("stranger after a restart", stranger, false, false)
+}
+
+// messageOf is an event of origin in room naming epoch (its parent, by
+// rule R), as far as WritesAt looks: only its kind, origin, parents and
+// content matter there, not the signature.
+func messageOf(t *testing.T, origin dag.ServerID, room dag.RoomID, epoch dag.EventID) *dag.Event {
+	t.Helper()
+	content, err := (&roomevent.Message{Sender: roomevent.Sender{User: "mimi://c.test/u/x", Client: "mimi://c.test/d/x/y"}, Epoch: epoch, Message: []byte{1}}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &dag.Event{Version: 1, Room: room, Kind: dag.KindMessage, Origin: origin, Prev: []dag.EventID{epoch}, Content: content}
 }

@@ -25,7 +25,16 @@ type RoomACL interface {
 	// event's parents (docs/protocol.md, "Admission"). A room's create
 	// event is admitted without asking: its ID is the room ID.
 	Writer(room dag.RoomID, server dag.ServerID) bool
-	// Settle brings Participates and Writer up to date with the room's
+	// WritesAt reports whether ev's origin may write room at the event's
+	// parents, for an event Writer admits: a server of the room in the
+	// state the event builds on (the node reads it from the room engine:
+	// the state after the commit the event names, which room's rule R
+	// makes one of its parents). It answers false while that state is not
+	// known here (the mesh settles and asks again; a later pull brings
+	// the event back), and true for events that name no state (votes,
+	// state events: the engine judges them).
+	WritesAt(room dag.RoomID, ev *dag.Event) bool
+	// Settle brings Participates, Writer and WritesAt up to date with the room's
 	// events already in the store (the node processes the stored events it
 	// has not processed yet) and returns when done. The mesh calls it
 	// before it refuses a pulled event for its origin, so that a server
@@ -80,6 +89,10 @@ func (a *MemACL) Participates(room dag.RoomID, server dag.ServerID) bool {
 func (a *MemACL) Writer(room dag.RoomID, server dag.ServerID) bool {
 	return a.Participates(room, server)
 }
+
+// WritesAt implements [RoomACL]: a MemACL knows no room states, so every
+// event of a writer is admitted.
+func (a *MemACL) WritesAt(dag.RoomID, *dag.Event) bool { return true }
 
 // Settle implements [RoomACL]; a MemACL is always up to date.
 func (a *MemACL) Settle(dag.RoomID) {}

@@ -1,9 +1,11 @@
 package p2p_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,6 +30,13 @@ type writersACL struct {
 	writers     *p2p.MemACL
 	settle      func(room dag.RoomID, w *p2p.MemACL) // nil: none
 	settles     atomic.Int32
+	// writesAt, if set, answers WritesAt (else every writer's event is
+	// admitted).
+	writesAt func(ev *dag.Event) bool
+}
+
+func (a *writersACL) WritesAt(room dag.RoomID, ev *dag.Event) bool {
+	return a.writesAt == nil || a.writesAt(ev)
 }
 
 func (a *writersACL) Writer(room dag.RoomID, s dag.ServerID) bool {
@@ -573,6 +582,97 @@ func TestStrangerPubsubStreamsScored(t *testing.T) {
 		}
 		if srv.Host.Network().Connectedness(h.ID()) == network.Connected {
 			t.Fatal("the blocked stranger is still connected")
+		}
+	})
+}
+
+// TestNotWriterAtParentsRefused: server S is a writer of the room on
+// every ACL (a server of some state seen), but its events that build on a
+// state without it (WritesAt false: standing for "S is not a server after
+// the commit the event names", a removed server) are refused on every
+// path: forwarded over gossip, and pulled in a batch with an honest
+// event on them. None is stored or relayed, and the room converges.
+func TestNotWriterAtParentsRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		removed := []byte("after removal ")
+		afterRemoval := func(ev *dag.Event) bool { return !bytes.HasPrefix(ev.Content, removed) }
+		nw, acls := newWritersNetwork(t, 3, 46, nil)
+		room := nw.CreateRoom(0)
+		allowWriters(nw, acls, room)
+		sKey := p2ptest.Key(4646, 0)
+		for _, a := range acls {
+			a.writers.Allow(room, serverID(t, sKey))
+			a.writesAt = afterRemoval
+		}
+		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		nw.ACL.Allow(room, serverID(t, sKey)) // S participates: it reaches the others' gossip
+		s := newSpy(t, ctx, nw, sKey, p2p.TopicName(room))
+		time.Sleep(3 * time.Second)
+
+		var refused []dag.EventID
+		for k := range 5 {
+			ev, err := dag.NewSigned(sKey, room, dag.KindMessage, []dag.EventID{room.CreateID()}, int64(k+1), append(slices.Clone(removed), byte(k)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.topic.Publish(ctx, ev.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			refused = append(refused, ev.ID())
+		}
+		sent := sendAll(t, nw, room, 6, []dag.EventID{room.CreateID()})
+		if _, err := nw.WaitConverged(room, sent, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		assertNotStored(t, nw, "gossiped events of a server not of the room at their parents", refused)
+		for i, n := range nw.Nodes {
+			if got := n.Mesh.Rejections()[p2p.RejectNotWriter]; got == 0 {
+				t.Errorf("server %d counted no not-writer rejection", i)
+			}
+		}
+		cancel()
+		s.wg.Wait()
+	})
+}
+
+// TestPulledNotWriterAtParentsRefused: as TestPulledNonWriterRefused, for
+// a server that is a writer on every ACL but not at its events' parents on
+// server 1's: server 1 settles, then refuses them and the honest event on
+// them, and stores none.
+func TestPulledNotWriterAtParentsRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw, acls := newWritersNetwork(t, 2, 47, nil)
+		room := nw.CreateRoom(0)
+		allowWriters(nw, acls, room)
+		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		s := p2ptest.Key(4747, 0)
+		sid := serverID(t, s)
+		for _, a := range acls {
+			a.writers.Allow(room, sid)
+		}
+		acls[1].writesAt = func(ev *dag.Event) bool { return ev.Origin != sid }
+		ids := pulledBatch(t, nw, room, s, 5)
+		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID(), ids[0]}, 30*time.Second, 1); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second) // more heads exchanges
+		for _, id := range ids[1:] {
+			if has, _ := nw.Nodes[1].Store.Has(id); has {
+				t.Errorf("server 1 stored %v", id)
+			}
+		}
+		rej := nw.Nodes[1].Mesh.Rejections()
+		if rej[p2p.RejectNotWriter] == 0 || rej[p2p.RejectDescendant] == 0 {
+			t.Errorf("rejections %v, want not-writer and descendant ones", rej)
+		}
+		if acls[1].settles.Load() == 0 {
+			t.Error("server 1 did not settle before refusing")
 		}
 	})
 }

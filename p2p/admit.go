@@ -21,7 +21,8 @@ const (
 	// that a pull would ask, does not participate in the room.
 	RejectNotParticipant Rejection = iota + 1
 	// RejectNotWriter: the event's origin is not a writer of the room
-	// ([RoomACL.Writer]), even after [RoomACL.Settle].
+	// ([RoomACL.Writer]) or not one at the event's parents
+	// ([RoomACL.WritesAt]), even after [RoomACL.Settle].
 	RejectNotWriter
 	// RejectDescendant: a pulled event descends from one refused in the
 	// same batch.
@@ -92,7 +93,7 @@ func (m *Mesh) Rejections() map[Rejection]uint64 {
 // admit is the one admission check of an event from a peer into room, on
 // every path, before the event is stored or relayed: the room's create
 // event (self-certifying: its ID is the room ID) or an event whose origin
-// is a writer of the room. It returns an [*AdmitError] and counts the
+// is a writer of the room at the event's parents. It returns an [*AdmitError] and counts the
 // refusal otherwise.
 func (m *Mesh) admit(room dag.RoomID, ev *dag.Event) error {
 	if m.writable(room, ev) {
@@ -113,7 +114,12 @@ func (m *Mesh) refuse(r Rejection, room dag.RoomID, ev *dag.Event) error {
 }
 
 // writable reports whether ev may be stored in room: its create event, or
-// an event whose origin is a writer. Unlike admit it counts nothing.
+// an event whose origin is a writer, and one at the event's parents
+// (WritesAt is asked only of writers, so that strangers cost a map
+// lookup). Unlike admit it counts nothing.
 func (m *Mesh) writable(room dag.RoomID, ev *dag.Event) bool {
-	return ev.RoomID() == room && (isCreate(room, ev) || m.cfg.ACL.Writer(room, ev.Origin))
+	if ev.RoomID() != room {
+		return false
+	}
+	return isCreate(room, ev) || (m.cfg.ACL.Writer(room, ev.Origin) && m.cfg.ACL.WritesAt(room, ev))
 }

@@ -414,21 +414,26 @@ func TestAttackMemoMatchesFold(t *testing.T) {
 // TestAttackRestoreForgetsServers: Servers (who may write to the room)
 // is every server of every room state the engine accepted. A restored
 // engine counted only the create event's and the canonical state's, so a
-// server added by a state event whose change a later event undid, or by
-// a commit off the canonical chain, could write to the room before a
+// server added by a commit whose change a later commit undid, or by a
+// commit off the canonical chain, could write to the room before a
 // restart and not after it: the engines disagree on admission.
 func TestAttackRestoreForgetsServers(t *testing.T) {
 	k := newKit(t)
 	c := newCluster(k)
-	c.addBob()
+	e1 := c.addBob()
 	_, cid, err := dag.GenerateServerKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	add := k.stateEvent("alice", &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(cid), Domain: "c.test"}}})
-	c.deliver(add)
-	c.deliver(k.stateEvent("alice", &roomstate.ServersUpdate{Removed: []roomstate.ServerID{roomstate.ServerID(cid)}}))
+	e2 := c.commitChanges("alice", e1.ID(), []roomevent.Change{k.change(e1.ID(), &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(cid), Domain: "c.test"}}})}, "bob")
+	c.commitChanges("alice", e2.ID(), []roomevent.Change{k.change(e2.ID(), &roomstate.ServersUpdate{Removed: []roomstate.ServerID{roomstate.ServerID(cid)}})}, "bob")
 	p := c.peers[0]
+	if got, _ := p.e.ServersAt(e2.ID()); !slices.Contains(got, cid) {
+		t.Fatalf("ServersAt(the commit adding c.test) = %v", got)
+	}
+	if got, _ := p.e.ServersAt(p.e.Tip()); slices.Contains(got, cid) {
+		t.Fatalf("ServersAt(the commit removing c.test) = %v", got)
+	}
 	if !slices.Contains(p.e.Servers(), cid) {
 		t.Fatalf("c.test is not among the servers that wrote: %v", p.e.Servers())
 	}

@@ -131,3 +131,42 @@ func (e *Engine) Refs(kind dag.Kind, content []byte) ([]dag.EventID, error) {
 	}
 	return out, nil
 }
+
+// Named returns the commit ev names (rule R: one of its parents, or the
+// create event), the one whose state it builds on: a commit's parent, a
+// message's or proposal's epoch. Other kinds, and content that does not
+// decode, name none (ok false). Hosts use it to check, before storing an
+// event, that its origin is a server of the room at its parents
+// ([Engine.ServersAt]).
+func Named(ev *dag.Event) (dag.EventID, bool) {
+	switch ev.Kind {
+	case dag.KindCommit:
+		c, err := roomevent.DecodeCommit(ev.Content)
+		if err != nil {
+			return dag.EventID{}, false
+		}
+		return c.Parent, true
+	case dag.KindMessage, dag.KindProposal:
+		ep, err := epochOf(ev)
+		return ep, err == nil
+	}
+	return dag.EventID{}, false
+}
+
+// ServersAt returns the servers of the room state of epoch (an accepted
+// commit or the create event), sorted, and false for any other ID. Servers
+// change only through commits (standalone state events may not touch
+// them), so the answer for an epoch never changes: it is the set the
+// engine holds an event naming epoch to (not-a-room-server).
+func (e *Engine) ServersAt(epoch dag.EventID) ([]dag.ServerID, bool) {
+	st, err := e.b.stateAt(epoch)
+	if err != nil || st == nil {
+		return nil, false
+	}
+	out := make([]dag.ServerID, 0, len(st.Servers()))
+	for _, s := range st.Servers() {
+		out = append(out, dag.ServerID(s.ID))
+	}
+	slices.SortFunc(out, func(a, b dag.ServerID) int { return bytes.Compare(a[:], b[:]) })
+	return out, true
+}

@@ -3,12 +3,14 @@ package room
 import (
 	"crypto/rand"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
 // Rule R (causal.go): what an event names must be among its DAG parents,
@@ -200,4 +202,54 @@ func mustCommitMLS(t *testing.T, ev *dag.Event) []byte {
 		t.Fatal(err)
 	}
 	return c.Commit
+}
+
+// TestServersOnlyByCommit: a standalone state event may not change the
+// servers (servers-by-commit), so ServersAt of an epoch never changes;
+// other state events still apply.
+func TestServersOnlyByCommit(t *testing.T) {
+	k := newKit(t)
+	c := newCluster(k)
+	e1 := c.addBob()
+	before, ok := c.peers[0].e.ServersAt(e1.ID())
+	if !ok || len(before) != 2 {
+		t.Fatalf("ServersAt(first commit) = %v, %v", before, ok)
+	}
+	_, cid, err := dag.GenerateServerKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := k.stateEvent("alice", &roomstate.ServersUpdate{Added: []roomstate.Server{{ID: roomstate.ServerID(cid), Domain: "c.test"}}})
+	for _, p := range c.peers {
+		if r := verdict(p, add); r == nil || r.Reason != ReasonServersByCommit {
+			t.Errorf("%s: verdict on a state event adding a server: %v, want %s", p.dom, r, ReasonServersByCommit)
+		}
+		if after, _ := p.e.ServersAt(e1.ID()); !slices.Equal(after, before) {
+			t.Errorf("%s: ServersAt changed from %v to %v", p.dom, before, after)
+		}
+		if r := verdict(p, k.stateEvent("alice", k.topic("still fine"))); r != nil {
+			t.Errorf("%s: a topic state event was refused: %v", p.dom, r)
+		}
+	}
+	if _, ok := c.peers[0].e.ServersAt(add.ID()); ok {
+		t.Error("ServersAt answered for an ID that is no epoch")
+	}
+}
+
+// TestNamed: the commit an event builds on, by kind.
+func TestNamed(t *testing.T) {
+	k := newKit(t)
+	e1 := k.addBob()
+	msg := k.message("alice", "a.test", e1)
+	commit, _ := k.commitEvent(commitSpec{by: "alice", parent: e1})
+	vote := k.sign("a.test", k.room, dag.KindAck, []dag.EventID{k.create.ID()}, []byte{1})
+	for _, tc := range []struct {
+		ev   *dag.Event
+		want dag.EventID
+		ok   bool
+	}{{msg, e1, true}, {commit, e1, true}, {vote, dag.EventID{}, false}, {k.signRaw("a.test", k.room, dag.KindMessage, []dag.EventID{k.create.ID()}, []byte{0xff}), dag.EventID{}, false}} {
+		if got, ok := Named(tc.ev); got != tc.want || ok != tc.ok {
+			t.Errorf("Named(%v) = %v, %v; want %v, %v", tc.ev.Kind, got, ok, tc.want, tc.ok)
+		}
+	}
 }

@@ -525,6 +525,11 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 		acc.group, acc.groupAt, acc.committer = pg, ev.ID(), c.Sender.Client
 		return acc, nil
 	case dag.KindState:
+		if c, err := roomevent.DecodeState(ev.Content); err == nil && changesServers(c.Changes) {
+			// The servers of an epoch must not depend on which state events
+			// arrived before an event naming it (ServersAt, the electorate).
+			return accepted{}, reject(ReasonServersByCommit, "a standalone state event may not change the room's servers; a commit does")
+		}
 		after, err := authorize(e.b.current(), ev)
 		if err != nil {
 			return accepted{}, err

@@ -86,4 +86,3 @@ func TestAttackManyProposalsPerEpoch(t *testing.T) {
 		t.Fatalf("finding: a proposal costs %d bytes after %d in its epoch, %d at first", last, n-100, first)
 	}
 }
-

@@ -28,6 +28,7 @@ const (
 	ReasonVote               Reason = "vote-rejected"        // the ordering machine refused a vote
 	ReasonStaleParent        Reason = "stale-parent"         // a local commit not on the canonical tip
 	ReasonStaleEpoch         Reason = "stale-epoch"          // a local message or proposal outside the tip's epoch
+	ReasonServersByCommit    Reason = "servers-by-commit"    // a standalone state event changing the servers
 )
 
 // Malformed reports whether the reason means the bytes themselves are

@@ -201,10 +201,18 @@ func (s *server) put(ev *dag.Event) dag.PutStatus {
 	return res.Status
 }
 
-// sign makes a local event of kind with content on the room's oldest
-// tips (dag.MergeParents), at the simulated time.
+// sign makes a local event of kind with content on the events the engine
+// requires among its parents (room.Engine.Refs, rule R) and the room's
+// oldest tips (dag.MergeParents), at the simulated time, as the node does.
 func (s *server) sign(kind dag.Kind, content []byte) (*dag.Event, error) {
-	prev, err := dag.MergeParents(s.store, s.w.room)
+	var refs []dag.EventID
+	if s.eng != nil {
+		var err error
+		if refs, err = s.eng.Refs(kind, content); err != nil {
+			return nil, err
+		}
+	}
+	prev, err := dag.MergeParents(s.store, s.w.room, refs...)
 	if err != nil {
 		return nil, err
 	}
