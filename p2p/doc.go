@@ -19,8 +19,9 @@
 //
 // # Admission and confinement
 //
-// No event of a peer is stored or relayed unless its origin is a writer of
-// the room ([RoomACL.Writer]) or it is the room's create event, on every
+// No event of a peer is stored or relayed unless it is the room's create
+// event or its origin is a writer of the room ([RoomACL.Writer]) and a
+// server of the room at the event's parents ([RoomACL.WritesAt]), on every
 // path (admit.go); refusals are counted by reason ([Mesh.Rejections]).
 // Gossip reaches a room's servers only: pubsub runs on a host that keeps
 // it from peers sharing no joined room (pubsubhost.go), subscriptions are
