@@ -23,7 +23,14 @@ import (
 // register many users from loopback).
 func startNodeWith(t *testing.T, dir, serverName string, change func(*node.Config), bootstrap ...string) *node.Node {
 	t.Helper()
-	return nodetest.Start(t, nodetest.Options{Dir: dir, Name: serverName, Bootstrap: bootstrap, Config: func(c *node.Config) {
+	return startNodeOn(t, nil, dir, serverName, change, bootstrap...)
+}
+
+// startNodeOn is startNodeWith with the node's libp2p host on mocknet net
+// (nil: loopback TCP).
+func startNodeOn(t *testing.T, net *nodetest.Net, dir, serverName string, change func(*node.Config), bootstrap ...string) *node.Node {
+	t.Helper()
+	return nodetest.Start(t, nodetest.Options{Net: net, Dir: dir, Name: serverName, Bootstrap: bootstrap, Config: func(c *node.Config) {
 		c.API.Rate.RegisterIP = node.Rate{}
 		if change != nil {
 			change(c)
@@ -89,8 +96,9 @@ func claimedKP(t *testing.T, body nodetest.JSON) string {
 // not serve is a stranger whatever user it names (last-resort only, even
 // for a user the target allowed), and every claim is counted by outcome.
 func TestKeyPackageDrain(t *testing.T) {
-	a := startNodeWith(t, t.TempDir(), "a.test", nil)
-	b := startNodeWith(t, t.TempDir(), "b.test", nil, a.PeerAddrs()[0])
+	net := nodetest.NewNet(t)
+	a := startNodeOn(t, net, t.TempDir(), "a.test", nil)
+	b := startNodeOn(t, net, t.TempDir(), "b.test", nil, a.PeerAddrs()[0])
 	bob := nodetest.Register(t, b, "bob", "phone")
 	last := uploadKPs(bob, t, b, 10)
 	bobURI := "mimi://b.test/u/bob"
@@ -146,7 +154,7 @@ func TestKeyPackageDrain(t *testing.T) {
 	trent := nodetest.Register(t, b, "trent", "phone")
 	trentLast := uploadKPs(trent, t, b, 2)
 	nodetest.Must(t, 200)(trent.Post("/v1/consent", nodetest.JSON{"user": "mimi://a.test/u/eve"}))
-	h, _, err := p2p.NewHost(p2p.HostConfig{Key: newServerKey(t), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	h, err := net.Host(newServerKey(t))
 	if err != nil {
 		t.Fatal(err)
 	}

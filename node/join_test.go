@@ -24,8 +24,8 @@ import (
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
-// sybil is a hostile server: a real libp2p host on loopback with a mesh of
-// its own (an in-memory store and ACL), connected to a node.
+// sybil is a hostile server: a real libp2p host (on the test's mocknet)
+// with a mesh of its own (an in-memory store and ACL), connected to a node.
 type sybil struct {
 	key   ed25519.PrivateKey
 	id    dag.ServerID
@@ -35,11 +35,11 @@ type sybil struct {
 	acl   *p2p.MemACL
 }
 
-func newSybil(t *testing.T, target *node.Node) *sybil {
+func newSybil(t *testing.T, net *nodetest.Net, target *node.Node) *sybil {
 	t.Helper()
 	s := &sybil{key: newServerKey(t), store: dag.NewMemStore(dag.Limits{}), acl: p2p.NewMemACL()}
 	s.id, _ = dag.ServerIDFromKey(s.key.Public().(ed25519.PublicKey))
-	h, _, err := p2p.NewHost(p2p.HostConfig{Key: s.key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	h, err := net.Host(s.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,8 @@ func adminRooms(t *testing.T, n *node.Node) []any {
 // notices from twenty sybil servers, leave no room behind: no room in
 // memory, on disk, in the mesh or in the admin list, and no goroutine.
 func TestJoinFlood(t *testing.T) {
-	n := startNodeWith(t, t.TempDir(), "a.test", nil)
+	net := nodetest.NewNet(t)
+	n := startNodeOn(t, net, t.TempDir(), "a.test", nil)
 	var users []*nodetest.Client
 	for i := range 10 {
 		users = append(users, nodetest.Register(t, n, fmt.Sprintf("u%d", i), "phone"))
@@ -178,7 +179,7 @@ func TestJoinFlood(t *testing.T) {
 	notices := map[string]int{}
 	var sybils []*sybil
 	for range 20 {
-		s := newSybil(t, n)
+		s := newSybil(t, net, n)
 		sybils = append(sybils, s)
 		for range 50 {
 			notices[inviteOutcome(s.invite(n, randomRoomID(t)))]++
@@ -234,8 +235,9 @@ func inviteOutcome(err error) string {
 // and, with no user of this server in them, left and purged when the grace
 // period passes: no record, no event.
 func TestInviteAwaitingPurged(t *testing.T) {
-	n := startNodeWith(t, t.TempDir(), "a.test", func(c *node.Config) { c.Rooms.GraceMS = 4000 })
-	s := newSybil(t, n)
+	net := nodetest.NewNet(t)
+	n := startNodeOn(t, net, t.TempDir(), "a.test", func(c *node.Config) { c.Rooms.GraceMS = 4000 })
+	s := newSybil(t, net, n)
 	defer s.close()
 	var rooms []dag.RoomID
 	for i := range node.MaxAwaitingPerServer + 1 {
@@ -279,8 +281,9 @@ func TestInviteAwaitingPurged(t *testing.T) {
 // a room whose servers include this server is joined (by the invite notice)
 // and kept once a local user takes part.
 func TestJoinVerified(t *testing.T) {
-	a := startNodeWith(t, t.TempDir(), "a.test", nil)
-	b := startNodeWith(t, t.TempDir(), "b.test", func(c *node.Config) { c.Rooms.GraceMS = 1000 }, a.PeerAddrs()[0])
+	net := nodetest.NewNet(t)
+	a := startNodeOn(t, net, t.TempDir(), "a.test", nil)
+	b := startNodeOn(t, net, t.TempDir(), "b.test", func(c *node.Config) { c.Rooms.GraceMS = 1000 }, a.PeerAddrs()[0])
 	alice := nodetest.Register(t, a, "alice", "phone")
 	bob := nodetest.Register(t, b, "bob", "phone")
 	private := nodetest.Str(nodetest.Must(t, 201)(alice.Post("/v1/rooms", nodetest.JSON{"preset": "private-group"}))["room"])

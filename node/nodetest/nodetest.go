@@ -122,6 +122,10 @@ func NewNet(t testing.TB) *Net {
 	return &Net{mn: mn, addrs: map[peer.ID]ma.Multiaddr{}}
 }
 
+// Host adds a host with key to the mocknet, linked to every host there: a
+// hostile or bare server of a test, next to the kit's nodes.
+func (nt *Net) Host(key ed25519.PrivateKey) (host.Host, error) { return nt.newHost(key) }
+
 // newHost adds a host with the node's key and links it to the others.
 func (nt *Net) newHost(key ed25519.PrivateKey) (host.Host, error) {
 	priv, err := p2p.PrivKey(key)
