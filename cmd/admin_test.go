@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,7 +62,11 @@ func TestAdminTokenCommands(t *testing.T) {
 		Tokens       []clientapi.IssuedToken `json:"tokens"`
 	}
 	runJSON(t, &list, "admin", "token", "list", "--data-dir", dir)
-	if list.Registration != "token" || len(list.Tokens) != 3 || list.Tokens[0].ID != first.ID || list.Tokens[0].Token != "" {
+	// Tokens created in the same millisecond are listed in ID order, so
+	// first need not come first.
+	listed := slices.ContainsFunc(list.Tokens, func(x clientapi.IssuedToken) bool { return x.ID == first.ID })
+	secret := slices.ContainsFunc(list.Tokens, func(x clientapi.IssuedToken) bool { return x.Token != "" })
+	if list.Registration != "token" || len(list.Tokens) != 3 || !listed || secret {
 		t.Fatalf("list = %+v", list)
 	}
 
