@@ -14,7 +14,7 @@ import (
 // order (create, state, commit, proposal, votes, order records) in feed
 // order, for the recorded rooms, or for room alone when it is not zero; it
 // reads those rooms' entries only (the per-room feed). The feed is the
-// record of which events the node feed and which order records it
+// record of which events the node accepted and which order records it
 // emitted, so a restart rebuilds exactly the state it had.
 func (rs *rooms) feedByRoom(room dag.RoomID) (map[dag.RoomID][]feed.Entry, error) {
 	out := map[dag.RoomID][]feed.Entry{}

@@ -60,7 +60,7 @@ type rooms struct {
 	mu sync.RWMutex // guards m and writers
 	m  map[dag.RoomID]*roomInfo
 	// writers are, per room, the servers of every room state the node
-	// feed (Writer). The set only grows while the node runs, and it
+	// accepted (Writer). The set only grows while the node runs, and it
 	// lives outside roomInfo so that a reload keeps it.
 	writers map[dag.RoomID]map[dag.ServerID]bool
 	// epochs caches the servers of each room's epochs for WritesAt.
@@ -172,16 +172,12 @@ func (rs *rooms) Participates(room dag.RoomID, server dag.ServerID) bool {
 }
 
 // Writer implements p2p.RoomACL: events of server may be stored in room
-// when server is a server of the room in a room state the node feed:
-// the create event's initial state, the state after an feed state
-// event, or after an authorized commit on any branch (commitEvent), and
-// the published state. This is the union over the states seen, not the
-// state at the event's parents (per-branch state comes with the room
-// engine): a server removed from the room stays a writer, bounded by the
-// mesh's per-origin gossip rate and the store's pending limits. The union
-// is rebuilt on a restart from the restored commits and states, so a
-// server that state events alone added and removed before the restart is
-// no longer a writer after it.
+// when server is a server of the room in a room state the node accepted:
+// the create event's initial state or the state after an authorized
+// commit on any branch (room.Engine.Servers). This is the union over the
+// states seen, the cheap first filter; WritesAt (writesat.go) then holds an
+// event to the servers at its parents. The union is rebuilt on a restart
+// from the restored room.
 func (rs *rooms) Writer(room dag.RoomID, server dag.ServerID) bool {
 	rs.mu.RLock()
 	defer rs.mu.RUnlock()
