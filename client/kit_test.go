@@ -9,30 +9,20 @@ import (
 	"time"
 
 	"github.com/rhizome-chat/rhizome/node"
+	"github.com/rhizome-chat/rhizome/node/nodetest"
 )
 
-// startNode starts a real node: badger in a temp dir, libp2p on loopback
-// TCP, the API on a loopback port.
+// startNode starts a real node with the node test kit (nodetest): badger
+// in dir, libp2p on loopback TCP, the API on a loopback port; the test's
+// cleanup stops it.
 func startNode(t *testing.T, dir, name string, bootstrap ...string) *node.Node {
 	t.Helper()
-	n, err := node.New(node.LoopbackConfig(dir, name, bootstrap...), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stopNode(t, n) })
-	return n
+	return nodetest.Start(t, nodetest.Options{Dir: dir, Name: name, Bootstrap: bootstrap})
 }
 
 func stopNode(t *testing.T, n *node.Node) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := n.Stop(ctx); err != nil {
-		t.Errorf("stop node: %v", err)
-	}
+	nodetest.Stop(t, n)
 }
 
 func apiURL(n *node.Node) string { return "http://" + n.APIAddr() }
