@@ -371,7 +371,7 @@ func TestFloodAcceptance(t *testing.T) {
 	disk := func() []int64 {
 		out := make([]int64, len(nodes))
 		for i, n := range nodes {
-			out[i] = dirBytes(t, n.Cfg().DataDir)
+			out[i] = dirBytes(t, n.Config().DataDir)
 		}
 		return out
 	}
@@ -402,7 +402,7 @@ func TestFloodAcceptance(t *testing.T) {
 		tips, _ := n.Store().Tips(room)
 		diskExcess[i] = excess(diskStart[i], diskBefore[i], diskAfter[i])
 		fmt.Fprintf(&report, "  %s: flood events kept %d, fake chain kept %d, tips %d; rejections %v; the attacker found itself disconnected at %d of %d checks\n    disk %s\n",
-			n.Cfg().ServerName, keptBy(t, n, room, flooded), keptBy(t, n, room, chainIDs), len(tips), n.Mesh().Rejections(),
+			n.Config().ServerName, keptBy(t, n, room, flooded), keptBy(t, n, room, chainIDs), len(tips), n.Mesh().Rejections(),
 			ar.Disconnected[i], ar.Checks, sizes(diskStart[i], diskBefore[i], diskAfter[i]))
 	}
 	rssExcess := excess(rssStart, rssBefore, rssAfter)
@@ -422,10 +422,10 @@ func TestFloodAcceptance(t *testing.T) {
 	// Assertions.
 	for _, n := range nodes {
 		if k := keptBy(t, n, room, flooded); k > 0 {
-			t.Errorf("%s keeps %d of the %d flood events", n.Cfg().ServerName, k, len(flooded))
+			t.Errorf("%s keeps %d of the %d flood events", n.Config().ServerName, k, len(flooded))
 		}
 		if k := keptBy(t, n, room, chainIDs); k > 0 {
-			t.Errorf("%s keeps %d of the %d fake chain events", n.Cfg().ServerName, k, len(chainIDs))
+			t.Errorf("%s keeps %d of the %d fake chain events", n.Config().ServerName, k, len(chainIDs))
 		}
 	}
 	if st.SyncTotal() > 0 {
@@ -443,7 +443,7 @@ func TestFloodAcceptance(t *testing.T) {
 	}
 	for i, n := range nodes {
 		if g := diskExcess[i]; g >= maxGrowth {
-			t.Errorf("%s: the flood grew the disk by %.1f%% beyond the honest traffic's own growth, bound %.0f%%", n.Cfg().ServerName, g, maxGrowth)
+			t.Errorf("%s: the flood grew the disk by %.1f%% beyond the honest traffic's own growth, bound %.0f%%", n.Config().ServerName, g, maxGrowth)
 		}
 	}
 	if rssExcess >= maxGrowth {

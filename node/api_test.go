@@ -83,7 +83,7 @@ func TestRegisterAndAuthErrors(t *testing.T) {
 func dumpLocal(t *testing.T, n *node.Node) []byte {
 	t.Helper()
 	var all []byte
-	txn := n.Db().Badger().NewTransaction(false)
+	txn := n.DB().Badger().NewTransaction(false)
 	defer txn.Discard()
 	it := txn.NewIterator(badgerIteratorOptions())
 	defer it.Close()

@@ -37,11 +37,11 @@ func (x *Node) Accounts() *accounts.Store { return x.accounts }
 
 func (x *Node) AdminToken() string { return x.adminToken }
 
-func (x *Node) Api() *httpapi.Server { return x.api }
+func (x *Node) API() *httpapi.Server { return x.api }
 
-func (x *Node) Cfg() *Config { return &x.cfg }
+func (x *Node) Config() *Config { return &x.cfg }
 
-func (x *Node) Db() *localdb.DB { return x.db }
+func (x *Node) DB() *localdb.DB { return x.db }
 
 func (x *Node) Gater() *p2p.Gater { return x.gater }
 

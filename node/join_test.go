@@ -82,7 +82,7 @@ func (s *sybil) fakeRoom(t *testing.T, target *node.Node, name string) dag.RoomI
 	creator := roomevent.Sender{User: "mimi://sybil.test/u/s", Client: "mimi://sybil.test/d/s/1"}
 	st, err := roomstate.NewRoom(roomstate.PresetPrivateGroup, roomstate.RoomConfig{
 		Room: roomstate.URI("mimi://sybil.test/r/" + name), Name: name, Creator: roomstate.URI(creator.User),
-		Servers: []roomstate.Server{{ID: roomstate.ServerID(s.id), Domain: "sybil.test"}, {ID: roomstate.ServerID(target.ServerID()), Domain: target.Cfg().ServerName}},
+		Servers: []roomstate.Server{{ID: roomstate.ServerID(s.id), Domain: "sybil.test"}, {ID: roomstate.ServerID(target.ServerID()), Domain: target.Config().ServerName}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -373,7 +373,7 @@ func TestAdminRoomsLeavePurge(t *testing.T) {
 		t.Fatal("purge kept the room's events")
 	}
 	// After a restart the room stays gone.
-	dir := n.Cfg().DataDir
+	dir := n.Config().DataDir
 	nodetest.Stop(t, n)
 	n2 := startNodeWith(t, dir, "a.test", nil)
 	if msg := roomsLeft(n2); msg != "" {

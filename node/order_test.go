@@ -433,7 +433,7 @@ func TestOrderMembershipChange(t *testing.T) {
 	// The late server gets the whole history at once, as one sync batch
 	// would deliver it: the commit that made b a voter and b's first votes
 	// are stepped in one run, before that commit is canonical there.
-	cdir := c.Cfg().DataDir
+	cdir := c.Config().DataDir
 	c = startOrderNode(t, cdir, "c.test")
 	if _, err := c.Local().AddRoom(roomID, feed.RoomRecord{How: feed.JoinedAPI}); err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func TestStreamDeliversOwnAddingCommit(t *testing.T) {
 		{"an order line", feed.Entry{Room: entry.Room, Event: cid, Kind: dag.KindCommit, Order: &engine.OrderRecord{}}, "mimi://a.test/u/bob", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := n.Api().AddsReader(st, tc.e, tc.user); got != tc.want {
+			if got := n.API().AddsReader(st, tc.e, tc.user); got != tc.want {
 				t.Fatalf("addsReader(%s) of commit %s = %v, want %v", tc.user, commitID, got, tc.want)
 			}
 		})
