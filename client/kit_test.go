@@ -20,11 +20,6 @@ func startNode(t *testing.T, dir, name string, bootstrap ...string) *node.Node {
 	return nodetest.Start(t, nodetest.Options{Dir: dir, Name: name, Bootstrap: bootstrap})
 }
 
-func stopNode(t *testing.T, n *node.Node) {
-	t.Helper()
-	nodetest.Stop(t, n)
-}
-
 func apiURL(n *node.Node) string { return "http://" + n.APIAddr() }
 
 // device is a test client with a running Sync loop collecting deliveries.

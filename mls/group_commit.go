@@ -65,7 +65,7 @@ func (g *Group) Commit(rand io.Reader, opts *CommitOptions) (*PendingCommit, err
 	var list []proposalEntry
 	var pors []ProposalOrRef
 	if !opts.NoPending {
-		for _, cp := range g.proposals {
+		for _, cp := range g.proposals.all() {
 			if _, upd := cp.proposal.(*UpdateProposal); upd && cp.sender == me {
 				continue
 			}

@@ -175,7 +175,7 @@ func (g *Group) senderKey(c *FramedContent, s Sender) ([]byte, error) {
 // ownMessage recognises this member's own pending commit and sent
 // proposals coming back from the ordering layer.
 func (g *Group) ownMessage(msg *MLSMessage, opts *ProcessOptions) (*ProcessedMessage, bool, error) {
-	if g.pending == nil && len(g.proposals) == 0 {
+	if g.pending == nil && g.proposals.len() == 0 {
 		return nil, false, nil
 	}
 	raw, err := msg.Marshal()
@@ -189,7 +189,7 @@ func (g *Group) ownMessage(msg *MLSMessage, opts *ProcessOptions) (*ProcessedMes
 		return &ProcessedMessage{ContentType: ContentTypeCommit, Sender: MemberSender(g.me), Epoch: g.ctx.Epoch - 1,
 			Commit: &CommitSummary{Own: true}}, true, nil
 	}
-	for _, cp := range g.proposals {
+	for _, cp := range g.proposals.all() {
 		if cp.raw != nil && bytes.Equal(cp.raw, raw) {
 			return &ProcessedMessage{ContentType: ContentTypeProposal, Sender: cp.sender, Epoch: g.ctx.Epoch,
 				Proposal: cp.proposal, ProposalRef: cp.ref}, true, nil
@@ -239,7 +239,7 @@ func (g *Group) processCommit(ac *AuthenticatedContent, opts *ProcessOptions) (*
 		// This member cannot follow the group into the new epoch.
 		sum.RemovedSelf = true
 		g.inactive = true
-		g.proposals = nil
+		g.proposals = proposalCache{}
 		return sum, nil
 	}
 	if a.myUpdate, err = g.ownUpdateKey(pc.list); err != nil {

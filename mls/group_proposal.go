@@ -3,7 +3,6 @@ package mls
 import (
 	"fmt"
 	"io"
-	"slices"
 	"time"
 )
 
@@ -69,7 +68,7 @@ func (g *Group) propose(rand io.Reader, p Proposal, updatePriv []byte) (*MLSMess
 	if err != nil {
 		return nil, err
 	}
-	g.proposals = append(g.proposals, cachedProposal{ref: ref, proposal: p, sender: c.Sender, raw: raw, updatePriv: updatePriv})
+	g.proposals.add(cachedProposal{ref: ref, proposal: p, sender: c.Sender, raw: raw, updatePriv: updatePriv})
 	return msg, nil
 }
 
@@ -119,11 +118,10 @@ func (s *publicState) resolveProposals(c *Commit, committer Sender) ([]proposalE
 			out = append(out, proposalEntry{p: por.Proposal, sender: committer})
 			continue
 		}
-		j := slices.IndexFunc(s.proposals, func(cp cachedProposal) bool { return string(cp.ref) == string(por.Reference) })
-		if j < 0 {
+		cp, ok := s.proposals.find(por.Reference)
+		if !ok {
 			return nil, groupErrf("proposal list", ErrUnknownProposal, "reference %x", por.Reference)
 		}
-		cp := &s.proposals[j]
 		out = append(out, proposalEntry{p: cp.proposal, sender: cp.sender, ref: cp.ref})
 	}
 	return out, nil
@@ -177,11 +175,11 @@ func (g *Group) ownUpdateKey(list []proposalEntry) ([]byte, error) {
 		if _, ok := e.p.(*UpdateProposal); !ok || e.sender != MemberSender(g.me) {
 			continue
 		}
-		k := slices.IndexFunc(g.proposals, func(cp cachedProposal) bool { return string(cp.ref) == string(e.ref) })
-		if k < 0 || g.proposals[k].updatePriv == nil {
+		cp, ok := g.proposals.find(e.ref)
+		if !ok || cp.updatePriv == nil {
 			return nil, groupErrf("update", ErrNoPrivateKey, "an update of this member's leaf it did not send")
 		}
-		return g.proposals[k].updatePriv, nil
+		return cp.updatePriv, nil
 	}
 	return nil, nil
 }

@@ -73,7 +73,7 @@ func fingerprint(t testing.TB, g *Group) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%d|%x|%x|%x|%x|%x|%d|%v|%v|%d", g.Epoch(), g.EpochAuthenticator(), th, g.ctxBytes, g.interim, g.confTag,
-		len(g.proposals), g.Active(), g.pending != nil, len(g.retained))
+		g.proposals.len(), g.Active(), g.pending != nil, len(g.retained))
 }
 
 // forge signs commit c as g's member and frames it with a valid

@@ -197,8 +197,8 @@ func commitKey(s *publicState, raw []byte, now time.Time) memoKey {
 		t[0] = 1
 		binary.BigEndian.PutUint64(t[1:], uint64(now.UnixNano()))
 	}
-	parts = append(parts, t[:], binary.BigEndian.AppendUint32(nil, uint32(len(s.proposals))))
-	for _, cp := range s.proposals {
+	parts = append(parts, t[:], binary.BigEndian.AppendUint32(nil, uint32(s.proposals.len())))
+	for _, cp := range s.proposals.all() {
 		parts = append(parts, cp.ref)
 	}
 	return keyHash(append(parts, raw)...)

@@ -1,7 +1,6 @@
 package mls
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"time"
@@ -25,7 +24,7 @@ type publicState struct {
 	interim  []byte // interim transcript hash of the epoch
 	confTag  []byte // confirmation tag of the commit that created the epoch
 
-	proposals []cachedProposal
+	proposals proposalCache
 }
 
 // clone returns a copy of s that can be changed without affecting s (the
@@ -33,7 +32,6 @@ type publicState struct {
 func (s *publicState) clone() publicState {
 	n := *s
 	n.tree = s.tree.Clone()
-	n.proposals = slices.Clone(s.proposals)
 	n.ctx.Extensions = slices.Clone(s.ctx.Extensions)
 	return n
 }
@@ -48,7 +46,7 @@ func (s *publicState) setEpoch(ctx GroupContext, ctxBytes, confTag []byte) error
 		return err
 	}
 	s.ctx, s.ctxBytes, s.interim, s.confTag = ctx, ctxBytes, interim, confTag
-	s.proposals = nil
+	s.proposals = proposalCache{}
 	return nil
 }
 
@@ -133,9 +131,7 @@ func (s *publicState) checkProposal(ac *AuthenticatedContent, now time.Time, pol
 // cacheProposal keeps a validated proposal for commits of this epoch that
 // reference it, once.
 func (s *publicState) cacheProposal(cp cachedProposal) {
-	if !slices.ContainsFunc(s.proposals, func(c cachedProposal) bool { return bytes.Equal(c.ref, cp.ref) }) {
-		s.proposals = append(s.proposals, cp)
-	}
+	s.proposals.add(cp)
 }
 
 // publicCommit is the outcome of the checks of a commit that need no

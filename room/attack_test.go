@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -842,5 +843,45 @@ func TestAttackWelcomeMismatch(t *testing.T) {
 	}
 	if r := k.step(resign(carol)); r != nil {
 		t.Errorf("the honest add: %v", r.Err)
+	}
+}
+
+// TestAttackManyProposalsPerEpoch: every accepted proposal event returns a
+// new public group state holding all of the epoch's proposals so far; a
+// member device can send them at will (each Update with a fresh key is
+// valid, and room policy allows them). The states used to clone the
+// epoch's proposal list and scan it for a duplicate, so n proposals cost
+// O(n^2) bytes copied; they now share one append-only log indexed by
+// reference (mls/proposalcache.go), so a proposal costs the same late in
+// an epoch as early.
+func TestAttackManyProposalsPerEpoch(t *testing.T) {
+	k := newKit(t)
+	e1 := k.addBob()
+	const n = 3000
+	evs := make([]*dag.Event, n)
+	for i := range evs {
+		upd, err := k.users["bob"].g.ProposeUpdate(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs[i] = k.proposalEvent("bob", "b.test", e1, upd)
+	}
+	cost := func(evs []*dag.Event) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for _, ev := range evs {
+			if r := k.step(ev); r != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		runtime.ReadMemStats(&after)
+		return (after.TotalAlloc - before.TotalAlloc) / uint64(len(evs))
+	}
+	first := cost(evs[:100])
+	cost(evs[100 : n-100])
+	last := cost(evs[n-100:])
+	t.Logf("bytes allocated per proposal: %d for the first 100, %d after %d", first, last, n-100)
+	if last > 4*first {
+		t.Fatalf("finding: a proposal costs %d bytes after %d in its epoch, %d at first", last, n-100, first)
 	}
 }
