@@ -248,18 +248,29 @@ func (c *Client) invite(ctx context.Context, roomID, user string, opts *InviteOp
 	}
 	var claim clientapi.Claimed
 	deadline := time.Now().Add(c.opts.WaitTimeout)
+	// The other server may still be connecting, or not know the room yet:
+	// retry with a backoff (each try spends one of the claimer's claims,
+	// docs/api.md "POST /v1/keypackages/claim"), and past the claim rate
+	// wait as the server asks.
+	wait := 200 * time.Millisecond
 	for {
 		err := a.postJSON(ctx, "/v1/keypackages/claim", clientapi.ClaimRequest{User: user, Room: room, CipherSuites: []uint16{uint16(Suite)}}, &claim)
 		if err == nil {
 			break
 		}
-		if !(clientapi.HasCode(err, clientapi.CodeUnavailable) || clientapi.HasCode(err, clientapi.CodeNotFound)) || time.Now().After(deadline) {
+		limited := clientapi.HasCode(err, clientapi.CodeRateLimited)
+		if !(limited || clientapi.HasCode(err, clientapi.CodeUnavailable) || clientapi.HasCode(err, clientapi.CodeNotFound)) || time.Now().After(deadline) {
 			return "", fmt.Errorf("claim KeyPackages of %s: %w", user, err)
 		}
-		select { // the other server may still be connecting
+		pause := wait
+		if limited {
+			pause = max(pause, time.Second)
+		}
+		wait = min(2*wait, 2*time.Second)
+		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(pause):
 		}
 	}
 	plan := &commitPlan{Add: []string{user}, Purpose: "invite"}
