@@ -20,6 +20,13 @@
 // of the accepted state-changing events in arrival order and of the
 // commits on the branch (see [Engine.StateAt]).
 //
+// Rule R (causal.go): what an event names (a commit's parent, a message's
+// or proposal's epoch, a commit's proposals by reference) must be among
+// its DAG parents, so every server judges it after what it names and
+// reaches the same verdict; hosts build their events with [Engine.Refs],
+// and check before storing that an event's origin is a server at its
+// parents with [Named] and [Engine.ServersAt].
+//
 // The engine imports no network, disk, logger or clock: time comes in
 // through [Engine.Tick], so the node and the simulator run exactly the
 // same rules and a simulated run replays from its seed.
