@@ -477,11 +477,11 @@ func TestVerifyCommitTyped(t *testing.T) {
 	r := k.c.rooms[k.room.String()]
 	e := &logEntry{Op: "commit", Event: ce.ID, Parent: ce.Parent, MLS: ce.MLS, Changes: ce.Changes, Actor: ce.Actor}
 	st, epoch := r.state, r.g.Epoch()
-	if _, err := verifyCommit(r, e); !errors.Is(err, ErrCommitRefused) || !strings.Contains(err.Error(), "("+refusedSender+")") {
+	if _, err := verifyCommit(r, r.state, e); !errors.Is(err, ErrCommitRefused) || !strings.Contains(err.Error(), "("+refusedSender+")") {
 		t.Fatalf("relabelled commit: %v, want ErrCommitRefused (%s)", err, refusedSender)
 	}
 	e.Actor = actorJSON{User: k.users["alice"].user, Client: k.users["alice"].device, Origin: e.Actor.Origin}
-	if _, err := verifyCommit(r, e); err != nil {
+	if _, err := verifyCommit(r, r.state, e); err != nil {
 		t.Fatalf("the same commit under alice's name: %v", err)
 	}
 	if r.state != st || r.g.Epoch() != epoch {

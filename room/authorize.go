@@ -192,3 +192,12 @@ func checkMLS(raw []byte, wf mls.WireFormat, ct mls.ContentType) error {
 	}
 	return nil
 }
+
+// ApplyState applies the changes of a standalone state event sent by
+// actor (its Server the event's origin) to st, as a commit adopting the
+// event does: the origin is a server of the room, the sender a user of the
+// origin's domain, and each change applies through roomstate.ApplyUpdate.
+// Clients fold adopted state events with it, as servers do.
+func ApplyState(st *roomstate.State, actor roomstate.Actor, changes []roomevent.Change) (*roomstate.State, error) {
+	return adoptState(st, &StateEntry{Kind: dag.KindState, Actor: actor, Changes: changes})
+}
