@@ -243,6 +243,7 @@ type vkSpec struct {
 	props    []mls.Proposal
 	ops      []roomstate.Op // stapled changes, encoded against st (default: st1)
 	mlsBytes []byte         // replace the MLS commit bytes
+	adopt    []dag.EventID  // state events among its DAG parents, which it adopts
 }
 
 // commitEvent builds the commit of s (not merged) and returns its event,
@@ -292,7 +293,7 @@ func (k *vkit) commitEvent(s vkSpec) (*dag.Event, *mls.PendingCommit) {
 		k.t.Fatal(err)
 	}
 	domain := roomstate.URI(claim.user).Domain()
-	return k.sign(domain, k.room, dag.KindCommit, []dag.EventID{k.create.ID()}, content), pc
+	return k.sign(domain, k.room, dag.KindCommit, append([]dag.EventID{k.create.ID()}, s.adopt...), content), pc
 }
 
 // renamed returns a copy of user name's group whose own leaf carries the
