@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/roomstate"
@@ -115,5 +116,41 @@ func TestClientAdoptsStateEvents(t *testing.T) {
 	k.canonical(e4)
 	if k.logged(e4.ID().String()) || string(k.roomInfo().EpochID) != e3.ID().String() {
 		t.Fatalf("the commit adopting a state event that does not apply was applied; skipped %v", k.c.Skipped())
+	}
+}
+
+// TestClientUndoneAdoptionPendsAgain: when the commit that adopted a state
+// event is undone, the state event is pending again, and the commit that
+// wins the slot instead adopts it.
+func TestClientUndoneAdoptionPendsAgain(t *testing.T) {
+	k := newVKit(t)
+	carol := k.users["carol"].user
+	promote := k.stateEvent("alice", k.st1, &roomstate.ParticipantUpdate{RoleChanges: []roomstate.UserRole{{User: roomstate.URI(carol), Role: roomstate.RoleAdmin}}})
+	k.feed(k.eventLine(promote, "state"))
+	at1, err := k.users["alice"].g.Snapshot().Restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, _ := k.commitEvent(vkSpec{by: "alice", adopt: []dag.EventID{promote.ID()}})
+	k.canonical(e2)
+	if now, _ := k.roleOf(carol); now != roomstate.RoleAdmin {
+		t.Fatalf("carol after the adopting commit: role %d, want admin; skipped %v", now, k.c.Skipped())
+	}
+	// The winner on e1, also adopting it, replaces e2.
+	win, _ := k.commitEvent(vkSpec{by: "alice", g: at1, adopt: []dag.EventID{promote.ID()}})
+	k.feed(k.eventLine(win, "commit"))
+	k.cursor++
+	k.feed(&clientapi.StreamLine{Type: clientapi.LineOrder, Cursor: k.cursor, Room: k.room.String(), Tip: k.e1.String(), Undone: []string{e2.ID().String()},
+		RetainUntilMS: time.Now().Add(time.Hour).UnixMilli()})
+	if now, pending := k.roleOf(carol); now != roomstate.RoleMember || pending != roomstate.RoleAdmin {
+		t.Fatalf("carol after the undo: role %d (pending %d), want member (pending admin); skipped %v", now, pending, k.c.Skipped())
+	}
+	k.cursor++
+	k.feed(&clientapi.StreamLine{Type: clientapi.LineOrder, Cursor: k.cursor, Room: k.room.String(), Tip: win.ID().String(), Applied: []string{win.ID().String()}})
+	if now, _ := k.roleOf(carol); now != roomstate.RoleAdmin {
+		t.Fatalf("carol after the winner: role %d, want admin; skipped %v", now, k.c.Skipped())
+	}
+	if e := k.loggedEntry(win.ID().String()); e == nil || !slices.Equal(e.Adopted, []string{promote.ID().String()}) {
+		t.Fatalf("the winner's log entry = %+v, want it to adopt %s", e, promote.ID())
 	}
 }

@@ -189,7 +189,10 @@ func (b *branchState) pending(head dag.EventID) []StateEntry {
 	if len(b.states) == 0 {
 		return nil
 	}
-	in := b.branch(head)
+	in := b.onChain // the canonical tip's branch, the usual head
+	if head != b.tip() {
+		in = b.branch(head)
+	}
 	var out []StateEntry
 	for id, i := range b.states {
 		if !slices.ContainsFunc(b.adopters[id], func(a dag.EventID) bool { return in[a] }) {
