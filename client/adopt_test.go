@@ -154,3 +154,36 @@ func TestClientUndoneAdoptionPendsAgain(t *testing.T) {
 		t.Fatalf("the winner's log entry = %+v, want it to adopt %s", e, promote.ID())
 	}
 }
+
+// TestClientOldStateEntriesReplay: a replay log written before state
+// events waited for adoption holds "state" entries, applied at once, and
+// commit entries without Adopted (like the first commit's here), which
+// adopt nothing; both still replay.
+func TestClientOldStateEntriesReplay(t *testing.T) {
+	k := newVKit(t)
+	carol := k.users["carol"].user
+	comp, update, err := roomstate.EncodeOp(k.st1, &roomstate.ParticipantUpdate{RoleChanges: []roomstate.UserRole{{User: roomstate.URI(carol), Role: roomstate.RoleAdmin}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := k.users["alice"]
+	old := &logEntry{Op: "state", Event: "old", Changes: []clientapi.Change{{Component: uint16(comp), Update: update}}, Actor: actorJSON{User: alice.user, Client: alice.device}}
+	k.c.mu.Lock()
+	r := k.c.rooms[k.room.String()]
+	b := newBatch()
+	err = k.c.logAndApply(b, r, old)
+	if err == nil {
+		err = k.c.st.commit(b)
+	}
+	k.c.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := k.roleOf(carol); now != roomstate.RoleAdmin {
+		t.Fatalf("carol after an old state entry: role %d, want admin", now)
+	}
+	k.reopen()
+	if now, _ := k.roleOf(carol); now != roomstate.RoleAdmin {
+		t.Fatalf("carol after replaying an old state entry: role %d, want admin", now)
+	}
+}
