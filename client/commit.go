@@ -17,9 +17,11 @@ import (
 // applies them or they lose their slot and are rebuilt.
 
 // buildCommit makes the commit of plan on the room's current epoch with
-// seeded randomness, and the room-state changes stapled to it.
-func (c *Client) buildCommit(r *room, plan *commitPlan, seed []byte) (*mls.PendingCommit, []clientapi.Change, error) {
-	changes, err := planChanges(r.state, actorJSON{User: c.id.UserURI, Client: c.id.DeviceURI}, plan)
+// seeded randomness, and the room-state changes stapled to it, planned on
+// st: the state the commit is judged against (the epoch's with the state
+// events it adopts; room.pendingState before it is submitted).
+func (c *Client) buildCommit(r *room, st *roomstate.State, plan *commitPlan, seed []byte) (*mls.PendingCommit, []clientapi.Change, error) {
+	changes, err := planChanges(st, actorJSON{User: c.id.UserURI, Client: c.id.DeviceURI}, plan)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -49,7 +51,7 @@ func (c *Client) buildCommit(r *room, plan *commitPlan, seed []byte) (*mls.Pendi
 	}
 	byRef := plan.ByReference
 	for _, u := range plan.Departed {
-		if r.state.RoleOf(roomstate.URI(u)) != roomstate.RoleNone {
+		if st.RoleOf(roomstate.URI(u)) != roomstate.RoleNone {
 			continue // listed again: not ours to remove
 		}
 		for _, l := range r.g.Members() {
@@ -88,7 +90,7 @@ func (c *Client) submitPlan(ctx context.Context, room string, plan *commitPlan) 
 			c.mu.Unlock()
 			return "", err
 		}
-		pc, changes, err := c.buildCommit(r, plan, seed)
+		pc, changes, err := c.buildCommit(r, r.pendingState(), plan, seed)
 		if err != nil {
 			c.mu.Unlock()
 			return "", err

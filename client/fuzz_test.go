@@ -119,9 +119,17 @@ func TestFuzzSeedsProcess(t *testing.T) {
 			t.Fatalf("line %d: %v", l.Cursor, err)
 		}
 	}
+	// The state event adding bob is pending: the commit that adopts it
+	// (it is the commit's DAG parent) is malformed and skipped.
 	rs, _ := c.Rooms()
-	if len(rs) != 1 || !rs[0].Joined || rs[0].Name != "Fuzz" || rs[0].Members != 2 {
+	if len(rs) != 1 || !rs[0].Joined || rs[0].Name != "Fuzz" || rs[0].Members != 1 {
 		t.Fatalf("rooms after seeds = %+v (skipped %v)", rs, c.Skipped())
+	}
+	c.mu.Lock()
+	pending := c.rooms[string(rs[0].Room)].pendingState().RoleOf("mimi://a.test/u/bob")
+	c.mu.Unlock()
+	if pending != roomstate.RoleMember {
+		t.Fatalf("bob's role with the pending state event = %d, want member", pending)
 	}
 	if len(c.Skipped()) == 0 {
 		t.Fatal("the malformed commit and message were not reported as skipped")

@@ -326,6 +326,10 @@ func TestLeaveLastUserTakesServerOut(t *testing.T) {
 	if err := alice.c.postState(ctx, room, &roomstate.ParticipantUpdate{RoleChanges: []roomstate.UserRole{{User: carolURI, Role: roomstate.RoleAdmin}}}); err != nil {
 		t.Fatal(err)
 	}
+	// The state event takes effect with the next commit, which adopts it.
+	if _, err := alice.c.Update(ctx, RoomID(room)); err != nil {
+		t.Fatal(err)
+	}
 	waitUntil(t, "bob sees carol as admin", func() bool {
 		bob.c.mu.Lock()
 		defer bob.c.mu.Unlock()

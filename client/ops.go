@@ -347,12 +347,15 @@ func (c *Client) postState(ctx context.Context, room string, op roomstate.Op) er
 		c.mu.Unlock()
 		return err
 	}
-	comp, update, err := roomstate.EncodeOp(r.state, op)
+	// On the state the next commit adopts it into: the current one with
+	// the pending state events.
+	st := r.pendingState()
+	comp, update, err := roomstate.EncodeOp(st, op)
 	if err != nil {
 		c.mu.Unlock()
 		return fmt.Errorf("client: encode change: %w", err)
 	}
-	if _, err := roomstate.ApplyUpdate(r.state, actorJSON{User: c.id.UserURI, Client: c.id.DeviceURI}.actor(), comp, update); err != nil {
+	if _, err := roomstate.ApplyUpdate(st, actorJSON{User: c.id.UserURI, Client: c.id.DeviceURI}.actor(), comp, update); err != nil {
 		c.mu.Unlock()
 		return fmt.Errorf("%w: the room does not allow it: %v", ErrBadInput, err)
 	}
@@ -405,9 +408,11 @@ func (c *Client) remove(ctx context.Context, roomID, user string) (string, error
 
 // Leave leaves the room: the device proposes its own removal (SelfRemove),
 // and its user leaves the participant list with a signed state change (in
-// this order: the node takes submissions only from participants). A
-// remaining member commits the departure once it sees the user unlisted
-// (process.go, completeDepartures): the SelfRemove by reference (or a
+// this order: the node takes submissions only from participants). The
+// state event is pending until a commit adopts it: a remaining member
+// commits the departure once it sees it (process.go, completeDepartures),
+// and that commit adopts it (the node names it among the commit's
+// parents), unlisting the user: the SelfRemove by reference (or a
 // Remove of each of the user's clients, if the epoch moved on), and, when
 // the user was the last participant of their domain, the removal of that
 // domain's server, which roomstate allows any participant (a vacated

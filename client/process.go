@@ -102,7 +102,9 @@ func (c *Client) processEvent(ctx context.Context, b *batch, l *clientapi.Stream
 			c.skip(l, "state change signature: "+err.Error())
 			return nil
 		}
-		e := &logEntry{Op: "state", Event: l.Event, Changes: toChangeJSON(st.Changes), Actor: actorJSON{User: st.Sender.User, Client: st.Sender.Client, Origin: origin}, AtMS: now.UnixMilli()}
+		// Pending until a commit adopts it (names it among its DAG
+		// parents): the room state changes with that commit, on its branch.
+		e := &logEntry{Op: "state-event", Event: l.Event, Changes: toChangeJSON(st.Changes), Actor: actorJSON{User: st.Sender.User, Client: st.Sender.Client, Origin: origin}, AtMS: now.UnixMilli()}
 		if err := c.logAndApply(b, r, e); err != nil {
 			c.skip(l, err.Error())
 			return nil
@@ -166,17 +168,20 @@ func proposalOf(msg *mls.MLSMessage) (mls.LeafIndex, []mls.Proposal, error) {
 
 // completeDepartures queues the commit of the departures in r, if this
 // device is to make it: users whose clients are still in the MLS group
-// but who are no longer listed (Leave's state change, after its
-// SelfRemove; or a standalone removal). Every commit must remove such
-// clients (roomstate.AuthorizeCommit, completeness), and the one that does
-// takes out the servers they vacate (plan.Vacate). The committer is the
-// lowest leaf among the members whose user is listed and not banned, so
-// that members do not race each other; a departure whose state change has not arrived yet
-// waits for it (the SelfRemove alone is not a leave).
+// but who are not listed in the state the next commit is judged against
+// (pendingState: Leave's state event, after its SelfRemove, or a
+// standalone removal, pending until that commit adopts it). Every commit
+// must remove such clients (roomstate.AuthorizeCommit, completeness), and
+// the one that does takes out the servers they vacate (plan.Vacate). The
+// committer is the lowest leaf among the members whose user is listed and
+// not banned, so that members do not race each other; a departure whose
+// state event has not arrived yet waits for it (the SelfRemove alone is
+// not a leave).
 func (c *Client) completeDepartures(r *room) {
 	if r.g == nil || r.left {
 		return
 	}
+	st := r.pendingState()
 	var departed []string
 	designated := false
 	first := true
@@ -186,7 +191,7 @@ func (c *Client) completeDepartures(r *room) {
 			continue
 		}
 		u := userOfDevice(d)
-		switch r.state.RoleOf(roomstate.URI(u)) {
+		switch st.RoleOf(roomstate.URI(u)) {
 		case roomstate.RoleNone:
 			if !slices.Contains(departed, u) {
 				departed = append(departed, u)
@@ -276,15 +281,21 @@ func (c *Client) applyCanonical(b *batch, r *room, ce *commitEvent) error {
 		return nil
 	}
 	p := r.pending[hash]
-	e := &logEntry{Op: "commit", Event: ce.ID, Parent: ce.Parent, MLS: ce.MLS, Changes: ce.Changes, Actor: ce.Actor, AtMS: c.now().UnixMilli(), TSMS: ce.TSMS}
-	var err error
+	e := &logEntry{Op: "commit", Event: ce.ID, Parent: ce.Parent, MLS: ce.MLS, Changes: ce.Changes, Actor: ce.Actor, AtMS: c.now().UnixMilli(), TSMS: ce.TSMS,
+		Adopted: r.adoptable(ce)}
+	base, err := r.adoptStates(r.state, e.Adopted)
+	if err != nil {
+		// Servers refuse a commit whose adopted state events do not apply.
+		c.skipf("room %s: commit %s: %v", r.info.Room, ce.ID, err)
+		return nil
+	}
 	if ce.Actor.Client == c.id.DeviceURI {
 		if p == nil {
 			c.skipf("room %s: own commit %s has no pending record; it cannot be merged", r.info.Room, ce.ID)
 			return nil
 		}
 		e.Seed, e.Plan = p.Seed, p.Plan
-	} else if e.authorized, err = verifyCommit(r, e); err != nil {
+	} else if e.authorized, err = verifyCommit(r, base, e); err != nil {
 		// Never logged: the replay log holds only the commits applied.
 		c.skipf("room %s: commit %s by %s: %v", r.info.Room, ce.ID, ce.Actor.Client, err)
 		return nil
@@ -305,7 +316,11 @@ func (c *Client) applyCanonical(b *batch, r *room, ce *commitEvent) error {
 // device does not hold: join if the Welcome is ours, else follow the room
 // state.
 func (c *Client) followOrJoin(b *batch, r *room, ce *commitEvent) error {
-	next, err := applyChanges(r.state, ce.Actor, ce.Changes)
+	adopted := r.adoptable(ce)
+	next, err := r.adoptStates(r.state, adopted)
+	if err == nil {
+		next, err = applyChanges(next, ce.Actor, ce.Changes)
+	}
 	if err != nil {
 		c.skipf("room %s: canonical commit %s: %v", r.info.Room, ce.ID, err)
 		next = r.state
@@ -324,7 +339,7 @@ func (c *Client) followOrJoin(b *batch, r *room, ce *commitEvent) error {
 		rec = nil
 	}
 	if rec == nil {
-		return c.logAndApply(b, r, &logEntry{Op: "follow", Event: ce.ID, Changes: ce.Changes, Actor: ce.Actor, AtMS: c.now().UnixMilli()})
+		return c.logAndApply(b, r, &logEntry{Op: "follow", Event: ce.ID, Changes: ce.Changes, Actor: ce.Actor, AtMS: c.now().UnixMilli(), Adopted: adopted})
 	}
 	comps, err := next.Components()
 	if err != nil {
@@ -334,7 +349,7 @@ func (c *Client) followOrJoin(b *batch, r *room, ce *commitEvent) error {
 	if err != nil {
 		return err
 	}
-	e := &logEntry{Op: "join", Event: ce.ID, Parent: ce.Parent, Welcome: ce.Welcome, KP: rec, State: stateRaw, AtMS: c.now().UnixMilli()}
+	e := &logEntry{Op: "join", Event: ce.ID, Parent: ce.Parent, Welcome: ce.Welcome, KP: rec, State: stateRaw, AtMS: c.now().UnixMilli(), Adopted: adopted}
 	if err := c.logAndApply(b, r, e); err != nil {
 		c.skipf("room %s: join from welcome in %s: %v", r.info.Room, ce.ID, err)
 		return nil
@@ -441,8 +456,12 @@ func commitOf(ev *dag.Event, id, origin string) *commitEvent {
 	if err != nil {
 		return nil
 	}
+	prev := make([]string, len(ev.Prev))
+	for i, p := range ev.Prev {
+		prev[i] = p.String()
+	}
 	return &commitEvent{ID: id, Parent: cm.Parent.String(), MLS: cm.Commit, Changes: toChangeJSON(cm.Changes), Welcome: cm.Welcome,
-		Actor: actorJSON{User: cm.Sender.User, Client: cm.Sender.Client, Origin: origin}, TSMS: ev.Timestamp}
+		Actor: actorJSON{User: cm.Sender.User, Client: cm.Sender.Client, Origin: origin}, TSMS: ev.Timestamp, Prev: prev}
 }
 
 // commitFromLine verifies a commit event line and decodes it.

@@ -8,13 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/rhizome-chat/rhizome/clientapi"
 	"github.com/rhizome-chat/rhizome/dag"
+	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
+	roomcheck "github.com/rhizome-chat/rhizome/room"
 	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
@@ -50,7 +53,7 @@ func (a actorJSON) actor() roomstate.Actor {
 // history exactly (own commits and the group creation use seeded
 // randomness recorded in the entry).
 type logEntry struct {
-	Op      string             `json:"op"` // create, join, commit, state, proposal, sent, undo
+	Op      string             `json:"op"` // create, join, commit, state-event, state (old logs), proposal, sent, undo, leave, follow
 	Event   string             `json:"event,omitempty"`
 	Parent  string             `json:"parent,omitempty"`
 	Seed    []byte             `json:"seed,omitempty"`
@@ -68,6 +71,12 @@ type logEntry struct {
 	// event's timestamp"); 0 in logs written before, judged at AtMS.
 	TSMS     int64 `json:"ts_ms,omitempty"`
 	RetainMS int64 `json:"retain_ms,omitempty"` // undo: keep undone epochs until
+	// Adopted lists the state events a commit (commit, follow, join)
+	// adopts, ascending: those among its DAG parents that this device
+	// logged and no commit of its branch adopted. They apply before the
+	// commit's changes, as servers apply them (room.ApplyState). Entries
+	// written before it adopt none.
+	Adopted []string `json:"adopted,omitempty"`
 
 	// authorized is set, never logged, on another member's commit that
 	// verifyCommit passed: the roster room policy authorized, which
@@ -125,6 +134,9 @@ type commitEvent struct {
 	Welcome []byte             `json:"welcome,omitempty"`
 	Actor   actorJSON          `json:"actor"`
 	TSMS    int64              `json:"ts_ms,omitempty"` // the event's timestamp
+	// Prev are the event's DAG parents, ascending by ID bytes (nil in
+	// records written before: such a commit adopts no state event).
+	Prev []string `json:"prev,omitempty"`
 }
 
 // room is the device's state of one room.
@@ -150,10 +162,91 @@ type room struct {
 	// selfRemoved lists the leaves whose SelfRemove proposals the group
 	// holds in the current epoch (reset with every epoch change).
 	selfRemoved []mls.LeafIndex
+	// states are the standalone state events logged (state-event), by
+	// ID; adopted maps those a commit of the current branch adopted to
+	// that commit. The others are pending: they take effect with the
+	// commit that adopts them.
+	states  map[string]*logEntry
+	adopted map[string]string
 }
 
 func newRoom(info roomInfo) *room {
-	return &room{info: info, snaps: map[string]*epochState{}, commits: map[string]*commitEvent{}, pending: map[string]*pendingCommit{}}
+	return &room{info: info, snaps: map[string]*epochState{}, commits: map[string]*commitEvent{}, pending: map[string]*pendingCommit{},
+		states: map[string]*logEntry{}, adopted: map[string]string{}}
+}
+
+// adoptable returns the state events commit ce on the current epoch
+// adopts: those among its DAG parents that r logged and that no commit of
+// r's branch adopted, in the order of ce.Prev (ascending by ID bytes).
+func (r *room) adoptable(ce *commitEvent) []string {
+	var out []string
+	for _, id := range ce.Prev {
+		if _, ok := r.states[id]; !ok {
+			continue
+		}
+		if _, done := r.adopted[id]; !done {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// adoptStates applies the logged state events ids to st in order, each
+// with its own sender as actor (room.ApplyState, as servers do).
+func (r *room) adoptStates(st *roomstate.State, ids []string) (*roomstate.State, error) {
+	for _, id := range ids {
+		e, ok := r.states[id]
+		if !ok {
+			return nil, fmt.Errorf("client: adopted state event %s was not logged", id)
+		}
+		next, err := roomcheck.ApplyState(st, e.Actor.actor(), fromChangeJSON(e.Changes))
+		if err != nil {
+			return nil, fmt.Errorf("client: adopted state event %s: %w", id, err)
+		}
+		st = next
+	}
+	return st, nil
+}
+
+// markAdopted records that commit adopted the state events ids.
+func (r *room) markAdopted(ids []string, commit string) {
+	for _, id := range ids {
+		r.adopted[id] = commit
+	}
+}
+
+// pendingIDs returns the logged state events no commit of the current
+// branch adopted, ascending by ID bytes (the order servers adopt them in).
+func (r *room) pendingIDs() []string {
+	var ids []dag.EventID
+	for id := range r.states {
+		if _, done := r.adopted[id]; done {
+			continue
+		}
+		if eid, err := dag.ParseEventID(id); err == nil {
+			ids = append(ids, eid)
+		}
+	}
+	slices.SortFunc(ids, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out
+}
+
+// pendingState is the room state the next commit on the current epoch is
+// judged against: the current state with the pending state events that
+// apply, as the node names them among the commit's parents
+// (room.Engine.Refs). Own commits and state changes are planned on it.
+func (r *room) pendingState() *roomstate.State {
+	st := r.state
+	for _, id := range r.pendingIDs() {
+		if next, err := r.adoptStates(st, []string{id}); err == nil {
+			st = next
+		}
+	}
+	return st
 }
 
 // roomURI is the room's MIMI URI, from its metadata.
@@ -269,6 +362,7 @@ func (c *Client) applyJoin(r *room, e *logEntry) error {
 	r.g, r.state, r.epoch, r.left = g, st, e.Event, false
 	r.selfRemoved = nil
 	r.joinedAt = e.Event
+	r.markAdopted(e.Adopted, e.Event)
 	r.rememberEpoch(e.Parent)
 	return nil
 }
@@ -297,7 +391,11 @@ func (c *Client) applyCommit(r *room, e *logEntry) error {
 	if e.Parent != r.epoch {
 		return fmt.Errorf("%w: parent %s, current %s", errStaleCommit, e.Parent, r.epoch)
 	}
-	next, err := applyChanges(r.state, e.Actor, e.Changes)
+	base, err := r.adoptStates(r.state, e.Adopted)
+	if err != nil {
+		return err
+	}
+	next, err := applyChanges(base, e.Actor, e.Changes)
 	if err != nil {
 		return fmt.Errorf("client: commit's room-state changes: %w", err)
 	}
@@ -307,7 +405,7 @@ func (c *Client) applyCommit(r *room, e *logEntry) error {
 	}
 	at := time.UnixMilli(e.AtMS)
 	if e.Plan != nil {
-		pc, _, err := c.buildCommit(r, e.Plan, e.Seed)
+		pc, _, err := c.buildCommit(r, base, e.Plan, e.Seed)
 		if err != nil {
 			return fmt.Errorf("client: rebuild own commit: %w", err)
 		}
@@ -356,6 +454,7 @@ func (c *Client) applyCommit(r *room, e *logEntry) error {
 	parent := r.epoch
 	r.state, r.epoch = next, e.Event
 	r.selfRemoved = nil
+	r.markAdopted(e.Adopted, e.Event)
 	r.rememberEpoch(parent)
 	return nil
 }
@@ -382,6 +481,8 @@ func (c *Client) applyUndo(r *room, e *logEntry) error {
 			delete(r.snaps, id)
 		}
 	}
+	undone := setOfStrings(r.chain[i+1:])
+	maps.DeleteFunc(r.adopted, func(_, by string) bool { return undone[by] })
 	r.chain = r.chain[:i+1]
 	r.g, r.state, r.epoch = g, s.state, e.Parent
 	r.selfRemoved = nil // the snapshot predates the epoch's proposals
@@ -407,7 +508,13 @@ func (c *Client) apply(r *room, e *logEntry) error {
 		return c.applyJoin(r, e)
 	case "commit":
 		return c.applyCommit(r, e)
+	case "state-event":
+		// Pending: it takes effect with the commit that adopts it.
+		r.states[e.Event] = e
+		return nil
 	case "state":
+		// Logs written before state events waited for adoption applied
+		// them at once; they replay so.
 		next, err := applyChanges(r.state, e.Actor, e.Changes)
 		if err != nil {
 			return err
@@ -437,10 +544,14 @@ func (c *Client) apply(r *room, e *logEntry) error {
 		r.left = true
 		return nil
 	case "follow":
-		next, err := applyChanges(r.state, e.Actor, e.Changes)
+		next, err := r.adoptStates(r.state, e.Adopted)
+		if err == nil {
+			next, err = applyChanges(next, e.Actor, e.Changes)
+		}
 		if err == nil {
 			r.state = next
 		}
+		r.markAdopted(e.Adopted, e.Event)
 		r.epoch = e.Event
 		return nil
 	}
@@ -529,4 +640,22 @@ func (e *logEntry) lifetimeAt() time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(e.TSMS)
+}
+
+// setOfStrings is the set of xs.
+func setOfStrings(xs []string) map[string]bool {
+	set := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		set[x] = true
+	}
+	return set
+}
+
+// fromChangeJSON converts logged changes back to the event's.
+func fromChangeJSON(cs []clientapi.Change) []roomevent.Change {
+	out := make([]roomevent.Change, len(cs))
+	for i, ch := range cs {
+		out[i] = roomevent.Change{Component: ch.Component, Update: ch.Update}
+	}
+	return out
 }

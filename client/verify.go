@@ -16,7 +16,8 @@ import (
 // membership tag and signature over this epoch's GroupContext), its MLS
 // sender must be the device the event names, and room policy must allow
 // it (roomstate.AuthorizeCommit on the room state of the commit's parent
-// epoch, with the group's members as roster). Only then is it processed,
+// epoch with the state events it adopts applied, with the group's members
+// as roster). Only then is it processed,
 // and the group it leaves must hold exactly the clients policy authorized
 // (applyCommit): an UpdatePath or Update replaces a leaf, credential and
 // all, and nothing in MLS ties the new identity to the old one, so without
@@ -41,10 +42,12 @@ func refuse(reason string, err error) error {
 }
 
 // verifyCommit checks e, another device's commit on r's current epoch,
-// before it is processed, and returns the roster room policy authorized
-// for the group the commit leaves (never nil). It changes neither the
-// group nor the state; its error wraps ErrCommitRefused.
-func verifyCommit(r *room, e *logEntry) ([]roomstate.Client, error) {
+// before it is processed, against st (the epoch's state with the state
+// events e adopts applied, as servers judge it), and returns the roster
+// room policy authorized for the group the commit leaves (never nil). It
+// changes neither the group nor the state; its error wraps
+// ErrCommitRefused.
+func verifyCommit(r *room, st *roomstate.State, e *logEntry) ([]roomstate.Client, error) {
 	msg, err := mls.UnmarshalMLSMessage(e.MLS)
 	if err != nil {
 		return nil, refuse(refusedMLS, fmt.Errorf("commit does not decode: %w", err))
@@ -69,7 +72,7 @@ func verifyCommit(r *room, e *logEntry) ([]roomstate.Client, error) {
 	if err != nil {
 		return nil, refuse(refusedPolicy, err)
 	}
-	_, want, err := roomstate.AuthorizeCommit(r.state, roster, desc)
+	_, want, err := roomstate.AuthorizeCommit(st, roster, desc)
 	if err != nil {
 		return nil, refuse(refusedPolicy, err)
 	}

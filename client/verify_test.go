@@ -243,6 +243,7 @@ type vkSpec struct {
 	props    []mls.Proposal
 	ops      []roomstate.Op // stapled changes, encoded against st (default: st1)
 	mlsBytes []byte         // replace the MLS commit bytes
+	adopt    []dag.EventID  // state events among its DAG parents, which it adopts
 }
 
 // commitEvent builds the commit of s (not merged) and returns its event,
@@ -292,7 +293,7 @@ func (k *vkit) commitEvent(s vkSpec) (*dag.Event, *mls.PendingCommit) {
 		k.t.Fatal(err)
 	}
 	domain := roomstate.URI(claim.user).Domain()
-	return k.sign(domain, k.room, dag.KindCommit, []dag.EventID{k.create.ID()}, content), pc
+	return k.sign(domain, k.room, dag.KindCommit, append([]dag.EventID{k.create.ID()}, s.adopt...), content), pc
 }
 
 // renamed returns a copy of user name's group whose own leaf carries the
@@ -477,11 +478,11 @@ func TestVerifyCommitTyped(t *testing.T) {
 	r := k.c.rooms[k.room.String()]
 	e := &logEntry{Op: "commit", Event: ce.ID, Parent: ce.Parent, MLS: ce.MLS, Changes: ce.Changes, Actor: ce.Actor}
 	st, epoch := r.state, r.g.Epoch()
-	if _, err := verifyCommit(r, e); !errors.Is(err, ErrCommitRefused) || !strings.Contains(err.Error(), "("+refusedSender+")") {
+	if _, err := verifyCommit(r, r.state, e); !errors.Is(err, ErrCommitRefused) || !strings.Contains(err.Error(), "("+refusedSender+")") {
 		t.Fatalf("relabelled commit: %v, want ErrCommitRefused (%s)", err, refusedSender)
 	}
 	e.Actor = actorJSON{User: k.users["alice"].user, Client: k.users["alice"].device, Origin: e.Actor.Origin}
-	if _, err := verifyCommit(r, e); err != nil {
+	if _, err := verifyCommit(r, r.state, e); err != nil {
 		t.Fatalf("the same commit under alice's name: %v", err)
 	}
 	if r.state != st || r.g.Epoch() != epoch {

@@ -517,6 +517,7 @@ func (rs *rooms) submitLocked(room dag.RoomID, kind dag.Kind, content []byte) (*
 		if prev, err = dag.MergeParents(rs.store, room, refs...); err != nil {
 			return nil, 0, err
 		}
+		prev = rs.parents(room, kind, content, prev)
 	}
 	ev, err := dag.NewSigned(rs.key, room, kind, prev, rs.now().UnixMilli(), content)
 	if err != nil {
@@ -594,7 +595,8 @@ func (rs *rooms) check(id dag.RoomID, ev *dag.Event) error {
 
 // refs are the events room's engine requires among the parents of a
 // local event of kind with content (rule R: the commit it names, and a
-// commit's proposals by reference).
+// commit's proposals by reference; and the pending state events a commit
+// is to adopt).
 func (rs *rooms) refs(id dag.RoomID, kind dag.Kind, content []byte) ([]dag.EventID, error) {
 	rs.mu.RLock()
 	info := rs.m[id]
@@ -603,6 +605,19 @@ func (rs *rooms) refs(id dag.RoomID, kind dag.Kind, content []byte) ([]dag.Event
 		return nil, apierror.RoomUnknown(id)
 	}
 	return info.eng.Refs(kind, content)
+}
+
+// parents trims the parents chosen for a local event (room.Engine.Parents:
+// a commit leaves out tips that are state events it would adopt but that
+// do not apply).
+func (rs *rooms) parents(id dag.RoomID, kind dag.Kind, content []byte, prev []dag.EventID) []dag.EventID {
+	rs.mu.RLock()
+	info := rs.m[id]
+	rs.mu.RUnlock()
+	if info == nil || info.eng == nil {
+		return prev
+	}
+	return info.eng.Parents(kind, content, prev)
 }
 
 // joinLocal records a room this node creates (no via servers).

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
@@ -244,7 +245,16 @@ func (c *cluster) commit(by string, parent dag.EventID, others ...string) *dag.E
 func (c *cluster) commitChanges(by string, parent dag.EventID, changes []roomevent.Change, others ...string) *dag.Event {
 	k := c.k
 	k.t.Helper()
-	ev, pc := k.commitEvent(commitSpec{by: by, parent: parent, changes: changes})
+	return c.commitSpec(commitSpec{by: by, parent: parent, changes: changes}, others...)
+}
+
+// commitSpec delivers the honest commit of s, merges it into its
+// committer's group and processes it in the others'.
+func (c *cluster) commitSpec(s commitSpec, others ...string) *dag.Event {
+	k := c.k
+	k.t.Helper()
+	by := s.by
+	ev, pc := k.commitEvent(s)
 	c.deliver(ev)
 	for _, p := range c.peers {
 		if r := p.rejected[ev.ID()]; r != nil {
@@ -265,7 +275,9 @@ func (c *cluster) commitChanges(by string, parent dag.EventID, changes []roomeve
 // state entries again (the snapshots reach back only snapWindow entries):
 // one cheap event per history length of work, for any member server, even
 // for a message that is then refused. The state of each kept epoch is now
-// remembered and extended by the entries since.
+// remembered (and, since state events take effect only when a commit
+// adopts them, never changes once computed); the state events here are
+// history the fold must not walk.
 func TestAttackOldEpochMessageCost(t *testing.T) {
 	k := newKit(t)
 	c := newCluster(k)
@@ -373,7 +385,8 @@ func checkStates(t testing.TB, e *Engine) {
 
 // TestAttackMemoMatchesFold: the remembered epoch states (the fix of
 // TestAttackOldEpochMessageCost) equal the fold from scratch, for
-// canonical and side epochs, as state events arrive between uses.
+// canonical and side epochs, as state events arrive between uses (they
+// change no epoch's state until a commit adopts them).
 func TestAttackMemoMatchesFold(t *testing.T) {
 	k := newKit(t)
 	c := newCluster(k)
@@ -388,6 +401,8 @@ func TestAttackMemoMatchesFold(t *testing.T) {
 	k.users["dave"].g = at1
 	k.users["dave"].user, k.users["dave"].device = k.users["alice"].user, k.users["alice"].device
 	side, _ := k.commitEvent(commitSpec{by: "dave", parent: e1.ID(), changes: k.invite(e1.ID(), "mimi://a.test/u/side")})
+	var topics []dag.EventID
+	subjects := map[dag.EventID]string{}
 	for i := range 3 * snapWindow / 2 {
 		switch {
 		case i == 10:
@@ -396,9 +411,18 @@ func TestAttackMemoMatchesFold(t *testing.T) {
 				t.Fatalf("side commit: %v", r)
 			}
 		case i%100 == 50:
-			c.commitChanges("alice", k.e.Tip(), k.invite(k.e.Tip(), fmt.Sprint("mimi://a.test/u/canon", i)), "bob")
+			// The commit adopts the last three topics: the one of the
+			// highest ID is the subject after it.
+			adopt := topics[len(topics)-3:]
+			tip := c.commitSpec(commitSpec{by: "alice", parent: k.e.Tip(), changes: k.invite(k.e.Tip(), fmt.Sprint("mimi://a.test/u/canon", i)), adopt: adopt}, "bob")
+			last := slices.MaxFunc(adopt, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+			if s, _ := k.e.StateAt(tip.ID()); s.Metadata().Subject != subjects[last] {
+				t.Fatalf("subject after the adopting commit = %q, want %q", s.Metadata().Subject, subjects[last])
+			}
 		}
-		c.deliver(k.stateEvent("alice", k.topic(fmt.Sprint("topic ", i))))
+		topic := k.stateEvent("alice", k.topic(fmt.Sprint("topic ", i)))
+		topics, subjects[topic.ID()] = append(topics, topic.ID()), fmt.Sprint("topic ", i)
+		c.deliver(topic)
 		if i%37 == 0 {
 			checkStates(t, k.e)
 		}

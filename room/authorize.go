@@ -19,7 +19,9 @@ import (
 //   - state, commit, proposal, message: the sender is a user (and client)
 //     of the origin's domain, since a server vouches only for its own users;
 //   - state: the client signature verifies; each change applies through
-//     roomstate.ApplyUpdate with the sender as actor;
+//     roomstate.ApplyUpdate with the sender as actor (the engine does not
+//     call authorize for standalone state events: it checks them when a
+//     commit adopts them, see adoptStates);
 //   - commit: an MLS PublicMessage carrying a commit, an optional Welcome,
 //     and the carried changes apply as for state;
 //   - proposal: an MLS PublicMessage carrying a proposal;
@@ -135,6 +137,35 @@ func actorOf(ev *dag.Event, snd roomevent.Sender) roomstate.Actor {
 	return roomstate.Actor{Kind: roomstate.ActorUser, User: roomstate.URI(snd.User), Client: roomstate.ClientID(snd.Client), Server: roomstate.ServerID(ev.Origin)}
 }
 
+// adoptStates applies the state events a commit adopts to st, in order
+// (adoptState); the first that does not apply fails the commit
+// (ReasonAdoptedState, wrapping why).
+func adoptStates(st *roomstate.State, adopted []StateEntry) (*roomstate.State, error) {
+	for _, a := range adopted {
+		next, err := adoptState(st, &a)
+		if err != nil {
+			return nil, rejectErr(ReasonAdoptedState, fmt.Errorf("adopted state event %v: %w", a.ID, err))
+		}
+		st = next
+	}
+	return st, nil
+}
+
+// adoptState applies state event a to st with its sender as actor, held to
+// what authorize checks of a state event against st: its origin is a
+// server of the room, its sender a user (and client) of the origin's
+// domain, and each change applies.
+func adoptState(st *roomstate.State, a *StateEntry) (*roomstate.State, error) {
+	origin, ok := st.Server(a.Actor.Server)
+	if !ok {
+		return nil, reject(ReasonNotARoomServer, "origin %v is not a server of the room", dag.ServerID(a.Actor.Server))
+	}
+	if err := checkDomain(roomevent.Sender{User: string(a.Actor.User), Client: string(a.Actor.Client)}, origin.Domain); err != nil {
+		return nil, err
+	}
+	return applyChanges(st, a.Actor, a.Changes)
+}
+
 func applyChanges(st *roomstate.State, actor roomstate.Actor, changes []roomevent.Change) (*roomstate.State, error) {
 	for i, ch := range changes {
 		next, err := roomstate.ApplyUpdate(st, actor, roomstate.ComponentID(ch.Component), ch.Update)
@@ -160,4 +191,13 @@ func checkMLS(raw []byte, wf mls.WireFormat, ct mls.ContentType) error {
 		return reject(ReasonMalformedMLS, "MLS content type %d, want %d", msg.PublicMessage.Content.ContentType, ct)
 	}
 	return nil
+}
+
+// ApplyState applies the changes of a standalone state event sent by
+// actor (its Server the event's origin) to st, as a commit adopting the
+// event does: the origin is a server of the room, the sender a user of the
+// origin's domain, and each change applies through roomstate.ApplyUpdate.
+// Clients fold adopted state events with it, as servers do.
+func ApplyState(st *roomstate.State, actor roomstate.Actor, changes []roomevent.Change) (*roomstate.State, error) {
+	return adoptState(st, &StateEntry{Kind: dag.KindState, Actor: actor, Changes: changes})
 }

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"bytes"
 	"slices"
 
 	"github.com/rhizome-chat/rhizome/dag"
@@ -20,7 +21,9 @@ const memoWindow = 2*observerWindow + 2
 
 // StateEntry is one accepted event that can change room state, in arrival
 // order: the create event, a state event, or a commit (whose changes count
-// only while the commit is on the branch being evaluated).
+// only while the commit is on the branch being evaluated). A state event
+// changes nothing by itself: it takes effect with the commit that adopts
+// it (Adopted), on that commit's branch.
 type StateEntry struct {
 	ID      dag.EventID
 	Kind    dag.Kind
@@ -28,15 +31,22 @@ type StateEntry struct {
 	Actor   roomstate.Actor
 	Changes []roomevent.Change
 	Initial *roomstate.State // create: the initial state
+	// Adopted are a commit's adopted state events, ascending by ID: those
+	// among its DAG parents that no commit of its parent's branch adopted.
+	// They apply, each with its own actor, before the commit's Changes.
+	Adopted []StateEntry
 }
 
 // branchState folds the state entries of a room. Room state is a pure
-// function of the accepted state-changing events in arrival order and of a
-// set of commits (a branch): fold the create state, every state event, and
-// the changes of the commits of the branch, in arrival order. Because a
-// commit's parent is a DAG ancestor of the commit, every server logs the
-// commits of one branch in chain order, so the commits' changes take effect
-// in canonical order everywhere (docs/api.md, "Ordering").
+// function of a set of commits (a branch): fold the create state, then for
+// each commit of the branch, in arrival order, the state events it adopts
+// and its own changes. Because a commit's parent is a DAG ancestor of the
+// commit, every server logs the commits of one branch in chain order, so
+// the commits' changes take effect in canonical order everywhere
+// (docs/api.md, "Ordering"); and because a commit adopts only state events
+// among its own DAG parents, what it adopts is a function of the DAG, not
+// of the order in which state events arrived (docs/decisions.md, "State
+// events take effect when a commit adopts them").
 type branchState struct {
 	root    dag.EventID
 	chain   []dag.EventID // the canonical chain the snapshots follow
@@ -45,33 +55,35 @@ type branchState struct {
 	pos     map[dag.EventID]int
 	parent  map[dag.EventID]dag.EventID
 	onChain map[dag.EventID]bool // the commits of chain
+	height  map[dag.EventID]int  // commits: their depth on their branch (the root's children are 1)
 
-	// memo holds, for some epochs other than the tip's, the state after
-	// the first n entries on the epoch's branch, oldest first in
-	// memoOrder. Entries are only appended and every commit of an epoch's
-	// branch precedes the epoch's own entry, so the state after more
-	// entries is the memo with the later state events folded in: a
-	// message, proposal or commit naming an old epoch costs the entries
-	// since its last use, not a fold of the room's history.
-	memo      map[dag.EventID]*foldMemo
+	// states indexes the accepted state events in entries; adopters lists,
+	// per state event, the commits that adopted it (one per branch at most).
+	states   map[dag.EventID]int
+	adopters map[dag.EventID][]dag.EventID
+
+	// memo holds, for some epochs other than the tip's, the state of the
+	// epoch's branch, oldest first in memoOrder. Entries after an epoch's
+	// own are never on its branch, and state events change nothing by
+	// themselves, so an epoch's state never changes once computed: a
+	// message, proposal or commit naming an old epoch costs a lookup, not
+	// a fold of the room's history.
+	memo      map[dag.EventID]*roomstate.State
 	memoOrder []dag.EventID
-}
-
-// foldMemo is the state of an epoch's branch after entries[:n].
-type foldMemo struct {
-	st *roomstate.State
-	n  int
 }
 
 func newBranchState(root dag.EventID, initial *roomstate.State) *branchState {
 	return &branchState{
-		root:    root,
-		entries: []StateEntry{{ID: root, Kind: dag.KindCreate, Initial: initial}},
-		snaps:   []*roomstate.State{initial},
-		pos:     map[dag.EventID]int{},
-		parent:  map[dag.EventID]dag.EventID{},
-		onChain: map[dag.EventID]bool{},
-		memo:    map[dag.EventID]*foldMemo{},
+		root:     root,
+		entries:  []StateEntry{{ID: root, Kind: dag.KindCreate, Initial: initial}},
+		snaps:    []*roomstate.State{initial},
+		pos:      map[dag.EventID]int{},
+		parent:   map[dag.EventID]dag.EventID{},
+		onChain:  map[dag.EventID]bool{},
+		height:   map[dag.EventID]int{},
+		states:   map[dag.EventID]int{},
+		adopters: map[dag.EventID][]dag.EventID{},
+		memo:     map[dag.EventID]*roomstate.State{},
 	}
 }
 
@@ -114,7 +126,9 @@ func setOf(ids []dag.EventID) map[dag.EventID]bool {
 	return set
 }
 
-// applyEntry folds one entry into st for the branch in.
+// applyEntry folds one entry into st for the branch in: the create
+// event's initial state, or a commit of the branch with the state events
+// it adopts. A standalone state event applies nothing.
 func applyEntry(st *roomstate.State, e *StateEntry, in map[dag.EventID]bool) *roomstate.State {
 	switch e.Kind {
 	case dag.KindCreate:
@@ -123,15 +137,70 @@ func applyEntry(st *roomstate.State, e *StateEntry, in map[dag.EventID]bool) *ro
 		if !in[e.ID] {
 			return st
 		}
+	default:
+		return st
 	}
-	next, err := applyChanges(st, e.Actor, e.Changes)
+	next, err := adoptStates(st, e.Adopted)
+	if err == nil {
+		next, err = applyChanges(next, e.Actor, e.Changes)
+	}
 	if err != nil {
-		// The change was authorized when it arrived; on this branch (or
-		// after a state event that arrived in between) it no longer
-		// applies, so it has no effect here.
+		// The commit was authorized against the state of its parent's
+		// branch, which is what the fold computes; a commit accepted in an
+		// earlier version of the rules (restore) may not apply: it has no
+		// effect here.
 		return st
 	}
 	return next
+}
+
+// adoptedOn reports whether a commit of head's branch (head included)
+// adopted state event id.
+func (b *branchState) adoptedOn(id, head dag.EventID) bool {
+	for _, a := range b.adopters[id] {
+		h := b.height[a]
+		for c := head; c != b.root && b.height[c] >= h; c = b.parent[c] {
+			if c == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// adoptable returns the state entries commit ev (whose parent is parent)
+// adopts: the accepted state events among its DAG parents that no commit
+// of parent's branch adopted, ascending by ID (ev.Prev is ascending).
+func (b *branchState) adoptable(ev *dag.Event, parent dag.EventID) []StateEntry {
+	var out []StateEntry
+	for _, id := range ev.Prev {
+		i, ok := b.states[id]
+		if !ok || b.adoptedOn(id, parent) {
+			continue
+		}
+		out = append(out, b.entries[i])
+	}
+	return out
+}
+
+// pending returns the accepted state events that no commit of head's
+// branch adopted, ascending by ID.
+func (b *branchState) pending(head dag.EventID) []StateEntry {
+	if len(b.states) == 0 {
+		return nil
+	}
+	in := b.onChain // the canonical tip's branch, the usual head
+	if head != b.tip() {
+		in = b.branch(head)
+	}
+	var out []StateEntry
+	for id, i := range b.states {
+		if !slices.ContainsFunc(b.adopters[id], func(a dag.EventID) bool { return in[a] }) {
+			out = append(out, b.entries[i])
+		}
+	}
+	slices.SortFunc(out, func(x, y StateEntry) int { return bytes.Compare(x.ID.Bytes(), y.ID.Bytes()) })
+	return out
 }
 
 // firstDiff is the lowest entry index of a commit in exactly one of a and
@@ -170,15 +239,8 @@ func (b *branchState) stateAt(epoch dag.EventID) (*roomstate.State, error) {
 	if epoch == b.tip() {
 		return b.current(), nil
 	}
-	if m, ok := b.memo[epoch]; ok {
-		// Entries from m.n on came after epoch, so no commit among them
-		// is on its branch: only their state events apply.
-		for ; m.n < len(b.entries); m.n++ {
-			if e := &b.entries[m.n]; e.Kind == dag.KindState {
-				m.st = applyEntry(m.st, e, nil)
-			}
-		}
-		return m.st, nil
+	if st, ok := b.memo[epoch]; ok {
+		return st, nil
 	}
 	in := b.branch(epoch)
 	from := b.firstDiff(in, b.onChain)
@@ -196,13 +258,12 @@ func (b *branchState) stateAt(epoch dag.EventID) (*roomstate.State, error) {
 	return st, nil
 }
 
-// remember records st as the state of epoch's branch after every entry so
-// far, dropping the oldest memo beyond memoWindow.
+// remember records st as the state of epoch's branch, dropping the oldest memo beyond memoWindow.
 func (b *branchState) remember(epoch dag.EventID, st *roomstate.State) {
 	if _, ok := b.memo[epoch]; !ok {
 		b.memoOrder = append(b.memoOrder, epoch)
 	}
-	b.memo[epoch] = &foldMemo{st: st, n: len(b.entries)}
+	b.memo[epoch] = st
 	for len(b.memoOrder) > memoWindow {
 		delete(b.memo, b.memoOrder[0])
 		b.memoOrder = b.memoOrder[1:]
@@ -223,9 +284,16 @@ func (b *branchState) forget(epoch dag.EventID) {
 func (b *branchState) appendEntry(e StateEntry) {
 	b.entries = append(b.entries, e)
 	b.snaps = append(b.snaps, applyEntry(b.current(), &b.entries[len(b.entries)-1], b.onChain))
-	if e.Kind == dag.KindCommit {
+	switch e.Kind {
+	case dag.KindCommit:
 		b.pos[e.ID] = len(b.entries) - 1
 		b.parent[e.ID] = e.Parent
+		b.height[e.ID] = b.height[e.Parent] + 1
+		for _, a := range e.Adopted {
+			b.adopters[a.ID] = append(b.adopters[a.ID], e.ID)
+		}
+	case dag.KindState:
+		b.states[e.ID] = len(b.entries) - 1
 	}
 	if n := len(b.snaps) - snapWindow - 1; n >= 0 {
 		b.snaps[n] = nil

@@ -7,6 +7,7 @@ import (
 	"github.com/rhizome-chat/rhizome/dag"
 	"github.com/rhizome-chat/rhizome/internal/roomevent"
 	"github.com/rhizome-chat/rhizome/mls"
+	"github.com/rhizome-chat/rhizome/roomstate"
 )
 
 // Rule R (references are parents). An event is judged against the events
@@ -86,10 +87,12 @@ func (e *Engine) noteProposal(epoch, id dag.EventID, ref []byte) {
 // Refs returns the events rule R requires among the DAG parents of a new
 // event of kind with content, ascending: the commit it names (unless it
 // is the create event), and for a commit the proposal events it includes
-// by reference that this engine accepted. The host adds them to the tips
-// it chooses as parents (at most [MaxRefs] are returned; a commit naming
-// more is refused by Check anyway). Content that does not decode gives an
-// error, as Check would.
+// by reference that this engine accepted; then, for a commit, as many as
+// fit of the pending state events it is to adopt (adoptPending: those no
+// commit of its parent's branch adopted, that apply, ascending by ID). The
+// host adds them to the tips it chooses as parents (at most [MaxRefs] are
+// returned; a commit naming more is refused by Check anyway). Content that
+// does not decode gives an error, as Check would.
 func (e *Engine) Refs(kind dag.Kind, content []byte) ([]dag.EventID, error) {
 	var named dag.EventID
 	var out []dag.EventID
@@ -129,7 +132,37 @@ func (e *Engine) Refs(kind dag.Kind, content []byte) ([]dag.EventID, error) {
 	if len(out) > MaxRefs {
 		return nil, reject(ReasonNotParent, "the event names %d events, more than the %d its DAG parents can hold besides a tip", len(out), MaxRefs)
 	}
+	if kind == dag.KindCommit && e.b.known(named) {
+		if _, ids, err := e.adoptPending(named, MaxRefs-len(out)); err == nil && len(ids) > 0 {
+			out = append(out, ids...)
+			slices.SortFunc(out, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+		}
+	}
 	return out, nil
+}
+
+// adoptPending returns what the next commit on epoch is to adopt: the
+// state of epoch with the pending state events of its branch applied
+// (those no commit of the branch adopted), ascending by ID, skipping any
+// that does not apply and stopping at budget, and their IDs. Skipping
+// leaves the state as it was, so the commit adopting exactly these IDs is
+// judged against the same state.
+func (e *Engine) adoptPending(epoch dag.EventID, budget int) (*roomstate.State, []dag.EventID, error) {
+	st, err := e.b.stateAt(epoch)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ids []dag.EventID
+	for _, p := range e.b.pending(epoch) {
+		if len(ids) >= budget {
+			break
+		}
+		if next, err := adoptState(st, &p); err == nil {
+			st = next
+			ids = append(ids, p.ID)
+		}
+	}
+	return st, ids, nil
 }
 
 // Named returns the commit ev names (rule R: one of its parents, or the
@@ -169,4 +202,32 @@ func (e *Engine) ServersAt(epoch dag.EventID) ([]dag.ServerID, bool) {
 	}
 	slices.SortFunc(out, func(a, b dag.ServerID) int { return bytes.Compare(a[:], b[:]) })
 	return out, true
+}
+
+// Parents trims prev, the parents a host chose for a new event of kind
+// with content (its Refs and tips, dag.MergeParents), for a commit: a
+// pending state event of the commit's parent's branch among the tips that
+// Refs did not name would be adopted too, and one that does not apply
+// would fail the commit, so such tips are left out (a later event merges
+// them). Other kinds, and content that does not decode, keep prev.
+func (e *Engine) Parents(kind dag.Kind, content []byte, prev []dag.EventID) []dag.EventID {
+	if kind != dag.KindCommit {
+		return prev
+	}
+	c, err := roomevent.DecodeCommit(content)
+	if err != nil || !e.b.known(c.Parent) {
+		return prev
+	}
+	refs, err := e.Refs(kind, content)
+	if err != nil {
+		return prev
+	}
+	out := slices.DeleteFunc(slices.Clone(prev), func(id dag.EventID) bool {
+		_, isState := e.b.states[id]
+		return isState && !slices.Contains(refs, id) && !e.b.adoptedOn(id, c.Parent)
+	})
+	if len(out) == 0 {
+		out = []dag.EventID{e.b.root} // in every event's past
+	}
+	return out
 }

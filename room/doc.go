@@ -14,11 +14,13 @@
 //
 // The engine owns acceptance of every event kind: the create event's
 // initial state, room-state changes, commits (against the state of their
-// parent's epoch), proposals and messages (against the state of their
-// epoch), and the ordering votes (through the consensus machine, whose
-// actions it turns into Ready). Room state per branch is a pure function
-// of the accepted state-changing events in arrival order and of the
-// commits on the branch (see [Engine.StateAt]).
+// parent's epoch with the state events they adopt), proposals and
+// messages (against the state of their epoch), and the ordering votes
+// (through the consensus machine, whose actions it turns into Ready). Room state per branch is a pure function
+// of the commits on the branch and the state events each adopts (those
+// among its DAG parents no earlier commit of the branch adopted): a
+// standalone state event takes effect only with the commit that adopts it,
+// so no verdict depends on arrival order (see [Engine.StateAt]).
 //
 // Rule R (causal.go): what an event names (a commit's parent, a message's
 // or proposal's epoch, a commit's proposals by reference) must be among

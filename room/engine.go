@@ -341,6 +341,12 @@ func (e *Engine) CheckLocal(ev *dag.Event) error {
 	if err := e.Check(ev); err != nil {
 		return err
 	}
+	if ev.Kind == dag.KindState {
+		if err := e.checkAdoptable(ev); err != nil {
+			delete(e.checked, ev.ID())
+			return err
+		}
+	}
 	if ev.Kind == dag.KindMessage || ev.Kind == dag.KindProposal {
 		epoch, err := epochOf(ev)
 		if err != nil {
@@ -352,6 +358,25 @@ func (e *Engine) CheckLocal(ev *dag.Event) error {
 		}
 	}
 	return nil
+}
+
+// checkAdoptable holds a local state event to what the next commit on the
+// canonical tip will hold it to when it adopts it: it must apply to the
+// tip's state with the pending state events the tip's next commit adopts
+// (Refs). A state event that does not is refused now (ReasonRoomState and
+// the other reasons of authorize), rather than accepted and never taking
+// effect.
+func (e *Engine) checkAdoptable(ev *dag.Event) error {
+	entry, err := stateEntryOf(ev)
+	if err != nil {
+		return err
+	}
+	st, _, err := e.adoptPending(e.Tip(), MaxRefs)
+	if err != nil {
+		return err
+	}
+	_, err = adoptState(st, entry)
+	return err
 }
 
 // Step accepts stored events of the room, in arrival order. A run of
@@ -486,10 +511,14 @@ func (e *Engine) evictable() int {
 //
 //   - create: a room has one (a second is refused);
 //   - commit: against the state of its parent's epoch on the parent's
-//     branch; the parent must be an accepted commit or the create event;
+//     branch with the state events it adopts applied (those among its DAG
+//     parents that no commit of the parent's branch adopted, ascending by
+//     ID; one that does not apply fails it: ReasonAdoptedState); the
+//     parent must be an accepted commit or the create event;
 //   - proposal, message: against the state of their epoch, which must be
 //     an accepted commit or the create event;
-//   - state: against the canonical state;
+//   - state: only what is a function of the event (stateEntryOf); it
+//     takes effect with the commit that adopts it;
 //   - votes: their content decodes; who may vote is the machine's to
 //     decide (rule M3: the servers of any membership it has seen), not the
 //     room state, since a server added by a commit votes on the next slot
@@ -513,6 +542,10 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 		if err != nil {
 			return accepted{}, err
 		}
+		adopted := e.b.adoptable(ev, c.Parent)
+		if ps, err = adoptStates(ps, adopted); err != nil {
+			return accepted{}, err
+		}
 		after, err := authorize(ps, ev)
 		if err != nil {
 			return accepted{}, err
@@ -521,21 +554,15 @@ func (e *Engine) authorizeEvent(ev *dag.Event) (accepted, error) {
 		if err != nil {
 			return accepted{}, err
 		}
-		acc := e.commitInput(ev, c, after)
+		acc := e.commitInput(ev, c, after, adopted)
 		acc.group, acc.groupAt, acc.committer = pg, ev.ID(), c.Sender.Client
 		return acc, nil
 	case dag.KindState:
-		if c, err := roomevent.DecodeState(ev.Content); err == nil && changesServers(c.Changes) {
-			// The servers of an epoch must not depend on which state events
-			// arrived before an event naming it (ServersAt, the electorate).
-			return accepted{}, reject(ReasonServersByCommit, "a standalone state event may not change the room's servers; a commit does")
-		}
-		after, err := authorize(e.b.current(), ev)
+		entry, err := stateEntryOf(ev)
 		if err != nil {
 			return accepted{}, err
 		}
-		c, _ := roomevent.DecodeState(ev.Content) // authorize decoded it
-		return accepted{entry: &StateEntry{ID: ev.ID(), Kind: dag.KindState, Actor: actorOf(ev, c.Sender), Changes: c.Changes}, after: after}, nil
+		return accepted{entry: entry}, nil
 	case dag.KindProposal, dag.KindMessage:
 		epoch, err := epochOf(ev)
 		if err != nil {
@@ -588,9 +615,30 @@ func (e *Engine) observable(epoch dag.EventID) error {
 	return nil
 }
 
+// stateEntryOf checks a standalone state event for what is a function of
+// the event alone (its content decodes, it leaves the servers alone, the
+// device signature verifies) and returns its state entry. It changes no
+// state: a commit adopts it (adoptStates), and only then is it held to the
+// room state, on that commit's branch.
+func stateEntryOf(ev *dag.Event) (*StateEntry, error) {
+	c, err := roomevent.DecodeState(ev.Content)
+	if err != nil {
+		return nil, rejectErr(ReasonMalformedContent, err)
+	}
+	if changesServers(c.Changes) {
+		// The servers of an epoch must not depend on which state events
+		// arrived before an event naming it (ServersAt, the electorate).
+		return nil, reject(ReasonServersByCommit, "a standalone state event may not change the room's servers; a commit does")
+	}
+	if err := c.Verify(ev.RoomID()); err != nil {
+		return nil, rejectErr(ReasonBadClientSignature, err)
+	}
+	return &StateEntry{ID: ev.ID(), Kind: dag.KindState, Actor: actorOf(ev, c.Sender), Changes: c.Changes}, nil
+}
+
 // commitInput is the machine input and state entry of an authorized
-// commit with the state after it.
-func (e *Engine) commitInput(ev *dag.Event, c *roomevent.Commit, after *roomstate.State) accepted {
+// commit with the state after it and the state events it adopts.
+func (e *Engine) commitInput(ev *dag.Event, c *roomevent.Commit, after *roomstate.State, adopted []StateEntry) accepted {
 	cc := &consensus.Commit{Parent: cid(c.Parent)}
 	if changesServers(c.Changes) && after != nil {
 		// Rule M1: the commit installs the server set it leaves behind, for
@@ -598,7 +646,7 @@ func (e *Engine) commitInput(ev *dag.Event, c *roomevent.Commit, after *roomstat
 		m := membershipOf(after, ev.ID())
 		cc.Membership = &m
 	}
-	entry := &StateEntry{ID: ev.ID(), Kind: dag.KindCommit, Parent: c.Parent, Actor: actorOf(ev, c.Sender), Changes: c.Changes}
+	entry := &StateEntry{ID: ev.ID(), Kind: dag.KindCommit, Parent: c.Parent, Actor: actorOf(ev, c.Sender), Changes: c.Changes, Adopted: adopted}
 	return accepted{entry: entry, input: &consensus.Event{ID: cid(ev.ID()), From: consensus.ServerID(ev.Origin), Commit: cc}, after: after}
 }
 

@@ -215,8 +215,9 @@ type commitSpec struct {
 	parent   dag.EventID
 	props    []mls.Proposal
 	changes  []roomevent.Change
-	noGI     bool   // leave out the GroupInfo on a first commit
-	mlsBytes []byte // replace the MLS commit bytes
+	noGI     bool          // leave out the GroupInfo on a first commit
+	mlsBytes []byte        // replace the MLS commit bytes
+	adopt    []dag.EventID // state events among its DAG parents, which it adopts
 }
 
 // commitEvent builds the commit of spec from by's group (not merged) and
@@ -261,7 +262,7 @@ func (k *kit) commitEvent(s commitSpec) (*dag.Event, *mls.PendingCommit) {
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	return k.sign(origin, k.room, dag.KindCommit, []dag.EventID{k.create.ID()}, content), pc
+	return k.sign(origin, k.room, dag.KindCommit, append([]dag.EventID{k.create.ID()}, s.adopt...), content), pc
 }
 
 // step steps ev and returns the rejection of it, if any (Ready is

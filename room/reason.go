@@ -29,6 +29,7 @@ const (
 	ReasonStaleParent        Reason = "stale-parent"         // a local commit not on the canonical tip
 	ReasonStaleEpoch         Reason = "stale-epoch"          // a local message or proposal outside the tip's epoch
 	ReasonServersByCommit    Reason = "servers-by-commit"    // a standalone state event changing the servers
+	ReasonAdoptedState       Reason = "adopted-state"        // a state event a commit adopts does not apply
 )
 
 // Malformed reports whether the reason means the bytes themselves are

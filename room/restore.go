@@ -58,7 +58,7 @@ func Restore(record []Recorded, own []*dag.Event, cfg Config) (*Engine, error) {
 				if derr != nil {
 					return nil, fmt.Errorf("room: restore room %v: accepted commit %v: %w", e.room, ev.ID(), derr)
 				}
-				acc = e.commitInput(ev, c, nil)
+				acc = e.commitInput(ev, c, nil, e.b.adoptable(ev, c.Parent))
 			}
 			e.b.appendEntry(*acc.entry)
 			if acc.after != nil {
@@ -77,14 +77,13 @@ func Restore(record []Recorded, own []*dag.Event, cfg Config) (*Engine, error) {
 				e.noteProposal(acc.groupAt, ev.ID(), acc.propRef)
 			}
 		case dag.KindState:
+			// It changes no state: the commits that adopt it come after it
+			// in the record (they name it among their DAG parents).
 			c, err := roomevent.DecodeState(ev.Content)
 			if err != nil {
 				return nil, fmt.Errorf("room: restore room %v: accepted state event %v: %w", e.room, ev.ID(), err)
 			}
 			e.b.appendEntry(StateEntry{ID: ev.ID(), Kind: dag.KindState, Actor: actorOf(ev, c.Sender), Changes: c.Changes})
-			// The canonical state after it is the state it was accepted
-			// into (the snapshots follow the recorded chain).
-			e.noteServers(e.b.current())
 		case dag.KindSeal, dag.KindAck, dag.KindSuspect:
 			in, err := voteInput(ev)
 			if err != nil {

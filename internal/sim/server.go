@@ -202,8 +202,9 @@ func (s *server) put(ev *dag.Event) dag.PutStatus {
 }
 
 // sign makes a local event of kind with content on the events the engine
-// requires among its parents (room.Engine.Refs, rule R) and the room's
-// oldest tips (dag.MergeParents), at the simulated time, as the node does.
+// requires among its parents (room.Engine.Refs: rule R, and a commit's
+// state events to adopt) and the room's oldest tips (dag.MergeParents,
+// trimmed by room.Engine.Parents), at the simulated time, as the node does.
 func (s *server) sign(kind dag.Kind, content []byte) (*dag.Event, error) {
 	var refs []dag.EventID
 	if s.eng != nil {
@@ -215,6 +216,9 @@ func (s *server) sign(kind dag.Kind, content []byte) (*dag.Event, error) {
 	prev, err := dag.MergeParents(s.store, s.w.room, refs...)
 	if err != nil {
 		return nil, err
+	}
+	if s.eng != nil {
+		prev = s.eng.Parents(kind, content, prev)
 	}
 	return dag.NewSigned(s.key, s.w.room, kind, prev, s.w.ms(), content)
 }
