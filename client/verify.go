@@ -98,26 +98,8 @@ func checkRoster(g *mls.Group, want []roomstate.Client) error {
 	if err != nil {
 		return refuse(refusedPolicy, err)
 	}
-	if !sameClients(got, want) {
+	if !roomstate.SameRoster(got, want) {
 		return refuse(refusedPolicy, fmt.Errorf("the MLS group the commit leaves (%v) is not the one room policy authorized (%v)", got, want))
 	}
 	return nil
-}
-
-// sameClients reports whether a and b hold the same clients, in any order.
-func sameClients(a, b []roomstate.Client) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	key := func(c roomstate.Client) string { return string(c.ID) + "\x00" + string(c.User) }
-	n := map[string]int{}
-	for _, c := range a {
-		n[key(c)]++
-	}
-	for _, c := range b {
-		if n[key(c)]--; n[key(c)] < 0 {
-			return false
-		}
-	}
-	return true
 }

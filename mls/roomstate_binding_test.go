@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -329,24 +328,10 @@ func (m *bMember) settle(next *roomstate.State, after []roomstate.Client) {
 	if !got.Equal(next) || !m.running.Equal(next) || len(m.actors) != 0 {
 		m.t.Fatalf("%s: room state in the GroupContext differs from the authorized state", m.c.ID)
 	}
-	if r := roster(m.t, m.g); !sameClients(r, after) {
+	if r := roster(m.t, m.g); !roomstate.SameRoster(r, after) {
 		m.t.Fatalf("%s: MLS members %v, authorized roster %v", m.c.ID, r, after)
 	}
 	m.state = got
-}
-
-// sameClients reports whether a and b hold the same clients, in any order
-// (MLS fills blank leaves; the roster appends).
-func sameClients(a, b []roomstate.Client) bool {
-	key := func(cs []roomstate.Client) []string {
-		out := make([]string, len(cs))
-		for i, c := range cs {
-			out[i] = string(c.ID) + " " + string(c.User)
-		}
-		slices.Sort(out)
-		return out
-	}
-	return slices.Equal(key(a), key(b))
 }
 
 // propose builds a commit (not merged) carrying one AppDataUpdate per

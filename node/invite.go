@@ -292,9 +292,10 @@ func (j *joins) acceptInvite(ctx context.Context, from dag.ServerID, notice p2p.
 // checkInvitation checks that inv, an event of room (decoded, signed, of
 // the room: the mesh checked that), invites this server: its origin and the
 // notifier are each other or servers of the room's initial list, and it is
-// the create event listing this server, or a state change or commit that
-// adds this server to the servers or a registered user of this server to
-// the participants.
+// the create event listing this server, a commit that adds this server to
+// the servers, or a commit or state change that adds a registered user of
+// this server to the participants (a state change may not touch the
+// servers: the engine refuses it, servers-by-commit).
 func (j *joins) checkInvitation(room dag.RoomID, from dag.ServerID, initial *roomstate.State, inv *dag.Event) error {
 	bad := func(format string, args ...any) error {
 		return joinErr(http.StatusForbidden, clientapi.CodeForbidden, "invitation %v to room %v: %s", inv.ID(), room, fmt.Sprintf(format, args...))

@@ -203,7 +203,7 @@ func (e *Engine) observeCommit(ev *dag.Event, c *roomevent.Commit, st *roomstate
 	if err != nil {
 		return nil, rejectErr(ReasonPolicy, err)
 	}
-	if !sameClients(got, want) {
+	if !roomstate.SameRoster(got, want) {
 		return nil, reject(ReasonPolicy, "the MLS group the commit leaves (%v) is not the one room policy authorized (%v)", got, want)
 	}
 	return next, nil
@@ -249,24 +249,6 @@ func checkWelcome(c *roomevent.Commit, props []mls.CommitProposal, cs mls.Cipher
 		delete(want, string(s.NewMember))
 	}
 	return nil
-}
-
-// sameClients reports whether a and b hold the same clients, in any order.
-func sameClients(a, b []roomstate.Client) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	key := func(c roomstate.Client) string { return string(c.ID) + "\x00" + string(c.User) }
-	n := map[string]int{}
-	for _, c := range a {
-		n[key(c)]++
-	}
-	for _, c := range b {
-		if n[key(c)]--; n[key(c)] < 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // parentGroup returns the public group state of commit c's parent epoch:

@@ -559,6 +559,26 @@ func userRoles(urs []UserRole) []URI {
 	return out
 }
 
+// SameRoster reports whether rosters a and b hold the same clients, in any
+// order (MLS fills blank leaves first, so a group's leaf order need not be
+// the order AuthorizeCommit lists the roster in): servers and clients hold
+// the group a commit leaves to the roster AuthorizeCommit authorized.
+func SameRoster(a, b []Client) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	n := make(map[Client]int, len(a))
+	for _, c := range a {
+		n[c]++
+	}
+	for _, c := range b {
+		if n[c]--; n[c] < 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckRoster checks that the MLS group's members agree with state s: no
 // client twice, every client belongs to a listed user whose role allows
 // clients, and the active-participant limits, multi_device and max_clients

@@ -418,7 +418,7 @@ func (s *Server) claimRemote(ctx context.Context, domain string, room dag.RoomID
 	}
 	if len(homes) == 0 {
 		return p2p.KeyMaterial{}, apierror.New(http.StatusNotFound, clientapi.CodeNotFound,
-			"no known server serves domain %q: add its server to the room first (servers in POST /v1/rooms or a state change), then claim with \"room\" set", domain)
+			"no known server serves domain %q: add its server to the room first (servers in POST /v1/rooms, or a commit that adds it: rhizome invite --via), then claim with \"room\" set", domain)
 	}
 	var errs []error
 	for _, home := range homes {
