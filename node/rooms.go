@@ -191,12 +191,20 @@ func (rs *rooms) Writer(room dag.RoomID, server dag.ServerID) bool {
 // not wait for pulls).
 func (rs *rooms) Settle(room dag.RoomID) {
 	rs.writeMu.Lock()
-	_, err := rs.processLocked(room, dag.EventID{})
+	rs.settleLocked(room)
 	rs.writeMu.Unlock()
-	if err != nil {
+}
+
+// settleLocked processes room's stored events not processed yet and
+// reports whether that worked; on a failure the background loop retries.
+// The caller holds writeMu.
+func (rs *rooms) settleLocked(room dag.RoomID) bool {
+	if _, err := rs.processLocked(room, dag.EventID{}); err != nil {
 		rs.log.Error("process room", "room", room, "err", err)
-		rs.pokeRoom(room) // the background loop retries
+		rs.pokeRoom(room)
+		return false
 	}
+	return true
 }
 
 // addWriters records the servers of st as writers of room.

@@ -86,9 +86,7 @@ func (rs *rooms) WritesAt(room dag.RoomID, ev *dag.Event) bool {
 func (rs *rooms) lookupEpoch(room dag.RoomID, epoch dag.EventID) (servers *[]dag.ServerID, lookedUp bool) {
 	rs.writeMu.Lock()
 	defer rs.writeMu.Unlock()
-	if _, err := rs.processLocked(room, dag.EventID{}); err != nil {
-		rs.log.Error("process room", "room", room, "err", err)
-		rs.pokeRoom(room)
+	if !rs.settleLocked(room) {
 		return nil, false
 	}
 	rs.mu.RLock()
