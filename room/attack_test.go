@@ -1,7 +1,6 @@
 package room
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
@@ -415,7 +414,7 @@ func TestAttackMemoMatchesFold(t *testing.T) {
 			// highest ID is the subject after it.
 			adopt := topics[len(topics)-3:]
 			tip := c.commitSpec(commitSpec{by: "alice", parent: k.e.Tip(), changes: k.invite(k.e.Tip(), fmt.Sprint("mimi://a.test/u/canon", i)), adopt: adopt}, "bob")
-			last := slices.MaxFunc(adopt, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+			last := slices.MaxFunc(adopt, dag.EventID.Compare)
 			if s, _ := k.e.StateAt(tip.ID()); s.Metadata().Subject != subjects[last] {
 				t.Fatalf("subject after the adopting commit = %q, want %q", s.Metadata().Subject, subjects[last])
 			}

@@ -1,7 +1,6 @@
 package room
 
 import (
-	"bytes"
 	"slices"
 
 	"github.com/rhizome-chat/rhizome/dag"
@@ -41,7 +40,7 @@ func hasParent(ev *dag.Event, root, id dag.EventID) bool {
 	if id == root {
 		return true
 	}
-	_, ok := slices.BinarySearchFunc(ev.Prev, id, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+	_, ok := slices.BinarySearchFunc(ev.Prev, id, dag.EventID.Compare)
 	return ok
 }
 
@@ -127,7 +126,7 @@ func (e *Engine) Refs(kind dag.Kind, content []byte) ([]dag.EventID, error) {
 	if named != e.b.root {
 		out = append(out, named)
 	}
-	slices.SortFunc(out, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+	dag.SortIDs(out)
 	out = slices.Compact(out)
 	if len(out) > MaxRefs {
 		return nil, reject(ReasonNotParent, "the event names %d events, more than the %d its DAG parents can hold besides a tip", len(out), MaxRefs)
@@ -135,7 +134,7 @@ func (e *Engine) Refs(kind dag.Kind, content []byte) ([]dag.EventID, error) {
 	if kind == dag.KindCommit && e.b.known(named) {
 		if _, ids, err := e.adoptPending(named, MaxRefs-len(out)); err == nil && len(ids) > 0 {
 			out = append(out, ids...)
-			slices.SortFunc(out, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+			dag.SortIDs(out)
 		}
 	}
 	return out, nil
@@ -200,8 +199,7 @@ func (e *Engine) ServersAt(epoch dag.EventID) ([]dag.ServerID, bool) {
 	for _, s := range st.Servers() {
 		out = append(out, dag.ServerID(s.ID))
 	}
-	slices.SortFunc(out, func(a, b dag.ServerID) int { return bytes.Compare(a[:], b[:]) })
-	return out, true
+	return sortServers(out), true
 }
 
 // Parents trims prev, the parents a host chose for a new event of kind

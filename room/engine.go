@@ -192,9 +192,13 @@ func (e *Engine) noteServers(st *roomstate.State) {
 // Servers returns every server of every room state the engine accepted,
 // sorted: the servers that may write to the room.
 func (e *Engine) Servers() []dag.ServerID {
-	out := slices.Collect(maps.Keys(e.servers))
-	slices.SortFunc(out, func(a, b dag.ServerID) int { return bytes.Compare(a[:], b[:]) })
-	return out
+	return sortServers(slices.Collect(maps.Keys(e.servers)))
+}
+
+// sortServers sorts ids by their bytes and returns them.
+func sortServers(ids []dag.ServerID) []dag.ServerID {
+	slices.SortFunc(ids, func(a, b dag.ServerID) int { return bytes.Compare(a[:], b[:]) })
+	return ids
 }
 
 // cid converts a DAG event ID to the consensus package's ID.

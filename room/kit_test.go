@@ -1,7 +1,6 @@
 package room
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"slices"
@@ -119,7 +118,7 @@ func (k *kit) signRaw(domain string, room dag.RoomID, kind dag.Kind, prev []dag.
 	k.t.Helper()
 	k.ts++
 	prev = slices.Clone(prev)
-	slices.SortFunc(prev, func(a, b dag.EventID) int { return bytes.Compare(a.Bytes(), b.Bytes()) })
+	dag.SortIDs(prev)
 	ev, err := dag.NewSigned(k.servers[domain].key, room, kind, slices.Compact(prev), k.ts, content)
 	if err != nil {
 		k.t.Fatal(err)
