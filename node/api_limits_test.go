@@ -2,9 +2,7 @@ package node_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -38,20 +36,8 @@ func startLimitedNode(t *testing.T, edit func(c *node.Config)) *node.Node {
 // callRaw sends a request and returns the response with its body read.
 func callRaw(c *nodetest.Client, method, path, contentType string, body []byte) (*http.Response, string) {
 	c.T.Helper()
-	req, _ := http.NewRequest(method, c.Base+path, bytes.NewReader(body))
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.T.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	resp, raw := c.CallRaw(method, path, contentType, body)
+	return resp, string(raw)
 }
 
 // wantLimited asserts a 429 rate_limited answer of bucket kind with a

@@ -42,6 +42,20 @@ type Client struct {
 // Call sends a request and returns the status and the decoded JSON body.
 func (c *Client) Call(method, path, contentType string, body []byte) (int, JSON) {
 	c.T.Helper()
+	resp, raw := c.CallRaw(method, path, contentType, body)
+	var out JSON
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			c.T.Fatalf("%s %s: status %d, body is not JSON: %q", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// CallRaw sends a request with the device's token and returns the
+// response (its body closed) and the body's bytes.
+func (c *Client) CallRaw(method, path, contentType string, body []byte) (*http.Response, []byte) {
+	c.T.Helper()
 	req, err := http.NewRequest(method, c.Base+path, bytes.NewReader(body))
 	if err != nil {
 		c.T.Fatal(err)
@@ -58,13 +72,7 @@ func (c *Client) Call(method, path, contentType string, body []byte) (int, JSON)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var out JSON
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			c.T.Fatalf("%s %s: status %d, body is not JSON: %q", method, path, resp.StatusCode, raw)
-		}
-	}
-	return resp.StatusCode, out
+	return resp, raw
 }
 
 // Post sends v as JSON.
