@@ -411,41 +411,61 @@ func TestPulledBatchAddsWriter(t *testing.T) {
 	}
 }
 
-// TestPulledNonWriterRefused: a pulled batch holds events of a server that
-// never becomes a writer at server 1, and an event of server 0 on them.
-// Server 1 stores none of them (not the writer's descendant either), and
-// counts the refusals; the rest of the room still converges.
+// TestPulledNonWriterRefused: a pulled batch holds events of a server S
+// and an event of server 0 on them. At server 1, S is either never a
+// writer, or a writer (of some state seen) but not at its events'
+// parents (WritesAt false). Server 1 settles, then stores none of them
+// (not the writer's descendant either) and counts the refusals; the rest
+// of the room still converges.
 func TestPulledNonWriterRefused(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		nw, acls := newWritersNetwork(t, 2, 45, nil)
-		room := nw.CreateRoom(0)
-		allowWriters(nw, acls, room)
-		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		s := p2ptest.Key(4545, 0)
-		acls[0].writers.Allow(room, serverID(t, s))
-		ids := pulledBatch(t, nw, room, s, 5)
-		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID(), ids[0]}, 30*time.Second, 1); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Second) // more heads exchanges
-		for _, id := range ids[1:] {
-			if has, _ := nw.Nodes[1].Store.Has(id); has {
-				t.Errorf("server 1 stored %v", id)
+	for _, tc := range []struct {
+		name       string
+		seed, keyS uint64
+		setup      func(acls []*writersACL, room dag.RoomID, s dag.ServerID)
+	}{
+		{"not a writer", 45, 4545, func(acls []*writersACL, room dag.RoomID, s dag.ServerID) {
+			acls[0].writers.Allow(room, s)
+		}},
+		{"not a writer at its parents", 47, 4747, func(acls []*writersACL, room dag.RoomID, s dag.ServerID) {
+			for _, a := range acls {
+				a.writers.Allow(room, s)
 			}
-		}
-		if pend, _ := nw.Nodes[1].Store.Pending(room); len(pend) != 0 {
-			t.Errorf("server 1 holds %d pending events", len(pend))
-		}
-		rej := nw.Nodes[1].Mesh.Rejections()
-		if rej[p2p.RejectNotWriter] == 0 || rej[p2p.RejectDescendant] == 0 {
-			t.Errorf("rejections %v, want not-writer and descendant ones", rej)
-		}
-		if acls[1].settles.Load() == 0 {
-			t.Error("server 1 did not settle before refusing")
-		}
-	})
+			acls[1].writesAt = func(ev *dag.Event) bool { return ev.Origin != s }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				nw, acls := newWritersNetwork(t, 2, tc.seed, nil)
+				room := nw.CreateRoom(0)
+				allowWriters(nw, acls, room)
+				if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				s := p2ptest.Key(tc.keyS, 0)
+				tc.setup(acls, room, serverID(t, s))
+				ids := pulledBatch(t, nw, room, s, 5)
+				if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID(), ids[0]}, 30*time.Second, 1); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Second) // more heads exchanges
+				for _, id := range ids[1:] {
+					if has, _ := nw.Nodes[1].Store.Has(id); has {
+						t.Errorf("server 1 stored %v", id)
+					}
+				}
+				if pend, _ := nw.Nodes[1].Store.Pending(room); len(pend) != 0 {
+					t.Errorf("server 1 holds %d pending events", len(pend))
+				}
+				rej := nw.Nodes[1].Mesh.Rejections()
+				if rej[p2p.RejectNotWriter] == 0 || rej[p2p.RejectDescendant] == 0 {
+					t.Errorf("rejections %v, want not-writer and descendant ones", rej)
+				}
+				if acls[1].settles.Load() == 0 {
+					t.Error("server 1 did not settle before refusing")
+				}
+			})
+		})
+	}
 }
 
 // TestGossipRateLimits: over the per-origin or the per-room rate, gossip
@@ -636,43 +656,5 @@ func TestNotWriterAtParentsRefused(t *testing.T) {
 		}
 		cancel()
 		s.wg.Wait()
-	})
-}
-
-// TestPulledNotWriterAtParentsRefused: as TestPulledNonWriterRefused, for
-// a server that is a writer on every ACL but not at its events' parents on
-// server 1's: server 1 settles, then refuses them and the honest event on
-// them, and stores none.
-func TestPulledNotWriterAtParentsRefused(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		nw, acls := newWritersNetwork(t, 2, 47, nil)
-		room := nw.CreateRoom(0)
-		allowWriters(nw, acls, room)
-		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID()}, 30*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		s := p2ptest.Key(4747, 0)
-		sid := serverID(t, s)
-		for _, a := range acls {
-			a.writers.Allow(room, sid)
-		}
-		acls[1].writesAt = func(ev *dag.Event) bool { return ev.Origin != sid }
-		ids := pulledBatch(t, nw, room, s, 5)
-		if _, err := nw.WaitConverged(room, []dag.EventID{room.CreateID(), ids[0]}, 30*time.Second, 1); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Second) // more heads exchanges
-		for _, id := range ids[1:] {
-			if has, _ := nw.Nodes[1].Store.Has(id); has {
-				t.Errorf("server 1 stored %v", id)
-			}
-		}
-		rej := nw.Nodes[1].Mesh.Rejections()
-		if rej[p2p.RejectNotWriter] == 0 || rej[p2p.RejectDescendant] == 0 {
-			t.Errorf("rejections %v, want not-writer and descendant ones", rej)
-		}
-		if acls[1].settles.Load() == 0 {
-			t.Error("server 1 did not settle before refusing")
-		}
 	})
 }
